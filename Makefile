@@ -1,0 +1,20 @@
+# Two set-up commands (see README): `make quickstart` and `make test`. Both create the pinned
+# environment in .venv on first use (torch is pinned to the CPU wheel 2.13.0 in pyproject.toml).
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: quickstart test env
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev,ray]'
+	touch $@
+
+env: $(VENV)/.installed
+
+quickstart: env
+	HF_HUB_OFFLINE=1 $(BIN)/factory run quickstart --out runs/quickstart --overwrite
+
+test: env
+	HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q

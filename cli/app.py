@@ -1,0 +1,76 @@
+"""Assembles the `factory` command line. Every command is registered here, once, through the
+error boundary (`guarded`); commands live in their own modules. Commands not built yet are
+stubs that say so and exit 1."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Callable
+
+import typer
+
+from factory.cli.boundary import guarded, set_debug
+from factory.cli.stubs import EXTRA_ARGS, not_built
+
+app = typer.Typer(
+    name="factory",
+    help="Manufacture training data for reasoning models and distil students on it.\n\n"
+    "problems -ingest-> generate (teacher) -> verify/filter -> dedup/decontaminate -> curate (recipe) -> publish | train -> eval",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.callback()
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+) -> None:
+    set_debug(debug)
+
+
+def command(name: str, fn: Callable[..., Any], *, context_settings: dict | None = None, help: str | None = None) -> None:
+    app.command(name, context_settings=context_settings, help=help)(guarded(fn))
+
+
+def group(name: str, sub: typer.Typer) -> None:
+    # guard every sub-command of the group too
+    for info in sub.registered_commands:
+        info.callback = guarded(info.callback)
+    app.add_typer(sub, name=name)
+
+
+# --- built commands --------------------------------------------------------------------------
+from factory.cli.schema_cmd import schema_app  # noqa: E402
+
+group("schema", schema_app)
+
+# --- not built yet ---------------------------------------------------------------------------
+_STUBS = {
+    "ingest": (2, "turn problem and trace files into factory datasets"),
+    "inspect": (2, "show a dataset folder's schema, counts and rows"),
+    "run": (2, "run the stages a recipe names, in order"),
+    "generate": (3, "teacher LLM writes chain-of-thought traces"),
+    "teacher": (3, "teacher utilities (init-tiny)"),
+    "verify": (4, "check answers: math, code in a sandbox"),
+    "filter": (4, "format, readability and language-consistency filters"),
+    "dedup": (5, "exact and MinHash near-duplicate removal"),
+    "decontaminate": (5, "remove benchmark problems by n-gram overlap"),
+    "curate": (6, "assemble SFT mixes from a recipe"),
+    "recipes": (6, "list, show and validate recipes"),
+    "publish": (7, "write a Hub-ready folder and upload it"),
+    "report": (7, "HTML report with plots"),
+    "train": (8, "SFT distillation trainer (TRL)"),
+    "eval": (8, "score students: pass@1, pass@k, maj@n"),
+}
+_registered = {c.name for c in app.registered_commands} | {g.name for g in app.registered_groups}
+for _name, (_issue, _what) in _STUBS.items():
+    if _name not in _registered:
+        command(_name, not_built(_name, _issue, _what), context_settings=EXTRA_ARGS, help=f"(not built yet) {_what}.")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

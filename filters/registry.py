@@ -1,0 +1,7 @@
+"""The explicit name -> filter class registry (no auto-registration, no import-by-string).
+Add a filter: write the class in its own module, import it here, add one line to FILTERS."""
+
+from __future__ import annotations
+
+FILTERS: dict[str, type] = {
+}
