@@ -44,6 +44,10 @@ from factory.cli.schema_cmd import schema_app  # noqa: E402
 
 group("schema", schema_app)
 
+from factory.cli.run_cmd import run_cmd  # noqa: E402
+
+command("run", run_cmd)
+
 # --- not built yet ---------------------------------------------------------------------------
 _STUBS = {
     "ingest": (2, "turn problem and trace files into factory datasets"),
