@@ -48,6 +48,10 @@ from factory.cli.run_cmd import run_cmd  # noqa: E402
 
 command("run", run_cmd)
 
+from factory.cli.teacher_cmd import teacher_app  # noqa: E402
+
+group("teacher", teacher_app)
+
 # --- not built yet ---------------------------------------------------------------------------
 _STUBS = {
     "ingest": (2, "turn problem and trace files into factory datasets"),
