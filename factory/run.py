@@ -17,21 +17,31 @@ from factory.schemas.errors import RecipeError
 from factory.stages import StageContext, get_stages
 
 
+def stage_kind(entry: str) -> str:
+    """`ingest/traces` runs the `ingest` stage with the section `ingest/traces`: one recipe can
+    run a stage several times (e.g. ingest problems, then ingest traces)."""
+    return entry.split("/", 1)[0]
+
+
 def validate_recipe(recipe: Recipe) -> list[str]:
     """Every problem of the recipe: unknown stages, unknown sections, each stage's own checks."""
     stages = get_stages()
     problems: list[str] = []
-    for i, name in enumerate(recipe.stages):
-        if name not in stages:
-            problems.append(f"stages[{i}]: expected one of {sorted(stages)}, found {name!r}")
-    extra_sections = getattr(recipe, "extra_sections", set())
+    for i, entry in enumerate(recipe.stages):
+        if stage_kind(entry) not in stages:
+            problems.append(f"stages[{i}]: expected one of {sorted(stages)} (optionally as name/label), found {entry!r}")
+    if len(set(recipe.stages)) != len(recipe.stages):
+        dups = sorted({e for e in recipe.stages if recipe.stages.count(e) > 1})
+        problems.append(f"stages: each entry must be unique (use name/label to repeat a stage), found duplicates {dups}")
+    allowed = set(recipe.stages) | set(stages) | set(getattr(recipe, "extra_sections", set()))
     for key in recipe.sections:
-        if key not in stages and key not in extra_sections:
-            problems.append(f"{key}: unknown section (expected a stage name: {sorted(stages)})")
-    for name in recipe.stages:
-        if name in stages:
-            validate, _ = stages[name]
-            problems.extend(validate(recipe.section(name), name))
+        if key not in allowed:
+            problems.append(f"{key}: unknown section (expected a stage named in `stages`: {recipe.stages})")
+    for entry in recipe.stages:
+        kind = stage_kind(entry)
+        if kind in stages:
+            validate, _ = stages[kind]
+            problems.extend(validate(recipe.section(entry), entry))
     return problems
 
 
@@ -54,11 +64,11 @@ def run_recipe(
     stages = get_stages()
     timings = {}
     for name in recipe.stages:
-        if only and name not in only:
+        if only and name not in only and stage_kind(name) not in only:
             continue
         log(f"── stage {name} ──")
         t0 = time.time()
-        _, run = stages[name]
+        _, run = stages[stage_kind(name)]
         summary = run(recipe.section(name), ctx)
         ctx.summaries[name] = summary
         timings[name] = round(time.time() - t0, 2)
