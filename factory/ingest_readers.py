@@ -1,0 +1,434 @@
+"""Streaming readers for `factory ingest`: JSON Lines (also gzip), JSON documents, Parquet, CSV
+and `datasets` datasets (a `save_to_disk` folder, or a Hub id when online). Each reader yields
+`RawRow`s (a plain dict plus where it came from) or `RowError`s (a row that could not be read:
+malformed JSON, invalid UTF-8, a CSV row with the wrong number of fields) so the caller can
+fail or send the row to rejects. Problems with the whole file (missing, unreadable, empty, not
+Parquet) raise `InputError` at once.
+
+Memory stays bounded: JSONL and CSV are read line by line from a binary stream (so a bad byte
+is reported with its offset instead of crashing the decoder), Parquet batch by batch, datasets
+through `Dataset.iter`. A JSON *document* (array or object) has to be parsed whole; use JSONL
+for large inputs.
+
+Exercise: `factory ingest data.jsonl.gz --preset gsm8k --out problems/`.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from factory.schemas.errors import InputError
+
+Format = Literal["jsonl", "json", "parquet", "csv", "hf_disk", "hf_hub"]
+FORMATS: tuple[str, ...] = ("jsonl", "json", "parquet", "csv", "hf_disk", "hf_hub")
+HUB_PREFIX = "hf:"
+_SKIP_HINT = "fix the input, or pass --on-error skip to send bad rows to <out>/rejected/rejects.jsonl"
+
+
+@dataclass(frozen=True)
+class Loc:
+    """Where a row came from: `line` for line-based files (1-based), `row` always (1-based)."""
+
+    path: str
+    row: int
+    line: int | None = None
+
+    def where(self) -> str:
+        return f"{self.path}:{self.line}" if self.line is not None else f"{self.path} row {self.row}"
+
+
+@dataclass
+class RawRow:
+    loc: Loc
+    data: dict[str, Any]
+    raw: str | None = None  # the source text when there is one (JSONL/CSV line)
+
+    def raw_text(self) -> str:
+        if self.raw is not None:
+            return self.raw
+        return json.dumps(self.data, ensure_ascii=False, default=str)
+
+
+@dataclass
+class RowError:
+    """A row that cannot be used. `reason` is a short code counted in the manifest stats."""
+
+    loc: Loc
+    reason: str  # malformed_json | not_utf8 | malformed_csv | missing_column | wrong_type | invalid_value
+    message: str
+    field: str | None = None
+    raw: str | None = None
+
+    def text(self) -> str:
+        where = self.loc.where()
+        if self.field is not None:
+            where += f" field '{self.field}'"
+        return f"{where}: {self.message}"
+
+    def to_exception(self) -> InputError:
+        e = InputError(self.text(), hint=_SKIP_HINT)
+        e.path, e.line, e.field, e.reason = self.loc.path, self.loc.line or self.loc.row, self.field, self.message
+        return e
+
+    def to_reject(self) -> dict[str, Any]:
+        return {
+            "file": self.loc.path,
+            "line": self.loc.line,
+            "row": self.loc.row,
+            "field": self.field,
+            "reason": self.reason,
+            "message": self.message,
+            "raw": self.raw,
+        }
+
+
+def file_error(path: str, message: str, *, hint: str | None = None) -> InputError:
+    e = InputError(f"{path}: {message}", hint=hint)
+    e.path = path
+    return e
+
+
+# ---------------------------------------------------------------------------------------------
+# format detection
+# ---------------------------------------------------------------------------------------------
+
+
+def detect_format(spec: str) -> Format:
+    if spec.startswith(HUB_PREFIX):
+        return "hf_hub"
+    p = Path(spec)
+    if not p.exists():
+        raise file_error(spec, "no such file or folder", hint=f"check the path; a Hub dataset is written {HUB_PREFIX}OWNER/NAME")
+    if p.is_dir():
+        if any((p / n).exists() for n in ("dataset_info.json", "state.json", "dataset_dict.json")):
+            return "hf_disk"
+        raise file_error(
+            spec,
+            "expected a data file (.jsonl, .jsonl.gz, .json, .parquet, .csv) or a `datasets` save_to_disk folder, found a folder without dataset_info.json/state.json/dataset_dict.json",
+        )
+    if not os.access(p, os.R_OK):
+        raise file_error(spec, "permission denied (file is not readable)")
+    name = p.name.lower()
+    if name.endswith(".gz"):
+        name = name[:-3]
+    for suffixes, fmt in (((".jsonl", ".ndjson"), "jsonl"), ((".json",), "json"), ((".parquet", ".pq"), "parquet"), ((".csv",), "csv")):
+        if name.endswith(suffixes):
+            return fmt  # type: ignore[return-value]
+    raise file_error(spec, f"unknown file type {p.suffix!r}: expected .jsonl, .jsonl.gz, .json, .parquet or .csv")
+
+
+def read_input(spec: str, *, fmt: Format | None = None) -> Iterator[RawRow | RowError]:
+    """Yield the rows of one input. Raises InputError for file-level problems."""
+    fmt = fmt or detect_format(spec)
+    readers = {"jsonl": _read_jsonl, "json": _read_json, "parquet": _read_parquet, "csv": _read_csv,
+               "hf_disk": _read_hf_disk, "hf_hub": _read_hf_hub}
+    return readers[fmt](spec)
+
+
+def peek_columns(spec: str) -> list[str]:
+    """Column names of the first readable row (for preset autodetection); [] when unknown."""
+    try:
+        for item in read_input(spec):
+            if isinstance(item, RawRow):
+                return list(item.data)
+    except InputError:
+        return []
+    return []
+
+
+# ---------------------------------------------------------------------------------------------
+# line-based text: bytes in, decoded lines out, with byte offsets for invalid UTF-8
+# ---------------------------------------------------------------------------------------------
+
+
+def _open_binary(path: str):
+    try:
+        if path.lower().endswith(".gz"):
+            f = gzip.open(path, "rb")
+            f.peek(1)  # fail here, with a clear message, if it is not gzip at all
+            return f
+        return open(path, "rb")
+    except gzip.BadGzipFile as e:
+        raise file_error(path, f"not a valid gzip file ({e})") from None
+    except PermissionError:
+        raise file_error(path, "permission denied (file is not readable)") from None
+    except OSError as e:
+        raise file_error(path, f"cannot read ({e.strerror or e})") from None
+
+
+def _decode_lines(path: str) -> Iterator[tuple[int, int, bytes, str | None, UnicodeDecodeError | None]]:
+    """(line number, byte offset of the line, raw bytes, text or None, decode error or None)."""
+    offset = 0
+    with _open_binary(path) as f:
+        try:
+            for lineno, raw in enumerate(f, start=1):
+                chunk = raw[3:] if lineno == 1 and raw.startswith(b"\xef\xbb\xbf") else raw  # UTF-8 BOM
+                try:
+                    yield lineno, offset, raw, chunk.decode("utf-8"), None
+                except UnicodeDecodeError as e:
+                    yield lineno, offset, raw, None, e
+                offset += len(raw)
+        except (EOFError, gzip.BadGzipFile, OSError) as e:
+            raise file_error(path, f"file is truncated or corrupted after byte {offset} ({e})") from None
+
+
+def _utf8_error(path: str, lineno: int, offset: int, raw: bytes, e: UnicodeDecodeError, *, gz: bool, row: int) -> RowError:
+    at = offset + e.start
+    where = "of the decompressed stream" if gz else ""
+    bad = raw[e.start : e.start + 1].hex()
+    return RowError(
+        Loc(path, row, lineno),
+        "not_utf8",
+        f"not valid UTF-8 at byte offset {at}{' ' + where if where else ''} (byte 0x{bad}); expected UTF-8 text",
+        raw=raw.decode("utf-8", errors="backslashreplace").rstrip("\r\n"),
+    )
+
+
+def _read_jsonl(path: str) -> Iterator[RawRow | RowError]:
+    gz = path.lower().endswith(".gz")
+    row = 0
+    for lineno, offset, raw, text, err in _decode_lines(path):
+        if err is not None:
+            row += 1
+            yield _utf8_error(path, lineno, offset, raw, err, gz=gz, row=row)
+            continue
+        assert text is not None
+        if not text.strip():
+            continue  # blank lines are not rows
+        row += 1
+        loc = Loc(path, row, lineno)
+        line = text.rstrip("\r\n")
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError as e:
+            yield RowError(loc, "malformed_json", f"malformed JSON: {e.msg} (column {e.colno})", raw=line)
+            continue
+        if not isinstance(data, dict):
+            yield RowError(loc, "wrong_type", f"expected a JSON object per line, found {_json_type(data)}", raw=line)
+            continue
+        yield RawRow(loc, data, line)
+    if row == 0:
+        raise file_error(path, "empty file: no rows found (expected one JSON object per line)")
+
+
+def _json_type(v: Any) -> str:
+    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(
+        type(v), "a number"
+    )
+
+
+def _read_json(path: str) -> Iterator[RawRow | RowError]:
+    with _open_binary(path) as f:
+        try:
+            blob = f.read()
+        except (EOFError, OSError) as e:
+            raise file_error(path, f"file is truncated or corrupted ({e})") from None
+    if blob.startswith(b"\xef\xbb\xbf"):
+        blob = blob[3:]
+    if not blob.strip():
+        raise file_error(path, "empty file: no rows found (expected a JSON array of objects)")
+    try:
+        text = blob.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = blob.count(b"\n", 0, e.start) + 1
+        err = InputError(
+            f"{path}:{line}: not valid UTF-8 at byte offset {e.start} (byte 0x{blob[e.start:e.start + 1].hex()}); expected UTF-8 text",
+            hint="re-encode the file as UTF-8",
+        )
+        err.path, err.line = path, line
+        raise err from None
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as e:
+        err = InputError(f"{path}:{e.lineno}: malformed JSON: {e.msg} (column {e.colno})", hint="fix the file; a JSON document must parse as a whole")
+        err.path, err.line = path, e.lineno
+        raise err from None
+    rows = _json_rows(path, doc)
+    if not rows:
+        raise file_error(path, "empty file: the JSON document holds no rows")
+    for i, item in enumerate(rows, start=1):
+        loc = Loc(path, i)
+        if isinstance(item, dict):
+            yield RawRow(loc, item)
+        else:
+            yield RowError(loc, "wrong_type", f"expected a JSON object per row, found {_json_type(item)}",
+                           raw=json.dumps(item, ensure_ascii=False, default=str))
+
+
+def _json_rows(path: str, doc: Any) -> list[Any]:
+    """Accept an array of rows, {"data"|"rows"|"examples"|"train": [...]}, or {key: row} objects."""
+    if isinstance(doc, list):
+        return doc
+    if isinstance(doc, dict):
+        for key in ("data", "rows", "examples", "train"):
+            if isinstance(doc.get(key), list):
+                return doc[key]
+        if doc and all(isinstance(v, dict) for v in doc.values()):
+            # object of rows: keep each key so it can be mapped (--map source_id=_key)
+            return [{"_key": k, **v} for k, v in doc.items()]
+        if doc and all(isinstance(v, list) for v in doc.values()):
+            lengths = {len(v) for v in doc.values()}
+            if len(lengths) == 1:  # columns: {"question": [...], "answer": [...]}
+                keys = list(doc)
+                return [dict(zip(keys, vals)) for vals in zip(*doc.values())]
+    raise file_error(
+        path,
+        f"expected a JSON array of objects, an object with a 'data' list, or an object of row objects; found {_json_type(doc)}"
+        + (f" with keys {sorted(doc)[:8]}" if isinstance(doc, dict) else ""),
+    )
+
+
+def _read_csv(path: str) -> Iterator[RawRow | RowError]:
+    gz = path.lower().endswith(".gz")
+    bad: list[RowError] = []
+    last: dict[str, Any] = {"lineno": 0}
+
+    def lines() -> Iterator[str]:
+        for lineno, offset, raw, text, err in _decode_lines(path):
+            last["lineno"] = lineno
+            if err is not None:
+                bad.append(_utf8_error(path, lineno, offset, raw, err, gz=gz, row=0))
+                yield raw.decode("utf-8", errors="replace")  # keep the CSV parser in step; row is rejected
+                continue
+            yield text  # type: ignore[misc]
+
+    reader = csv.reader(lines())
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise file_error(path, "empty file: no header row (expected a CSV header and rows)") from None
+    except csv.Error as e:
+        raise file_error(path, f"malformed CSV header ({e})") from None
+    if bad:
+        raise bad[0].to_exception()
+    row = 0
+    while True:
+        start = last["lineno"] + 1
+        try:
+            fields = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as e:
+            row += 1
+            yield RowError(Loc(path, row, start), "malformed_csv", f"malformed CSV ({e})")
+            continue
+        if not fields:
+            continue
+        row += 1
+        loc = Loc(path, row, start)
+        raw = ",".join(fields)
+        if bad:  # a line of this record held invalid UTF-8
+            e = bad[0]
+            bad.clear()
+            yield RowError(Loc(path, row, e.loc.line), "not_utf8", e.message, raw=e.raw)
+            continue
+        if len(fields) != len(header):
+            yield RowError(loc, "malformed_csv", f"row has {len(fields)} fields, the header has {len(header)}", raw=raw)
+            continue
+        # an empty CSV cell means "no value"
+        yield RawRow(loc, {k: (v if v != "" else None) for k, v in zip(header, fields)}, raw)
+    if row == 0:
+        raise file_error(path, "empty file: a header but no rows")
+
+
+def _read_parquet(path: str) -> Iterator[RawRow | RowError]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        pf = pq.ParquetFile(path)
+    except (pa.ArrowInvalid, OSError) as e:
+        raise file_error(path, f"not a readable Parquet file ({e})") from None
+    if pf.metadata.num_rows == 0:
+        raise file_error(path, "empty file: the Parquet file holds no rows")
+    row = 0
+    try:
+        for batch in pf.iter_batches(batch_size=1000):
+            for rec in batch.to_pylist():
+                row += 1
+                yield RawRow(Loc(path, row), rec)
+    except (pa.ArrowInvalid, OSError) as e:
+        raise file_error(path, f"Parquet file is corrupted after row {row} ({e})") from None
+
+
+def _iter_hf(ds: Any, path: str) -> Iterator[RawRow]:
+    row = 0
+    for batch in ds.iter(batch_size=1000):
+        keys = list(batch)
+        for vals in zip(*(batch[k] for k in keys)):
+            row += 1
+            yield RawRow(Loc(path, row), dict(zip(keys, vals)))
+    if row == 0:
+        raise file_error(path, "empty dataset: no rows")
+
+
+def _read_hf_disk(path: str) -> Iterator[RawRow | RowError]:
+    try:
+        import datasets
+    except ImportError:
+        from factory.schemas.errors import MissingDependencyError
+
+        raise MissingDependencyError("datasets", purpose="reading a datasets folder") from None
+    try:
+        ds = datasets.load_from_disk(path)
+    except Exception as e:  # the library raises FileNotFoundError/ValueError/ArrowInvalid variously
+        raise file_error(path, f"cannot load the datasets folder ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
+    if isinstance(ds, datasets.DatasetDict):
+        splits = list(ds)
+        for split in splits:  # every split, in order, each row tagged with its split
+            for r in _iter_hf(ds[split], f"{path}[{split}]"):
+                yield r
+        return
+    yield from _iter_hf(ds, path)
+
+
+def _offline() -> bool:
+    return any(os.environ.get(v, "").lower() in ("1", "true", "yes", "on") for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
+
+
+def parse_hub_spec(spec: str) -> tuple[str, str | None, str]:
+    """`hf:OWNER/NAME[:CONFIG]:SPLIT` or `hf:OWNER/NAME` (split train) -> (repo, config, split)."""
+    parts = spec[len(HUB_PREFIX) :].split(":")
+    repo = parts[0]
+    if not repo or len(parts) > 3:
+        raise file_error(spec, f"expected {HUB_PREFIX}OWNER/NAME, {HUB_PREFIX}OWNER/NAME:SPLIT or {HUB_PREFIX}OWNER/NAME:CONFIG:SPLIT")
+    if len(parts) == 1:
+        return repo, None, "train"
+    if len(parts) == 2:
+        return repo, None, parts[1]
+    return repo, parts[1], parts[2]
+
+
+def _read_hf_hub(spec: str) -> Iterator[RawRow | RowError]:
+    repo, config, split = parse_hub_spec(spec)
+    if _offline():
+        raise file_error(
+            spec,
+            "cannot load a Hub dataset while offline (HF_HUB_OFFLINE/HF_DATASETS_OFFLINE is set)",
+            hint="on a machine with network run datasets.load_dataset(...).save_to_disk(DIR) and ingest DIR",
+        )
+    import datasets
+
+    try:
+        ds = datasets.load_dataset(repo, config, split=split, streaming=True)
+        it = iter(ds)
+        first = next(it, None)
+    except Exception as e:  # network and Hub errors come in many types (httpx, hub, datasets)
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise file_error(spec, f"cannot load the Hub dataset ({type(e).__name__}: {msg})",
+                         hint="check the name, split and network, or save_to_disk on a connected machine") from None
+    if first is None:
+        raise file_error(spec, "empty dataset: no rows")
+    yield RawRow(Loc(spec, 1), dict(first))
+    for i, rec in enumerate(it, start=2):
+        yield RawRow(Loc(spec, i), dict(rec))
+
+
+__all__ = ["FORMATS", "Loc", "RawRow", "RowError", "detect_format", "file_error", "peek_columns", "read_input"]
