@@ -1,0 +1,566 @@
+"""Exact and MinHash-LSH near-duplicate removal over a Problem or Trace dataset folder.
+
+Two streaming passes over the input's shards, memory bounded by `memory_budget`:
+
+1. Documents -> fingerprints. A document is a problem (`by="problem"`, the default: a Problem
+   row, or the distinct problems of a Trace folder) or one trace's text (`by="trace"`). Each
+   batch of documents is normalised, hashed whole (exact key), shingled (word n-grams) and
+   MinHashed in a process pool (or Ray Data `map_batches`); band hashes go to a BucketStore
+   (spilled to disk past the budget), signatures to a file for verification.
+2. Buckets -> candidate pairs -> verified pairs (estimated Jaccard >= threshold) + exact pairs
+   -> connected components -> one keeper per component: the most verified-correct traces
+   (a `verdict_*` column saying correct/pass), ties to the smallest id. Every row then gets
+   `cluster_id` (the keeper's id); a removed row goes to `OUT/rejected/` with
+   `reject_reason` (`dedup:exact` or `dedup:near`) and `duplicate_of` (the keeper's id).
+
+Output rows are written in id order (range-partitioned by id rank when they exceed the
+budget), so the output bytes do not depend on shard order or on the number of workers.
+
+Exercise: `factory dedup problems/ --out deduped/ --threshold 0.8 --memory-budget 2GB`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from factory.dataset import DatasetWriter, check_folder, iter_batches, read_manifest, shard_paths
+from factory.filters.minhash import MinHashParams, band_hashes, signatures
+from factory.filters.textnorm import exact_hashes, normalize_texts, shingle_hashes, words_of
+from factory.lsh import BucketStore, bucket_pairs, choose_keepers, components, exact_pairs, verify_pairs
+from factory.schemas.errors import DatasetError, InputError
+
+By = Literal["problem", "trace"]
+Method = Literal["exact", "minhash"]
+KeepRule = Literal["most_correct", "smallest_id"]
+Executor = Literal["local", "ray"]
+
+CORRECT_VERDICTS = frozenset({"correct", "pass", "passed", "true", "ok", "yes"})
+VERDICT_COLUMNS = ("verdict_math", "verdict_code")
+EXTRA_KEPT = [pa.field("cluster_id", pa.string())]
+EXTRA_REJECTED = [pa.field("cluster_id", pa.string()), pa.field("reject_reason", pa.string()), pa.field("duplicate_of", pa.string())]
+
+
+def parse_bytes(text: str | int) -> int:
+    """'2GB', '512MB', '1.5G', 1000000 -> bytes (powers of 1024)."""
+    if isinstance(text, int):
+        return text
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kmgt]?)(i?b)?\s*", str(text).lower())
+    if not m:
+        raise InputError(f"memory budget: expected a size like 2GB or 512MB, found {text!r}")
+    scale = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}[m.group(2)]
+    return int(float(m.group(1)) * scale)
+
+
+@dataclass(frozen=True)
+class DedupConfig:
+    by: By = "problem"
+    method: Method = "minhash"
+    ngram: int = 5
+    num_perm: int = 128
+    bands: int = 0
+    rows: int = 0
+    threshold: float = 0.8
+    seed: int = 1
+    verify: bool = True
+    keep: KeepRule = "most_correct"
+    text_field: str | None = None
+    memory_budget: int = 2 << 30
+    workers: int = 0
+    executor: Executor = "local"
+    batch_size: int = 10_000
+
+    def problems(self) -> list[str]:
+        """Every invalid setting at once (recipe validation and the command share this)."""
+        out = []
+        if self.by not in ("problem", "trace"):
+            out.append(f"by: expected problem | trace, found {self.by!r}")
+        if self.method not in ("exact", "minhash"):
+            out.append(f"method: expected exact | minhash, found {self.method!r}")
+        if self.keep not in ("most_correct", "smallest_id"):
+            out.append(f"keep: expected most_correct | smallest_id, found {self.keep!r}")
+        if self.executor not in ("local", "ray"):
+            out.append(f"executor: expected local | ray, found {self.executor!r}")
+        if not (isinstance(self.ngram, int) and self.ngram >= 1):
+            out.append(f"ngram: expected an integer >= 1, found {self.ngram!r}")
+        if not (isinstance(self.num_perm, int) and 2 <= self.num_perm <= 1024):
+            out.append(f"num_perm: expected an integer in 2..1024, found {self.num_perm!r}")
+        if not (0.0 < float(self.threshold) < 1.0):
+            out.append(f"threshold: expected a number in (0, 1), found {self.threshold!r}")
+        if (self.bands or self.rows) and not (self.bands > 0 and self.rows > 0 and self.bands * self.rows <= self.num_perm):
+            out.append(f"bands x rows: expected both > 0 with bands*rows <= num_perm ({self.num_perm}), found {self.bands} x {self.rows}")
+        if self.memory_budget < (64 << 20):
+            out.append(f"memory_budget: expected at least 64MB, found {self.memory_budget} bytes")
+        if self.batch_size < 1:
+            out.append(f"batch_size: expected >= 1, found {self.batch_size}")
+        return out
+
+    def minhash(self) -> MinHashParams:
+        return MinHashParams(self.num_perm, self.bands, self.rows, self.seed, self.threshold).resolved()
+
+
+# ---------------------------------------------------------------------------------------------
+# fingerprints of one batch of documents (runs in worker processes)
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Fingerprints:
+    exact: np.ndarray  # (n,) uint64
+    bands: np.ndarray | None  # (n, bands) uint64
+    sigs: np.ndarray | None  # (n, num_perm) uint32
+    has_shingles: np.ndarray  # (n,) bool
+
+
+def fingerprint(texts: list[str] | pl.Series, *, ngram: int, params: MinHashParams | None) -> Fingerprints:
+    norm = normalize_texts(texts)
+    ex = exact_hashes(norm)
+    if params is None:
+        return Fingerprints(ex, None, None, np.ones(len(ex), dtype=bool))
+    sh = shingle_hashes(words_of(norm), ngram)
+    sig = signatures(sh, params.num_perm, params.seed)
+    return Fingerprints(ex, band_hashes(sig, params.bands, params.rows), sig, np.diff(sh.offsets) > 0)
+
+
+def _worker_init() -> None:
+    # one worker per core: keep each worker's own thread pools to one thread
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def _fingerprint_job(texts: list[str], ngram: int, params: MinHashParams | None) -> Fingerprints:
+    return fingerprint(texts, ngram=ngram, params=params)
+
+
+# ---------------------------------------------------------------------------------------------
+# reading documents
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Source:
+    path: Path
+    contract: str
+    rows: int
+    schema: pa.Schema
+    verdict_columns: list[str]
+    text_column: str
+    by: By
+
+
+def open_source(path: str | os.PathLike[str], cfg: DedupConfig) -> Source:
+    path = Path(path)
+    m = check_folder(path)
+    if m.contract not in ("problem", "trace"):
+        raise DatasetError(f"{path}: dedup reads problem or trace folders, found a {m.contract} folder")
+    paths = shard_paths(path)
+    if paths:
+        schema = pq.read_schema(paths[0])
+    else:
+        from factory.schemas.contracts import contract_for
+
+        schema = contract_for(m.contract).schema
+    if cfg.by == "trace" and m.contract != "trace":
+        raise InputError(
+            f"--by trace needs a trace folder, found a {m.contract} folder",
+            path=str(path),
+            hint="use --by problem for problem folders",
+        )
+    text_col = cfg.text_field or ("problem" if cfg.by == "problem" else "reasoning")
+    if text_col not in schema.names:
+        raise InputError(f"text column {text_col!r} not found (columns: {schema.names})", path=str(path), field=text_col)
+    verdicts = [c for c in VERDICT_COLUMNS if c in schema.names]
+    return Source(path, m.contract, m.rows, schema, verdicts, text_col, cfg.by)
+
+
+def correct_mask(batch: pl.DataFrame, verdict_columns: list[str]) -> np.ndarray:
+    ok = np.zeros(batch.height, dtype=bool)
+    for c in verdict_columns:
+        col = batch[c]
+        if col.dtype == pl.Boolean:
+            ok |= col.fill_null(False).to_numpy()
+        else:
+            ok |= col.cast(pl.String).str.to_lowercase().is_in(list(CORRECT_VERDICTS)).fill_null(False).to_numpy()
+    return ok
+
+
+@dataclass
+class DocIndex:
+    """Per-document and per-row arrays gathered in pass 1."""
+
+    doc_ids: list[pl.Series] = field(default_factory=list)  # id of each document (problem_id for traces by problem)
+    row_doc: list[np.ndarray] = field(default_factory=list)  # document index of each input row
+    row_ids: list[pl.Series] = field(default_factory=list)
+    correct: list[np.ndarray] = field(default_factory=list)  # per document (finalised later)
+    examples: dict[int, str] = field(default_factory=dict)
+
+
+def iter_docs(src: Source, cfg: DedupConfig, index: DocIndex) -> Iterator[tuple[np.ndarray, pl.Series]]:
+    """Yield (doc indices, texts) of new documents, batch by batch, filling `index`."""
+    cols = ["id", src.text_column] + src.verdict_columns
+    if src.contract == "trace":
+        cols += ["problem_id", "completion"]
+    cols = list(dict.fromkeys(cols))
+    seen: dict[str, int] = {}
+    n_docs = 0
+    correct_by_doc: list[int] = []
+    for rb in iter_batches(src.path, columns=cols, batch_size=cfg.batch_size):
+        b = pl.from_arrow(rb)
+        assert isinstance(b, pl.DataFrame)
+        ok = correct_mask(b, src.verdict_columns)
+        index.row_ids.append(b["id"])
+        if src.contract == "trace" and src.by == "problem":
+            # a document per distinct problem_id; its text is the (copied) problem statement
+            pids = b["problem_id"].to_list()
+            row_doc = np.empty(b.height, dtype=np.int64)
+            new_idx, new_pos = [], []
+            for i, pid in enumerate(pids):
+                d = seen.get(pid)
+                if d is None:
+                    d = seen[pid] = n_docs
+                    n_docs += 1
+                    correct_by_doc.append(0)
+                    new_idx.append(d)
+                    new_pos.append(i)
+                row_doc[i] = d
+                if ok[i]:
+                    correct_by_doc[d] += 1
+            index.row_doc.append(row_doc)
+            if new_pos:
+                sel = b[new_pos]
+                index.doc_ids.append(sel["problem_id"])
+                yield np.asarray(new_idx, dtype=np.int64), sel[src.text_column]
+        else:
+            docs = np.arange(n_docs, n_docs + b.height, dtype=np.int64)
+            n_docs += b.height
+            index.row_doc.append(docs)
+            index.doc_ids.append(b["id"])
+            correct_by_doc.extend(ok.astype(np.int64).tolist())
+            text = b[src.text_column]
+            if src.by == "trace" and "completion" in b.columns and cfg.text_field is None:
+                # a trace without a separate reasoning field is judged by its whole completion
+                text = b.select(pl.coalesce(pl.col(src.text_column), pl.col("completion"))).to_series()
+            yield docs, text
+    index.correct = [np.asarray(correct_by_doc, dtype=np.int64)]
+
+
+# ---------------------------------------------------------------------------------------------
+# the stage
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class DedupResult:
+    stats: dict[str, Any]
+    out: Path
+
+
+def _sizes_histogram(sizes: np.ndarray) -> dict[str, int]:
+    edges = [(1, 1), (2, 2), (3, 3), (4, 5), (6, 10), (11, 100), (101, 10**12)]
+    out = {}
+    for lo, hi in edges:
+        k = int(((sizes >= lo) & (sizes <= hi)).sum())
+        if k:
+            out[str(lo) if lo == hi else (f"{lo}-{hi}" if hi < 10**12 else f"{lo}+")] = k
+    return out
+
+
+def run_dedup(
+    input_path: str | os.PathLike[str],
+    out_path: str | os.PathLike[str],
+    cfg: DedupConfig,
+    *,
+    mode: Literal["create", "overwrite"] = "create",
+    command: str = "factory dedup",
+    log: Callable[[str], None] | None = None,
+    top: int = 10,
+) -> DedupResult:
+    problems = cfg.problems()
+    if problems:
+        raise InputError("invalid dedup settings: " + "; ".join(problems))
+    log = log or (lambda s: None)
+    t0 = time.time()
+    src = open_source(input_path, cfg)
+    out_path = Path(out_path)
+    params = cfg.minhash() if cfg.method == "minhash" else None
+    workdir = Path(tempfile.mkdtemp(prefix=".dedup-", dir=out_path.parent if out_path.parent.exists() else None))
+    try:
+        index = DocIndex()
+        # -- pass 1: fingerprints ------------------------------------------------------------
+        n_bands = params.bands if params else 0
+        est_entries = src.rows * max(n_bands, 1)
+        # an entry is 16 bytes; sorting a partition needs ~3x its size
+        partitions = max(1, int(np.ceil(est_entries * 16 * 3 / (cfg.memory_budget * 0.25))))
+        store = BucketStore(partitions=partitions, workdir=workdir)
+        sig_path = workdir / "signatures.u32"
+        exact_parts: list[np.ndarray] = []
+        has_sh_parts: list[np.ndarray] = []
+        n_docs = 0
+        with open(sig_path, "wb") as sig_file:
+
+            def consume(docs: np.ndarray, fp: Fingerprints) -> None:
+                nonlocal n_docs
+                exact_parts.append(fp.exact)
+                has_sh_parts.append(fp.has_shingles)
+                n_docs += len(docs)
+                if fp.bands is not None and fp.sigs is not None:
+                    keep = fp.has_shingles  # texts without words are left to exact dedup
+                    store.add(fp.bands[keep], docs[keep])
+                    sig_file.write(np.ascontiguousarray(fp.sigs).tobytes())
+
+            docs_iter = iter_docs(src, cfg, index)
+            if cfg.executor == "ray":
+                from factory.dedup_ray import ray_fingerprints
+
+                ray_fingerprints(docs_iter, cfg, params, consume, log=log)
+            else:
+                _local_fingerprints(docs_iter, cfg, params, consume, src.rows)
+        t_fp = time.time() - t0
+        log(f"fingerprinted {n_docs} documents in {t_fp:.1f}s ({store.partitions} bucket partition(s))")
+        exact = np.concatenate(exact_parts) if exact_parts else np.zeros(0, np.uint64)
+        correct = index.correct[0] if index.correct else np.zeros(0, np.int64)
+        doc_ids = pl.concat(index.doc_ids) if index.doc_ids else pl.Series("id", [], dtype=pl.String)
+        if cfg.keep == "smallest_id":
+            correct = np.zeros_like(correct)
+        # rank: position in (id, exact hash) order -> tie-breaks that ignore input order
+        rank_order = pl.DataFrame({"id": doc_ids, "h": exact, "i": np.arange(n_docs)}).sort(["id", "h", "i"])["i"].to_numpy()
+        rank = np.empty(n_docs, dtype=np.int64)
+        rank[rank_order] = np.arange(n_docs)
+
+        # -- pairs -> components -> keepers --------------------------------------------------
+        pairs_exact = exact_pairs(exact)
+        candidates = 0
+        near_pairs = np.empty((0, 2), dtype=np.int64)
+        if params is not None:
+            sigs = (
+                np.memmap(sig_path, dtype=np.uint32, mode="r", shape=(n_docs, params.num_perm))
+                if n_docs
+                else np.zeros((0, params.num_perm), np.uint32)
+            )
+            found = []
+            for part in store.groups():
+                p = bucket_pairs(part, rank=rank)
+                candidates += len(p)
+                if cfg.verify and len(p):
+                    p, _ = verify_pairs(p, sigs, params.threshold)
+                found.append(p)
+            store.close()
+            near_pairs = np.unique(np.concatenate(found), axis=0) if found and sum(map(len, found)) else near_pairs
+            del sigs
+        labels = components(n_docs, np.concatenate([pairs_exact, near_pairs]))
+        keeper = choose_keepers(labels, correct, rank)
+        is_kept_doc = keeper == np.arange(n_docs)
+        exact_dup = exact == exact[keeper]
+        doc_ids_np = doc_ids.to_numpy()
+        t_cluster = time.time() - t0 - t_fp
+
+        # -- pass 2: write -------------------------------------------------------------------
+        row_doc = np.concatenate(index.row_doc) if index.row_doc else np.zeros(0, np.int64)
+        row_ids = pl.concat(index.row_ids) if index.row_ids else pl.Series("id", [], dtype=pl.String)
+        n_rows = len(row_doc)
+        row_rank_order = (
+            pl.DataFrame({"id": row_ids, "d": rank[row_doc] if n_rows else np.zeros(0, np.int64), "i": np.arange(n_rows)})
+            .sort(["id", "d", "i"])["i"]
+            .to_numpy()
+        )
+        row_rank = np.empty(n_rows, dtype=np.int64)
+        row_rank[row_rank_order] = np.arange(n_rows)
+        kept_schema = _extend(src.schema, EXTRA_KEPT)
+        rej_schema = _extend(src.schema, EXTRA_REJECTED)
+        run_params = {k: v for k, v in asdict(cfg).items() if k not in ("workers", "memory_budget", "executor")}
+        run_params["input"] = str(src.path)
+        if params is not None:
+            run_params.update(bands=params.bands, rows=params.rows)
+        row_kept = is_kept_doc[row_doc] if n_rows else np.zeros(0, bool)
+        reasons = np.where(exact_dup[row_doc], "dedup:exact", "dedup:near") if n_rows else np.zeros(0, str)
+        cluster_of_row = doc_ids_np[keeper[row_doc]] if n_rows else np.zeros(0, object)
+        # rows of a kept problem can still repeat one trace id; each row stays
+        input_bytes = sum(p.stat().st_size for p in shard_paths(src.path))
+        out_parts = max(1, int(np.ceil(input_bytes * 8 / (cfg.memory_budget * 0.25))))
+        with (
+            DatasetWriter(out_path, src.contract, mode=mode, command=command, params=run_params, schema=kept_schema) as w,
+            DatasetWriter(out_path / "rejected", src.contract, mode=mode, command=command, params=run_params, schema=rej_schema) as wr,
+        ):
+            _write_sorted(
+                src, cfg, row_rank, row_kept, reasons, cluster_of_row, kept_schema, rej_schema, w, wr, out_parts, workdir
+            )
+            sizes = np.bincount(labels) if n_docs else np.zeros(0, np.int64)
+            sizes = sizes[sizes > 0]
+            stats = {
+                "rows_in": int(n_rows),
+                "rows_out": int(row_kept.sum()),
+                "rows_rejected": int(n_rows - row_kept.sum()),
+                "documents": int(n_docs),
+                "documents_kept": int(is_kept_doc.sum()),
+                "by": cfg.by,
+                "method": cfg.method,
+                "rejected_by": dict(Counter(reasons[~row_kept].tolist())) if n_rows else {},
+                "exact_duplicate_documents": int((~is_kept_doc & exact_dup).sum()),
+                "near_duplicate_documents": int((~is_kept_doc & ~exact_dup).sum()),
+                "clusters": int(len(sizes)),
+                "cluster_sizes": _sizes_histogram(sizes),
+                "candidate_pairs": int(candidates),
+                "verified_pairs": int(len(near_pairs)),
+                "bucket_partitions": int(store.partitions),
+                "output_partitions": int(out_parts),
+                "top_clusters": _top_clusters(src, cfg, labels, keeper, doc_ids_np, top=top),
+                "seconds": {"fingerprint": round(t_fp, 3), "cluster": round(t_cluster, 3)},
+            }
+            if params is not None:
+                stats["minhash"] = {"num_perm": params.num_perm, "bands": params.bands, "rows": params.rows, "threshold": params.threshold, "ngram": cfg.ngram}
+            stats["seconds"]["total"] = round(time.time() - t0, 3)
+            w.stats.update(stats)
+            wr.stats.update({"rows": stats["rows_rejected"], "rejected_by": stats["rejected_by"]})
+            w.run.update({"workers": _workers(cfg), "executor": cfg.executor, "memory_budget": cfg.memory_budget})
+        return DedupResult(stats=stats, out=out_path)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _extend(schema: pa.Schema, extra: list[pa.Field]) -> pa.Schema:
+    names = set(schema.names)
+    out = schema.remove_metadata()
+    for f in extra:
+        if f.name in names:
+            out = out.remove(out.get_field_index(f.name))
+        out = out.append(f)
+    return out
+
+
+def _workers(cfg: DedupConfig) -> int:
+    return cfg.workers if cfg.workers > 0 else (os.cpu_count() or 1)
+
+
+def _local_fingerprints(docs_iter, cfg: DedupConfig, params: MinHashParams | None, consume, n_rows: int) -> None:
+    workers = _workers(cfg)
+    if workers <= 1 or n_rows <= cfg.batch_size:
+        # small inputs: a process pool costs more to start (~1 s) than it saves
+        for docs, texts in docs_iter:
+            consume(docs, fingerprint(texts, ngram=cfg.ngram, params=params))
+        return
+    import multiprocessing as mp
+
+    # spawn, not fork: the parent runs polars/rayon thread pools that fork would copy mid-flight
+    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"), initializer=_worker_init) as pool:
+        pending: list[tuple[np.ndarray, Any]] = []
+        for docs, texts in docs_iter:
+            pending.append((docs, pool.submit(_fingerprint_job, texts.to_list(), cfg.ngram, params)))
+            # bounded in-flight batches = bounded memory; results consumed in submission order
+            while len(pending) > 2 * workers:
+                d, fut = pending.pop(0)
+                consume(d, fut.result())
+        for d, fut in pending:
+            consume(d, fut.result())
+
+
+def _write_sorted(src, cfg, row_rank, row_kept, reasons, cluster_of_row, kept_schema, rej_schema, w, wr, out_parts, workdir) -> None:
+    """Second pass: decorate every input row and write it in id order (range partitions by
+    rank so that only one partition is in memory at a time)."""
+    n = len(row_rank)
+    parts: list[list[pa.Table]] = [[] for _ in range(out_parts)]
+    part_files: list[pq.ParquetWriter | None] = [None] * out_parts
+    spill = out_parts > 1
+    pos = 0
+    for rb in iter_batches(src.path, batch_size=cfg.batch_size):
+        k = rb.num_rows
+        sl = slice(pos, pos + k)
+        pos += k
+        t = pa.Table.from_batches([rb])
+        t = t.append_column("cluster_id", pa.array(cluster_of_row[sl].tolist(), pa.string()))
+        t = t.append_column("reject_reason", pa.array(np.where(row_kept[sl], None, reasons[sl]).tolist(), pa.string()))
+        t = t.append_column("duplicate_of", pa.array(np.where(row_kept[sl], None, cluster_of_row[sl]).tolist(), pa.string()))
+        t = t.append_column("_rank", pa.array(row_rank[sl]))
+        t = t.append_column("_kept", pa.array(row_kept[sl]))
+        p = (row_rank[sl] * out_parts // max(n, 1)).astype(np.int64)
+        for i in np.unique(p):
+            sub = t.filter(pa.array(p == i))
+            if spill:
+                if part_files[i] is None:
+                    part_files[i] = pq.ParquetWriter(workdir / f"out-{i:05d}.parquet", sub.schema)
+                part_files[i].write_table(sub)
+            else:
+                parts[i].append(sub)
+    if pos != n:
+        raise DatasetError(f"{src.path}: the folder changed while dedup was reading it ({pos} rows now, {n} before)")
+    for i in range(out_parts):
+        if spill:
+            if part_files[i] is None:
+                continue
+            part_files[i].close()
+            tbl = pq.read_table(workdir / f"out-{i:05d}.parquet")
+            os.unlink(workdir / f"out-{i:05d}.parquet")
+        else:
+            if not parts[i]:
+                continue
+            tbl = pa.concat_tables(parts[i])
+            parts[i] = []
+        tbl = tbl.sort_by("_rank")
+        kept = tbl.filter(tbl.column("_kept"))
+        rej = tbl.filter(pa.compute.invert(tbl.column("_kept")))
+        if kept.num_rows:
+            w.write_table(kept.select(kept_schema.names).cast(kept_schema))
+        if rej.num_rows:
+            wr.write_table(rej.select(rej_schema.names).cast(rej_schema))
+
+
+def _top_clusters(src: Source, cfg: DedupConfig, labels: np.ndarray, keeper: np.ndarray, doc_ids: np.ndarray, *, top: int) -> list[dict[str, Any]]:
+    """The biggest clusters (ties: smallest kept id) with a few member texts as examples."""
+    if not len(labels):
+        return []
+    sizes = np.bincount(labels)
+    multi = np.nonzero(sizes > 1)[0]
+    if not len(multi):
+        return []
+    # keeper doc of each label
+    k_of_label = np.full(len(sizes), -1, dtype=np.int64)
+    k_of_label[labels] = keeper
+    order = sorted(multi.tolist(), key=lambda lab: (-int(sizes[lab]), str(doc_ids[k_of_label[lab]])))[:top]
+    want: dict[int, list[int]] = {}
+    for lab in order:
+        members = np.nonzero(labels == lab)[0]
+        kd = int(k_of_label[lab])
+        others = sorted((int(m) for m in members if m != kd), key=lambda m: str(doc_ids[m]))[:2]
+        want[lab] = [kd] + others
+    texts = _doc_texts(src, cfg, {str(doc_ids[d]) for ds in want.values() for d in ds})
+    out = []
+    for lab in order:
+        ds = want[lab]
+        out.append(
+            {
+                "cluster_id": str(doc_ids[ds[0]]),
+                "size": int(sizes[lab]),
+                "kept": {"id": str(doc_ids[ds[0]]), "text": texts.get(str(doc_ids[ds[0]]), "")[:300]},
+                "examples": [{"id": str(doc_ids[d]), "text": texts.get(str(doc_ids[d]), "")[:300]} for d in ds[1:]],
+            }
+        )
+    return out
+
+
+def _doc_texts(src: Source, cfg: DedupConfig, ids: set[str]) -> dict[str, str]:
+    key = "problem_id" if (src.contract == "trace" and src.by == "problem") else "id"
+    out: dict[str, str] = {}
+    if not ids:
+        return out
+    for rb in iter_batches(src.path, columns=list(dict.fromkeys([key, src.text_column])), batch_size=cfg.batch_size):
+        b = pl.from_arrow(rb)
+        hit = b.filter(pl.col(key).is_in(list(ids)))
+        for k, t in zip(hit[key].to_list(), hit[src.text_column].to_list()):
+            out.setdefault(k, t or "")
+    return out
+
+
+def read_stats(out_path: str | os.PathLike[str]) -> dict[str, Any]:
+    return read_manifest(out_path).stats
