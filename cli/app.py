@@ -52,6 +52,10 @@ from factory.cli.teacher_cmd import teacher_app  # noqa: E402
 
 group("teacher", teacher_app)
 
+from factory.cli.train_cmd import train_cmd  # noqa: E402
+
+command("train", train_cmd)
+
 # --- not built yet ---------------------------------------------------------------------------
 _STUBS = {
     "ingest": (2, "turn problem and trace files into factory datasets"),
