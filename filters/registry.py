@@ -3,5 +3,11 @@ Add a filter: write the class in its own module, import it here, add one line to
 
 from __future__ import annotations
 
+from factory.filters.format import FormatFilter, ReadabilityFilter
+from factory.filters.language import LanguageFilter
+
 FILTERS: dict[str, type] = {
+    "format": FormatFilter,
+    "readability": ReadabilityFilter,
+    "language": LanguageFilter,
 }
