@@ -56,6 +56,14 @@ from factory.cli.train_cmd import train_cmd  # noqa: E402
 
 command("train", train_cmd)
 
+from factory.cli.ingest_cmd import ingest_command  # noqa: E402
+
+command("ingest", ingest_command)
+
+from factory.cli.inspect_cmd import inspect_command  # noqa: E402
+
+command("inspect", inspect_command)
+
 # --- not built yet ---------------------------------------------------------------------------
 _STUBS = {
     "ingest": (2, "turn problem and trace files into factory datasets"),

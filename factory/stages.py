@@ -62,9 +62,11 @@ def _not_built(name: str, issue: int) -> tuple[Validate, Run]:
 def _stages() -> dict[str, tuple[Validate, Run]]:
     # Imports are local so `import factory.stages` stays cheap; each module imports its own
     # heavy libraries inside run().
+    from factory import ingest_stage, inspect_stage
+
     return {
-        "ingest": _not_built("ingest", 2),
-        "inspect": _not_built("inspect", 2),
+        "ingest": (ingest_stage.validate, ingest_stage.run),
+        "inspect": (inspect_stage.validate, inspect_stage.run),
         "generate": _not_built("generate", 3),
         "verify": _not_built("verify", 4),
         "filter": _not_built("filter", 4),
