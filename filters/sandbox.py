@@ -48,11 +48,11 @@ import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 BOOT = Path(__file__).with_name("sandbox_boot.py")
 UID_BASE = 1_000_000_000  # + pid of the run: unique among live runs, far from real accounts
-RunStatus = Literal["ok", "error", "timeout", "memory", "output_limit", "killed"]
+RunStatus = Literal["ok", "error", "timeout", "memory", "output_limit", "killed", "stopped"]
 
 
 class SandboxWarning(UserWarning):
@@ -182,6 +182,7 @@ def run_python(
     namespaces: bool = True,
     collect: tuple[str, ...] = (),
     watchdog_grace_s: float = 0.5,
+    on_record: Callable[[dict[str, Any], str], bool] | None = None,
 ) -> RunResult:
     """Run `source` as `__main__` in a fresh sandbox and return what happened.
 
@@ -189,16 +190,18 @@ def run_python(
     files to read back after the run (capped at fsize_mb each). Records the program writes to
     fd 3 as JSON lines come back in `records`; a record `{"ev": "begin", "limit_s": s}` arms a
     per-step watchdog (killed `s + watchdog_grace_s` later unless `{"ev": "end"}` arrives), which
-    is how the code harness enforces per-test limits that a program cannot catch or block."""
+    is how the code harness enforces per-test limits that a program cannot catch or block.
+    `on_record(record, box)` sees each record as it arrives (the box's files are readable);
+    returning True stops the run at once (status `stopped`), e.g. early stop on a wrong answer."""
     box = tempfile.mkdtemp(prefix="factory-sbx-")
     os.chmod(box, 0o700)
     try:
-        return _run_in_box(box, source, stdin, files or {}, limits, allow_subprocess, namespaces, collect, watchdog_grace_s)
+        return _run_in_box(box, source, stdin, files or {}, limits, allow_subprocess, namespaces, collect, watchdog_grace_s, on_record)
     finally:
         shutil.rmtree(box, ignore_errors=True)
 
 
-def _run_in_box(box, source, stdin, files, limits, allow_subprocess, namespaces, collect, grace) -> RunResult:
+def _run_in_box(box, source, stdin, files, limits, allow_subprocess, namespaces, collect, grace, on_record) -> RunResult:
     for name, data in {**files, "main.py": source}.items():
         p = Path(box) / name
         if p.parent != Path(box):
@@ -243,7 +246,7 @@ def _run_in_box(box, source, stdin, files, limits, allow_subprocess, namespaces,
     os.write(go_w, b"g")
     os.close(go_w)
     os.close(report_w)
-    res = _pump(proc, report_r, limits, t0, grace)
+    res = _pump(proc, report_r, limits, t0, grace, box, on_record)
     # whatever the outcome: nothing of this run may survive it
     _killpg(proc.pid)
     if uid is not None:
@@ -259,7 +262,7 @@ def _run_in_box(box, source, stdin, files, limits, allow_subprocess, namespaces,
     return res
 
 
-def _pump(proc: subprocess.Popen, report_r: int, limits: Limits, t0: float, grace: float) -> RunResult:
+def _pump(proc: subprocess.Popen, report_r: int, limits: Limits, t0: float, grace: float, box: str, on_record) -> RunResult:
     sel = selectors.DefaultSelector()
     bufs = {"out": bytearray(), "err": bytearray(), "rep": bytearray()}
     caps = {"out": limits.stdout_bytes, "err": limits.stderr_bytes, "rep": limits.report_bytes}
@@ -274,6 +277,7 @@ def _pump(proc: subprocess.Popen, report_r: int, limits: Limits, t0: float, grac
     status: RunStatus | None = None
     detail = ""
     open_streams = 3
+    truncated_err = False
     while open_streams:
         now = time.monotonic()
         limit_at = min(deadline, step_deadline) if step_deadline else deadline
@@ -295,7 +299,9 @@ def _pump(proc: subprocess.Popen, report_r: int, limits: Limits, t0: float, grac
                 continue
             room = caps[name] - len(bufs[name])
             bufs[name] += chunk[: max(room, 0)]
-            if len(chunk) > room:
+            if len(chunk) > room and name == "err":
+                truncated_err = True  # stderr is diagnostics only: keep draining, keep the head
+            elif len(chunk) > room:
                 status = "output_limit"
                 detail = f"{ {'out': 'stdout', 'err': 'stderr', 'rep': 'report'}[name] } exceeded {caps[name]} bytes"
                 _killpg(proc.pid)
@@ -321,6 +327,13 @@ def _pump(proc: subprocess.Popen, report_r: int, limits: Limits, t0: float, grac
                         step_deadline = time.monotonic() + float(rec["limit_s"]) + grace
                     elif rec.get("ev") == "end":
                         step_deadline = None
+                    if on_record is not None and on_record(rec, box):
+                        status, detail = "stopped", "stopped by the caller"
+                        _killpg(proc.pid)
+                        open_streams = 0
+                        break
+                if open_streams == 0:
+                    break
     sel.close()
     for f in (proc.stdout, proc.stderr, rep_f):
         f.close()
@@ -361,7 +374,7 @@ def _pump(proc: subprocess.Popen, report_r: int, limits: Limits, t0: float, grac
         wall_s=wall,
         records=records,
         isolation={k: v for k, v in isolation.items() if k != "ev"},
-        detail=detail,
+        detail=detail + (" (stderr truncated)" if truncated_err else ""),
     )
 
 
