@@ -44,6 +44,12 @@ from factory.cli.schema_cmd import schema_app  # noqa: E402
 
 group("schema", schema_app)
 
+from factory.cli.publish_cmd import publish  # noqa: E402
+from factory.cli.report_cmd import report  # noqa: E402
+
+command("publish", publish)
+command("report", report)
+
 from factory.cli.run_cmd import run_cmd  # noqa: E402
 
 command("run", run_cmd)
@@ -51,6 +57,10 @@ command("run", run_cmd)
 from factory.cli.teacher_cmd import teacher_app  # noqa: E402
 
 group("teacher", teacher_app)
+
+from factory.cli.generate_cmd import generate_cmd  # noqa: E402
+
+command("generate", generate_cmd)
 
 from factory.cli.train_cmd import train_cmd  # noqa: E402
 
@@ -63,6 +73,22 @@ command("ingest", ingest_command)
 from factory.cli.inspect_cmd import inspect_command  # noqa: E402
 
 command("inspect", inspect_command)
+
+from factory.cli.dedup_cmd import dedup_command  # noqa: E402
+
+command("dedup", dedup_command)
+
+from factory.cli.decontam_cmd import decontaminate_command  # noqa: E402
+
+command("decontaminate", decontaminate_command)
+
+from factory.cli.verify_cmd import verify_command  # noqa: E402
+
+command("verify", verify_command)
+
+from factory.cli.filter_cmd import filter_command  # noqa: E402
+
+command("filter", filter_command)
 
 # --- not built yet ---------------------------------------------------------------------------
 _STUBS = {
