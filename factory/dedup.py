@@ -287,6 +287,7 @@ def run_dedup(
     command: str = "factory dedup",
     log: Callable[[str], None] | None = None,
     top: int = 10,
+    extra_params: dict[str, Any] | None = None,
 ) -> DedupResult:
     problems = cfg.problems()
     if problems:
@@ -382,6 +383,7 @@ def run_dedup(
         rej_schema = _extend(src.schema, EXTRA_REJECTED)
         run_params = {k: v for k, v in asdict(cfg).items() if k not in ("workers", "memory_budget", "executor")}
         run_params["input"] = str(src.path)
+        run_params.update(extra_params or {})
         if params is not None:
             run_params.update(bands=params.bands, rows=params.rows)
         row_kept = is_kept_doc[row_doc] if n_rows else np.zeros(0, bool)
@@ -564,3 +566,19 @@ def _doc_texts(src: Source, cfg: DedupConfig, ids: set[str]) -> dict[str, str]:
 
 def read_stats(out_path: str | os.PathLike[str]) -> dict[str, Any]:
     return read_manifest(out_path).stats
+
+
+def report_lines(stats: dict[str, Any], *, examples: int = 3) -> list[str]:
+    """The dedup report as plain lines (recipe logs; the command prints it as tables)."""
+    lines = [
+        f"dedup ({stats.get('method')}, by {stats.get('by')}): {stats['rows_in']} rows in, {stats['rows_out']} kept, "
+        f"{stats['rows_rejected']} rejected ({', '.join(f'{k} {v}' for k, v in stats.get('rejected_by', {}).items()) or 'none'})",
+        f"  documents {stats['documents']} -> {stats['documents_kept']} kept; clusters {stats['clusters']}; "
+        f"candidate pairs {stats['candidate_pairs']}, verified {stats['verified_pairs']}",
+        "  cluster sizes: " + ", ".join(f"{k}: {v}" for k, v in stats.get("cluster_sizes", {}).items()),
+    ]
+    for c in stats.get("top_clusters", [])[:examples]:
+        lines.append(f"  cluster {c['cluster_id']} ({c['size']} members) kept: {c['kept']['text'][:100]!r}")
+        for e in c["examples"][:2]:
+            lines.append(f"      dup {e['id']}: {e['text'][:100]!r}")
+    return lines

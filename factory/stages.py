@@ -63,6 +63,7 @@ def _stages() -> dict[str, tuple[Validate, Run]]:
     # Imports are local so `import factory.stages` stays cheap; each module imports its own
     # heavy libraries inside run().
     from factory import ingest_stage, inspect_stage
+    from factory import decontam_stage, dedup_stage
 
     return {
         "ingest": (ingest_stage.validate, ingest_stage.run),
@@ -70,8 +71,8 @@ def _stages() -> dict[str, tuple[Validate, Run]]:
         "generate": _not_built("generate", 3),
         "verify": _not_built("verify", 4),
         "filter": _not_built("filter", 4),
-        "dedup": _not_built("dedup", 5),
-        "decontaminate": _not_built("decontaminate", 5),
+        "dedup": (dedup_stage.validate, dedup_stage.run),
+        "decontaminate": (decontam_stage.validate, decontam_stage.run),
         "curate": _not_built("curate", 6),
         "publish": _not_built("publish", 7),
         "report": _not_built("report", 7),
