@@ -64,10 +64,6 @@ SOURCE = Map({
 })
 
 
-def _bin_check(value: dict, path: str, problems: list[str]) -> None:
-    pass
-
-
 DIFFICULTY = Map({
     "from": Enum(*DIFFICULTY_FROM),
     "teachers?": _str_list,              # pass rate counts only these teachers' traces (s1K: the weak model)
@@ -124,6 +120,7 @@ BUCKET = Map({
     "fraction?": Num(min=0, max=1),
     "upsample?": Bool(),
     "balance?": Enum("domain", "source", "difficulty", "teacher", "kind"),
+    "prefer?": Enum("random", "longest", "shortest"),   # order inside the bucket (s1K prefers longer traces)
 }, check_fn=_bucket_check)
 
 

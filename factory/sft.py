@@ -1,0 +1,230 @@
+"""SFT rows: split a trace into its chain of thought and its final answer, render the assistant
+turn in the target's think format, build rows in the `sft` contract, split train/validation BY
+PROBLEM, and summarise a mix (counts per domain/kind/difficulty, token-length percentiles).
+
+Think formats (`curate.output.format`):
+- `think`  (DeepSeek-R1): `<think>\\n{reasoning}\\n</think>\\n\\n{answer}`
+- `sky-t1` (Sky-T1/SkyThought): `<|begin_of_thought|>\\n\\n{reasoning}\\n\\n<|end_of_thought|>\\n\\n`
+  `<|begin_of_solution|>\\n\\n{answer}\\n\\n<|end_of_solution|>`
+- `plain`: the answer only (non-reasoning sets)
+
+Exercise: `factory curate --recipe journey --traces DIR --out OUT`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections import Counter
+from typing import Any, Literal
+
+from factory.schemas.contracts import meta_json
+from factory.schemas.ids import sft_id, stable_hash
+
+Format = Literal["think", "sky-t1", "plain"]
+
+THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
+SKY_BT, SKY_ET = "<|begin_of_thought|>", "<|end_of_thought|>"
+SKY_BS, SKY_ES = "<|begin_of_solution|>", "<|end_of_solution|>"
+ALL_TAGS = (THINK_OPEN, THINK_CLOSE, SKY_BT, SKY_ET, SKY_BS, SKY_ES)
+
+# Sky-T1's own system prompt (NovaSky-AI/SkyThought, used to train Sky-T1-32B-Preview).
+SKY_T1_SYSTEM_PROMPT = (
+    "Your role as an assistant involves thoroughly exploring questions through a systematic long thinking "
+    "process before providing the final precise and accurate solutions. This requires engaging in a "
+    "comprehensive cycle of analysis, summarizing, exploration, reassessment, reflection, backtracing, and "
+    "iteration to develop well-considered thinking process. Please structure your response into two main "
+    "sections: Thought and Solution. In the Thought section, detail your reasoning process using the specified "
+    "format: <|begin_of_thought|> {thought with steps separated with '\\n\\n'} <|end_of_thought|> Each step "
+    "should include detailed considerations such as analisying questions, summarizing relevant findings, "
+    "brainstorming new ideas, verifying the accuracy of the current steps, refining any errors, and revisiting "
+    "previous steps. In the Solution section, based on various attempts, explorations, and reflections from "
+    "the Thought section, systematically present the final solution that you deem correct. The solution should "
+    "remain a logical, accurate, concise expression style and detail necessary step needed to reach the "
+    "conclusion, formatted as follows: <|begin_of_solution|> {final formatted, precise, and clear solution} "
+    "<|end_of_solution|> Now, try to solve the following question through the above guidelines:"
+)
+
+
+def approx_tokens(text: str | None) -> int:
+    """Token estimate used for budgets and stats when no token count is recorded: about 4
+    characters per token for English BPE vocabularies (8,000 chars ≈ 2,000 tokens)."""
+    return math.ceil(len(text or "") / 4)
+
+
+def strip_tags(text: str) -> str:
+    for t in ALL_TAGS:
+        text = text.replace(t, "")
+    return text.strip()
+
+
+def _between(text: str, a: str, b: str) -> str | None:
+    i = text.find(a)
+    if i < 0:
+        return None
+    j = text.find(b, i + len(a))
+    return text[i + len(a): j if j >= 0 else len(text)]
+
+
+def final_paragraph(text: str) -> str | None:
+    """The last paragraph that states a boxed answer (short CoT traces end with one)."""
+    paras = [p for p in re.split(r"\n\s*\n", text) if p.strip()]
+    for p in reversed(paras):
+        if "\\boxed" in p or "\\fbox" in p:
+            return p.strip()
+    return None
+
+
+def split_trace(completion: str, reasoning: str | None, answer: str | None) -> tuple[str | None, str | None]:
+    """(chain of thought, final answer text) of a trace, whatever format it was written in.
+
+    Follows the trace contract as ingest/generate fill it: `reasoning` = the thought block,
+    `answer` = what follows it. A short CoT with no thought block (reasoning null) is all
+    reasoning, and its answer is its last paragraph with a boxed answer. A thought that never
+    reached an answer gives (None, None): there is nothing to teach as a final answer. When
+    both fields are empty the raw completion is parsed (`<think>` or Sky-T1 tags)."""
+    if reasoning is not None and reasoning.strip():
+        if answer is None or not answer.strip():
+            return None, None
+        return strip_tags(reasoning), strip_tags(answer)
+    if answer is not None and answer.strip():
+        text = strip_tags(answer)
+        fin = final_paragraph(text)
+        return (text, fin) if fin is not None else (None, None)
+    text = completion or ""
+    if SKY_BT in text or SKY_BS in text:
+        thought = _between(text, SKY_BT, SKY_ET)
+        sol = _between(text, SKY_BS, SKY_ES) if SKY_BS in text else None
+        if thought is not None and sol is not None and sol.strip() and SKY_ET in text:
+            return thought.strip(), sol.strip()
+        return None, None
+    if THINK_CLOSE in text:
+        head, _, tail = text.partition(THINK_CLOSE)
+        head = head.replace(THINK_OPEN, "")
+        if tail.strip():
+            return head.strip(), tail.strip()
+        return None, None
+    fin = final_paragraph(text)
+    if fin is None:
+        return None, None
+    return text.strip(), fin
+
+
+def render_assistant(reasoning: str | None, answer: str, *, fmt: Format, empty_think: bool = True) -> str:
+    """The assistant turn. reasoning None = a trivial prompt answered without a chain of thought:
+    R1 keeps an empty think block (`empty_think`), so the model learns when not to think."""
+    answer = answer.strip()
+    if fmt == "plain":
+        return answer
+    if fmt == "think":
+        if reasoning is None:
+            return f"{THINK_OPEN}\n\n{THINK_CLOSE}\n\n{answer}" if empty_think else answer
+        return f"{THINK_OPEN}\n{reasoning.strip()}\n{THINK_CLOSE}\n\n{answer}"
+    if reasoning is None:
+        body = f"{SKY_BT}\n\n{SKY_ET}\n\n" if empty_think else ""
+        return f"{body}{SKY_BS}\n\n{answer}\n\n{SKY_ES}"
+    return f"{SKY_BT}\n\n{reasoning.strip()}\n\n{SKY_ET}\n\n{SKY_BS}\n\n{answer}\n\n{SKY_ES}"
+
+
+def parse_assistant(content: str, *, fmt: Format) -> tuple[str, str] | None:
+    """Inverse of render_assistant for a well-formed turn: (reasoning, answer), or None when the
+    blocks are missing, repeated, out of order or empty."""
+    if fmt == "think":
+        if content.count(THINK_OPEN) != 1 or content.count(THINK_CLOSE) != 1 or not content.startswith(THINK_OPEN):
+            return None
+        head, _, tail = content[len(THINK_OPEN):].partition(THINK_CLOSE)
+        reasoning, answer = head.strip(), tail.strip()
+    elif fmt == "sky-t1":
+        if any(content.count(t) != 1 for t in (SKY_BT, SKY_ET, SKY_BS, SKY_ES)):
+            return None
+        if not (content.index(SKY_BT) < content.index(SKY_ET) < content.index(SKY_BS) < content.index(SKY_ES)):
+            return None
+        reasoning = (_between(content, SKY_BT, SKY_ET) or "").strip()
+        answer = (_between(content, SKY_BS, SKY_ES) or "").strip()
+    else:
+        return ("", content.strip()) if content.strip() else None
+    if not answer or any(t in reasoning or t in answer for t in ALL_TAGS):
+        return None
+    return reasoning, answer
+
+
+def make_row(
+    *,
+    user: str,
+    assistant: str,
+    system: str | None,
+    kind: str,
+    domain: str,
+    source: str,
+    trace_ids: list[str],
+    problem_id: str | None,
+    language: str | None,
+    license: str | None,
+    meta: dict[str, Any] | None = None,
+    repeat: int = 0,
+) -> dict[str, Any]:
+    messages = ([{"role": "system", "content": system}] if system else []) + [
+        {"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
+    rid = sft_id(messages, kind)
+    if repeat:
+        rid = f"{rid}_r{repeat}"  # an up-sampled copy: same content, distinct row id
+    return {
+        "id": rid, "messages": messages, "trace_ids": list(trace_ids), "problem_id": problem_id, "kind": kind,
+        "domain": domain, "source": source, "language": language, "license": license, "meta": meta_json(meta),
+    }
+
+
+def split_by_problem(rows: list[dict[str, Any]], *, fraction: float, seed: int) -> tuple[list[dict], list[dict]]:
+    """Train/validation split where every problem lands on one side only. Groups (problem_id, or
+    the row id for rows without a problem) are ordered by a seeded hash and the first
+    round(fraction * groups) go to validation, so the split is exact in groups and stable."""
+    if fraction <= 0:
+        return rows, []
+    groups = sorted({r["problem_id"] or r["id"].split("_r")[0] for r in rows},
+                    key=lambda g: stable_hash(seed, "split", g))
+    n_val = int(round(fraction * len(groups)))
+    if len(groups) > 1:
+        n_val = min(max(n_val, 1), len(groups) - 1)
+    val_groups = set(groups[:n_val])
+    train, val = [], []
+    for r in rows:
+        (val if (r["problem_id"] or r["id"].split("_r")[0]) in val_groups else train).append(r)
+    return train, val
+
+
+def percentiles(values: list[int], qs: tuple[int, ...] = (5, 25, 50, 75, 95, 100)) -> dict[str, int]:
+    if not values:
+        return {}
+    s = sorted(values)
+    out = {}
+    for q in qs:
+        # nearest-rank percentile: the smallest value with at least q% of values at or below it
+        k = max(1, math.ceil(q / 100 * len(s)))
+        out[f"p{q}"] = s[k - 1]
+    return out
+
+
+def mix_report(rows: list[dict[str, Any]], difficulty: dict[str, str | None]) -> dict[str, Any]:
+    """Counts per domain/kind/difficulty/source and assistant-token percentiles (estimated)."""
+    def count(key) -> dict[str, int]:
+        return dict(sorted(Counter(key(r) for r in rows).items()))
+
+    toks = [approx_tokens(r["messages"][-1]["content"]) for r in rows]
+    by_kind_tokens = {}
+    for kind in sorted({r["kind"] for r in rows}):
+        by_kind_tokens[kind] = percentiles([t for t, r in zip(toks, rows) if r["kind"] == kind])
+    return {
+        "rows": len(rows),
+        "by_domain": count(lambda r: r["domain"]),
+        "by_kind": count(lambda r: r["kind"]),
+        "by_source": count(lambda r: r["source"]),
+        "by_difficulty": count(lambda r: str(difficulty.get(r["id"]) or "unknown")),
+        "problems": len({r["problem_id"] for r in rows if r["problem_id"]}),
+        "assistant_tokens_est": percentiles(toks),
+        "assistant_tokens_est_by_kind": by_kind_tokens,
+    }
+
+
+def row_meta(row: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(row["meta"]) if row.get("meta") else {}
