@@ -64,6 +64,7 @@ def _stages() -> dict[str, tuple[Validate, Run]]:
     # heavy libraries inside run().
     from factory import ingest_stage, inspect_stage
     from factory import decontam_stage, dedup_stage
+    from factory import publish_stage, report_stage
 
     return {
         "ingest": (ingest_stage.validate, ingest_stage.run),
@@ -74,8 +75,8 @@ def _stages() -> dict[str, tuple[Validate, Run]]:
         "dedup": (dedup_stage.validate, dedup_stage.run),
         "decontaminate": (decontam_stage.validate, decontam_stage.run),
         "curate": _not_built("curate", 6),
-        "publish": _not_built("publish", 7),
-        "report": _not_built("report", 7),
+        "publish": (publish_stage.validate, publish_stage.run),
+        "report": (report_stage.validate, report_stage.run),
         "train": _not_built("train", 8),
         "eval": _not_built("eval", 8),
     }
