@@ -161,7 +161,7 @@ def ingest(
     for _, p in jobs:
         _check_maps(mapping, p, kind)
     consts = Constants(domain=domain, source=source, license=license, language=language, teacher=teacher,
-                       extra_meta={k[5:]: v for k, v in mapping.items() if k.startswith("meta.") and k[5:] not in _PRESET_META_KEYS})
+                       extra_meta={k[5:]: v for k, v in mapping.items() if k.startswith("meta.")})
 
     out = Path(out)
     params = {
@@ -172,6 +172,7 @@ def ingest(
     rejects_path = out / REJECTS
     if mode == "overwrite" and rejects_path.exists():
         rejects_path.unlink()
+    created = not out.exists()
     writer = DatasetWriter(out, kind, mode=mode, command=command_line(params, out), params=params)
     rejects = _Rejects(rejects_path, fresh=True)
     stats = [InputStats(spec, p.name, _fmt(spec)) for spec, p in jobs]
@@ -220,7 +221,7 @@ def ingest(
             )
     except BaseException:
         rejects.close()
-        _discard(writer, rejects_path)
+        _discard(writer, rejects_path, remove_folder=created)
         raise
     rejects.close()
     return IngestResult(
@@ -230,10 +231,6 @@ def ingest(
     )
 
 
-_PRESET_META_KEYS = {"subject", "url", "contest", "problem_number", "solutions", "gen_solutions", "challenge_test_list",
-                     "idx", "label_correct", "label_pred", "reward_score"}
-
-
 def _fmt(spec: str) -> str:
     try:
         return detect_format(spec)
@@ -241,17 +238,15 @@ def _fmt(spec: str) -> str:
         return "?"
 
 
-def _discard(writer: DatasetWriter, rejects_path: Path) -> None:
+def _discard(writer: DatasetWriter, rejects_path: Path, *, remove_folder: bool) -> None:
     """A failed ingest leaves nothing behind: it is cheap to re-run from the start, and a
     half-written folder would block the next `create`."""
     for s in writer.shards:
         (writer.path / s.name).unlink(missing_ok=True)
     rejects_path.unlink(missing_ok=True)
-    try:
-        rejects_path.parent.rmdir()
-        writer.path.rmdir()  # only succeeds when empty, i.e. this run created it
-    except OSError:
-        pass
+    for folder in (rejects_path.parent, writer.path if remove_folder else None):
+        if folder is not None and folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
 
 
 class _Rejects:
