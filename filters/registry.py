@@ -3,6 +3,7 @@ Add a filter: write the class in its own module, import it here, add one line to
 
 from __future__ import annotations
 
+from factory.filters.code_filter import CodeVerifier
 from factory.filters.format import FormatFilter, ReadabilityFilter
 from factory.filters.language import LanguageFilter
 
@@ -10,4 +11,5 @@ FILTERS: dict[str, type] = {
     "format": FormatFilter,
     "readability": ReadabilityFilter,
     "language": LanguageFilter,
+    "code": CodeVerifier,
 }

@@ -30,7 +30,6 @@ import os
 import resource
 import signal
 import sys
-import traceback
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUSER = 0x10000000
@@ -309,6 +308,10 @@ def main():
         cfg = json.load(f)
     os.remove(os.path.join(box, "sandbox.json"))
     REPORT_FD = int(cfg["report_fd"])
+    # started with -S (no site): add the parent's site-packages before the mounts are planned
+    for d in cfg.get("site_packages") or []:
+        if d not in sys.path:
+            sys.path.append(d)
     info = isolate(box, cfg)
     os.chdir(box)
     _report(info)
@@ -333,6 +336,8 @@ def main():
     except BaseException as e:  # noqa: BLE001 — report every failure of the untrusted program
         _report({"ev": "exception", "type": type(e).__name__, "msg": str(e)[:500]})
         try:
+            import traceback
+
             traceback.print_exc()
         except BaseException:  # noqa: BLE001
             pass
