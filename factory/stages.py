@@ -66,6 +66,8 @@ def _stages() -> dict[str, tuple[Validate, Run]]:
     from factory import decontam_stage, dedup_stage
     from factory import publish_stage, report_stage
 
+    from factory import train_stage
+
     return {
         "ingest": (ingest_stage.validate, ingest_stage.run),
         "inspect": (inspect_stage.validate, inspect_stage.run),
@@ -77,7 +79,7 @@ def _stages() -> dict[str, tuple[Validate, Run]]:
         "curate": _not_built("curate", 6),
         "publish": (publish_stage.validate, publish_stage.run),
         "report": (report_stage.validate, report_stage.run),
-        "train": _not_built("train", 8),
+        "train": (train_stage.validate, train_stage.run),
         "eval": _not_built("eval", 8),
     }
 
