@@ -352,3 +352,38 @@ def build(
                 drops["rewrite_" + d.drop] += 1
         kept = [d for d in kept if d.drop is None]
     return kept, drops
+
+
+REWRITE_PROMPT = (
+    "Rewrite the following chain of thought so that it reads as one fluent line of reasoning by a single "
+    "author who makes an attempt, notices the mistake and corrects it. Keep every calculation, every "
+    "boxed answer and the order of the steps; do not add new steps and do not solve the problem "
+    "differently. Output only the rewritten chain of thought.\n\n{text}"
+)
+
+
+def rewrite_with_teacher(teacher: Any, *, prompt: str = REWRITE_PROMPT, max_tokens: int = 16384) -> Rewrite:
+    """A `rewrite(texts) -> texts` hook on any teacher backend (factory.teachers protocol:
+    `generate(requests, sampling)`), greedy, one sample per chain. A reasoning teacher's own
+    thought block is removed from what it returns. A failed sample keeps the original text."""
+    from factory.teachers.base import Request, SamplingConfig
+    from factory.sft import split_trace as _split
+
+    def rewrite(texts: list[str]) -> list[str]:
+        reqs = [Request(key=f"rewrite-{i}", messages=[{"role": "user", "content": prompt.format(text=t)}],
+                        sample_indices=[0], seeds=[0]) for i, t in enumerate(texts)]
+        res = teacher.generate(reqs, SamplingConfig(temperature=0.0, top_p=1.0, max_tokens=max_tokens, n=1, seed=0))
+        out = []
+        for t, comps in zip(texts, res):
+            c = comps[0] if comps else None
+            if c is None or c.error or not c.text.strip():
+                out.append(t)
+                continue
+            text = c.text
+            if "</think>" in text or "<|end_of_thought|>" in text:
+                _, after = _split(text, None, None)
+                text = after or text
+            out.append(text.strip())
+        return out
+
+    return rewrite

@@ -67,6 +67,7 @@ def _stages() -> dict[str, tuple[Validate, Run]]:
     from factory import publish_stage, report_stage
 
     from factory import train_stage
+    from factory import curate_stage
 
     return {
         "ingest": (ingest_stage.validate, ingest_stage.run),
@@ -76,7 +77,7 @@ def _stages() -> dict[str, tuple[Validate, Run]]:
         "filter": _not_built("filter", 4),
         "dedup": (dedup_stage.validate, dedup_stage.run),
         "decontaminate": (decontam_stage.validate, decontam_stage.run),
-        "curate": _not_built("curate", 6),
+        "curate": (curate_stage.validate, curate_stage.run),
         "publish": (publish_stage.validate, publish_stage.run),
         "report": (report_stage.validate, report_stage.run),
         "train": (train_stage.validate, train_stage.run),

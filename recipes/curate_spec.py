@@ -160,6 +160,7 @@ OUTPUT = Map({
 })
 
 CURATE = Map({
+    "out?": Str(),                   # `factory run`: output folder inside the run folder (default: sft)
     "sources?": ListOf(SOURCE),
     "select?": Map(values=RULE, keys=Enum("all", *DOMAINS), expected="a mapping domain|all -> rule"),
     "difficulty?": DIFFICULTY,
@@ -172,6 +173,7 @@ CURATE = Map({
 })
 
 DEFAULTS: dict[str, Any] = {
+    "out": "sft",
     "sources": [],
     "select": {"all": {"correct": {"verdict_math": ["correct"]}}},
     "difficulty": {"from": "level", "teachers": None, "min_samples": 1, "bins": None},
