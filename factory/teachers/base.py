@@ -1,0 +1,105 @@
+"""The teacher protocol every backend implements: a batch of requests (one per problem, each
+asking for some sample indices) plus sampling parameters in, one `Completion` per requested
+sample out. Constructors are cheap (no model load, no network); a backend loads lazily on the
+first `generate` call and frees its resources in `close()`.
+
+Exercise: `factory generate --backend transformers --teacher DIR --problems P --out T`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from factory.schemas.errors import FactoryError
+
+Backend = Literal["transformers", "vllm", "openai", "replay"]
+BACKENDS: tuple[str, ...] = ("transformers", "vllm", "openai", "replay")
+
+
+class TeacherError(FactoryError):
+    """The teacher cannot serve this run at all (bad credentials, unknown model, ...)."""
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    """Sampling parameters shared by every request of a run (top_k None = disabled)."""
+
+    temperature: float = 0.6
+    top_p: float = 0.95
+    max_tokens: int = 32768
+    n: int = 4
+    top_k: int | None = None
+    seed: int | None = 0
+
+
+@dataclass
+class Request:
+    """One problem's prompt and the samples still wanted for it.
+
+    `messages` is the chat (system?, user); `prefill` starts the assistant turn (e.g. "<think>\\n"
+    for DeepSeek-R1) and is not part of the returned completion text. `seeds[i]` is the seed of
+    sample `sample_indices[i]` (derived per (problem, sample), so it does not depend on batching).
+    """
+
+    key: str  # the problem id
+    messages: list[dict[str, str]]
+    sample_indices: list[int]
+    seeds: list[int | None]
+    prefill: str | None = None
+
+
+@dataclass
+class Completion:
+    """One sample. `reasoning` is set only when the server returned it in a separate field.
+    `error` is set (and finish_reason is "error") when the sample could not be produced."""
+
+    text: str
+    finish_reason: str = "unknown"  # stop | length | error | unknown
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    reasoning: str | None = None
+    error: str | None = None
+    teacher: str | None = None  # replay: the original teacher's name
+    skip: str | None = None  # replay: no row to write, with the reason (counted, never silent)
+    retries: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+OnResult = Callable[[int, int, Completion], None]  # (request index, position in sample_indices, completion)
+
+
+class Teacher(Protocol):
+    name: str
+    backend: str
+    # requests per generate() call the driver should send (None: all at once, the backend streams
+    # results through on_result as they complete)
+    chunk_requests: int | None
+    gpus: int
+
+    def generate(
+        self, requests: list[Request], sampling: SamplingConfig, *, on_result: OnResult | None = None
+    ) -> list[list[Completion]]: ...
+
+    def close(self) -> None: ...
+
+
+def sample_seed(run_seed: int | None, problem_id: str, sample_index: int) -> int | None:
+    """Seed of one (problem, sample): a hash of the run seed and the key, so the same row gets the
+    same seed whatever batch it lands in, and a resumed run draws the same samples. 31 bits so
+    every backend (torch, vLLM, OpenAI `seed`) accepts it."""
+    if run_seed is None:
+        return None
+    h = hashlib.sha256(f"{run_seed}\x1f{problem_id}\x1f{sample_index}".encode()).digest()
+    return int.from_bytes(h[:4], "little") & 0x7FFFFFFF
+
+
+def deliver(results: list[list[Completion]], on_result: OnResult | None) -> None:
+    """Call on_result for every completion of a finished batch (backends without streaming)."""
+    if on_result is None:
+        return
+    for i, comps in enumerate(results):
+        for j, c in enumerate(comps):
+            on_result(i, j, c)

@@ -1,0 +1,31 @@
+"""Helpers for the generate tests: Problem folders built from the shared MATH-500 file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from factory.dataset import write_dataset
+from factory.schemas.ids import problem_id
+
+
+def math500_rows(shared_data: Path, k: int) -> list[dict]:
+    rows = []
+    with open(shared_data / "math" / "math500_test.jsonl", encoding="utf-8") as f:
+        for line in f:
+            r = json.loads(line)
+            rows.append({
+                "id": problem_id("math", r["problem"], r["answer"]),
+                "source": "math500", "source_id": r.get("unique_id"), "domain": "math", "problem": r["problem"],
+                "reference_answer": r["answer"], "reference_solution": r.get("solution"), "tests": None,
+                "difficulty": None, "level": int(r["level"]) if r.get("level") is not None else None,
+                "language": "en", "license": "MIT", "meta": None,
+            })
+            if len(rows) >= k:
+                break
+    return rows
+
+
+def write_problems(path: Path, rows: list[dict]) -> Path:
+    write_dataset(path, "problem", rows)
+    return path
