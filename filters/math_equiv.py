@@ -1,0 +1,293 @@
+"""The math equivalence cascade: string -> numeric -> symbolic (worker processes) -> LLM judge.
+
+`MathEquivalence.check(pairs)` takes (gold, predicted answer) pairs (answers already
+extracted) and returns one `Verdict(verdict, stage, pred)` per pair:
+
+| verdict            | meaning                                                               |
+|--------------------|-----------------------------------------------------------------------|
+| `correct`          | equivalent to the gold answer                                         |
+| `wrong`            | not equivalent (or the prediction could not be read)                  |
+| `no_answer`        | nothing was extracted from the model output                           |
+| `gold_unparseable` | the gold answer is empty, unbalanced or unreadable: quarantined,      |
+|                    | never a pass                                                          |
+| `timeout`          | the symbolic comparison passed its wall-clock limit and was killed    |
+
+`stage` says what decided: `extract`, `gold`, `string`, `numeric`, `symbolic`, `judge`.
+Most pairs end at the string or numeric stage in the calling process (microseconds); only the
+rest go to `SymbolicPool`, batched across all cores. Gold parses and verdicts are cached, since
+the same gold repeats across the n samples of a problem.
+
+`pseudo_labels(answers)` groups the n answers of a problem without a reference into
+equivalence classes (same cascade) and returns the majority class with its vote share.
+
+The optional `judge(items) -> list[bool | None]` gets (problem, gold, pred) triples for what the
+rules could not decide; the factory core passes one built on a teacher backend (filters never
+import teachers).
+
+Exercised by `python -m pytest -q tests/test_math_verify.py` and `python bench/verify_math.py`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from factory.filters.math_normalize import (
+    Value,
+    balanced,
+    evaluate,
+    is_text_answer,
+    normalize,
+    numbers_equal,
+    option_letter,
+    plain_to_latex,
+    strip_delimiters,
+)
+
+VerdictName = Literal["correct", "wrong", "no_answer", "gold_unparseable", "timeout"]
+Stage = Literal["extract", "gold", "string", "numeric", "symbolic", "judge"]
+Judge = Callable[[list[tuple[str, str, str]]], list["bool | None"]]
+JudgeOn = Literal["undecided", "wrong"]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    verdict: str
+    stage: str
+    pred: str | None
+    # True when the rules could not read the prediction or timed out (what a judge looks at)
+    undecided: bool = False
+
+
+@dataclass(frozen=True)
+class _Gold:
+    raw: str
+    norm: str
+    value: Value | None
+    text: bool
+    ok: bool
+
+
+def _text_key(s: str) -> str:
+    return re.sub(r"[\s().,']", "", s).lower()
+
+
+class _LRU(OrderedDict):
+    def __init__(self, maxsize: int):
+        super().__init__()
+        self.maxsize = maxsize
+
+    def put(self, key: object, value: object) -> None:
+        self[key] = value
+        self.move_to_end(key)
+        if len(self) > self.maxsize:
+            self.popitem(last=False)
+
+
+class MathEquivalence:
+    """The cascade with its caches and (lazily started) symbolic worker pool."""
+
+    def __init__(
+        self,
+        *,
+        workers: int | None = None,
+        timeout_s: float = 5.0,
+        judge: Judge | None = None,
+        judge_on: JudgeOn = "undecided",
+        cache_size: int = 200_000,
+    ):
+        if judge_on not in ("undecided", "wrong"):
+            raise ValueError(f"judge_on: expected 'undecided' or 'wrong', found {judge_on!r}")
+        self.workers = workers
+        self.timeout_s = timeout_s
+        self.judge = judge
+        self.judge_on = judge_on
+        self._gold_cache: _LRU = _LRU(cache_size // 10 or 1)
+        self._verdict_cache: _LRU = _LRU(cache_size)
+        self._pool = None
+        self.stats: dict[str, int] = {}
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    @property
+    def pool(self):
+        if self._pool is None:
+            from factory.filters.math_symbolic import SymbolicPool
+
+            self._pool = SymbolicPool(workers=self.workers, timeout_s=self.timeout_s)
+        return self._pool
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+
+    def __enter__(self) -> MathEquivalence:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _count(self, key: str, n: int = 1) -> None:
+        self.stats[key] = self.stats.get(key, 0) + n
+
+    # -- gold ------------------------------------------------------------------------------
+
+    def gold(self, raw: str | None) -> _Gold:
+        key = raw if raw is not None else "\x00none"
+        hit = self._gold_cache.get(key)
+        if hit is not None:
+            self._count("gold_cache_hits")
+            return hit
+        text = "" if raw is None else str(raw)
+        norm = normalize(text)
+        ok = bool(norm) and balanced(norm) and len(norm) < 2000
+        g = _Gold(raw=text, norm=norm, value=evaluate(norm) if ok else None, text=ok and is_text_answer(norm), ok=ok)
+        self._gold_cache.put(key, g)
+        return g
+
+    # -- the cascade -----------------------------------------------------------------------
+
+    def _fast(self, g: _Gold, pred: str, pnorm: str) -> tuple[str, str] | None:
+        """String and numeric stages; None when the symbolic stage must decide."""
+        if pnorm == g.norm:
+            return "correct", "string"
+        g_opt = option_letter(g.norm)
+        if g_opt is not None:
+            p_opt = option_letter(pnorm)
+            if p_opt is not None:
+                return ("correct" if p_opt == g_opt else "wrong"), "string"
+        if g.text:
+            # word answers (Monday, east, (C)) compare as words; sympy would read them as products
+            same = _text_key(pnorm) == _text_key(g.norm)
+            return ("correct" if same else "wrong"), "string"
+        if g.value is not None:
+            pv = evaluate(pnorm)
+            if pv is not None:
+                eq = numbers_equal(g.value, pv)
+                if eq is not None:
+                    return ("correct" if eq else "wrong"), "numeric"
+        return None
+
+    def check(self, pairs: Sequence[tuple[str | None, str | None]], *, problems: Sequence[str] | None = None) -> list[Verdict]:
+        """Verdict per (gold, predicted answer) pair; `problems` (same length) feeds the judge."""
+        out: list[Verdict | None] = [None] * len(pairs)
+        slow: dict[tuple[str, str], list[int]] = {}
+        slow_forms: dict[tuple[str, str], tuple[str, str]] = {}
+        for k, (gold_raw, pred) in enumerate(pairs):
+            if pred is None or not str(pred).strip():
+                out[k] = Verdict("no_answer", "extract", None)
+                continue
+            pred = str(pred).strip()
+            g = self.gold(gold_raw)
+            if not g.ok:
+                out[k] = Verdict("gold_unparseable", "gold", pred)
+                continue
+            pnorm = normalize(pred)
+            key = (g.norm, pnorm)
+            hit = self._verdict_cache.get(key)
+            if hit is not None:
+                self._count("verdict_cache_hits")
+                out[k] = Verdict(hit[0], hit[1], pred, hit[2])
+                continue
+            fast = self._fast(g, pred, pnorm)
+            if fast is not None:
+                self._count(f"stage_{fast[1]}")
+                self._verdict_cache.put(key, (fast[0], fast[1], False))
+                out[k] = Verdict(fast[0], fast[1], pred)
+                continue
+            slow.setdefault(key, []).append(k)
+            slow_forms[key] = (plain_to_latex(strip_delimiters(g.raw)), plain_to_latex(strip_delimiters(pred)))
+        if slow:
+            keys = list(slow)
+            results = self.pool.run([slow_forms[key] for key in keys])
+            self._count("stage_symbolic", len(keys))
+            for key, res in zip(keys, results):
+                if res == "correct":
+                    v = ("correct", "symbolic", False)
+                elif res == "wrong":
+                    v = ("wrong", "symbolic", False)
+                elif res == "gold_unparseable":
+                    v = ("gold_unparseable", "symbolic", False)
+                elif res == "timeout":
+                    v = ("timeout", "symbolic", True)
+                else:  # pred_unparseable / error: the rules cannot read the prediction
+                    v = ("wrong", "symbolic", True)
+                if res != "timeout":  # a timeout may pass on a less loaded machine: not cached
+                    self._verdict_cache.put(key, v)
+                for k in slow[key]:
+                    out[k] = Verdict(v[0], v[1], str(pairs[k][1]).strip(), v[2])
+        verdicts = [v for v in out if v is not None]
+        assert len(verdicts) == len(pairs)
+        if self.judge is not None:
+            verdicts = self._apply_judge(pairs, verdicts, problems)
+        return verdicts
+
+    def _apply_judge(self, pairs: Sequence[tuple[str | None, str | None]], verdicts: list[Verdict], problems: Sequence[str] | None) -> list[Verdict]:
+        want = [
+            k
+            for k, v in enumerate(verdicts)
+            if v.pred is not None
+            and v.verdict != "gold_unparseable"
+            and (v.undecided or (self.judge_on == "wrong" and v.verdict == "wrong"))
+        ]
+        if not want:
+            return verdicts
+        items = [((problems[k] if problems is not None else "") or "", str(pairs[k][0]), str(verdicts[k].pred)) for k in want]
+        answers = self.judge(items)
+        if len(answers) != len(items):
+            raise ValueError(f"judge returned {len(answers)} answers for {len(items)} items")
+        self._count("stage_judge", len(items))
+        verdicts = list(verdicts)
+        for k, ans in zip(want, answers):
+            if ans is None:
+                continue  # the judge abstained: the rule verdict stands
+            verdicts[k] = Verdict("correct" if ans else "wrong", "judge", verdicts[k].pred)
+        return verdicts
+
+    def equivalent(self, a: str, b: str) -> bool:
+        """Convenience: one pair, True only for `correct`."""
+        return self.check([(a, b)])[0].verdict == "correct"
+
+    # -- pseudo labels ---------------------------------------------------------------------
+
+    def pseudo_labels(self, answers: Sequence[str | None]) -> tuple[list[int | None], int | None, float]:
+        """Equivalence classes of the answers of one problem.
+
+        Returns (class id per answer (None for no answer), the majority class id, its vote
+        share over all answers including the unanswered). Ties go to the class seen first.
+        """
+        labels: list[int | None] = [None] * len(answers)
+        reps: list[str] = []  # one representative answer per class
+        by_norm: dict[str, int] = {}
+        for k, a in enumerate(answers):
+            if a is None or not str(a).strip():
+                continue
+            a = str(a).strip()
+            norm = normalize(a)
+            if norm in by_norm:
+                labels[k] = by_norm[norm]
+                continue
+            cls = None
+            if reps and norm:
+                verdicts = self.check([(rep, a) for rep in reps])
+                for c, v in enumerate(verdicts):
+                    if v.verdict == "correct":
+                        cls = c
+                        break
+            if cls is None:
+                reps.append(a)
+                cls = len(reps) - 1
+            by_norm[norm] = cls
+            labels[k] = cls
+        counts: dict[int, int] = {}
+        for lab in labels:
+            if lab is not None:
+                counts[lab] = counts.get(lab, 0) + 1
+        if not counts:
+            return labels, None, 0.0
+        best = max(counts, key=lambda c: (counts[c], -c))
+        return labels, best, counts[best] / len(answers)

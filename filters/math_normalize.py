@@ -1,0 +1,638 @@
+"""Normalisation of math answers: LaTeX clean-up, plain text -> LaTeX, and exact numeric evaluation.
+
+Three pure functions feed the cascade in `math_equiv`:
+
+- `normalize(s)`: a canonical string for the first (string-match) stage — strips `$`,
+  `\\left`/`\\right`, spacing commands, `\\text{}`/`\\mbox{}` wrappers and trailing units,
+  degrees (`^\\circ`, `°`), `\\$`, trailing periods, thousands separators, `\\dfrac`/`\\tfrac`,
+  `\\frac12` -> `\\frac{1}{2}`, a leading `x =`; and rewrites plain-text math first
+  (`plain_to_latex`), so `sqrt(3)/2` and `\\frac{\\sqrt{3}}{2}` land in the same grammar.
+- `plain_to_latex(s)`: `sqrt(3)/2` -> `\\sqrt{3}/2`, `5pi/6` -> `5\\pi/6`, `2*sqrt(2)` ->
+  `2\\cdot\\sqrt{2}`, `x**2` -> `x^{2}`, `inf` -> `\\infty`, `cbrt(x)` -> `\\sqrt[3]{x}`. Math-verify
+  reads these plain forms wrongly (`5pi/6` parses as 5), so the symbolic stage feeds it LaTeX.
+- `evaluate(s)`: exact/float value of a normalised answer made only of numbers, `\\frac`,
+  `\\sqrt`, `\\pi`, `+ - * / ^`, parentheses, `%` — or of a flat list/tuple of them. It never
+  calls sympy and bounds every power and factorial, so it is safe (and fast) in the main process;
+  anything else (variables, intervals with infinity, matrices, ...) returns None and goes on to
+  the symbolic stage.
+
+Exercised by `python -m pytest -q tests/test_math_verify.py` and `python bench/verify_math.py`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from fractions import Fraction
+
+# ------------------------------------------------------------------------------------------
+# Plain text -> LaTeX
+# ------------------------------------------------------------------------------------------
+
+_FUNCS = ("arcsin", "arccos", "arctan", "sinh", "cosh", "tanh", "sin", "cos", "tan", "cot", "sec", "csc", "log", "ln", "exp")
+
+
+def _match_paren(s: str, i: int, open_ch: str = "(", close_ch: str = ")") -> int:
+    """Index of the bracket closing the one at s[i], or -1 when unbalanced."""
+    depth = 0
+    for j in range(i, len(s)):
+        if s[j] == open_ch:
+            depth += 1
+        elif s[j] == close_ch:
+            depth -= 1
+            if depth == 0:
+                return j
+    return -1
+
+
+def _replace_call(s: str, name: str, fmt: str) -> str:
+    """Rewrite `name(arg)` (not preceded by a backslash or a letter) as fmt.format(arg)."""
+    out = []
+    i = 0
+    pat = re.compile(r"(?<![\\A-Za-z])" + name + r"\s*\(")
+    while True:
+        m = pat.search(s, i)
+        if not m:
+            out.append(s[i:])
+            break
+        open_at = m.end() - 1
+        close_at = _match_paren(s, open_at)
+        if close_at < 0:
+            out.append(s[i:])
+            break
+        out.append(s[i : m.start()])
+        out.append(fmt.format(_replace_call(s[open_at + 1 : close_at], name, fmt)))
+        i = close_at + 1
+    return "".join(out)
+
+
+_UNICODE = {"π": "\\pi ", "∞": "\\infty ", "−": "-", "×": "\\times ", "·": "\\cdot ", "≤": "\\leq ", "≥": "\\geq ", "°": "^\\circ"}
+
+
+def _unicode_math(s: str) -> str:
+    """π, √3, √(x+1), ∞, −, ×, ·, ≤, ≥, ° -> their LaTeX."""
+    if s.isascii():
+        return s
+    for k, v in _UNICODE.items():
+        s = s.replace(k, v)
+    s = re.sub(r"√\s*(\d+|[a-zA-Z])", r"\\sqrt{\1}", s)
+    s = s.replace("√", "sqrt")
+    return s
+
+
+def looks_plain(s: str) -> bool:
+    """True when `s` uses plain-text math (sqrt(, pi without a backslash, **, *) that LaTeX
+    parsers misread."""
+    return bool(
+        re.search(r"(?<![\\A-Za-z])(sqrt|cbrt|pi|infinity|inf|oo|theta)(?![A-Za-z])", s)
+        or "**" in s
+        or re.search(r"(?<!\\)\*", s)
+        or re.search(r"(?<![\\A-Za-z])(" + "|".join(_FUNCS) + r")\s*\(", s)
+    )
+
+
+def plain_to_latex(s: str) -> str:
+    """Rewrite plain-text math into LaTeX; LaTeX input passes through unchanged."""
+    s = _unicode_math(s)
+    if not looks_plain(s):
+        return s
+    s = s.replace("**", "^")
+    s = _replace_call(s, "sqrt", r"\sqrt{{{}}}")
+    s = _replace_call(s, "cbrt", r"\sqrt[3]{{{}}}")
+    for fn in _FUNCS:
+        s = re.sub(r"(?<![\\A-Za-z])" + fn + r"(?=\s*\()", "\\\\" + fn, s)
+    s = re.sub(r"(?<![\\A-Za-z])(infinity|inf|oo)(?![A-Za-z])", r"\\infty ", s)
+    s = re.sub(r"(?<![\\A-Za-z])(pi|theta)(?![A-Za-z])", r"\\\1 ", s)
+    s = re.sub(r"(?<!\\)\*", r"\\cdot ", s)
+    # x^(n+1) -> x^{n+1}: LaTeX would take only the "(" as the exponent.
+    out = []
+    i = 0
+    while i < len(s):
+        if s[i] == "^" and i + 1 < len(s) and s[i + 1] == "(":
+            close_at = _match_paren(s, i + 1)
+            if close_at > 0:
+                out.append("^{" + s[i + 2 : close_at] + "}")
+                i = close_at + 1
+                continue
+        out.append(s[i])
+        i += 1
+    return "".join(out).strip()
+
+
+# ------------------------------------------------------------------------------------------
+# LaTeX normalisation (string stage)
+# ------------------------------------------------------------------------------------------
+
+# Words that only name a unit. Stripped when they trail an answer ("5 cm", "12\text{ inches}").
+_UNITS = (
+    "square units|square feet|square inches|square meters|square centimeters|square yards|"
+    "cubic units|cubic feet|cubic inches|cubic meters|cubic centimeters|units|unit|"
+    "centimeters|centimeter|meters|meter|kilometers|kilometer|millimeters|inches|inch|feet|foot|"
+    "yards|yard|miles|mile|cm|mm|km|m|ft|in|sq|mph|hours|hour|minutes|minute|seconds|second|"
+    "days|day|weeks|week|years|year|degrees|degree|dollars|dollar|cents|cent|pounds|pound|"
+    "ounces|ounce|grams|gram|kg|liters|liter|gallons|gallon|people|students|marbles|ways|"
+    "points|point|percent|mph|sq\\.?\\s*units|sq\\.?\\s*ft"
+)
+_UNIT_TAIL = re.compile(r"(?<=[0-9}\)])\s*(?:\\,|~)?\s*(?:" + _UNITS + r")\.?(?:\^\{?[23]\}?)?$", re.IGNORECASE)
+_TEXT_CMD = re.compile(r"\\(?:text|textbf|textit|textrm|mbox|mathrm|mathbf|mathit|boldsymbol|operatorname|mathsf)\s*\{")
+
+
+def _unwrap_cmd(s: str, pattern: re.Pattern[str]) -> str:
+    """Replace `\\cmd{X}` by X for every match of pattern (balanced braces, nested)."""
+    while True:
+        m = pattern.search(s)
+        if not m:
+            return s
+        close_at = _match_paren(s, m.end() - 1, "{", "}")
+        if close_at < 0:
+            return s[: m.start()] + s[m.end() :]
+        s = s[: m.start()] + s[m.end() : close_at] + s[close_at + 1 :]
+
+
+def strip_delimiters(s: str) -> str:
+    """Remove math-mode delimiters around the whole answer: $..$, $$..$$, \\(..\\), \\[..\\]."""
+    s = s.strip()
+    changed = True
+    while changed and s:
+        changed = False
+        for a, b in (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]")):
+            if len(s) >= len(a) + len(b) and s.startswith(a) and s.endswith(b):
+                s = s[len(a) : len(s) - len(b)].strip()
+                changed = True
+    return s
+
+
+def _fix_short_args(s: str) -> str:
+    r"""\frac12 -> \frac{1}{2}, \frac1{x} -> \frac{1}{x}, \sqrt2 -> \sqrt{2}."""
+    s = re.sub(r"\\frac\s*(\d)\s*(\d)", r"\\frac{\1}{\2}", s)
+    s = re.sub(r"\\frac\s*(\d)\s*(?=\{)", r"\\frac{\1}", s)
+    s = re.sub(r"\\frac\s*\{([^{}]*)\}\s*(\d)", r"\\frac{\1}{\2}", s)
+    s = re.sub(r"\\frac\s*(\d)\s*\\", r"\\frac{\1}\\", s)
+    s = re.sub(r"\\sqrt\s*(\d+|[a-zA-Z])", r"\\sqrt{\1}", s)
+    return s
+
+
+def normalize(s: str | None) -> str:
+    """Canonical string for exact matching. Lossy only in ways every grader accepts."""
+    if s is None:
+        return ""
+    s = strip_delimiters(str(s))
+    s = plain_to_latex(s)
+    s = s.replace("\n", " ")
+    # a line break; inside a matrix it separates rows (kept as ";;" so spacing rules keep it)
+    s = s.replace("\\\\", ";;" if "\\begin" in s else " ")
+    # sizing and spacing commands carry no meaning
+    s = re.sub(r"\\(left|right|big|Big|bigg|Bigg)(?![a-zA-Z])", "", s)
+    s = re.sub(r"\\(displaystyle|textstyle|quad|qquad)(?![a-zA-Z])", " ", s)
+    s = re.sub(r"\\[!,;:> ]", "", s)
+    s = s.replace("~", " ")
+    s = re.sub(r"\\[dt]frac", r"\\frac", s)
+    s = s.replace("\\fbox", "\\boxed")
+    # degrees
+    s = re.sub(r"\^\s*\{?\s*\\circ\s*\}?", "", s)
+    s = s.replace("\\circ", "").replace("°", "").replace("\\degree", "")
+    # units inside \text{...} then the wrapper itself
+    s = re.sub(r"\\(?:text|mbox|mathrm)\s*\{\s*(?:" + _UNITS + r")\s*\}(\^\{?[23]\}?)?", "", s, flags=re.IGNORECASE)
+    s = _unwrap_cmd(s, _TEXT_CMD)
+    s = s.replace("\\$", "").replace("$", "")
+    s = s.replace("\\%", "%")
+    s = re.sub(r"\s+", " ", s).strip()
+    s = _UNIT_TAIL.sub("", s).strip()
+    # "9 boys", "28 different pizzas", "12\pi inches per second": words after a math answer
+    m = re.fullmatch(r"(.*?(?:[\d}]|\\[a-zA-Z]+))\s+([A-Za-z]{2,}(?:\s+[A-Za-z]+)*)", s)
+    if m and not re.search(r"[A-Za-z]", re.sub(r"\\[a-zA-Z]+", "", m.group(1))):
+        s = m.group(1)
+    s = s.rstrip(".").strip()
+    # ordinals: 12^{th} grade, 3rd -> 12, 3
+    s = re.sub(r"(?<=\d)\s*(?:\^\s*\{?\s*)?(?:st|nd|rd|th)\b\}?(?:\s*grade)?", "", s)
+    # "x \in [-2, 7]" -> "[-2, 7]"
+    s = re.sub(r"^\s*[a-zA-Z]\s*\\in\s*", "", s)
+    # "x = 3" -> "3" (a lone symbol on the left; longer left sides are real equations)
+    m = re.match(r"^\s*(?:[a-zA-Z]|\\[a-zA-Z]+)(?:_\{?\w+\}?)?\s*=\s*(?!=)", s)
+    if m and "=" not in s[m.end() :] and "," not in s:
+        s = s[m.end() :]
+    s = s.replace("\\le ", "\\leq ").replace("\\ge ", "\\geq ")
+    s = re.sub(r"\\le(?![a-zA-Z])", r"\\leq", s)
+    s = re.sub(r"\\ge(?![a-zA-Z])", r"\\geq", s)
+    s = s.replace("\\{", "{").replace("\\}", "}")
+    s = _fix_short_args(s)
+    s = s.replace("\\cdot", "*").replace("\\times", "*")
+    s = s.replace(" ", "")
+    s = re.sub(r"([_^])\{(\w)\}", r"\1\2", s)  # 4210_{5} -> 4210_5, x^{2} -> x^2
+    s = re.sub(r"\\begin\{[pbvB]?matrix\}", r"\\begin{pmatrix}", s)
+    s = re.sub(r"\\end\{[pbvB]?matrix\}", r"\\end{pmatrix}", s)
+    # thousands separators: 1,000,000 -> 1000000 (only when every group has three digits)
+    if re.fullmatch(r"-?\d{1,3}(?:(?:,|\{,\})\d{3})+(?:\.\d+)?", s):
+        s = s.replace("{,}", "").replace(",", "")
+    s = re.sub(r"(?<![\d.])\.(\d)", r"0.\1", s)  # .5 -> 0.5
+    s = s.rstrip(".")
+    return s
+
+
+def option_letter(norm: str) -> str | None:
+    """Multiple-choice answer "(C)", "C", "\\textbf{(C)}" -> "C"."""
+    m = re.fullmatch(r"\(?([A-E])\)?", norm)
+    return m.group(1) if m else None
+
+
+def is_text_answer(norm: str) -> bool:
+    """A word answer ("Monday", "east", "(C)", "yes"): letters only, more than one letter,
+    no LaTeX commands. Compared case-insensitively by the string stage."""
+    core = norm.strip("()")
+    return len(core) >= 2 and bool(re.fullmatch(r"[A-Za-z][A-Za-z ,'\-]*", core)) and "\\" not in norm
+
+
+def balanced(s: str) -> bool:
+    """Braces and brackets balance (intervals may mix ( and ], so those count together)."""
+    depth_curly = 0
+    depth_round = 0
+    for ch in s:
+        if ch == "{":
+            depth_curly += 1
+        elif ch == "}":
+            depth_curly -= 1
+        elif ch in "([":
+            depth_round += 1
+        elif ch in ")]":
+            depth_round -= 1
+        if depth_curly < 0 or depth_round < 0:
+            return False
+    return depth_curly == 0 and depth_round == 0
+
+
+# ------------------------------------------------------------------------------------------
+# Exact numeric evaluation (numeric stage)
+# ------------------------------------------------------------------------------------------
+
+# Bounds that keep evaluation instant: 2^4096 has ~1233 digits; 170! is the largest float.
+_MAX_EXACT_BITS = 4096
+_MAX_FACTORIAL = 170
+
+
+class _Unsupported(Exception):
+    """Raised inside the evaluator for anything it does not handle (goes to the next stage)."""
+
+
+Number = Fraction | float | complex
+
+
+@dataclass(frozen=True)
+class Value:
+    """A parsed answer: a scalar, or a flat collection with its bracket kind.
+
+    kind: "scalar"; "tuple" for (..) ; "list" for [..]; "set" for {..}; "bare" for an
+    unbracketed comma list (several answers, order does not matter). `percent` records a
+    trailing % on a scalar; `decimals` the number of decimal places written in a decimal
+    literal (None when the answer is exact), used to compare against rounded golds.
+    """
+
+    kind: str
+    items: tuple[Number, ...]
+    percent: bool = False
+    decimals: int | None = None
+
+
+_TOKEN = re.compile(
+    r"\s*(?:(?P<num>\d+(?:\.\d*)?|\.\d+)(?P<exp>[eE][+-]?\d+)?|(?P<cmd>\\[a-zA-Z]+)|(?P<op>[-+*/^(){}\[\]!%]))"
+)
+
+
+def _tokenize(s: str) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    pos = 0
+    while pos < len(s):
+        m = _TOKEN.match(s, pos)
+        if not m or m.end() == pos:
+            if s[pos:].strip() == "":
+                break
+            raise _Unsupported(s[pos:])
+        pos = m.end()
+        if m.group("num") is not None:
+            if len(m.group("num")) > 400:
+                raise _Unsupported("number too long")
+            out.append(("num", m.group("num") + (m.group("exp") or "")))
+        elif m.group("cmd") is not None:
+            out.append(("cmd", m.group("cmd")))
+        else:
+            out.append(("op", m.group("op")))
+    return out
+
+
+def _to_float(x: Number) -> float | complex:
+    return complex(x) if isinstance(x, complex) else float(x)
+
+
+def _pow(a: Number, b: Number) -> Number:
+    if isinstance(b, Fraction) and b.denominator == 1 and isinstance(a, Fraction):
+        e = b.numerator
+        # bits of the result ~ |e| * bits(a); refuse what would be slow or huge
+        size = max(a.numerator.bit_length(), a.denominator.bit_length(), 1)
+        if abs(e) * size > _MAX_EXACT_BITS:
+            raise _Unsupported("power too large")
+        if e < 0 and a == 0:
+            raise _Unsupported("division by zero")
+        return a**e
+    if isinstance(b, Fraction) and isinstance(a, Fraction) and a > 0 and b.denominator <= 64:
+        # exact when a is a perfect power: 8^(1/3) = 2, 4^(3/2) = 8
+        num = _int_root(a.numerator, b.denominator)
+        den = _int_root(a.denominator, b.denominator)
+        if num is not None and den is not None:
+            return _pow(Fraction(num, den), Fraction(b.numerator))
+    try:
+        fa, fb = _to_float(a), _to_float(b)
+        if isinstance(fa, float) and isinstance(fb, float) and abs(fb) * math.log2(abs(fa) + 1e-300) > 1020:
+            raise _Unsupported("overflow")
+        r = fa**fb
+    except (OverflowError, ZeroDivisionError, ValueError) as exc:
+        raise _Unsupported(str(exc)) from exc
+    return r
+
+
+def _int_root(n: int, k: int) -> int | None:
+    if n < 0:
+        return None
+    if n.bit_length() > 2000:
+        return None
+    r = round(n ** (1.0 / k)) if n < 2**1000 else None
+    if r is None:
+        return None
+    for c in (r - 1, r, r + 1):
+        if c >= 0 and c**k == n:
+            return c
+    return None
+
+
+class _Parser:
+    """Pratt parser over the token list: expr := term (('+'|'-') term)*, implicit products."""
+
+    def __init__(self, tokens: list[tuple[str, str]]):
+        self.t = tokens
+        self.i = 0
+        self.decimals: int | None = None
+
+    def peek(self) -> tuple[str, str] | None:
+        return self.t[self.i] if self.i < len(self.t) else None
+
+    def take(self) -> tuple[str, str]:
+        tok = self.peek()
+        if tok is None:
+            raise _Unsupported("unexpected end")
+        self.i += 1
+        return tok
+
+    def expect(self, op: str) -> None:
+        tok = self.take()
+        if tok != ("op", op):
+            raise _Unsupported(f"expected {op}")
+
+    def expr(self) -> Number:
+        val = self.term()
+        while (tok := self.peek()) in (("op", "+"), ("op", "-")):
+            self.take()
+            rhs = self.term()
+            val = val + rhs if tok[1] == "+" else val - rhs
+        return val
+
+    def term(self) -> Number:
+        val = self.unary()
+        while True:
+            tok = self.peek()
+            if tok in (("op", "*"), ("op", "/")):
+                self.take()
+                rhs = self.unary()
+                if tok[1] == "*":
+                    val = val * rhs
+                else:
+                    if rhs == 0:
+                        raise _Unsupported("division by zero")
+                    val = val / rhs
+            elif tok is not None and (tok[0] in ("num", "cmd") or tok in (("op", "("), ("op", "{"))):
+                val = val * self.unary()  # implicit multiplication: 2\sqrt{3}, 5\pi
+            else:
+                return val
+
+    def unary(self) -> Number:
+        tok = self.peek()
+        if tok == ("op", "-"):
+            self.take()
+            return -self.unary()
+        if tok == ("op", "+"):
+            self.take()
+            return self.unary()
+        return self.power()
+
+    def power(self) -> Number:
+        base = self.postfix()
+        if self.peek() == ("op", "^"):
+            self.take()
+            exp = self.unary_atom()
+            return _pow(base, exp)
+        return base
+
+    def unary_atom(self) -> Number:
+        # exponent: a single atom or a braced group (with its own sign); right-associative
+        tok = self.peek()
+        if tok == ("op", "-"):
+            self.take()
+            return -self.unary_atom()
+        return self.power()
+
+    def postfix(self) -> Number:
+        val = self.atom()
+        while self.peek() == ("op", "!"):
+            self.take()
+            if not (isinstance(val, Fraction) and val.denominator == 1 and 0 <= val <= _MAX_FACTORIAL):
+                raise _Unsupported("factorial")
+            val = Fraction(math.factorial(int(val)))
+        return val
+
+    def group(self) -> Number:
+        self.expect("{")
+        val = self.expr()
+        self.expect("}")
+        return val
+
+    def atom(self) -> Number:
+        kind, text = self.take()
+        if kind == "num":
+            if "e" in text.lower():
+                return Fraction(text)  # Fraction parses "1.5e3" exactly
+            if "." in text:
+                self.decimals = max(self.decimals or 0, len(text.split(".")[1]))
+            return Fraction(text)
+        if kind == "op":
+            if text == "(":
+                val = self.expr()
+                self.expect(")")
+                return val
+            if text == "{":
+                val = self.expr()
+                self.expect("}")
+                return val
+            raise _Unsupported(text)
+        if text == "\\frac":
+            num = self.group()
+            den = self.group()
+            if den == 0:
+                raise _Unsupported("division by zero")
+            return num / den
+        if text == "\\sqrt":
+            index: Number = Fraction(2)
+            if self.peek() == ("op", "["):
+                self.take()
+                index = self.expr()
+                self.expect("]")
+            radicand = self.group()
+            if index == 0:
+                raise _Unsupported("zeroth root")
+            if isinstance(radicand, Fraction) and radicand < 0 and index == 2:
+                return complex(0, math.sqrt(-float(radicand)))
+            return _pow(radicand, Fraction(1) / index if isinstance(index, Fraction) else 1 / index)
+        if text == "\\pi":
+            return math.pi
+        raise _Unsupported(text)
+
+
+def _eval_scalar(s: str) -> tuple[Number, int | None]:
+    p = _Parser(_tokenize(s))
+    val = p.expr()
+    if p.peek() is not None:
+        raise _Unsupported("trailing tokens")
+    return val, p.decimals
+
+
+def split_top_level(s: str, sep: str = ",") -> list[str]:
+    """Split at separators outside (), [], {}."""
+    parts, depth, cur = [], 0, []
+    for ch in s:
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        if ch == sep and depth == 0:
+            parts.append("".join(cur))
+            cur = []
+        else:
+            cur.append(ch)
+    parts.append("".join(cur))
+    return parts
+
+
+def _outer(s: str) -> tuple[str, str] | None:
+    """Bracket kind when one pair of brackets encloses the whole string."""
+    if len(s) >= 2 and s[0] in "([{" and s[-1] in ")]}":
+        close = {"(": ")", "[": "]", "{": "}"}[s[0]]
+        # the first bracket must close at the very end (intervals may end with the other kind)
+        depth = 0
+        for k, ch in enumerate(s):
+            if ch in "([{":
+                depth += 1
+            elif ch in ")]}":
+                depth -= 1
+                if depth == 0 and k != len(s) - 1:
+                    return None
+        return s[0], s[-1] if s[-1] in ")]}" else close
+    return None
+
+
+def evaluate(norm: str) -> Value | None:
+    """Value of a normalised answer, or None when it needs the symbolic stage."""
+    if not norm or len(norm) > 300:
+        return None
+    s = norm
+    percent = False
+    try:
+        m = re.fullmatch(r"\\begin\{pmatrix\}(.*)\\end\{pmatrix\}", s)
+        if m:
+            rows = m.group(1).split(";;")
+            cells = [split_top_level(r, "&") for r in rows]
+            if len({len(c) for c in cells}) != 1:
+                return None
+            items = []
+            for c in (c for row in cells for c in row):
+                if not c:
+                    return None
+                items.append(_eval_scalar(c)[0])
+            return Value(kind=f"matrix{len(rows)}x{len(cells[0])}", items=tuple(items))
+        outer = _outer(s)
+        if outer is not None and "," in s:
+            inner = s[1:-1]
+            kind = {("(", ")"): "tuple", ("[", "]"): "list", ("{", "}"): "set"}.get(outer)
+            if kind is None:
+                return None  # half-open interval: symbolic stage
+            parts = split_top_level(inner)
+        elif "," in s:
+            kind, parts = "bare", split_top_level(s)
+        else:
+            kind, parts = "scalar", [s]
+            if s.endswith("%"):
+                percent, s = True, s[:-1]
+                parts = [s]
+        items = []
+        decimals = None
+        for part in parts:
+            if not part:
+                return None
+            val, dec = _eval_scalar(part)
+            if dec is not None:
+                decimals = max(decimals or 0, dec)
+            items.append(val)
+        return Value(kind=kind, items=tuple(items), percent=percent, decimals=decimals)
+    except (_Unsupported, ZeroDivisionError, OverflowError, ValueError, TypeError, RecursionError):
+        return None
+
+
+def _close(a: Number, b: Number, *, decimals: int | None = None) -> bool:
+    if isinstance(a, Fraction) and isinstance(b, Fraction):
+        if a == b:
+            return True
+        if decimals is None:
+            return False
+    try:
+        fa, fb = complex(a), complex(b)
+    except (OverflowError, TypeError):
+        return False
+    if abs(fa - fb) <= 1e-9 * max(1.0, abs(fa), abs(fb)):
+        return True
+    if decimals is not None and fa.imag == 0 and fb.imag == 0:
+        # the gold was written rounded (0.33): accept a prediction that rounds to it
+        return abs(fa.real - fb.real) <= 0.5 * 10 ** (-decimals) + 1e-12
+    return False
+
+
+def numbers_equal(gold: Value, pred: Value) -> bool | None:
+    """Compare two evaluated answers. True/False when the structures are comparable; None
+    when they are not (e.g. gold is a tuple, prediction a bare list) and a later stage decides."""
+    if gold.kind == "scalar" and pred.kind == "scalar":
+        g, p = gold.items[0], pred.items[0]
+        dec = gold.decimals if (gold.decimals is not None and pred.decimals != gold.decimals) else None
+        if _close(g, p, decimals=dec):
+            return True
+        # 50% vs 0.5: one side written as a percentage
+        if gold.percent != pred.percent:
+            scale = Fraction(100)
+            if gold.percent and _close(g / scale if isinstance(g, Fraction) else g / 100, p):
+                return True
+            if pred.percent and _close(g, p / scale if isinstance(p, Fraction) else p / 100):
+                return True
+        return False
+    if gold.kind != pred.kind:
+        if {gold.kind, pred.kind} <= {"bare", "set"}:
+            pass  # {1,2} and "1, 2" are both unordered answers
+        else:
+            return None
+    if len(gold.items) != len(pred.items):
+        return False
+    if gold.kind in ("tuple", "list") or gold.kind.startswith("matrix"):
+        return all(_close(g, p) for g, p in zip(gold.items, pred.items))
+    # unordered: greedy matching is exact here since _close is transitive on these values
+    remaining = list(pred.items)
+    for g in gold.items:
+        for k, p in enumerate(remaining):
+            if _close(g, p):
+                del remaining[k]
+                break
+        else:
+            return False
+    return True

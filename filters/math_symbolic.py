@@ -1,0 +1,262 @@
+"""The symbolic stage, run inside worker processes: math-verify (sympy) on LaTeX forms, and a
+pool of those workers with a hard wall-clock limit per pair.
+
+`SymbolicPool(workers=, timeout_s=)` keeps `workers` processes alive (subprocesses that
+import sympy/math-verify once). `run(pairs)` hands each (gold, pred) pair to an idle worker over
+a pipe and waits on all pipes at once; a worker that passes its pair's deadline is SIGKILLed
+and replaced, its pair gets `timeout`, and the other pairs go on. No signals, no threads:
+math-verify's own `signal.alarm` timeouts are switched off (`parsing_timeout=None`,
+`timeout_seconds=None`) because the kill is the limit.
+
+Worker results: "correct", "wrong", "gold_unparseable", "pred_unparseable", "timeout", "error".
+
+Exercised by `python -m pytest -q tests/test_math_verify.py -k timeout` and `python bench/verify_math.py`.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import subprocess
+import sys
+import time
+from collections import deque
+from functools import lru_cache
+from multiprocessing.connection import wait
+from typing import Any
+
+# ------------------------------------------------------------------------------------------
+# Worker side
+# ------------------------------------------------------------------------------------------
+
+
+def _quiet_math_verify() -> None:
+    """We disable math-verify's signal timeouts on purpose; silence its one-time warning."""
+    import math_verify.grader as grader
+    import math_verify.parser as parser
+
+    parser.TIMEOUT_WARNING_SHOWN = True
+    grader.TIMEOUT_WARNING_SHOWN = True
+    try:
+        import math_verify.utils as utils
+
+        utils.TIMEOUT_WARNING_SHOWN = True
+    except ImportError:  # pragma: no cover - older math-verify
+        pass
+
+
+@lru_cache(maxsize=8192)
+def _parse(latex: str) -> tuple[Any, ...]:
+    """Parsed form of one answer (cached: the same gold repeats across the n samples)."""
+    from math_verify import LatexExtractionConfig, parse
+
+    # The answer is already extracted; wrapping it in \boxed{} makes math-verify take all of it
+    # (with plain `$..$` it may pick a sub-span).
+    return tuple(
+        parse(
+            "\\boxed{" + latex + "}",
+            extraction_config=[LatexExtractionConfig(boxed_match_priority=0)],
+            parsing_timeout=None,
+        )
+    )
+
+
+def symbolic_verdict(gold: str, pred: str) -> str:
+    """Compare two LaTeX answers with math-verify; no timeout here (the pool kills)."""
+    from math_verify import verify
+
+    g = _parse(gold)
+    if not g:
+        return "gold_unparseable"
+    p = _parse(pred)
+    if not p:
+        return "pred_unparseable"
+    return "correct" if verify(list(g), list(p), timeout_seconds=None) else "wrong"
+
+
+def _worker_main() -> None:
+    """Read JSON lines [task_id, gold, pred] on stdin, write [task_id, result] on stdout."""
+    import json
+    import sys
+
+    _quiet_math_verify()
+    out = sys.stdout
+    for line in sys.stdin:
+        try:
+            task_id, gold, pred = json.loads(line)
+        except ValueError:
+            continue
+        try:
+            result = symbolic_verdict(gold, pred)
+        except Exception:  # a sympy failure on one pair must not end the worker
+            result = "error"
+        out.write(json.dumps([task_id, result]) + "\n")
+        out.flush()
+
+
+# ------------------------------------------------------------------------------------------
+# Pool side
+# ------------------------------------------------------------------------------------------
+
+
+class _Worker:
+    """One `python -m factory.filters.math_symbolic` child speaking JSON lines over pipes.
+
+    A plain subprocess rather than multiprocessing: spawn/forkserver children re-run the
+    caller's __main__ (scripts without a main guard would recurse), fork children inherit
+    the caller's threads (polars, torch). Start-up is the import of sympy + math-verify (~0.8 s).
+    """
+
+    def __init__(self) -> None:
+        env = dict(os.environ)
+        env.setdefault("OMP_NUM_THREADS", "1")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "factory.filters.math_symbolic"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            close_fds=True,
+        )
+        self.fd = self.proc.stdout.fileno()
+        self.buf = b""
+        self.task: int | None = None
+        self.deadline = 0.0
+
+    def send(self, task_id: int, gold: str, pred: str) -> None:
+        self.proc.stdin.write((json.dumps([task_id, gold, pred]) + "\n").encode())
+        self.proc.stdin.flush()
+
+    def read_result(self) -> tuple[int, str] | None:
+        """Read what is available; return a finished result if a full line arrived.
+        Raises EOFError when the worker died."""
+        chunk = os.read(self.fd, 65536)
+        if not chunk:
+            raise EOFError
+        self.buf += chunk
+        if b"\n" not in self.buf:
+            return None
+        line, self.buf = self.buf.split(b"\n", 1)
+        task_id, result = json.loads(line)
+        return int(task_id), str(result)
+
+    def kill(self) -> None:
+        try:
+            self.proc.kill()
+        except ProcessLookupError:
+            pass
+        self.proc.wait(timeout=5)
+        for f in (self.proc.stdin, self.proc.stdout):
+            try:
+                f.close()
+            except OSError:
+                pass
+
+
+class SymbolicPool:
+    """Persistent worker processes with a per-pair wall-clock limit. Use as a context manager
+    or call `close()`; an atexit hook closes forgotten pools."""
+
+    def __init__(self, *, workers: int | None = None, timeout_s: float = 5.0):
+        if timeout_s <= 0:
+            raise ValueError(f"timeout_s must be > 0, found {timeout_s}")
+        self.n_workers = max(1, workers or os.cpu_count() or 1)
+        self.timeout_s = float(timeout_s)
+        self._workers: list[_Worker] = []
+        self.stats = {"pairs": 0, "timeouts": 0, "errors": 0, "restarts": 0}
+        atexit.register(self.close)
+
+    def __enter__(self) -> SymbolicPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _ensure(self, n: int) -> None:
+        while len(self._workers) < min(n, self.n_workers):
+            self._workers.append(_Worker())
+
+    def run(self, pairs: list[tuple[str, str]]) -> list[str]:
+        """Verdict string per (gold_latex, pred_latex) pair, in order."""
+        results: list[str | None] = [None] * len(pairs)
+        if not pairs:
+            return []
+        self._ensure(len(pairs))
+        todo = deque(range(len(pairs)))
+        busy: dict[int, _Worker] = {}  # fd -> worker
+        idle = list(self._workers)
+        while todo or busy:
+            while todo and idle:
+                w = idle.pop()
+                k = todo.popleft()
+                try:
+                    w.send(k, pairs[k][0], pairs[k][1])
+                except (BrokenPipeError, OSError):
+                    todo.appendleft(k)
+                    idle.append(self._replace(w))
+                    continue
+                w.task = k
+                # the clock starts when the pair is handed over, not when the batch starts
+                w.deadline = time.monotonic() + self.timeout_s
+                busy[w.fd] = w
+            next_deadline = min(w.deadline for w in busy.values())
+            ready = wait(list(busy), timeout=max(0.0, next_deadline - time.monotonic()))
+            for fd in ready:
+                w = busy[fd]
+                try:
+                    got = w.read_result()
+                except (EOFError, OSError, ValueError):
+                    # the worker died (e.g. out of memory): its pair errs, the worker is replaced
+                    busy.pop(fd)
+                    results[w.task] = "error"
+                    self.stats["errors"] += 1
+                    idle.append(self._replace(w))
+                    continue
+                if got is None:
+                    continue
+                busy.pop(fd)
+                k, res = got
+                results[k] = res
+                if res == "error":
+                    self.stats["errors"] += 1
+                w.task = None
+                idle.append(w)
+            now = time.monotonic()
+            for fd, w in list(busy.items()):
+                if w.deadline <= now:
+                    busy.pop(fd)
+                    results[w.task] = "timeout"
+                    self.stats["timeouts"] += 1
+                    idle.append(self._replace(w))
+        self.stats["pairs"] += len(pairs)
+        return [r or "error" for r in results]
+
+    def _replace(self, w: _Worker) -> _Worker:
+        w.kill()
+        self._workers.remove(w)
+        fresh = _Worker()
+        self._workers.append(fresh)
+        self.stats["restarts"] += 1
+        return fresh
+
+    def close(self) -> None:
+        for w in self._workers:
+            try:
+                w.proc.stdin.close()  # EOF ends the worker's loop
+            except OSError:
+                pass
+        for w in self._workers:
+            try:
+                w.proc.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                w.kill()
+            try:
+                w.proc.stdout.close()
+            except OSError:
+                pass
+        self._workers = []
+
+
+if __name__ == "__main__":
+    _worker_main()
