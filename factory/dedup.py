@@ -83,6 +83,9 @@ class DedupConfig:
     workers: int = 0
     executor: Executor = "local"
     batch_size: int = 10_000
+    # 0 = derived from memory_budget; set to force spilling (tests, tuning)
+    bucket_partitions: int = 0
+    output_partitions: int = 0
 
     def problems(self) -> list[str]:
         """Every invalid setting at once (recipe validation and the command share this)."""
@@ -302,36 +305,19 @@ def run_dedup(
         index = DocIndex()
         # -- pass 1: fingerprints ------------------------------------------------------------
         n_bands = params.bands if params else 0
-        est_entries = src.rows * max(n_bands, 1)
-        # an entry is 16 bytes; sorting a partition needs ~3x its size
-        partitions = max(1, int(np.ceil(est_entries * 16 * 3 / (cfg.memory_budget * 0.25))))
-        store = BucketStore(partitions=partitions, workdir=workdir)
+        # an entry is 16 bytes; sorting a partition needs ~3x its size; a quarter of the budget
+        partitions = cfg.bucket_partitions or max(1, int(np.ceil(src.rows * max(n_bands, 1) * 16 * 3 / (cfg.memory_budget * 0.25))))
         sig_path = workdir / "signatures.u32"
-        exact_parts: list[np.ndarray] = []
-        has_sh_parts: list[np.ndarray] = []
-        n_docs = 0
-        with open(sig_path, "wb") as sig_file:
+        docs_iter = iter_docs(src, cfg, index)
+        if cfg.executor == "ray":
+            from factory.dedup_ray import ray_fingerprints
 
-            def consume(docs: np.ndarray, fp: Fingerprints) -> None:
-                nonlocal n_docs
-                exact_parts.append(fp.exact)
-                has_sh_parts.append(fp.has_shingles)
-                n_docs += len(docs)
-                if fp.bands is not None and fp.sigs is not None:
-                    keep = fp.has_shingles  # texts without words are left to exact dedup
-                    store.add(fp.bands[keep], docs[keep])
-                    sig_file.write(np.ascontiguousarray(fp.sigs).tobytes())
-
-            docs_iter = iter_docs(src, cfg, index)
-            if cfg.executor == "ray":
-                from factory.dedup_ray import ray_fingerprints
-
-                ray_fingerprints(docs_iter, cfg, params, consume, log=log)
-            else:
-                _local_fingerprints(docs_iter, cfg, params, consume, src.rows)
+            fps = ray_fingerprints(docs_iter, cfg, params, sig_path, log=log)
+        else:
+            fps = _local_fingerprints(docs_iter, cfg, params, sig_path, src.rows, BucketStore(partitions=partitions, workdir=workdir))
+        store, exact, n_docs = fps.store, fps.exact, fps.n_docs
         t_fp = time.time() - t0
         log(f"fingerprinted {n_docs} documents in {t_fp:.1f}s ({store.partitions} bucket partition(s))")
-        exact = np.concatenate(exact_parts) if exact_parts else np.zeros(0, np.uint64)
         correct = index.correct[0] if index.correct else np.zeros(0, np.int64)
         doc_ids = pl.concat(index.doc_ids) if index.doc_ids else pl.Series("id", [], dtype=pl.String)
         if cfg.keep == "smallest_id":
@@ -381,7 +367,7 @@ def run_dedup(
         row_rank[row_rank_order] = np.arange(n_rows)
         kept_schema = _extend(src.schema, EXTRA_KEPT)
         rej_schema = _extend(src.schema, EXTRA_REJECTED)
-        run_params = {k: v for k, v in asdict(cfg).items() if k not in ("workers", "memory_budget", "executor")}
+        run_params = {k: v for k, v in asdict(cfg).items() if k not in ("workers", "memory_budget", "executor", "bucket_partitions", "output_partitions", "batch_size")}
         run_params["input"] = str(src.path)
         run_params.update(extra_params or {})
         if params is not None:
@@ -391,7 +377,8 @@ def run_dedup(
         cluster_of_row = doc_ids_np[keeper[row_doc]] if n_rows else np.zeros(0, object)
         # rows of a kept problem can still repeat one trace id; each row stays
         input_bytes = sum(p.stat().st_size for p in shard_paths(src.path))
-        out_parts = max(1, int(np.ceil(input_bytes * 8 / (cfg.memory_budget * 0.25))))
+        # a zstd shard expands ~8x in memory as Arrow; one output partition gets a quarter of the budget
+        out_parts = cfg.output_partitions or max(1, int(np.ceil(input_bytes * 8 / (cfg.memory_budget * 0.25))))
         with (
             DatasetWriter(out_path, src.contract, mode=mode, command=command, params=run_params, schema=kept_schema) as w,
             DatasetWriter(out_path / "rejected", src.contract, mode=mode, command=command, params=run_params, schema=rej_schema) as wr,
@@ -446,26 +433,48 @@ def _workers(cfg: DedupConfig) -> int:
     return cfg.workers if cfg.workers > 0 else (os.cpu_count() or 1)
 
 
-def _local_fingerprints(docs_iter, cfg: DedupConfig, params: MinHashParams | None, consume, n_rows: int) -> None:
-    workers = _workers(cfg)
-    if workers <= 1 or n_rows <= cfg.batch_size:
-        # small inputs: a process pool costs more to start (~1 s) than it saves
-        for docs, texts in docs_iter:
-            consume(docs, fingerprint(texts, ngram=cfg.ngram, params=params))
-        return
-    import multiprocessing as mp
+@dataclass
+class Pass1:
+    store: Any  # .groups() yields sorted (key, doc) entries; .close(); .partitions
+    exact: np.ndarray
+    n_docs: int
 
-    # spawn, not fork: the parent runs polars/rayon thread pools that fork would copy mid-flight
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"), initializer=_worker_init) as pool:
-        pending: list[tuple[np.ndarray, Any]] = []
-        for docs, texts in docs_iter:
-            pending.append((docs, pool.submit(_fingerprint_job, texts.to_list(), cfg.ngram, params)))
-            # bounded in-flight batches = bounded memory; results consumed in submission order
-            while len(pending) > 2 * workers:
-                d, fut = pending.pop(0)
-                consume(d, fut.result())
-        for d, fut in pending:
-            consume(d, fut.result())
+
+def _local_fingerprints(docs_iter, cfg: DedupConfig, params: MinHashParams | None, sig_path: Path, n_rows: int, store: BucketStore) -> Pass1:
+    exact_parts: list[np.ndarray] = []
+    n_docs = 0
+    with open(sig_path, "wb") as sig_file:
+
+        def consume(docs: np.ndarray, fp: Fingerprints) -> None:
+            nonlocal n_docs
+            exact_parts.append(fp.exact)
+            n_docs += len(docs)
+            if fp.bands is not None and fp.sigs is not None:
+                keep = fp.has_shingles  # texts without words are left to exact dedup
+                store.add(fp.bands[keep], docs[keep])
+                sig_file.write(np.ascontiguousarray(fp.sigs).tobytes())
+
+        workers = _workers(cfg)
+        if workers <= 1 or n_rows <= cfg.batch_size:
+            # small inputs: a process pool costs more to start (~1 s) than it saves
+            for docs, texts in docs_iter:
+                consume(docs, fingerprint(texts, ngram=cfg.ngram, params=params))
+        else:
+            import multiprocessing as mp
+
+            # spawn, not fork: the parent runs polars/rayon thread pools that fork would copy mid-flight
+            with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"), initializer=_worker_init) as pool:
+                pending: list[tuple[np.ndarray, Any]] = []
+                for docs, texts in docs_iter:
+                    pending.append((docs, pool.submit(_fingerprint_job, texts.to_list(), cfg.ngram, params)))
+                    # bounded in-flight batches = bounded memory; results consumed in submission order
+                    while len(pending) > 2 * workers:
+                        d, fut = pending.pop(0)
+                        consume(d, fut.result())
+                for d, fut in pending:
+                    consume(d, fut.result())
+    exact = np.concatenate(exact_parts) if exact_parts else np.zeros(0, np.uint64)
+    return Pass1(store, exact, n_docs)
 
 
 def _write_sorted(src, cfg, row_rank, row_kept, reasons, cluster_of_row, kept_schema, rej_schema, w, wr, out_parts, workdir) -> None:
