@@ -6,10 +6,12 @@ from __future__ import annotations
 from factory.filters.code_filter import CodeVerifier
 from factory.filters.format import FormatFilter, ReadabilityFilter
 from factory.filters.language import LanguageFilter
+from factory.filters.math_filter import MathVerifier
 
 FILTERS: dict[str, type] = {
     "format": FormatFilter,
     "readability": ReadabilityFilter,
     "language": LanguageFilter,
     "code": CodeVerifier,
+    "math": MathVerifier,
 }
