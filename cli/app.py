@@ -54,6 +54,12 @@ from factory.cli.run_cmd import run_cmd  # noqa: E402
 
 command("run", run_cmd)
 
+from factory.cli.recipes_cmd import recipes_app  # noqa: E402
+from factory.cli.curate_cmd import curate_cmd  # noqa: E402
+
+group("recipes", recipes_app)
+command("curate", curate_cmd)
+
 from factory.cli.teacher_cmd import teacher_app  # noqa: E402
 
 group("teacher", teacher_app)
