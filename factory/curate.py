@@ -267,7 +267,9 @@ def select_traces(meta: pl.DataFrame, cfg: dict[str, Any]) -> tuple[pl.DataFrame
         for col, b in (rule.get("scores") or {}).items():
             checks.append((f"score:{col}", _bounds_expr(pl.col(col).cast(pl.Float64, strict=False), b)))
         if rule.get("level"):
-            checks.append(("level_out_of_bounds", _bounds_expr(pl.col("level"), rule["level"])))
+            # rows without a level pass: competition sets such as AIME carry none
+            checks.append(("level_out_of_bounds",
+                           pl.col("level").is_null() | _bounds_expr(pl.col("level"), rule["level"])))
         if rule.get("difficulty"):
             checks.append(("difficulty_not_selected", pl.col("difficulty_label").is_in(rule["difficulty"]).fill_null(False)))
         if rule.get("pass_rate"):
