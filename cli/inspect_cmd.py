@@ -23,12 +23,12 @@ def inspect_command(
     from rich.panel import Panel
     from rich.table import Table
 
-    from factory.inspect import column_line, format_value, summarize
+    from factory.inspect import column_line, format_value, short_type, summarize
 
     s = summarize(path, rows=rows, full_check=full_check)
     head = Table.grid(padding=(0, 2))
     head.add_column(style="bold")
-    head.add_column()
+    head.add_column(overflow="fold")
     head.add_row("dataset", escape(s["path"]))
     head.add_row("contract", f"{s['contract']} (schema version {s['schema_version']})")
     head.add_row("rows", f"{s['rows']} in {s['shards']} shard(s), {s['bytes']:,} bytes" + (" — sha256 verified" if full_check else ""))
@@ -37,13 +37,11 @@ def inspect_command(
     if stats:
         head.add_row("stats", escape(json.dumps(stats, ensure_ascii=False, default=str)))
     out.print(head)
-    cols = Table(title="columns", show_lines=False)
-    cols.add_column("column")
-    cols.add_column("type")
-    cols.add_column("summary")
+    # one plain line per column (no table cells): long summaries stay on one greppable line
+    out.print("[bold]columns[/]")
+    width = max(len(c["name"]) for c in s["columns"]) if s["columns"] else 0
     for info in s["columns"]:
-        cols.add_row(info["name"], escape(info["type"]), escape(column_line(info)))
-    out.print(cols)
+        out.print(f"  [cyan]{info['name']:<{width}}[/]  {escape(short_type(info['type'])):<12}  {escape(column_line(info))}")
     for i, row in enumerate(s["sample"]):
         body = Table.grid(padding=(0, 1))
         body.add_column(style="cyan", no_wrap=True)

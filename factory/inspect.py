@@ -185,6 +185,13 @@ def column_line(info: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
+def short_type(type_name: str) -> str:
+    """`Struct({'style': String, ...})` -> `Struct(8 fields)`; other polars types as they are."""
+    if type_name.startswith("Struct("):
+        return f"Struct({type_name.count(':')} fields)"
+    return type_name
+
+
 def _num(v: Any) -> str:
     if isinstance(v, float) and v.is_integer():
         return str(int(v))
@@ -200,7 +207,7 @@ def summary_text(s: dict[str, Any]) -> str:
         f"command: {s['command'] or '?'}",
     ]
     for info in s["columns"]:
-        lines.append(f"  {info['name']} ({info['type']}): {column_line(info)}")
+        lines.append(f"  {info['name']} ({short_type(info['type'])}): {column_line(info)}")
     for i, row in enumerate(s["sample"]):
         lines.append(f"row {i}:")
         for k, v in row.items():
