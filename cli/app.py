@@ -72,6 +72,10 @@ from factory.cli.train_cmd import train_cmd  # noqa: E402
 
 command("train", train_cmd)
 
+from factory.cli.eval_cmd import eval_cmd  # noqa: E402
+
+command("eval", eval_cmd)
+
 from factory.cli.ingest_cmd import ingest_command  # noqa: E402
 
 command("ingest", ingest_command)
