@@ -146,8 +146,17 @@ def _mix(f: Facts) -> str:
     kinds = sorted({k for d in f.mix.values() for k in d})
     rows = [[d, *[f"{c.get(k, 0):,}" for k in kinds], f"{sum(c.values()):,}"] for d, c in f.mix.items()]
     text = "## Mix\n\n" + _table(["domain", *kinds, "total"], rows)
-    if f.mix_report:
-        text += f"\n\nMix report recorded by the curate stage (`{f.mix_report['key']}`):\n\n```json\n{json.dumps(f.mix_report['value'], indent=2, sort_keys=True)}\n```"
+    mr = f.mix_report
+    if mr and mr.get("buckets"):
+        cols = ["name", "quota", "available", "taken", "upsampled"]
+        brows = [[b.get(c, "–") if b.get(c) is not None else "–" for c in cols] for b in mr["buckets"]]
+        text += "\n\nQuotas of the recipe's mix and what was available (recorded by the curate stage):\n\n" + _table(["bucket", *cols[1:]], brows)
+    elif mr:
+        text += f"\n\nMix report recorded by the curate stage (`{mr['key']}`):\n\n```json\n{json.dumps(mr['value'], indent=2, sort_keys=True, default=str)}\n```"
+    if mr and mr.get("by_difficulty"):
+        diffs = sorted({str(d) for v in mr["by_difficulty"].values() for d in v})
+        drows = [[d, *[f"{mr['by_difficulty'][sp].get(d, 0):,}" if isinstance(mr['by_difficulty'][sp].get(d, 0), int) else mr['by_difficulty'][sp].get(d) for sp in mr["by_difficulty"]]] for d in diffs]
+        text += "\n\nRows per difficulty:\n\n" + _table(["difficulty", *mr["by_difficulty"]], drows)
     return text
 
 

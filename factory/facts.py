@@ -412,11 +412,12 @@ def _resolve_file(p: str, near: Path) -> Path | None:
 
 
 def _by_domain(v: Any) -> dict[str, int] | None:
+    """Rows out per domain from {domain: n}, {domain: {"in", "out"}} or {domain: [in, out]}."""
     if not isinstance(v, dict) or not v:
         return None
     out = {}
     for d, n in v.items():
-        i = _int(n)
+        i = _int(n[-1]) if isinstance(n, (list, tuple)) and len(n) == 2 else _int(n)
         if i is not None:
             out[str(d)] = i
     return out or None
@@ -456,7 +457,7 @@ def _step_rows(m: Manifest, path: Path, default: str) -> list[FunnelRow]:
 
 def _first_rows_in(m: Manifest) -> int | None:
     for f in _funnels_in(m):
-        n = _int(f.get("rows_in"))
+        n = _int(f.get("rows_in", f.get("traces_in")))
         if n is None and f.get("steps") and isinstance(f["steps"][0], dict):
             n = _int(f["steps"][0].get("in"))
         if n is not None:
@@ -486,7 +487,15 @@ def _funnel(splits: list[Split], folders: list[Folder]) -> list[FunnelRow]:
                 break
     first_with_funnel = next((s for s in splits if _funnels_in(s.manifest)), None)
     if first_with_funnel is not None:  # curate records one funnel for the whole set (every split)
-        rows.extend(_step_rows(first_with_funnel.manifest, first_with_funnel.path, "mixed"))
+        m, where = first_with_funnel.manifest, str(first_with_funnel.path)
+        rows.extend(_step_rows(m, first_with_funnel.path, "mixed"))
+        for f in _funnels_in(m):
+            # `factory curate`'s own funnel: traces in -> qualifying (curate.select) -> per-problem policy
+            for key, name in (("traces_in", "curate: traces in"), ("qualifying", "curate: qualifying (select rules)"),
+                              ("after_per_problem", "curate: after the per-problem policy")):
+                n = _int(f.get(key))
+                if n is not None and "steps" not in f:
+                    rows.append(FunnelRow("mixed", name, n, None, where))
     set_path = splits[0].path.parent if splits[0].path != splits[0].path.parent and len(splits) > 1 else splits[0].path
     by_dom = dict(sorted(_column_counts([s.path for s in splits], "domain").items()))
     rows.append(FunnelRow("mixed", "the published set (all splits)", sum(s.manifest.rows for s in splits), by_dom or None, str(set_path)))
@@ -499,17 +508,30 @@ def _funnel(splits: list[Split], folders: list[Folder]) -> list[FunnelRow]:
     return [r for _, r in keyed]
 
 
+def _add_reasons(total: Counter, rb: Any, prefix: str = "") -> None:
+    """{reason: n}, or {filter: {verdict: n}} flattened to "filter: verdict"."""
+    if not isinstance(rb, dict):
+        return
+    for k, v in rb.items():
+        if isinstance(v, dict) and not any(key in v for key in ("out", "count", "rows")):
+            _add_reasons(total, v, f"{prefix}{k}: ")
+            continue
+        i = _int(v)
+        if i is not None:
+            total[f"{prefix}{k}"] += i
+
+
 def _rejected_by(splits: list[Split], folders: list[Folder]) -> dict[str, int] | None:
     total: Counter = Counter()
-    for m in [f.manifest for f in folders] + [s.manifest for s in splits]:
-        for f in _funnels_in(m):
-            rb = f.get("rejected_by")
-            if isinstance(rb, dict):
-                for k, v in rb.items():
-                    i = _int(v)
-                    if i is not None:
-                        total[str(k)] += i
-    return dict(total.most_common()) or None
+    for m in [f.manifest for f in folders] + [splits[0].manifest]:
+        funnels = _funnels_in(m)
+        for f in funnels:
+            _add_reasons(total, f.get("rejected_by"))
+            if isinstance(f.get("dropped"), dict):  # curate's drops by select rule
+                _add_reasons(total, f["dropped"], "curate: ")
+        if not funnels:  # dedup / decontaminate record their drops at the top of stats
+            _add_reasons(total, m.stats.get("rejected_by"))
+    return dict(sorted(((k, n) for k, n in total.items() if n), key=lambda kv: (-kv[1], kv[0]))) or None
 
 
 def _find_hits(d: Any, depth: int = 0) -> dict[str, int] | None:
@@ -604,11 +626,23 @@ def _language_scores(splits: list[Split], folders: list[Folder]) -> np.ndarray |
 
 
 def _mix_report(splits: list[Split]) -> dict[str, Any] | None:
+    """The curate stage's mix report: quota buckets (name, quota, available, taken) when
+    recorded that way, else the recorded value as is; plus rows per difficulty per split."""
     for s in splits:
         for key in ("mix", "mix_report", "quotas"):
             v = s.manifest.stats.get(key)
             if isinstance(v, (dict, list)) and v:
-                return {"key": key, "value": v}
+                out: dict[str, Any] = {"key": key, "value": v, "buckets": None, "by_difficulty": None}
+                buckets = v.get("buckets") if isinstance(v, dict) else None
+                if isinstance(buckets, list) and all(isinstance(b, dict) for b in buckets):
+                    out["buckets"] = buckets
+                by_diff = {}
+                for sp in splits:
+                    rep = sp.manifest.stats.get(sp.name)
+                    if isinstance(rep, dict) and isinstance(rep.get("by_difficulty"), dict):
+                        by_diff[sp.name] = rep["by_difficulty"]
+                out["by_difficulty"] = by_diff or None
+                return out
     return None
 
 

@@ -127,6 +127,7 @@ class HubFolder:
     schema: pa.Schema
     splits: list[SplitFiles]
     front_matter: dict[str, Any] = field(default_factory=dict)
+    empty_splits: list[str] = field(default_factory=list)  # left out: no rows
 
     @property
     def rows(self) -> int:
@@ -211,9 +212,6 @@ def write_split_shards(split: Split, dest: Path, schema: pa.Schema, *, max_bytes
         groups += 1
         rows += batch.num_rows
         arrow_bytes += batch.nbytes
-    if writer is None:  # an empty split still gets one (empty) shard so its config loads
-        open_shard()
-        writer.write_table(schema.empty_table())
     close_shard()
     return rows, arrow_bytes, paths
 
@@ -237,6 +235,12 @@ def write_hub_folder(
     splits = find_splits(src)
     if out.resolve() in {s.path.resolve() for s in splits} or out.resolve() == src.resolve():
         raise InputError(f"--out {out}: must not be the source folder itself", hint="choose another folder, e.g. DIR/hub")
+    # the datasets library cannot read a Parquet file with no rows ("BatchSize must be greater
+    # than 0"), so an empty split is left out of the config rather than published broken
+    empty = [s.name for s in splits if s.manifest.rows == 0]
+    splits = [s for s in splits if s.manifest.rows > 0]
+    if not splits:
+        raise DatasetError(f"{src}: every split is empty ({empty}); nothing to publish", hint="check the stage that produced it")
     schema = _set_schema(splits)
     cfg_dir = out / "data" / config
     staging = out / "data" / f".{config}.staging"
@@ -259,7 +263,7 @@ def write_hub_folder(
     for tmp, final in final_moves:
         os.replace(tmp, final)
     shutil.rmtree(staging)
-    hub = HubFolder(out, config, schema, results)
+    hub = HubFolder(out, config, schema, results, empty_splits=empty)
     hub.front_matter = _front_matter(hub, splits, existing=read_front_matter(out / README), extra=front_matter_extra or {})
     write_readme(hub, card_body(hub) if callable(card_body) else card_body)
     return hub
@@ -328,7 +332,7 @@ def _front_matter(hub: HubFolder, splits: list[Split], *, existing: dict[str, An
         "task_categories": ["text-generation"],
         "tags": tags,
         "size_categories": [size_category(total_rows)],
-        "pretty_name": extra.pop("pretty_name", None) or hub.path.name,
+        "pretty_name": extra.pop("pretty_name", None) or (splits[0].path.parent.name if splits[0].path.name == splits[0].name else splits[0].path.name),
         "configs": sorted([*other_cfgs, config_entry], key=lambda c: (c["config_name"] != "default", c["config_name"])),
         "dataset_info": sorted([*other_infos, info_entry], key=lambda c: (c["config_name"] != "default", c["config_name"])),
     }

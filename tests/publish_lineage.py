@@ -97,8 +97,9 @@ def _write(path: Path, rows: list[dict], *, command: str, params: dict, stats: d
 def _step(name: str, before: list[dict], after: list[dict]) -> dict:
     bin_ = Counter(r["domain"] for r in before)
     aout = Counter(r["domain"] for r in after)
+    # the shape filters/base.py's Funnel records: by_domain {domain: [in, out]}
     return {"filter": name, "in": len(before), "out": len(after),
-            "by_domain": {d: {"in": bin_[d], "out": aout.get(d, 0)} for d in sorted(bin_)}}
+            "by_domain": {d: [bin_[d], aout.get(d, 0)] for d in sorted(bin_)}}
 
 
 def _lang_score(text: str) -> float:
@@ -107,7 +108,7 @@ def _lang_score(text: str) -> float:
     return round(sum(c.isascii() for c in letters) / len(letters), 4) if letters else 1.0
 
 
-def build_lineage(root: Path, shared: Path, *, n_math: int = 30) -> dict[str, Path]:
+def build_lineage(root: Path, shared: Path, *, n_math: int = 30, record_lineage: bool = True) -> dict[str, Path]:
     root.mkdir(parents=True, exist_ok=True)
     gen, filt, dedup, decon, sft = (root / n for n in ("traces", "filtered", "deduped", "decontaminated", "sft"))
     traces = _trace_rows(shared, n_math)
@@ -132,8 +133,9 @@ def build_lineage(root: Path, shared: Path, *, n_math: int = 30) -> dict[str, Pa
         steps.append(_step(name, kept, nxt))
         kept = nxt
     funnel = {"rows_in": len(traces), "rows_out": len(kept), "steps": steps,
-              "rejected_by": dict(Counter(r["reject_reason"] for r in rejected)),
-              "by_domain": {d: n for d, n in Counter(r["domain"] for r in kept).items()}}
+              "rejected_by": {name: {"fail": n} for name, n in Counter(r["reject_reason"] for r in rejected).items()},
+              "by_domain": {d: {"in": sum(r["domain"] == d for r in traces), "out": n}
+                            for d, n in Counter(r["domain"] for r in kept).items()}}
     _write(filt, kept, command="factory filter", params={"input": str(gen)}, stats={"funnel": funnel}, schema=score_schema)
     _write(filt / "rejected", rejected, command="factory filter (rejected)", params={},
            schema=score_schema.append(pa.field("reject_reason", pa.string())))
@@ -145,14 +147,16 @@ def build_lineage(root: Path, shared: Path, *, n_math: int = 30) -> dict[str, Pa
             seen.add(r["problem_id"])
             dd.append(r)
     _write(dedup, dd, command="factory dedup", params={"input": str(filt)},
-           stats={"report": {"clusters": len(dd), "removed": len(kept) - len(dd)}}, schema=score_schema)
+           stats={"rows_in": len(kept), "rows_out": len(dd), "clusters": len(dd),
+                  "rejected_by": {"exact_duplicate": len(kept) - len(dd)}}, schema=score_schema)
 
     # decontaminate: every MATH-500 problem is a MATH-500 hit; drop two of them as a real stage would
     hits = [r for r in dd if r["source"] == "math500"][:2]
     dc = [r for r in dd if r not in hits]
-    hit_report = {"hits_per_benchmark": {"math500": len(hits), "aime24": 0, "gsm8k": 0, "humaneval": 0}, "ngram": 8}
-    _write(decon, dc, command="factory decontaminate", params={"input": str(dedup)},
-           stats={"decontamination": hit_report}, schema=score_schema)
+    hit_report = {"rows_in": len(dd), "rows_out": len(dc), "contaminated": len(hits), "ngram": 8,
+                  "hits_by_benchmark": {"aime24": 0, "gsm8k": 0, "humaneval": 0, "math500": len(hits)},
+                  "rejected_by": {"decontam:math500": len(hits)}}
+    _write(decon, dc, command="factory decontaminate", params={"input": str(dedup)}, stats=hit_report, schema=score_schema)
 
     # curate: shortcut SFT rows, split by problem (every 5th problem to validation)
     split_rows: dict[str, list[dict]] = defaultdict(list)
@@ -165,11 +169,20 @@ def build_lineage(root: Path, shared: Path, *, n_math: int = 30) -> dict[str, Pa
             "messages": messages, "trace_ids": [r["id"]], "problem_id": r["problem_id"], "kind": "shortcut",
             "domain": r["domain"], "source": r["source"], "language": "en", "license": r["license"], "meta": None,
         })
-    curate_funnel = {"rows_in": len(dc), "rows_out": len(dc), "steps": [_step("mix", dc, dc)]}
+    # the shape factory/curate.py records: its own funnel, the mix's buckets, per-split reports
+    curate_funnel = {"traces_in": len(dc), "duplicate_trace_ids": 0, "dropped": {"answer_missing": 0},
+                     "qualifying": len(dc), "after_per_problem": len(dc)}
+    n_math, n_code = sum(r["domain"] == "math" for r in dc), sum(r["domain"] == "code" for r in dc)
+    mix = {"buckets": [{"name": "math", "quota": n_math, "available": n_math, "taken": n_math, "upsampled": 0},
+                       {"name": "code", "quota": n_code, "available": n_code, "taken": n_code, "upsampled": 0}],
+           "warnings": []}
+    by_diff = {split: dict(Counter(str(r["level"]) if r["level"] is not None else (r["difficulty"] or "unknown")
+                                   for r in dc if any(x["trace_ids"] == [r["id"]] for x in rows)))
+               for split, rows in split_rows.items()}
     for split, rows in split_rows.items():
         write_dataset(sft / split, "sft", rows, command="factory curate --recipe quickstart",
-                      params={"recipe": RECIPE, "lineage": [str(decon)]},
-                      stats={"funnel": curate_funnel, "mix": {"math": sum(r["domain"] == "math" for r in dc),
-                                                               "code": sum(r["domain"] == "code" for r in dc)}})
+                      params={"recipe": RECIPE, **({"lineage": [str(decon)]} if record_lineage else {})},
+                      stats={"split": split, "funnel": curate_funnel, "mix": mix,
+                             **{sp: {"rows": len(rs), "by_difficulty": by_diff[sp]} for sp, rs in split_rows.items()}})
     return {"generated": gen, "filtered": filt, "deduped": dedup, "decontaminated": decon, "sft": sft}
 
