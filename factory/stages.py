@@ -66,7 +66,7 @@ def _stages() -> dict[str, tuple[Validate, Run]]:
     from factory import decontam_stage, dedup_stage
     from factory import publish_stage, report_stage
 
-    from factory import train_stage
+    from factory import eval_stage, train_stage
     from factory import curate_stage
 
     return {
@@ -81,7 +81,7 @@ def _stages() -> dict[str, tuple[Validate, Run]]:
         "publish": (publish_stage.validate, publish_stage.run),
         "report": (report_stage.validate, report_stage.run),
         "train": (train_stage.validate, train_stage.run),
-        "eval": _not_built("eval", 8),
+        "eval": (eval_stage.validate, eval_stage.run),
     }
 
 
