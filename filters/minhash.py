@@ -19,6 +19,7 @@ Exercise: `factory dedup DIR --out OUT --threshold 0.8 --num-perm 128`.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,6 +38,9 @@ class MinHashParams:
     rows: int = 0
     seed: int = 1
     threshold: float = 0.8
+    # weight of false negatives when choosing bands x rows (false positives get 1 - this);
+    # 0.5 is datasketch's choice; a pipeline that verifies candidates can favour recall
+    fn_weight: float = 0.5
 
     def resolved(self) -> MinHashParams:
         """Fill bands/rows from the threshold when not given."""
@@ -46,8 +50,8 @@ class MinHashParams:
             if self.bands * self.rows > self.num_perm:
                 raise ValueError(f"bands x rows = {self.bands * self.rows} exceeds num_perm {self.num_perm}")
             return self
-        b, r = optimal_bands_rows(self.threshold, self.num_perm)
-        return MinHashParams(self.num_perm, b, r, self.seed, self.threshold)
+        b, r = optimal_bands_rows(self.threshold, self.num_perm, fp_weight=1 - self.fn_weight, fn_weight=self.fn_weight)
+        return MinHashParams(self.num_perm, b, r, self.seed, self.threshold, self.fn_weight)
 
 
 def permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -115,6 +119,7 @@ def _integrate(f, a: float, b: float, steps: int = 200) -> float:
     return float(np.sum((y[1:] + y[:-1]) * 0.5 * np.diff(x)))
 
 
+@functools.lru_cache(maxsize=64)
 def optimal_bands_rows(threshold: float, num_perm: int, *, fp_weight: float = 0.5, fn_weight: float = 0.5) -> tuple[int, int]:
     """(bands, rows) minimising fp_weight*FP-area + fn_weight*FN-area around the threshold
     (the rule datasketch's MinHashLSH uses, so both tools index with the same bands)."""

@@ -1,0 +1,285 @@
+"""Dedup: normalisation, MinHash quality, planted duplicates in real MATH-500 problems (reworded,
+renumbered, reformatted), boilerplate kept, keep rule on verified traces, determinism across
+runs, shard orders, spilling and worker counts, Ray equals local, command and recipe stage."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from typer.testing import CliRunner
+
+from factory.dataset import DatasetWriter, read_manifest, read_table, write_dataset
+from factory.dedup import DedupConfig, run_dedup
+from factory.filters.minhash import estimated_jaccard, signatures
+from factory.filters.textnorm import normalize_text, text_shingles
+from factory.schemas.contracts import TRACE_SCHEMA
+from factory.schemas.ids import problem_id
+
+HEADER = (
+    "You are a careful competition mathematician. Read the problem below, think step by step, check every "
+    "computation twice, state any assumption you make, and give the final answer on the last line in the form "
+    "Answer: followed by the simplified exact value with no units and no further commentary of any kind."
+)
+
+
+def _math500(package_data: Path) -> list[dict]:
+    with gzip.open(package_data / "benchmarks" / "math500_test.jsonl.gz", "rt") as f:
+        return [json.loads(line) for line in f]
+
+
+def _row(text: str, answer: str | None = "1", source: str = "test") -> dict:
+    return dict(id=problem_id("math", text, answer), source=source, source_id=None, domain="math", problem=text,
+                reference_answer=answer, language="en")
+
+
+def _words(text: str) -> int:
+    return len(normalize_text(text).split())
+
+
+def _jaccard(a: str, b: str, n: int = 5) -> float:
+    sa, sb = text_shingles([a], n), text_shingles([b], n)
+    x, y = set(sa.hashes.tolist()), set(sb.hashes.tolist())
+    return len(x & y) / len(x | y)
+
+
+def _planted(package_data: Path):
+    """Originals (MATH-500) + planted copies; returns rows and {copy id: (original id, kind, J)}."""
+    probs = _math500(package_data)
+    originals = [_row(p["problem"], p["answer"], "math500") for p in probs]
+    planted, truth = [], {}
+    long_ = [p for p in probs if _words(p["problem"]) >= 60][:12]
+    for p in long_[:4]:  # reworded: a filler word and one synonym
+        text = "Please " + p["problem"].replace(" the ", " this ", 1)
+        planted.append((p, text, "reworded"))
+    for p in long_[4:8]:  # renumbered: one number changed
+        import re
+
+        m = re.search(r"\d+", p["problem"])
+        text = p["problem"][: m.start()] + str(int(m.group()) + 7) + p["problem"][m.end():]
+        planted.append((p, text, "renumbered"))
+    used = {p["unique_id"] for p in long_[:8]}  # each original gets one copy: clusters of 2
+    with_frac = [p for p in probs if "\\frac" in p["problem"] and p["unique_id"] not in used][:4]
+    with_paren = [p for p in probs if "(" in p["problem"] and "\\frac" not in p["problem"] and p["unique_id"] not in used][:4]
+    for p in with_frac:
+        planted.append((p, "  " + p["problem"].replace("\\frac", "\\dfrac").replace(" ", "   ") + "\n", "reformatted"))
+    for p in with_paren:
+        planted.append((p, p["problem"].replace("(", "\\left( ").replace(")", " \\right)").upper(), "reformatted"))
+    rows = list(originals)
+    for p, text, kind in planted:
+        r = _row(text, p["answer"], "copies")
+        rows.append(r)
+        truth[r["id"]] = (_row(p["problem"], p["answer"])["id"], kind, _jaccard(p["problem"], text))
+    # distinct problems that share boilerplate: a common closing sentence, or a long header
+    for i in range(12):
+        rows.append(_row(f"A bag holds {i + 3} red and {2 * i + 5} blue marbles; {i + 2} are drawn without replacement. "
+                         "What is the probability that all are red? Express your answer as a common fraction.", None, "boiler"))
+    short = [p for p in probs if 12 <= _words(p["problem"]) <= 25][:12]
+    for p in short:
+        rows.append(_row(HEADER + "\n\n" + p["problem"], p["answer"], "header"))
+    return rows, truth
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory, package_data):
+    rows, truth = _planted(package_data)
+    d = tmp_path_factory.mktemp("planted")
+    write_dataset(d / "in", "problem", rows, rows_per_shard=150)
+    return d, rows, truth
+
+
+@pytest.fixture(scope="module")
+def deduped(planted):
+    d, rows, truth = planted
+    r = run_dedup(d / "in", d / "out", DedupConfig())
+    return r, read_table(d / "out"), read_table(d / "out" / "rejected")
+
+
+# --- pure functions ---------------------------------------------------------------------------
+
+
+def test_normalisation_makes_presentation_variants_equal():
+    a = normalize_text(r"Find $\dfrac{1}{2}\left( x+1 \right)$,  when   x=3.")
+    assert a == normalize_text(r"FIND $\frac{1}{2}(x+1)$ when x = 3")
+    assert a == normalize_text(r"find \tfrac{1}{2}\,\bigl(x+1\bigr)   when x=3 !")
+    assert normalize_text("ＡＢＣ １２３ x²") == "abc 123 x2"  # NFKC: full-width, superscripts
+    assert normalize_text(r"$x \le 3$") == normalize_text(r"$x \leq 3$")
+    assert normalize_text(r"\leftarrow") != normalize_text(r"\arrow")  # \left only as a whole command
+    assert normalize_text("What is 2+2?") != normalize_text("What is 2+3?")
+
+
+def test_shingles_short_texts_and_word_order():
+    sh = text_shingles(["one two three", "one two three four five six", "", "three two one"], 5)
+    counts = np.diff(sh.offsets).tolist()
+    assert counts == [1, 2, 0, 1]  # a short text is one whole-text shingle, empty has none
+    assert sh.hashes[0] != sh.hashes[3]  # order matters
+    again = text_shingles(["One, two  THREE!"], 5)
+    assert again.hashes[0] == sh.hashes[0]
+
+
+def test_minhash_estimates_jaccard_and_is_seeded(package_data):
+    probs = [p["problem"] for p in _math500(package_data) if _words(p["problem"]) >= 30][:150]
+    rng = random.Random(0)
+    edited = []
+    for p in probs:
+        w = p.split()
+        for _ in range(rng.randint(1, 6)):
+            w[rng.randrange(len(w))] = f"zz{rng.randrange(1000)}"
+        edited.append(" ".join(w))
+    a, b = text_shingles(probs, 5), text_shingles(edited, 5)
+    est = estimated_jaccard(signatures(a, 128, 7), signatures(b, 128, 7))
+    true = np.array([_jaccard(x, y) for x, y in zip(probs, edited)])
+    err = est - true
+    assert abs(err.mean()) < 0.02 and np.sqrt((err ** 2).mean()) < 0.06  # theory: ~0.04 at 128 permutations
+    assert (signatures(a, 128, 7) == signatures(a, 128, 7)).all()
+    assert not (signatures(a, 128, 7) == signatures(a, 128, 8)).all()
+
+
+# --- planted duplicates -----------------------------------------------------------------------
+
+
+def test_planted_duplicates_are_found(planted, deduped):
+    _, rows, truth = planted
+    r, kept, rej = deduped
+    rej_rows = {x["id"]: x for x in rej.to_pylist()}
+    kept_ids = set(kept.column("id").to_pylist())
+    assert len({k for _, k, _ in truth.values()}) == 3 and len(truth) >= 14
+    for copy_id, (orig_id, kind, j) in truth.items():
+        # the copy or the original was removed, pointing at the other
+        if copy_id in rej_rows:
+            assert rej_rows[copy_id]["duplicate_of"] == orig_id, kind
+        else:
+            assert rej_rows[orig_id]["duplicate_of"] == copy_id, kind
+        assert j >= 0.85 or kind == "reformatted"
+    reasons = {rej_rows.get(c, rej_rows.get(o, {})).get("reject_reason") for c, (o, kind, _) in truth.items() if kind == "reformatted"}
+    assert reasons == {"dedup:exact"}  # normalisation makes reformatted copies exact duplicates
+    near = {rej_rows.get(c, rej_rows.get(o, {})).get("reject_reason") for c, (o, kind, _) in truth.items() if kind != "reformatted"}
+    assert near == {"dedup:near"}
+    assert r.stats["rows_in"] == len(rows) and r.stats["rows_out"] + r.stats["rows_rejected"] == len(rows)
+    assert r.stats["rows_rejected"] == len(truth)  # nothing else removed: MATH-500 has no duplicates
+    assert len(kept_ids) == len(rows) - len(truth)
+    # every kept row carries its cluster id; clusters of 2 appear in the histogram
+    assert kept.column("cluster_id").null_count == 0
+    assert r.stats["cluster_sizes"]["2"] == len(truth)
+    top = r.stats["top_clusters"][0]
+    assert top["size"] == 2 and top["examples"] and top["kept"]["text"]
+
+
+def test_boilerplate_sharing_problems_are_kept(deduped):
+    _, kept, _ = deduped
+    sources = kept.column("source").to_pylist()
+    assert sources.count("boiler") == 12  # same closing sentence, different problems
+    assert sources.count("header") == 12  # same 45-word instruction header, different problems
+
+
+def test_keep_rule_prefers_verified_correct_traces(tmp_path, package_data):
+    probs = [p for p in _math500(package_data) if _words(p["problem"]) >= 60]
+    base = probs[0]["problem"]
+    copy = "Please " + base
+    schema = TRACE_SCHEMA.append(pa.field("verdict_math", pa.string()))
+
+    def trace(pid, text, i, verdict, reasoning=None):
+        reasoning = reasoning or f"reasoning {pid} {i}"
+        return dict(id=f"t_{pid}_{i}", problem_id=pid, sample_index=i, teacher="t", backend="replay", sampling=None,
+                    system_prompt=None, prompt=text, completion=reasoning, reasoning=reasoning,
+                    reasoning_finished=True, answer="1", finish_reason="stop", prompt_tokens=None, completion_tokens=None,
+                    domain="math", source="s", problem=text, reference_answer="1", tests=None, difficulty=None, level=None,
+                    language="en", license=None, meta=None, verdict_math=verdict)
+
+    # p_a has the smaller id but only one correct trace; p_b has three
+    rows = [trace("p_a", copy, 0, "correct"), trace("p_a", copy, 1, "wrong")]
+    rows += [trace("p_b", base, i, "correct") for i in range(3)]
+    rows += [trace("p_c", probs[1]["problem"], 0, "wrong", reasoning="Let me think. " + base), trace("p_c", probs[1]["problem"], 1, "wrong", reasoning="let me think: " + base)]
+    with DatasetWriter(tmp_path / "traces", "trace", schema=schema) as w:
+        w.write_rows(rows)
+    r = run_dedup(tmp_path / "traces", tmp_path / "out", DedupConfig())
+    kept = read_table(tmp_path / "out").to_pylist()
+    rej = read_table(tmp_path / "out" / "rejected").to_pylist()
+    assert sorted({x["problem_id"] for x in kept}) == ["p_b", "p_c"]
+    assert {x["problem_id"] for x in rej} == {"p_a"} and all(x["duplicate_of"] == "p_b" for x in rej)
+    assert {x["cluster_id"] for x in kept if x["problem_id"] == "p_b"} == {"p_b"}
+    assert r.stats["documents"] == 3 and r.stats["rows_rejected"] == 2 and r.stats["rows_out"] == 5
+    assert "verdict_math" in read_table(tmp_path / "out").schema.names
+    r2 = run_dedup(tmp_path / "traces", tmp_path / "out2", DedupConfig(keep="smallest_id"))
+    assert {x["problem_id"] for x in read_table(tmp_path / "out2").to_pylist()} == {"p_a", "p_c"}
+    assert r2.stats["rows_out"] == 4
+    # --by trace: the two traces of p_c have the same reasoning up to punctuation and case
+    r3 = run_dedup(tmp_path / "traces", tmp_path / "out3", DedupConfig(by="trace"))
+    rej3 = read_table(tmp_path / "out3" / "rejected").to_pylist()
+    assert [(x["id"], x["duplicate_of"], x["reject_reason"]) for x in rej3] == [("t_p_c_1", "t_p_c_0", "dedup:exact")]
+
+
+# --- determinism ------------------------------------------------------------------------------
+
+
+def _shard_hashes(path: Path) -> list[str]:
+    return [s.sha256 for s in read_manifest(path).shards] + [s.sha256 for s in read_manifest(path / "rejected").shards]
+
+
+def test_identical_output_across_runs_shard_orders_spilling_and_workers(planted, deduped, tmp_path):
+    d, rows, _ = planted
+    base = _shard_hashes(d / "out")
+    run_dedup(d / "in", tmp_path / "again", DedupConfig())
+    assert _shard_hashes(tmp_path / "again") == base
+    shuffled = list(rows)
+    random.Random(3).shuffle(shuffled)
+    write_dataset(tmp_path / "shuffled", "problem", shuffled, rows_per_shard=97)
+    # shuffled shards + bucket spill to 8 partitions + 3 output partitions + 2 worker processes
+    cfg = DedupConfig(bucket_partitions=8, output_partitions=3, batch_size=100, workers=2)
+    r = run_dedup(tmp_path / "shuffled", tmp_path / "spilled", cfg)
+    assert r.stats["bucket_partitions"] == 8 and r.stats["output_partitions"] == 3
+    assert _shard_hashes(tmp_path / "spilled") == base
+
+
+def test_ray_executor_gives_the_same_clusters(planted, deduped, tmp_path):
+    ray = pytest.importorskip("ray")
+    d, _, _ = planted
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
+    try:
+        r = run_dedup(d / "in", tmp_path / "ray", DedupConfig(executor="ray"))
+    finally:
+        ray.shutdown()
+    assert _shard_hashes(tmp_path / "ray") == _shard_hashes(d / "out")
+    assert r.stats["verified_pairs"] == deduped[0].stats["verified_pairs"]
+
+
+# --- command and stage ------------------------------------------------------------------------
+
+
+def test_command_prints_report_and_errors_are_clear(planted, tmp_path):
+    from factory.cli.app import app
+
+    d, _, _ = planted
+    res = CliRunner().invoke(app, ["dedup", str(d / "in"), "--out", str(tmp_path / "o"), "--threshold", "0.7"])
+    assert res.exit_code == 0, res.output
+    assert "cluster sizes" in res.output and "top clusters" in res.output and "dedup:near" in res.output
+    assert read_manifest(tmp_path / "o").stats["minhash"]["threshold"] == 0.7
+    res = CliRunner().invoke(app, ["dedup", str(tmp_path / "nope"), "--out", str(tmp_path / "o2")])
+    assert res.exit_code == 1 and "no such dataset folder" in res.output
+    res = CliRunner().invoke(app, ["dedup", str(d / "in"), "--out", str(tmp_path / "o3"), "--memory-budget", "lots"])
+    assert res.exit_code == 1 and "2GB" in res.output
+    res = CliRunner().invoke(app, ["dedup", str(d / "in"), "--out", str(tmp_path / "o4"), "--by", "trace"])
+    assert res.exit_code == 1 and "trace folder" in res.output
+
+
+def test_recipe_stage_validates_runs_and_skips(planted, tmp_path):
+    from factory import dedup_stage
+    from factory.stages import StageContext
+
+    probs = dedup_stage.validate({"input": "p", "out": "q", "thresh": 0.5, "threshold": 2, "by": "row", "bands": 200, "rows": 1}, "dedup")
+    text = "\n".join(probs)
+    assert "dedup.thresh: unknown key" in text and "dedup.threshold" in text and "dedup.by" in text
+    assert dedup_stage.validate({"input": "p", "out": "q", "bands": 20, "rows": 10}, "dedup") == [
+        "dedup.bands x rows: expected both > 0 with bands*rows <= num_perm (128), found 20 x 10"
+    ]
+    d, _, _ = planted
+    logs: list[str] = []
+    ctx = StageContext(run_dir=tmp_path, recipe_name="t", seed=1, log=logs.append)
+    s = dedup_stage.run({"input": str(d / "in"), "out": "dd"}, ctx)
+    assert not s["skipped"] and s["rows_rejected"] > 0 and any("cluster sizes" in x for x in logs)
+    assert dedup_stage.run({"input": str(d / "in"), "out": "dd"}, ctx)["skipped"]
