@@ -104,7 +104,7 @@ def bucket_of(cands: pl.DataFrame, buckets: list[Bucket]) -> pl.Series:
             vals = [str(v) for v in values] if col == "level" else values
             cond = cond & col_expr.is_in(vals).fill_null(False)
         expr = pl.when(cond).then(pl.lit(i, dtype=pl.Int32)).otherwise(expr)
-    return cands.select(expr.alias("bucket")).to_series()
+    return cands.with_columns(expr.alias("bucket"))["bucket"]
 
 
 def water_fill(quota: int, available: dict[str, int]) -> dict[str, int]:

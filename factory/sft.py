@@ -67,13 +67,18 @@ def _between(text: str, a: str, b: str) -> str | None:
     return text[i + len(a): j if j >= 0 else len(text)]
 
 
+_FENCE = re.compile(r"```[^\n]*\n.*?```", re.S)
+
+
 def final_paragraph(text: str) -> str | None:
-    """The last paragraph that states a boxed answer (short CoT traces end with one)."""
+    """The final answer of a short output: its last paragraph that states a boxed answer (short
+    math CoT ends with one), else its last fenced code block (a program)."""
     paras = [p for p in re.split(r"\n\s*\n", text) if p.strip()]
     for p in reversed(paras):
         if "\\boxed" in p or "\\fbox" in p:
             return p.strip()
-    return None
+    blocks = _FENCE.findall(text)
+    return blocks[-1].strip() if blocks else None
 
 
 def split_trace(completion: str, reasoning: str | None, answer: str | None) -> tuple[str | None, str | None]:
@@ -91,7 +96,10 @@ def split_trace(completion: str, reasoning: str | None, answer: str | None) -> t
     if answer is not None and answer.strip():
         text = strip_tags(answer)
         fin = final_paragraph(text)
-        return (text, fin) if fin is not None else (None, None)
+        if fin is None:
+            return None, None
+        # an output that is nothing but its final answer (a bare program) has no chain of thought
+        return (None if fin == text.strip() else text), fin
     text = completion or ""
     if SKY_BT in text or SKY_BS in text:
         thought = _between(text, SKY_BT, SKY_ET)

@@ -16,7 +16,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from factory.dataset import write_dataset, DatasetWriter
+from factory.dataset import DatasetWriter
 from factory.schemas.contracts import TRACE_SCHEMA
 from factory.schemas.ids import problem_id, trace_id
 
@@ -26,7 +26,6 @@ FILES = {
     "qwen": "qwen25_14b_instruct_short_cot_math500.jsonl.gz",
     "bo8": "qwen25math_math_cot_100_bo8.jsonl.gz",
 }
-SCHEMA = TRACE_SCHEMA.append(pa.field("verdict_math", pa.string()))
 
 
 def _split_skyt1(text: str) -> tuple[str | None, str | None, bool]:
@@ -80,10 +79,95 @@ def trace_rows(which: str, *, limit: int | None = None) -> list[dict[str, Any]]:
 
 
 def write_traces(path: Path, rows: list[dict[str, Any]]) -> Path:
-    with DatasetWriter(path, "trace", schema=SCHEMA, command="tests") as w:
-        w.write_table(pa.Table.from_pylist(rows, schema=SCHEMA))
+    """A trace folder; every verdict_* key of the rows becomes a string column."""
+    extra = sorted({k for r in rows for k in r if k.startswith("verdict_")})
+    schema = TRACE_SCHEMA
+    for c in extra:
+        schema = schema.append(pa.field(c, pa.string()))
+    full = [{**{c: None for c in extra}, **r} for r in rows]
+    with DatasetWriter(path, "trace", schema=schema, command="tests") as w:
+        w.write_table(pa.Table.from_pylist(full, schema=schema))
     return path
 
 
-def shipped_trace_folder(tmp: Path, which: str, *, limit: int | None = None) -> Path:
+def score_with_filters(rows: list[dict[str, Any]], names: list[str]) -> list[dict[str, Any]]:
+    """Add the REAL filters' verdict columns (factory.filters.registry) to trace rows."""
+    import polars as pl
+
+    from factory.filters.registry import FILTERS
+
+    df = pl.DataFrame(rows, infer_schema_length=None)
+    out = [dict(r) for r in rows]
+    for name in names:
+        verdicts = FILTERS[name]().score(df)[f"verdict_{name}"].to_list()
+        for r, v in zip(out, verdicts):
+            r[f"verdict_{name}"] = v
+    return out
+
+
+def code_trace_rows() -> list[dict[str, Any]]:
+    """The 5 real APPS problems with the CodeRL authors' executed programs (83): `verdict_code`
+    is `pass` when the authors' run passed the unit tests, else `wrong_answer`. A program is
+    the model's whole output, so the completion is that program in a python code fence."""
+    import ast
+
+    rows = []
+    src_path = Path(__file__).resolve().parents[1] / "factory" / "data" / "benchmarks" / "apps_train_sample_coderl.jsonl.gz"
+    with gzip.open(src_path, "rt", encoding="utf-8") as f:
+        for line in f:
+            src = json.loads(line)
+            lit = lambda v: v if isinstance(v, (dict, list)) else ast.literal_eval(v)  # noqa: E731
+            io = lit(src["input_output"])
+            meta = lit(src["metadata"])
+            tests = {"style": "call" if io.get("fn_name") else "stdin_stdout", "fn_name": io.get("fn_name"),
+                     "inputs": [json.dumps(x) if not isinstance(x, str) else x for x in io["inputs"]],
+                     "outputs": [json.dumps(x) if not isinstance(x, str) else x for x in io["outputs"]],
+                     "asserts": [], "setup_code": None, "starter_code": src.get("starter_code") or None,
+                     "time_limit_s": None}
+            pid = problem_id("code", src["question"], None, tests)
+            for i, g in enumerate(lit(src["gen_solutions"])):
+                text = f"```python\n{g['code'].rstrip()}\n```"
+                rows.append({
+                    "id": trace_id(pid, i, "coderl", text), "problem_id": pid, "sample_index": i, "teacher": "coderl",
+                    "backend": "replay", "sampling": None, "system_prompt": None, "prompt": src["question"],
+                    "completion": text, "reasoning": None, "reasoning_finished": False, "answer": text,
+                    "finish_reason": "stop", "prompt_tokens": None, "completion_tokens": None, "domain": "code",
+                    "source": "apps", "problem": src["question"], "reference_answer": None, "tests": tests,
+                    "difficulty": meta.get("difficulty"), "level": None, "language": "en", "license": "MIT",
+                    "meta": None, "verdict_code": "pass" if g["result"] is True else "wrong_answer",
+                })
+    return rows
+
+
+# Handmade (written for these tests): the shipped real data has no science or puzzle traces.
+_HANDMADE = [
+    ("science", "How many protons are in the nucleus of a carbon-12 atom?", "6",
+     "Carbon has atomic number 6, and the atomic number counts the protons.\n\nSo carbon-12 has 6 protons "
+     "(and 6 neutrons, since 12 - 6 = 6).", "A carbon-12 nucleus has $\\boxed{6}$ protons."),
+    ("science", "A car accelerates from rest at 3 m/s^2. How fast is it moving after 4 seconds, in m/s?", "12",
+     "Starting from rest, v = a t.\n\nWith a = 3 m/s^2 and t = 4 s, v = 3 * 4 = 12 m/s.",
+     "The car moves at $\\boxed{12}$ m/s."),
+    ("puzzle", "A farmer has 17 sheep and all but 9 run away. How many sheep does the farmer have left?", "9",
+     "\"All but 9 run away\" means every sheep except 9 ran away.\n\nSo 9 sheep remain; the 17 is a distraction.",
+     "The farmer has $\\boxed{9}$ sheep left."),
+]
+
+
+def handmade_science_rows() -> list[dict[str, Any]]:
+    rows = []
+    for domain, q, gold, reasoning, answer in _HANDMADE:
+        pid = problem_id(domain, q, gold, None)
+        text = f"<think>\n{reasoning}\n</think>\n\n{answer}"
+        rows.append({
+            "id": trace_id(pid, 0, "handmade", text), "problem_id": pid, "sample_index": 0, "teacher": "handmade",
+            "backend": "replay", "sampling": None, "system_prompt": None, "prompt": q, "completion": text,
+            "reasoning": reasoning, "reasoning_finished": True, "answer": answer, "finish_reason": "stop",
+            "prompt_tokens": None, "completion_tokens": None, "domain": domain, "source": "handmade", "problem": q,
+            "reference_answer": gold, "tests": None, "difficulty": None, "level": None, "language": "en",
+            "license": "Apache-2.0", "meta": None, "verdict_math": "correct",
+        })
+    return rows
+
+
+def shipped_trace_folder(tmp: Path, which: str, *, limit: int | None = None) -> Path:  # noqa: D103
     return write_traces(tmp / f"traces_{which}", trace_rows(which, limit=limit))
