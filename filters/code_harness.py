@@ -24,6 +24,7 @@ import threading
 import time
 
 REPORT_FD = globals().get("__sandbox_report_fd__", 3)
+_real_exit = os._exit
 
 # what APPS/TACO harnesses put in front of solutions (LeetCode-style code uses List[int] etc.)
 PRELUDE = """
@@ -149,7 +150,14 @@ def _timed(fn, limit):
     return status, err, value
 
 
+def _exit_as_systemexit(code=0):
+    # competitive programs end with os._exit(0) after printing; the judge reads their output,
+    # so end the test (not the harness) the way a process exit would
+    raise SystemExit(code)
+
+
 def main():
+    os._exit = _exit_as_systemexit
     with open("job.json") as f:
         job = json.load(f)
     os.remove("job.json")
@@ -180,7 +188,7 @@ def main():
                 status, err = ("runtime_error", _err(e)) if status == "ok" else (status, err)
             _report({"ev": "end", "i": k, "status": status, "error": err})
             if status == "timeout":
-                return
+                _real_exit(0)
         return
 
     # call / assert: load the program once (its own time counts against the first test)

@@ -280,6 +280,13 @@ def _pump(proc: subprocess.Popen, report_r: int, limits: Limits, t0: float, grac
     sel.register(proc.stderr, selectors.EVENT_READ, "err")
     rep_f = os.fdopen(report_r, "rb", buffering=0)
     sel.register(rep_f, selectors.EVENT_READ, "rep")
+    # the main process exiting ends the run even if an escaped child keeps the pipes open
+    try:
+        pidfd = os.pidfd_open(proc.pid)
+        sel.register(pidfd, selectors.EVENT_READ, "exit")
+    except (AttributeError, OSError):
+        pidfd = None
+    exited_at: float | None = None
     deadline = t0 + limits.wall_s
     step_deadline: float | None = None
     records: list[dict[str, Any]] = []
@@ -290,15 +297,21 @@ def _pump(proc: subprocess.Popen, report_r: int, limits: Limits, t0: float, grac
     truncated_err = False
     while open_streams:
         now = time.monotonic()
+        if exited_at is not None and now - exited_at > 0.2:
+            break  # drained what the main process left; descendants are killed below
         limit_at = min(deadline, step_deadline) if step_deadline else deadline
         if now >= limit_at:
             status = "timeout"
             detail = "per-test time limit" if step_deadline and step_deadline <= deadline else "wall-clock limit"
             _killpg(proc.pid)
             break
-        events = sel.select(timeout=min(limit_at - now, 0.5))
+        events = sel.select(timeout=min(limit_at - now, 0.05 if exited_at is not None else 0.5))
         for key, _ in events:
             name = key.data
+            if name == "exit":
+                sel.unregister(key.fileobj)
+                exited_at = time.monotonic()
+                continue
             try:
                 chunk = os.read(key.fileobj.fileno(), 65536)
             except OSError:
@@ -345,6 +358,8 @@ def _pump(proc: subprocess.Popen, report_r: int, limits: Limits, t0: float, grac
                 if open_streams == 0:
                     break
     sel.close()
+    if pidfd is not None:
+        os.close(pidfd)
     for f in (proc.stdout, proc.stderr, rep_f):
         f.close()
     try:

@@ -37,6 +37,7 @@ CLONE_NEWNET = 0x40000000
 MS_RDONLY, MS_NOSUID, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 32, 4096, 16384, 1 << 18
 PR_SET_NO_NEW_PRIVS = 38
 REPORT_FD = 3
+_exit = os._exit  # kept: the program may replace os._exit
 
 
 def _report(rec):
@@ -80,6 +81,14 @@ def _readonly_except(libc, box):
             if libc.mount(b"none", mp.encode(), None, MS_REMOUNT | MS_BIND | MS_RDONLY, None) != 0:
                 failed.append(mp)
     return failed
+
+
+def _interpreter_private():
+    return any(
+        _blocked_ancestor(os.path.realpath(p))
+        for p in [sys.prefix, sys.base_prefix, *sys.path]
+        if p and os.path.isabs(p) and os.path.isdir(p)
+    )
 
 
 def _blocked_ancestor(path):
@@ -132,6 +141,7 @@ def _expose_interpreter(libc, box):
 def isolate(box, cfg):
     """Apply the OS layers; return a dict saying which held (never raises)."""
     info = {"ev": "isolation", "uid": None, "net": "hook", "fs": "hook", "nproc": "hook", "errors": []}
+    exposed = False
     is_root = os.geteuid() == 0
     try:
         libc = _libc()
@@ -152,6 +162,7 @@ def isolate(box, cfg):
             info["net"] = "netns"
             if is_root and cfg.get("uid"):
                 info["private_dirs_hidden"] = _expose_interpreter(libc, box)
+                exposed = True
             failed = _readonly_except(libc, box)
             info["fs"] = "mountns-readonly" if not failed else "mountns-partial"
             if failed:
@@ -187,6 +198,10 @@ def isolate(box, cfg):
         except (ValueError, OSError) as e:
             info["errors"].append(f"setrlimit {rl}: {e}")
     uid = cfg.get("uid")
+    if is_root and uid and not exposed and _interpreter_private():
+        # without a mount namespace the fresh uid could not even read the stdlib
+        info["errors"].append("interpreter lives under a private directory and no mount namespace: uid drop skipped")
+        uid = None
     if is_root and uid:
         try:
             os.chown(box, uid, uid)
@@ -201,7 +216,8 @@ def isolate(box, cfg):
                 info["fs"] = "uid-permissions"
         except OSError as e:
             info["errors"].append(f"drop uid: {e}")
-    elif info["net"] == "netns":
+    elif not is_root:
+        # not root: RLIMIT_NPROC holds, but counts all of this user's processes (see above)
         info["nproc"] = "rlimit-shared-uid"
     # writing past RLIMIT_FSIZE then raises OSError(EFBIG) instead of killing the process
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
@@ -314,13 +330,20 @@ def main():
             sys.path.append(d)
     info = isolate(box, cfg)
     os.chdir(box)
-    _report(info)
     main_path = os.path.join(box, "main.py")
     with open(main_path) as f:
         source = f.read()
     sys.argv = [main_path]
     sys.path[0:0] = [box]
-    install_hook(box, allow_subprocess=bool(cfg.get("allow_subprocess")))
+    allow_sub = bool(cfg.get("allow_subprocess"))
+    if allow_sub and (info["nproc"] == "hook" or info["net"] != "netns" or info["fs"] == "hook"):
+        # a child process is outside the audit hook: allowed only when the OS holds every line
+        # (as root without the uid drop RLIMIT_NPROC is even ignored: a fork bomb is unbounded)
+        allow_sub = False
+        info["errors"].append("allow_subprocess refused: the OS isolation needed for child processes is missing")
+    info["allow_subprocess"] = allow_sub
+    _report(info)
+    install_hook(box, allow_subprocess=allow_sub)
     code = compile(source, main_path, "exec")
     g = {"__name__": "__main__", "__file__": main_path, "__builtins__": __builtins__,
          "__sandbox_report_fd__": REPORT_FD}
@@ -347,7 +370,7 @@ def main():
         sys.stderr.flush()
     except BaseException:  # noqa: BLE001
         pass
-    os._exit(exit_code)
+    _exit(exit_code)
 
 
 if __name__ == "__main__":
