@@ -1,0 +1,139 @@
+"""Language-consistency filter on real text: the three real English->Chinese drifting traces are
+caught and every other row of their files passes; NTREX parallel sentences are identified per
+segment; clean text with Latin names in other scripts raises no alarm; segmentation ignores
+math, code and short segments."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+
+import polars as pl
+import pyarrow as pa
+import pytest
+from trace_rows import mixed_reasoning_rows
+
+from factory.filters.language import LanguageFilter, analyse, foreign_runs, mask_non_language, normalise_language
+from factory.schemas.contracts import TRACE_SCHEMA
+
+
+@pytest.fixture(scope="module")
+def mixed_rows(shared_data):
+    return mixed_reasoning_rows(shared_data / "text")
+
+
+def _frame(rows):
+    return pl.from_arrow(pa.Table.from_pylist(rows, schema=TRACE_SCHEMA))
+
+
+def test_real_drifting_traces_caught_and_controls_pass(mixed_rows):
+    df = _frame(mixed_rows)
+    f = LanguageFilter()
+    scores = f.score(df)
+    keep = f.keep(scores).to_list()
+    drifts = [json.loads(m)["drifts"] for m in df["meta"].to_list()]
+    assert sum(drifts) == 3 and len(drifts) == 570
+    caught = [not k for k, d in zip(keep, drifts) if d]
+    assert caught == [True, True, True]
+    false_alarms = [(json.loads(m)["file"], json.loads(m)["row"], v)
+                    for m, k, d, v in zip(df["meta"], keep, drifts, scores["verdict_language"]) if not d and not k]
+    assert false_alarms == []
+    # the long drift is caught by the share; the single-word switches by the foreign-script runs
+    by_verdict = dict(zip(df["meta"].to_list(), scores.rows(named=True)))
+    long_drift = next(v for m, v in by_verdict.items() if json.loads(m)["file"].startswith("skyt1_reflection") and json.loads(m)["row"] == 4)
+    assert long_drift["verdict_language"] == "mixed"
+    assert 0.3 < long_drift["score_language"] < 0.8
+    assert "zh:" in long_drift["score_language_found"]
+    word = next(v for m, v in by_verdict.items() if json.loads(m)["file"].startswith("skyt1_corrupt") and json.loads(m)["row"] == 0)
+    assert word["verdict_language"] == "code_switch" and word["score_language_foreign_runs"] == 1
+
+
+def test_score_columns_are_typed_and_threshold_is_a_knob(mixed_rows):
+    df = _frame(mixed_rows[:5] + [r for r in mixed_rows if json.loads(r["meta"])["drifts"]])
+    scores = LanguageFilter().score(df)
+    assert scores.schema["score_language"] == pl.Float64
+    assert scores.schema["score_language_found"] == pl.String
+    assert scores.schema["score_language_foreign_runs"] == pl.Int64
+    assert scores.schema["verdict_language"] == pl.String
+    # a lax filter keeps the single-word switches but still rejects the long drift, from the same scores
+    lax = LanguageFilter(threshold=0.5, max_foreign_runs=1000)
+    kept = lax.keep(scores).to_list()
+    assert kept[:5] == [True] * 5
+    assert kept[5:].count(False) == 0  # share 0.51 > 0.5: every drift is kept at this threshold
+    strict = LanguageFilter(threshold=0.6, max_foreign_runs=1000)
+    assert strict.keep(scores).to_list()[5:].count(False) == 1
+
+
+def _ntrex(shared_data, stem):
+    raw = gzip.open(shared_data / "text" / "ntrex128" / f"newstest2019-{stem}.txt.gz", "rt", encoding="utf-8", newline="").read()
+    return [s for s in raw.split("\r\n") if s]
+
+
+@pytest.mark.parametrize(
+    ("lang", "stem"),
+    [("en", "src.eng"), ("zh", "ref.zho-CN"), ("ja", "ref.jpn"), ("ru", "ref.rus"), ("de", "ref.deu"), ("es", "ref.spa"), ("vi", "ref.vie")],
+)
+def test_ntrex_segments_identified(shared_data, lang, stem):
+    sentences = _ntrex(shared_data, stem)[:300]
+    decided = right = 0
+    for s in sentences:
+        rep = analyse(s, "en")
+        if not rep.found:
+            continue
+        decided += 1
+        top = max(rep.found, key=rep.found.get)
+        right += (top == "en") == (lang == "en")  # the decision the filter needs: target or not
+    assert decided >= 0.97 * len(sentences)
+    assert right >= 0.99 * decided
+
+
+@pytest.mark.parametrize(("lang", "stem"), [("zh", "ref.zho-CN"), ("ja", "ref.jpn"), ("ko", "ref.kor"), ("ru", "ref.rus"), ("hi", "ref.hin"), ("ar", "ref.arb")])
+def test_clean_text_with_latin_names_is_not_flagged(shared_data, lang, stem):
+    """Lines of clean non-English text that keep names/brands in Latin letters stay in-language."""
+    sentences = [s for s in _ntrex(shared_data, stem) if re.search(r"[A-Za-z]{3,}", s)]
+    assert len(sentences) >= 50
+    doc = "\n".join(sentences[:120])
+    rep = analyse(doc, lang)
+    assert rep.share is not None and rep.share >= 0.95, rep.found
+    assert rep.foreign_runs == 0
+
+
+def test_math_code_and_numbers_are_not_language():
+    text = (
+        "Let me compute \\(f(f(z))\\) first.\n\n$$x^2 + y^2 = r^2$$\n\n```python\nprint('hola mundo, qué tal')\n```\n"
+        "Then sqrt(x^2 + y^2) = 5 so AC = BD = 5.\n"
+    )
+    masked = mask_non_language(text)
+    assert "hola" not in masked and "r^2" not in masked and "f(f(z))" not in masked
+    rep = analyse(text, "en")
+    assert rep.share in (None, 1.0)
+    assert set(rep.found) <= {"en"}
+    # Greek letters are math symbols, not a foreign script
+    assert foreign_runs("so θ = α + β and Δ = 0", "en") == 0
+    assert foreign_runs("so this is a 相遇 problem", "en") == 1
+    assert foreign_runs("Apple 公司发布了 iPhone", "zh") == 0  # Latin names in Chinese are fine
+
+
+def test_language_codes_normalised():
+    assert normalise_language("zh-Hans") == "zh"
+    assert normalise_language("pt_PT") == "pt"
+    assert normalise_language("EN") == "en"
+
+
+def test_target_override_and_row_language():
+    rows = pl.DataFrame(
+        {
+            "completion": ["x", "y"],
+            "reasoning": [
+                "Das ist ein ganz normaler deutscher Satz über Mathematik und Zahlen. Wir rechnen jetzt die Summe aus.",
+                "This is an ordinary English sentence about numbers. Now we add the two values together.",
+            ],
+            "language": ["de", "en"],
+        }
+    )
+    s = LanguageFilter().score(rows)
+    assert s["verdict_language"].to_list() == ["ok", "ok"]
+    s2 = LanguageFilter(target="en").score(rows)
+    assert s2["verdict_language"].to_list() == ["mixed", "ok"]
+    assert s2["score_language_found"][0].startswith("de:")
