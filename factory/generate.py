@@ -411,6 +411,8 @@ def run_generate(opts: GenerateOptions, *, log: Callable[[str], None] = print, p
                         teacher.generate(chunk, opts.sampling(),
                                          on_result=lambda i, j, c, chunk=chunk: on_completion(chunk[i], j, c, teacher.name))
                     gpus = teacher.gpus
+                    if hasattr(teacher, "stats_dict"):
+                        writer.run["teacher_stats"] = teacher.stats_dict()  # retries/errors by reason
                 finally:
                     teacher.close()
             sink.flush()
