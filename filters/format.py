@@ -78,7 +78,9 @@ class FormatFilter:
         answer = (
             pl.when(has_split | (n_close > 0))
             .then(pl.coalesce(pl.col("answer"), parsed_answer))
-            .otherwise(pl.col("answer"))
+            .when(n_open == 0)
+            .then(pl.coalesce(pl.col("answer"), raw))  # no thought at all: the completion is the answer
+            .otherwise(pl.col("answer"))  # cut off inside the thought: no answer
             .fill_null("")
             .str.replace_all(_SOLUTION_TAGS, "")
             .str.strip_chars()
