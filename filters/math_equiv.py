@@ -44,6 +44,7 @@ from factory.filters.math_normalize import (
     numbers_equal,
     option_letter,
     plain_to_latex,
+    split_top_level,
     strip_delimiters,
 )
 
@@ -69,6 +70,12 @@ class _Gold:
     value: Value | None
     text: bool
     ok: bool
+    # several values: a top-level comma inside brackets ("(3,4]", "\\{1,2\\}") or a union
+    collection: bool = False
+
+
+_COMMAND = re.compile(r"\\[a-zA-Z]+|_\{?\w+\}?")
+_FREE_LETTER = re.compile(r"[a-zA-Z]")
 
 
 def _text_key(s: str) -> str:
@@ -98,6 +105,7 @@ class MathEquivalence:
         judge: Judge | None = None,
         judge_on: JudgeOn = "undecided",
         cache_size: int = 200_000,
+        prestart: bool = True,
     ):
         if judge_on not in ("undecided", "wrong"):
             raise ValueError(f"judge_on: expected 'undecided' or 'wrong', found {judge_on!r}")
@@ -108,6 +116,9 @@ class MathEquivalence:
         self._gold_cache: _LRU = _LRU(cache_size // 10 or 1)
         self._verdict_cache: _LRU = _LRU(cache_size)
         self._pool = None
+        # start the symbolic workers when a batch arrives, so their import (~1 s) overlaps the
+        # string/numeric stages; False keeps them off until a pair actually needs them
+        self.prestart = prestart
         self.stats: dict[str, int] = {}
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -145,7 +156,8 @@ class MathEquivalence:
         text = "" if raw is None else str(raw)
         norm = normalize(text)
         ok = bool(norm) and balanced(norm) and len(norm) < 2000
-        g = _Gold(raw=text, norm=norm, value=evaluate(norm) if ok else None, text=ok and is_text_answer(norm), ok=ok)
+        collection = ok and ("\\cup" in norm or (norm[:1] in "([{" and norm[-1:] in ")]}" and len(split_top_level(norm[1:-1])) > 1))
+        g = _Gold(raw=text, norm=norm, value=evaluate(norm) if ok else None, text=ok and is_text_answer(norm), ok=ok, collection=collection)
         self._gold_cache.put(key, g)
         return g
 
@@ -164,16 +176,25 @@ class MathEquivalence:
             # word answers (Monday, east, (C)) compare as words; sympy would read them as products
             same = _text_key(pnorm) == _text_key(g.norm)
             return ("correct" if same else "wrong"), "string"
+        if g.value is None and g.collection:
+            pv = evaluate(pnorm)
+            if pv is not None and pv.kind == "scalar":
+                return "wrong", "numeric"  # an interval, set or pair against a single number
         if g.value is not None:
             pv = evaluate(pnorm)
             if pv is not None:
                 eq = numbers_equal(g.value, pv)
                 if eq is not None:
                     return ("correct" if eq else "wrong"), "numeric"
+            elif _FREE_LETTER.search(_COMMAND.sub("", pnorm)) and not _FREE_LETTER.search(_COMMAND.sub("", g.norm)):
+                # the gold is a number, the prediction has a free variable (x, 2^x, a+b): never equal
+                return "wrong", "numeric"
         return None
 
     def check(self, pairs: Sequence[tuple[str | None, str | None]], *, problems: Sequence[str] | None = None) -> list[Verdict]:
         """Verdict per (gold, predicted answer) pair; `problems` (same length) feeds the judge."""
+        if self.prestart and pairs:
+            self.pool.start()
         out: list[Verdict | None] = [None] * len(pairs)
         slow: dict[tuple[str, str], list[int]] = {}
         slow_forms: dict[tuple[str, str], tuple[str, str]] = {}
@@ -192,6 +213,12 @@ class MathEquivalence:
             if hit is not None:
                 self._count("verdict_cache_hits")
                 out[k] = Verdict(hit[0], hit[1], pred, hit[2])
+                continue
+            if not balanced(pnorm):
+                # a cut-off answer ("\\frac{37113", "(1 -"): unreadable, so wrong; a judge may look
+                self._count("stage_string")
+                self._verdict_cache.put(key, ("wrong", "string", True))
+                out[k] = Verdict("wrong", "string", pred, True)
                 continue
             fast = self._fast(g, pred, pnorm)
             if fast is not None:

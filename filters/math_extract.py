@@ -185,7 +185,13 @@ def _statement_answer(line: str) -> str | None:
     cops = [m for m in _COPULA.finditer(line) if outside(m.start())]
     concluding = bool(cops) or bool(_CONCLUDING.search(line))
     for m in reversed(cops):
-        got = _value_in(line[m.end() :])
+        rest = line[m.end() :]
+        # the value follows the verb closely: "is 350", "is indeed 0.35625", "are \( (8,-2) \)";
+        # "k is such that the exponent of \(x\) ..." states no value
+        head = re.match(r"\s*(?:[A-Za-z]+,?\s+){0,2}", rest)
+        if head and not re.match(r"\s*(?:[A-Za-z]+,?\s+){0,2}(?:\$|\\\(|\\\[|-?\d|-?\.\d|\([A-E]\)|\(-?\d)", rest):
+            continue
+        got = _value_in(rest)
         if got:
             return got
     if spans and concluding:
@@ -198,6 +204,9 @@ def _statement_answer(line: str) -> str | None:
     if eqs:
         rest = line[eqs[-1] + 1 :].strip()
         rest = re.sub(r"[.;,]\s*$", "", rest).strip()
+        lhs = line[: eqs[-1]].strip()
+        if rest == "0" and not re.search(r"[A-Za-z]{4,}\s", lhs) and re.search(r"[a-z]", lhs):
+            return line.strip()  # an equation is the answer: "5x - 7y + 11z + 4 = 0"
         if rest and len(rest) <= 40 and re.search(r"\d|\\pi", rest) and not re.search(r"[A-Za-z]{4,}\s+[A-Za-z]{3,}", rest):
             if balanced_parens(rest):
                 return rest  # "... = \frac{1}{8}", "5 + 3 + 5 = 13"
@@ -238,7 +247,7 @@ def _final_line(text: str, *, lookback: int = 5) -> str | None:
                 looked += 1  # a prose line; closing "\]" / "$$" / markers do not count
             continue
         looked += 1
-        if _TENTATIVE.match(line):
+        if _TENTATIVE.match(line) or line.rstrip().endswith(":"):
             continue  # "Wait, perhaps the quotient should be 204": a doubt, not a conclusion
         line = re.sub(r"^(?:answer|final answer|solution)\s*[:：]\s*", "", line, flags=re.IGNORECASE)
         if len(line) <= 40 and not re.search(r"[A-Za-z]{3,}\s", line):

@@ -617,6 +617,8 @@ def numbers_equal(gold: Value, pred: Value) -> bool | None:
             if pred.percent and _close(g, p / scale if isinstance(p, Fraction) else p / 100):
                 return True
         return False
+    if (gold.kind == "scalar") != (pred.kind == "scalar"):
+        return False  # one number against several (or a matrix): never the same answer
     if gold.kind != pred.kind:
         if {gold.kind, pred.kind} <= {"bare", "set"}:
             pass  # {1,2} and "1, 2" are both unordered answers

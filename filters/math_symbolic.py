@@ -81,7 +81,13 @@ def _worker_main() -> None:
     import sys
 
     _quiet_math_verify()
+    # warm up the LaTeX grammar and sympy caches before the first real pair arrives, so the
+    # start-up overlaps the caller's fast stages instead of eating a pair's time limit
+    symbolic_verdict("\\frac{1}{2}", "0.5")
+    symbolic_verdict("(1,2)", "[1,2]")
     out = sys.stdout
+    out.write(json.dumps("ready") + "\n")  # the pool starts a pair's clock only after this
+    out.flush()
     for line in sys.stdin:
         try:
             task_id, gold, pred = json.loads(line)
@@ -123,23 +129,25 @@ class _Worker:
         self.buf = b""
         self.task: int | None = None
         self.deadline = 0.0
+        self.ready = False
+        self.started = time.monotonic()
 
     def send(self, task_id: int, gold: str, pred: str) -> None:
         self.proc.stdin.write((json.dumps([task_id, gold, pred]) + "\n").encode())
         self.proc.stdin.flush()
 
-    def read_result(self) -> tuple[int, str] | None:
-        """Read what is available; return a finished result if a full line arrived.
-        Raises EOFError when the worker died."""
-        chunk = os.read(self.fd, 65536)
-        if not chunk:
-            raise EOFError
-        self.buf += chunk
+    def read_message(self) -> object | None:
+        """Read what is available; return the next full JSON line, None when it is not
+        complete yet. Raises EOFError when the worker died."""
         if b"\n" not in self.buf:
-            return None
+            chunk = os.read(self.fd, 65536)
+            if not chunk:
+                raise EOFError
+            self.buf += chunk
+            if b"\n" not in self.buf:
+                return None
         line, self.buf = self.buf.split(b"\n", 1)
-        task_id, result = json.loads(line)
-        return int(task_id), str(result)
+        return json.loads(line)
 
     def kill(self) -> None:
         try:
@@ -163,6 +171,9 @@ class SymbolicPool:
             raise ValueError(f"timeout_s must be > 0, found {timeout_s}")
         self.n_workers = max(1, workers or os.cpu_count() or 1)
         self.timeout_s = float(timeout_s)
+        # a worker imports sympy + math-verify and warms up before it says "ready" (~1 s idle,
+        # much longer on a loaded machine); pairs never wait on that clock
+        self.start_limit_s = 300.0
         self._workers: list[_Worker] = []
         self.stats = {"pairs": 0, "timeouts": 0, "errors": 0, "restarts": 0}
         atexit.register(self.close)
@@ -172,6 +183,10 @@ class SymbolicPool:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def start(self) -> None:
+        """Start all workers now (they import in the background; `run` then finds them ready)."""
+        self._ensure(self.n_workers)
 
     def _ensure(self, n: int) -> None:
         while len(self._workers) < min(n, self.n_workers):
@@ -184,8 +199,9 @@ class SymbolicPool:
             return []
         self._ensure(len(pairs))
         todo = deque(range(len(pairs)))
-        busy: dict[int, _Worker] = {}  # fd -> worker
-        idle = list(self._workers)
+        busy: dict[int, _Worker] = {}  # fd -> worker running a pair
+        starting: dict[int, _Worker] = {w.fd: w for w in self._workers if not w.ready}
+        idle = [w for w in self._workers if w.ready]
         while todo or busy:
             while todo and idle:
                 w = idle.pop()
@@ -194,29 +210,49 @@ class SymbolicPool:
                     w.send(k, pairs[k][0], pairs[k][1])
                 except (BrokenPipeError, OSError):
                     todo.appendleft(k)
-                    idle.append(self._replace(w))
+                    fresh = self._replace(w)
+                    starting[fresh.fd] = fresh
                     continue
                 w.task = k
-                # the clock starts when the pair is handed over, not when the batch starts
+                # the clock starts when a ready worker takes the pair, not when the batch starts
                 w.deadline = time.monotonic() + self.timeout_s
                 busy[w.fd] = w
-            next_deadline = min(w.deadline for w in busy.values())
-            ready = wait(list(busy), timeout=max(0.0, next_deadline - time.monotonic()))
+            deadlines = [w.deadline for w in busy.values()]
+            deadlines += [w.started + self.start_limit_s for w in starting.values()]
+            ready = wait(list(busy) + list(starting), timeout=max(0.0, min(deadlines) - time.monotonic()))
             for fd in ready:
+                if fd in starting:
+                    w = starting[fd]
+                    try:
+                        msg = w.read_message()
+                    except (EOFError, OSError, ValueError) as exc:
+                        starting.pop(fd)
+                        self._workers.remove(w)
+                        w.kill()
+                        raise RuntimeError(
+                            "the math symbolic worker (python -m factory.filters.math_symbolic) exited while "
+                            "starting; expected it to import sympy and math-verify; run that command to see why"
+                        ) from exc
+                    if msg == "ready":
+                        starting.pop(fd)
+                        w.ready = True
+                        idle.append(w)
+                    continue
                 w = busy[fd]
                 try:
-                    got = w.read_result()
+                    msg = w.read_message()
                 except (EOFError, OSError, ValueError):
                     # the worker died (e.g. out of memory): its pair errs, the worker is replaced
                     busy.pop(fd)
                     results[w.task] = "error"
                     self.stats["errors"] += 1
-                    idle.append(self._replace(w))
+                    fresh = self._replace(w)
+                    starting[fresh.fd] = fresh
                     continue
-                if got is None:
+                if msg is None:
                     continue
                 busy.pop(fd)
-                k, res = got
+                k, res = msg
                 results[k] = res
                 if res == "error":
                     self.stats["errors"] += 1
@@ -228,7 +264,17 @@ class SymbolicPool:
                     busy.pop(fd)
                     results[w.task] = "timeout"
                     self.stats["timeouts"] += 1
-                    idle.append(self._replace(w))
+                    fresh = self._replace(w)
+                    starting[fresh.fd] = fresh
+            for fd, w in list(starting.items()):
+                if w.started + self.start_limit_s <= now:
+                    starting.pop(fd)
+                    self._workers.remove(w)
+                    w.kill()
+                    raise RuntimeError(
+                        f"a math symbolic worker did not start within {self.start_limit_s:.0f} s; expected "
+                        "sympy and math-verify to import in a few seconds; the machine may be overloaded"
+                    )
         self.stats["pairs"] += len(pairs)
         return [r or "error" for r in results]
 
