@@ -56,12 +56,18 @@ def validate(section: dict[str, Any], path: str) -> list[str]:
         v = section.get(key)
         if v is not None and not _strings(v):
             problems.append(f"{path}.{key}: expected a list of strings, found {v!r}")
+    from factory.decontam import BUILTIN
+
+    if _strings(section.get("builtin")):
+        unknown = [b for b in section["builtin"] if b not in BUILTIN]
+        if unknown:
+            problems.append(f"{path}.builtin: unknown benchmark(s) {unknown}; expected names from {sorted(BUILTIN)}")
     for i, spec in enumerate(section.get("benchmarks") or []):
         if isinstance(spec, str) and "=" not in spec:
             problems.append(f"{path}.benchmarks[{i}]: expected NAME=PATH[:COLUMN], found {spec!r}")
     if not problems:
         problems += [f"{path}.{p}" for p in _config(section).problems()]
-    return problems
+    return list(dict.fromkeys(problems))
 
 
 def run(section: dict[str, Any], ctx: StageContext) -> dict[str, Any]:
