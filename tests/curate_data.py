@@ -8,6 +8,7 @@ in for `factory verify` so these tests do not depend on the verifier's run time.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import json
 import re
@@ -46,7 +47,9 @@ def _level(v: Any) -> int | None:
     return int(m.group()) if m else None
 
 
+@functools.lru_cache(maxsize=None)
 def trace_rows(which: str, *, limit: int | None = None) -> list[dict[str, Any]]:
+    """Trace rows of one shipped file (cached: treat as read-only)."""
     rows = []
     with gzip.open(TRACES / FILES[which], "rt", encoding="utf-8") as f:
         for line_no, line in enumerate(f):
