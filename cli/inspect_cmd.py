@@ -23,7 +23,7 @@ def inspect_command(
     from rich.panel import Panel
     from rich.table import Table
 
-    from factory.inspect import column_line, format_value, short_type, summarize
+    from factory.inspect import column_line, format_value, summarize
 
     s = summarize(path, rows=rows, full_check=full_check)
     head = Table.grid(padding=(0, 2))
@@ -41,7 +41,7 @@ def inspect_command(
     out.print("[bold]columns[/]")
     width = max(len(c["name"]) for c in s["columns"]) if s["columns"] else 0
     for info in s["columns"]:
-        out.print(f"  [cyan]{info['name']:<{width}}[/]  {escape(short_type(info['type'])):<12}  {escape(column_line(info))}")
+        out.print(f"  [cyan]{info['name']:<{width}}[/]  {escape(info['type']):<12}  {escape(column_line(info))}")
     for i, row in enumerate(s["sample"]):
         body = Table.grid(padding=(0, 1))
         body.add_column(style="cyan", no_wrap=True)

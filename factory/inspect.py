@@ -1,10 +1,10 @@
 """`factory inspect PATH`: what a dataset folder holds — contract, schema version, producing
 command, row and shard counts, per-column summaries and a few rows with long text folded.
 
-Summaries are computed in one streaming polars pass over the shards (nulls; distinct values
-for low-cardinality strings such as domain/source/finish_reason; min/mean/max for numbers;
-length percentiles for long text; lengths of lists), plus one small group-by per
-low-cardinality column. The folder is checked first (`check_folder`), so a half-written or
+Summaries are computed in one streaming pass over Arrow batches (nulls; distinct values for
+low-cardinality strings such as domain/source/finish_reason; exact distinct counts for short
+strings such as ids; min/mean/max for numbers; length percentiles for long text; lengths of
+lists), so memory stays bounded by one batch plus one integer per row of text. The folder is checked first (`check_folder`), so a half-written or
 truncated folder gives the dataset error instead of a summary. Works on any factory folder,
 including ones with score/verdict columns added by filters.
 
@@ -24,6 +24,7 @@ LOW_CARDINALITY = 20  # a string column with at most this many distinct values s
 LONG_TEXT = 80  # a string column whose longest value exceeds this gets length percentiles
 FOLD_CHARS = 600
 FOLD_LINES = 12
+BATCH_ROWS = 5_000  # rows per summary step: a few MB of text per column
 
 
 def fold_text(text: str, *, max_chars: int = FOLD_CHARS, max_lines: int = FOLD_LINES, keep_lines: int = 3) -> str:
@@ -47,92 +48,133 @@ def fold_text(text: str, *, max_chars: int = FOLD_CHARS, max_lines: int = FOLD_L
     return f"{head}\n… {folded} chars folded …" + (f"\n{tail}" if tail else "")
 
 
-def _col_exprs(name: str, dtype: Any) -> tuple[str, list[Any]]:
-    import polars as pl
+class _Column:
+    """Running summary of one column, fed one Arrow batch at a time (bounded memory: counters,
+    a capped set for short strings, and one int32 per row for text lengths)."""
 
-    c = pl.col(name)
-    nulls = c.null_count().alias(f"{name}\x00nulls")
-    if dtype == pl.String:
-        n = c.str.len_chars()
-        return "string", [
-            # HyperLogLog estimate: an exact n_unique would hold every distinct text in memory
-            nulls, c.approx_n_unique().alias(f"{name}\x00distinct"),
-            n.min().alias(f"{name}\x00len_min"), n.mean().alias(f"{name}\x00len_mean"),
-            n.quantile(0.5, "nearest").alias(f"{name}\x00len_p50"), n.quantile(0.9, "nearest").alias(f"{name}\x00len_p90"),
-            n.quantile(0.99, "nearest").alias(f"{name}\x00len_p99"), n.max().alias(f"{name}\x00len_max"),
-        ]
-    if dtype == pl.Boolean:
-        return "bool", [nulls, c.sum().alias(f"{name}\x00true")]
-    if dtype.is_numeric():
-        return "number", [nulls, c.min().alias(f"{name}\x00min"), c.mean().alias(f"{name}\x00mean"), c.max().alias(f"{name}\x00max")]
-    if isinstance(dtype, pl.List):
-        n = c.list.len()
-        return "list", [nulls, n.min().alias(f"{name}\x00len_min"), n.mean().alias(f"{name}\x00len_mean"), n.max().alias(f"{name}\x00len_max")]
-    if isinstance(dtype, pl.Struct):
-        exprs = [nulls]
-        if "style" in [f.name for f in dtype.fields]:  # tests: which kinds of tests
-            exprs.append(c.struct.field("style").n_unique().alias(f"{name}\x00style_distinct"))
-        return "struct", exprs
-    return str(dtype), [nulls]
+    def __init__(self, name: str, type_: Any) -> None:
+        import pyarrow as pa
+
+        self.name, self.type = name, type_
+        t = type_
+        if pa.types.is_string(t) or pa.types.is_large_string(t):
+            self.kind = "string"
+        elif pa.types.is_boolean(t):
+            self.kind = "bool"
+        elif pa.types.is_integer(t) or pa.types.is_floating(t):
+            self.kind = "number"
+        elif pa.types.is_list(t) or pa.types.is_large_list(t):
+            self.kind = "list"
+        elif pa.types.is_struct(t):
+            self.kind = "struct"
+        else:
+            self.kind = str(t)
+        self.nulls = 0
+        self.count = 0
+        self.mn: Any = None
+        self.mx: Any = None
+        self.total = 0.0
+        self.trues = 0
+        self.lengths: list[Any] = []
+        self.values: dict[str, int] | None = {}  # exact value counts while few distinct values
+        self.hashes: list[Any] | None = []
+        self.max_len = 0
+        self.has_style = self.kind == "struct" and any(type_.field(i).name == "style" for i in range(type_.num_fields))
+
+    def add(self, col: Any) -> None:
+        import pyarrow.compute as pc
+
+        self.nulls += col.null_count
+        valid = len(col) - col.null_count
+        self.count += valid
+        if self.kind == "number" and valid:
+            mm = pc.min_max(col).as_py()
+            self.mn = mm["min"] if self.mn is None else min(self.mn, mm["min"])
+            self.mx = mm["max"] if self.mx is None else max(self.mx, mm["max"])
+            self.total += float(pc.sum(col).as_py() or 0)
+        elif self.kind == "bool":
+            self.trues += int(pc.sum(col).as_py() or 0)
+        elif self.kind == "string":
+            lens = pc.drop_null(pc.utf8_length(col)).to_numpy(zero_copy_only=False).astype("int32")
+            self.lengths.append(lens)
+            if len(lens):
+                self.max_len = max(self.max_len, int(lens.max()))
+            self._count_values(col)
+            if self.hashes is not None:
+                if self.max_len > LONG_TEXT:
+                    self.hashes = None  # long text: distinctness is the dedup stage's job
+                else:
+                    # 64-bit hashes, not the strings: 8 bytes per row, so a million ids cost 8 MB
+                    import polars as pl
+
+                    self.hashes.append(pl.from_arrow(pc.drop_null(col)).hash(seed=0).to_numpy())
+        elif self.kind == "list":
+            self.lengths.append(pc.drop_null(pc.list_value_length(col)).to_numpy(zero_copy_only=False).astype("int64"))
+        elif self.kind == "struct" and self.has_style:
+            self._count_values(pc.struct_field(col, "style"))
+
+    def _count_values(self, col: Any) -> None:
+        if self.values is None:
+            return
+        vc = col.value_counts()
+        for item in vc.to_pylist():
+            key = "null" if item["values"] is None else str(item["values"])
+            self.values[key] = self.values.get(key, 0) + int(item["counts"])
+        if len(self.values) > LOW_CARDINALITY:
+            self.values = None
+
+    def result(self) -> dict[str, Any]:
+        import numpy as np
+
+        info: dict[str, Any] = {"name": self.name, "type": str(self.type), "kind": self.kind, "nulls": self.nulls}
+        if self.kind == "struct":
+            info["type"] = f"struct({self.type.num_fields} fields)"
+        if self.kind == "number":
+            info.update(min=self.mn, max=self.mx, mean=(self.total / self.count) if self.count else None)
+        elif self.kind == "bool":
+            info["true"] = self.trues
+        elif self.kind in ("string", "list"):
+            lens = np.concatenate(self.lengths) if self.lengths else np.zeros(0, dtype="int32")
+            if len(lens):
+                q = np.percentile(lens, [50, 90, 99], method="nearest")
+                info.update(len_min=int(lens.min()), len_mean=float(lens.mean()), len_p50=int(q[0]), len_p90=int(q[1]),
+                            len_p99=int(q[2]), len_max=int(lens.max()))
+        if self.kind == "string":
+            if self.hashes is not None:
+                found = _count_unique(np.concatenate(self.hashes)) if self.hashes else 0
+                info["distinct"] = found + (1 if self.nulls else 0)  # null counts as one value, as in polars
+            if self.values is not None and self.max_len <= LONG_TEXT:
+                info["values"] = dict(sorted(self.values.items(), key=lambda kv: (-kv[1], kv[0])))
+        if self.kind == "struct" and self.has_style and self.values is not None and self.nulls < self.nulls + self.count:
+            info["values"] = dict(sorted(self.values.items(), key=lambda kv: (-kv[1], kv[0])))
+        return info
+
+
+def _count_unique(values: Any) -> int:
+    if not len(values):
+        return 0
+    values.sort()  # in place: one sort beats a hash table for a few million uint64
+    return int((values[1:] != values[:-1]).sum()) + 1
 
 
 def summarize(path: str | os.PathLike[str], *, rows: int = 3, full_check: bool = False) -> dict[str, Any]:
-    """Everything `factory inspect` shows, as a JSON-able dict."""
-    import polars as pl
-
+    """Everything `factory inspect` shows, as a JSON-able dict (one streaming pass)."""
     path = Path(path)
     m = check_folder(path, full=full_check)
-    shard_paths = [str(path / s.name) for s in m.shards]
     summary: dict[str, Any] = {
         "path": str(path), "contract": m.contract, "schema_version": m.schema_version, "rows": m.rows,
         "shards": len(m.shards), "bytes": sum(s.bytes for s in m.shards), "command": m.command, "params": m.params,
         "stats": m.stats, "run": m.run, "full_check": full_check, "columns": [], "sample": [],
     }
-    if not shard_paths:
-        return summary
-    lf = pl.scan_parquet(shard_paths)
-    schema = lf.collect_schema()
-    kinds: dict[str, str] = {}
-    exprs: list[Any] = []
-    for name, dtype in schema.items():
-        kind, es = _col_exprs(name, dtype)
-        kinds[name] = kind
-        exprs += es
-    agg = lf.select(exprs).collect().row(0, named=True)
-    cols: list[dict[str, Any]] = []
-    for name, dtype in schema.items():
-        info: dict[str, Any] = {"name": name, "type": str(dtype), "kind": kinds[name]}
-        for key, val in agg.items():
-            col, _, stat = key.partition("\x00")
-            if col == name:
-                info[stat] = val
-        cols.append(info)
-    # exact distinct counts for short strings (ids, names, enums): cheap to hold in memory
-    short = [i["name"] for i in cols if i["kind"] == "string" and (i.get("len_max") or 0) <= LONG_TEXT]
-    if short:
-        exact = lf.select([pl.col(n).n_unique().alias(n) for n in short]).collect().row(0, named=True)
-        for info in cols:
-            if info["name"] in exact:
-                info["distinct"] = exact[info["name"]]
-                info["distinct_exact"] = True
-    # distinct values of low-cardinality strings (and of tests.style): a small group-by each
-    for info in cols:
-        name = info["name"]
-        if info["kind"] == "string" and (info.get("distinct") or 0) <= LOW_CARDINALITY and (info.get("len_max") or 0) <= LONG_TEXT:
-            info["values"] = _value_counts(lf, pl.col(name))
-        if info.get("style_distinct") and info.get("nulls", 0) < m.rows:
-            info["values"] = _value_counts(lf, pl.col(name).struct.field("style"))
-    summary["columns"] = cols
+    cols: list[_Column] | None = None
+    for batch in iter_batches(path, batch_size=BATCH_ROWS):
+        if cols is None:
+            cols = [_Column(f.name, f.type) for f in batch.schema]
+        for c, arr in zip(cols, batch.columns):
+            c.add(arr)
+    summary["columns"] = [c.result() for c in cols or []]
     summary["sample"] = _sample(path, rows)
     return summary
-
-
-def _value_counts(lf: Any, expr: Any) -> dict[str, int]:
-    import polars as pl
-
-    df = lf.select(expr.alias("v")).group_by("v").agg(pl.len().alias("n")).collect()
-    pairs = sorted(((("null" if v is None else str(v)), int(n)) for v, n in df.iter_rows()), key=lambda p: (-p[1], p[0]))
-    return dict(pairs)
 
 
 def _sample(path: Path, rows: int) -> list[dict[str, Any]]:
@@ -172,7 +214,8 @@ def column_line(info: dict[str, Any]) -> str:
     elif kind == "bool":
         parts.append(f"true {info.get('true') or 0}")
     elif kind == "string":
-        parts.append(f"distinct {info.get('distinct')}" if info.get("distinct_exact") else f"distinct ~{info.get('distinct')}")
+        if info.get("distinct") is not None:
+            parts.append(f"distinct {info['distinct']}")
         if "values" in info:
             parts.append("values " + ", ".join(f"{k}: {v}" for k, v in info["values"].items()))
         if (info.get("len_max") or 0) > LONG_TEXT:
@@ -183,13 +226,6 @@ def column_line(info: dict[str, Any]) -> str:
     elif kind == "struct" and "values" in info:
         parts.append("style " + ", ".join(f"{k}: {v}" for k, v in info["values"].items()))
     return "; ".join(parts)
-
-
-def short_type(type_name: str) -> str:
-    """`Struct({'style': String, ...})` -> `Struct(8 fields)`; other polars types as they are."""
-    if type_name.startswith("Struct("):
-        return f"Struct({type_name.count(':')} fields)"
-    return type_name
 
 
 def _num(v: Any) -> str:
@@ -207,7 +243,7 @@ def summary_text(s: dict[str, Any]) -> str:
         f"command: {s['command'] or '?'}",
     ]
     for info in s["columns"]:
-        lines.append(f"  {info['name']} ({short_type(info['type'])}): {column_line(info)}")
+        lines.append(f"  {info['name']} ({info['type']}): {column_line(info)}")
     for i, row in enumerate(s["sample"]):
         lines.append(f"row {i}:")
         for k, v in row.items():
