@@ -115,12 +115,14 @@ def publish(
         raise InputError("--repo-id: required to upload (expected ORG/NAME)", hint="pass --repo-id ORG/NAME, or --dry-run to only write the folder")
     out = Path(out) if out is not None else Path(src) / "hub"
     if not dry_run:
-        # fail fast, before minutes of shard writing, when the upload cannot happen anyway
-        _preflight(api)
+        # fail fast, before minutes of shard writing, when the upload cannot happen anyway:
+        # offline, no token, a refused token or namespace all show up here
+        assert repo_id is not None
+        api = open_repo(repo_id, private=private, revision=revision, api=api)
     result = build_folder(src, out, repo_id=repo_id, config=config, max_shard_size=max_shard_size, lineage=lineage)
     if not dry_run:
         assert repo_id is not None
-        result.upload = upload_folder(out, repo_id=repo_id, config=config, private=private, revision=revision, api=api)
+        result.upload = upload_folder(out, repo_id=repo_id, config=config, revision=revision, api=api, ensure_repo=False)
     return result
 
 
@@ -170,6 +172,22 @@ def _same(local: Path, remote: Any) -> bool:
     return blob is not None and blob == _git_blob_sha1(local)
 
 
+def open_repo(repo_id: str, *, private: bool = False, revision: str | None = None, api: Any = None) -> Any:
+    """Check we can publish (online, a token), create the dataset repo and the branch if
+    needed; returns the HfApi object to upload with."""
+    check_repo_id(repo_id)
+    _preflight(api)
+    if api is None:
+        from huggingface_hub import HfApi
+
+        api = HfApi()
+    with hub_errors(repo_id, token=getattr(api, "token", None), endpoint=getattr(api, "endpoint", None)):
+        api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
+        if revision:
+            api.create_branch(repo_id, repo_type="dataset", branch=revision, exist_ok=True)
+    return api
+
+
 def upload_folder(
     folder: str | Path,
     *,
@@ -178,22 +196,17 @@ def upload_folder(
     private: bool = False,
     revision: str | None = None,
     api: Any = None,
+    ensure_repo: bool = True,
     log: Callable[[str], None] = lambda s: None,
 ) -> UploadResult:
-    """Create the dataset repo (and branch) if needed and upload what differs from the remote."""
+    """Upload what differs from the remote (creating the repo and branch first unless the
+    caller did: `ensure_repo=False`)."""
     folder = Path(folder)
-    check_repo_id(repo_id)
-    _preflight(api)
-    if api is None:
-        from huggingface_hub import HfApi
-
-        api = HfApi()
+    if ensure_repo or api is None:
+        api = open_repo(repo_id, private=private, revision=revision, api=api)
     endpoint = str(getattr(api, "endpoint", None) or "https://huggingface.co").rstrip("/")
     result = UploadResult(repo_id, revision, url=f"{endpoint}/datasets/{repo_id}")
     with hub_errors(repo_id, token=getattr(api, "token", None), endpoint=getattr(api, "endpoint", None)):
-        api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
-        if revision:
-            api.create_branch(repo_id, repo_type="dataset", branch=revision, exist_ok=True)
         remote = {f.path: f for f in api.list_repo_tree(repo_id, repo_type="dataset", revision=revision, recursive=True)
                   if hasattr(f, "blob_id")}
         local = local_files(folder)
