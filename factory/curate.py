@@ -485,8 +485,13 @@ def curate(
     funnel: dict[str, Any] = {"traces_in": scan_info["traces_in"], "duplicate_trace_ids": scan_info.get("duplicate_trace_ids", 0)}
     if meta.height:
         missing = scan_info["missing_columns"]
-        needed = [c for c in missing if any(c in (r.get("correct") or {}) or c in (r.get("where") or {})
-                                            or c in (r.get("scores") or {}) for r in cfg["select"].values())]
+        rule_of = meta.select(_rule_for_domain(cfg).alias("_rule"))["_rule"].value_counts()
+        used = {k: int(n) for k, n in rule_of.iter_rows() if k is not None}
+        # a column is needed when a rule that names it applies to some trace (a code rule needs
+        # verdict_code only when code traces were given)
+        needed = [c for c in missing if any(used.get(key) and (c in (r.get("correct") or {}) or c in (r.get("where") or {})
+                                                               or c in (r.get("scores") or {}))
+                                            for key, r in cfg["select"].items())]
         if needed:
             raise InputError(
                 f"no trace folder has the column(s) {needed} that curate.select needs",
