@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from factory.reasoning import split_reasoning
 from factory.schemas.errors import InputError
 
 Kind = Literal["problem", "trace"]
@@ -176,46 +177,44 @@ def _clean(s: str | None) -> str | None:
 
 
 def split_skyt1(text: str) -> Split:
-    """Sky-T1 thought/solution tags. A missing opening thought tag counts as prefilled (the
-    prompt opened the block). A block that was opened and never closed means the generation
-    stopped inside it: the token limit, so `length`. Text with no tags at all ends inside the
-    (prefilled) thought too, but nothing shows why it stopped: `unknown`."""
-    has_eot = EOT in text
-    if has_eot:
-        thought, rest = text.split(EOT, 1)
-        reasoning = _clean(thought.replace(BOT, "", 1))
-        if BOS in rest:
-            sol = rest.split(BOS, 1)[1]
-            if EOS in sol:
-                return Split(reasoning, _clean(sol.split(EOS, 1)[0]), True, "stop", "complete")
-            return Split(reasoning, _clean(sol), True, "length", "cut_in_solution")
-        return Split(reasoning, _clean(rest), True, "unknown", "no_solution")
-    reasoning = _clean(text.replace(BOT, "", 1))
-    if BOT in text:
-        return Split(reasoning, None, False, "length", "cut_in_thought")
-    return Split(reasoning, None, False, "unknown", "no_tags")
+    """Sky-T1 thought/solution tags, split by `factory.reasoning` (the one splitter generate uses
+    too). A block that was opened and never closed means the generation stopped inside it: the
+    token limit, so `length`. Text with no tags at all is the prefilled thought never closed
+    (SOURCES.md counts those as stopping inside the thought), but nothing shows why it
+    stopped: `unknown`."""
+    if BOT not in text and EOT not in text and BOS not in text:
+        return Split(_clean(text), None, False, "unknown", "no_tags")
+    reasoning, answer, finished = split_reasoning(text)
+    if not finished:
+        return Split(reasoning, answer, False, "length", "cut_in_thought")
+    if BOS in text and EOS in text.split(BOS, 1)[1]:
+        return Split(reasoning, answer, True, "stop", "complete")
+    if BOS in text:
+        return Split(reasoning, answer, True, "length", "cut_in_solution")
+    return Split(reasoning, answer, True, "unknown", "no_solution")
 
 
 def split_think(text: str, *, reasoning_field: str | None = None) -> Split:
-    """`<think>…</think>` then the answer. A missing opening tag counts as prefilled (R1's
-    template opens the block in the prompt). An opened block never closed means the token
-    limit (`length`). A separate reasoning field (OpenAI-compatible servers) wins when given."""
+    """`<think>…</think>` then the answer (a missing opening tag counts as prefilled), or a
+    server's separate reasoning field; split by `factory.reasoning`. An opened block never
+    closed means the token limit (`length`); a closed one followed by an answer, a normal stop."""
+    reasoning, answer, finished = split_reasoning(text, reasoning_field=reasoning_field)
     if reasoning_field is not None and reasoning_field.strip():
-        return Split(reasoning_field.strip(), _clean(text), True, "stop", "reasoning_field")
-    if "</think>" in text:
-        thought, rest = text.split("</think>", 1)
-        form = "complete" if "<think>" in thought else "prefilled_open_tag"
-        return Split(_clean(thought.replace("<think>", "", 1)), _clean(rest), True, "stop" if rest.strip() else "unknown", form)
-    if "<think>" in text:
-        return Split(_clean(text.split("<think>", 1)[1]), None, False, "length", "cut_in_thought")
-    return Split(None, _clean(text), False, "unknown", "no_think")
+        return Split(reasoning, answer, finished, "stop", "reasoning_field")
+    if reasoning is None:
+        return Split(None, answer, finished, "unknown", "no_think")
+    if not finished:
+        return Split(reasoning, answer, False, "length", "cut_in_thought")
+    form = "complete" if text.lstrip().startswith("<think>") else "prefilled_open_tag"
+    return Split(reasoning, answer, True, "stop" if answer else "unknown", form)
 
 
 def split_plain(text: str) -> Split:
     """A short chain of thought with no tags: the whole completion is the answer. It finished
     when it reached the final `\\boxed{}` the prompt asked for; otherwise nothing says why it
     stopped."""
-    return Split(None, _clean(text), False, "stop" if "\\boxed" in text else "unknown", "plain")
+    reasoning, answer, finished = split_reasoning(text)
+    return Split(reasoning, answer, finished, "stop" if "\\boxed" in text else "unknown", "plain")
 
 
 # ---------------------------------------------------------------------------------------------

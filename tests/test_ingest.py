@@ -295,7 +295,7 @@ def test_think_traces_splits_and_numbers_samples(tmp_path):
     p.write_text("".join(json.dumps(r) + "\n" for r in rows))
     out = _rows(ingest([str(p)], out=tmp_path / "o", preset="think-traces", domain="math").out)
     assert [(o["sample_index"], o["finish_reason"], o["reasoning_finished"]) for o in out] == [
-        (0, "stop", True), (1, "stop", True), (2, "length", False), (0, "unknown", False)]
+        (0, "stop", True), (1, "stop", True), (2, "length", False), (0, "unknown", True)]  # no thought: nothing unfinished
     assert out[0]["reasoning"] == "add" and out[0]["answer"] == "The answer is \\boxed{2}."
     assert out[1]["reasoning"] == "adding ones" and out[3]["reasoning"] is None
     assert out[0]["problem_id"] == out[2]["problem_id"] != out[3]["problem_id"]
