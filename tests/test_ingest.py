@@ -372,3 +372,52 @@ def test_ingest_stage_validates_runs_and_skips_when_done(tmp_path):
         run({**section, "limit": 6}, ctx)
     ctx.overwrite = True
     assert run({**section, "limit": 6}, ctx)["rows_written"] == 6
+
+
+def test_apps_input_output_as_json_or_python_literal_string(tmp_path):
+    base = {"problem_id": "x1", "question": "Add two numbers.", "starter_code": "", "solutions": '["print(sum(map(int, input().split())))"]',
+            "metadata": {"difficulty": "introductory"}}
+    rows = [
+        {**base, "input_output": json.dumps({"inputs": ["1 2\n"], "outputs": ["3\n"]})},
+        {**base, "problem_id": "x2", "input_output": "{'inputs': [[1, 2]], 'outputs': [3], 'fn_name': 'add'}"},  # Python literal
+        {**base, "problem_id": "x3", "input_output": "{'inputs': [1], 'outputs': "},  # unparseable
+    ]
+    p = tmp_path / "apps.jsonl"
+    p.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    r = ingest([str(p)], out=tmp_path / "o", preset="apps", on_error="skip")
+    assert (r.rows_written, r.rejected_by_reason) == (2, {"invalid_value": 1})
+    out = _rows(r.out)
+    assert out[0]["tests"]["style"] == "stdin_stdout" and out[0]["tests"]["inputs"] == ["1 2\n"]
+    assert out[1]["tests"]["style"] == "call" and out[1]["tests"]["fn_name"] == "add"
+    assert json.loads(out[1]["tests"]["inputs"][0]) == [1, 2] and out[1]["reference_solution"].startswith("print(")
+
+
+def test_generic_problems_with_mapped_tests(tmp_path):
+    p = tmp_path / "code.jsonl"
+    p.write_text(json.dumps({"task": "Write f returning 1.", "checks": ["assert f() == 1"], "sol": "def f():\n    return 1\n"}) + "\n")
+    r = ingest([str(p)], out=tmp_path / "o", preset="problems", domain="code",
+               maps=["problem=task", "tests.asserts=checks", "reference_solution=sol"])
+    row = _rows(r.out)[0]
+    assert row["tests"]["style"] == "assert" and row["tests"]["asserts"] == ["assert f() == 1"]
+    _exec_asserts(row["reference_solution"], row["tests"])
+
+
+def test_think_traces_with_mapped_columns_and_reasoning_field(tmp_path):
+    p = tmp_path / "gen.jsonl"
+    p.write_text(json.dumps({"q": "2+2?", "gen": "\\boxed{4}", "thinking": "two and two", "who": "t1", "fr": "length"}) + "\n")
+    r = ingest([str(p)], out=tmp_path / "o", preset="think-traces",
+               maps=["problem=q", "completion=gen", "reasoning=thinking", "teacher=who", "finish_reason=fr"])
+    row = _rows(r.out)[0]
+    assert (row["reasoning"], row["answer"], row["teacher"], row["finish_reason"]) == ("two and two", "\\boxed{4}", "t1", "length")
+
+
+def test_autodetect_failures_and_mixed_kinds(tmp_path, shared_data):
+    p = tmp_path / "odd.jsonl"
+    p.write_text('{"colour": "red"}\n')
+    with pytest.raises(InputError, match="cannot tell which preset fits this input; pass --preset"):
+        ingest([str(p)], out=tmp_path / "o")
+    with pytest.raises(InputError, match="inputs make different row kinds"):
+        ingest([str(shared_data / "math/aime24.jsonl"), str(shared_data / "traces/skyt1_long_cot_math500.jsonl.gz")],
+               out=tmp_path / "o")
+    with pytest.raises(InputError, match=r"expected hf:OWNER/NAME"):
+        ingest(["hf:a:b:c:d"], out=tmp_path / "o", preset="gsm8k")
