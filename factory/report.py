@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import re
 from pathlib import Path
 from typing import Any
 
@@ -50,19 +51,22 @@ def plot_funnel(f: Facts) -> str | None:
     if not f.funnel:
         return None
     plt = _plt()
-    labels = [r.label if r.label == r.name else f"{r.label}\n({r.name[:28]})" for r in f.funnel]
+    labels = [r.label if r.label == r.name else f"{r.label}\n({r.name[:40]})" for r in f.funnel]
     domains = sorted({d for r in f.funnel for d in (r.by_domain or {})})
     fig, ax = plt.subplots(figsize=(9, 0.5 * len(labels) + 1.5))
     y = np.arange(len(labels))[::-1]
-    if domains and all(r.by_domain for r in f.funnel):
-        left = np.zeros(len(labels))
-        for i, d in enumerate(domains):
-            vals = np.array([(r.by_domain or {}).get(d, 0) for r in f.funnel], dtype=float)
-            ax.barh(y, vals, left=left, color=_COLORS[i % len(_COLORS)], label=d)
-            left += vals
-        ax.legend(title="domain", loc="lower right", frameon=False)
-    else:
-        ax.barh(y, [r.rows for r in f.funnel], color=_COLORS[0])
+    # stacked by domain where the stage recorded its domains; a plain gray bar where it did not
+    split = np.array([bool(r.by_domain) for r in f.funnel])
+    left = np.zeros(len(labels))
+    for i, d in enumerate(domains):
+        vals = np.array([(r.by_domain or {}).get(d, 0) for r in f.funnel], dtype=float)
+        ax.barh(y[split], vals[split], left=left[split], color=_COLORS[i % len(_COLORS)], label=d)
+        left += vals
+    if (~split).any():
+        ax.barh(y[~split], [r.rows for r, s in zip(f.funnel, split) if not s], color="#B0B0B0",
+                label="all domains (no per-domain count recorded)" if domains else None)
+    if domains:
+        ax.legend(title="domain", loc="lower right", frameon=False, fontsize=8)
     for yi, r in zip(y, f.funnel):
         ax.text(r.rows, yi, f" {r.rows:,}", va="center", fontsize=9)
     ax.set_yticks(y, labels, fontsize=8)
@@ -161,14 +165,19 @@ _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1000px;margin:2em auto;padding:0 1em;color:#222}
 h1{font-size:1.6em} h2{font-size:1.2em;margin-top:1.6em;border-bottom:1px solid #ddd;padding-bottom:.2em}
 img{max-width:100%;height:auto;display:block;margin:.5em 0}
-table{border-collapse:collapse;font-size:.9em;margin:.5em 0} td,th{border:1px solid #ddd;padding:.25em .6em;text-align:right}
-td:first-child,th:first-child{text-align:left} .muted{color:#777}
+table{border-collapse:collapse;font-size:.9em;margin:.5em 0} td,th{border:1px solid #ddd;padding:.25em .6em;text-align:left}
+td.num{text-align:right;font-variant-numeric:tabular-nums} .muted{color:#777}
 """
+
+
+def _cell(v: Any) -> str:
+    num = isinstance(v, (int, float)) or bool(re.fullmatch(r"[\d,.]+%?", str(v)))
+    return f'<td class="num">{html.escape(str(v))}</td>' if num else f"<td>{html.escape(str(v))}</td>"
 
 
 def _table(header: list[str], rows: list[list[Any]]) -> str:
     th = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
-    trs = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in r) + "</tr>" for r in rows)
+    trs = "".join("<tr>" + "".join(_cell(v) for v in r) + "</tr>" for r in rows)
     return f"<table><thead><tr>{th}</tr></thead><tbody>{trs}</tbody></table>"
 
 
