@@ -272,7 +272,7 @@ class _Rejects:
             self._f = None
 
 
-def _context(view: RowView, preset: Preset, consts: Constants, part: dict[str, Any]) -> dict[str, Any]:
+def _context(view: RowView, preset: Preset, consts: Constants) -> dict[str, Any]:
     """domain/source/license/language: --map column > command-line constant > file column > preset default."""
 
     def pick(dst: str, const: str | None, preset_default: str | None) -> str | None:
@@ -302,7 +302,7 @@ def _convert(item: RawRow, preset: Preset, kind: Kind, maps: dict[str, str], con
              counters: dict[str, int]) -> list[dict[str, Any]]:
     view = RowView(item.data, maps, item.loc.row)
     part = preset.problem(view)
-    ctx = _context(view, preset, consts, part)
+    ctx = _context(view, preset, consts)
     meta = dict(part.get("meta") or {})
     for key, col in consts.extra_meta.items():
         meta[key] = view.raw(f"meta.{key}", col, required=True)
