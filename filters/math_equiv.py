@@ -163,32 +163,33 @@ class MathEquivalence:
 
     # -- the cascade -----------------------------------------------------------------------
 
-    def _fast(self, g: _Gold, pred: str, pnorm: str) -> tuple[str, str] | None:
+    def _fast(self, g: _Gold, pred: str, pnorm: str) -> tuple[str, str, bool] | None:
         """String and numeric stages; None when the symbolic stage must decide."""
         if pnorm == g.norm:
-            return "correct", "string"
+            return "correct", "string", False
         g_opt = option_letter(g.norm)
         if g_opt is not None:
             p_opt = option_letter(pnorm)
             if p_opt is not None:
-                return ("correct" if p_opt == g_opt else "wrong"), "string"
+                return ("correct" if p_opt == g_opt else "wrong"), "string", False
         if g.text:
             # word answers (Monday, east, (C)) compare as words; sympy would read them as products
             same = _text_key(pnorm) == _text_key(g.norm)
-            return ("correct" if same else "wrong"), "string"
+            return ("correct" if same else "wrong"), "string", False
         if g.value is None and g.collection:
             pv = evaluate(pnorm)
             if pv is not None and pv.kind == "scalar":
-                return "wrong", "numeric"  # an interval, set or pair against a single number
+                return "wrong", "numeric", False  # an interval, set or pair against a single number
         if g.value is not None:
             pv = evaluate(pnorm)
             if pv is not None:
                 eq = numbers_equal(g.value, pv)
                 if eq is not None:
-                    return ("correct" if eq else "wrong"), "numeric"
+                    return ("correct" if eq else "wrong"), "numeric", False
             elif _FREE_LETTER.search(_COMMAND.sub("", pnorm)) and not _FREE_LETTER.search(_COMMAND.sub("", g.norm)):
-                # the gold is a number, the prediction has a free variable (x, 2^x, a+b): never equal
-                return "wrong", "numeric"
+                # the gold is a number, the prediction has a free variable (x, 2^x, a+b): never
+                # equal; words ("one half") are flagged undecided so a judge may read them
+                return "wrong", "numeric", bool(re.search(r"[A-Za-z]{3,}", _COMMAND.sub("", pnorm)))
         return None
 
     def check(self, pairs: Sequence[tuple[str | None, str | None]], *, problems: Sequence[str] | None = None) -> list[Verdict]:
@@ -223,8 +224,8 @@ class MathEquivalence:
             fast = self._fast(g, pred, pnorm)
             if fast is not None:
                 self._count(f"stage_{fast[1]}")
-                self._verdict_cache.put(key, (fast[0], fast[1], False))
-                out[k] = Verdict(fast[0], fast[1], pred)
+                self._verdict_cache.put(key, fast)
+                out[k] = Verdict(fast[0], fast[1], pred, fast[2])
                 continue
             slow.setdefault(key, []).append(k)
             slow_forms[key] = (plain_to_latex(strip_delimiters(g.raw)), plain_to_latex(strip_delimiters(pred)))

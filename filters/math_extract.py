@@ -76,7 +76,7 @@ def last_boxed(text: str) -> str | None:
         else:
             m2 = re.match(r"([^\s$\\]+)", text[start:])  # \boxed 5
             if m2 and m.group(0).endswith((" ", "\t")):
-                best = m2.group(1)
+                best = m2.group(1).rstrip(".,;")
     return best.strip() if best is not None else None
 
 

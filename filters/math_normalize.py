@@ -87,6 +87,7 @@ def looks_plain(s: str) -> bool:
     return bool(
         re.search(r"(?<![\\A-Za-z])(sqrt|cbrt|pi|infinity|inf|oo|theta)(?![A-Za-z])", s)
         or "**" in s
+        or "^(" in s
         or re.search(r"(?<!\\)\*", s)
         or re.search(r"(?<![\\A-Za-z])(" + "|".join(_FUNCS) + r")\s*\(", s)
     )

@@ -66,11 +66,13 @@ def symbolic_verdict(gold: str, pred: str) -> str:
     """Compare two LaTeX answers with math-verify; no timeout here (the pool kills)."""
     from math_verify import verify
 
+    # math-verify falls back to returning the raw string when it cannot build a sympy object;
+    # a bare string is not a parse (comparing it would only repeat the string stage)
     g = _parse(gold)
-    if not g:
+    if not any(not isinstance(x, str) for x in g):
         return "gold_unparseable"
     p = _parse(pred)
-    if not p:
+    if not any(not isinstance(x, str) for x in p):
         return "pred_unparseable"
     return "correct" if verify(list(g), list(p), timeout_seconds=None) else "wrong"
 
