@@ -7,8 +7,8 @@ Parquet) raise `InputError` at once.
 
 Memory stays bounded: JSONL and CSV are read line by line from a binary stream (so a bad byte
 is reported with its offset instead of crashing the decoder), Parquet batch by batch, datasets
-through `Dataset.iter`. A JSON *document* (array or object) has to be parsed whole; use JSONL
-for large inputs.
+through `Dataset.iter`, and a top-level JSON array element by element. Other JSON documents
+({"data": [...]}, objects of rows) are parsed whole; use JSONL or an array for large inputs.
 
 Exercise: `factory ingest data.jsonl.gz --preset gsm8k --out problems/`.
 """
@@ -224,7 +224,17 @@ def _json_type(v: Any) -> str:
     )
 
 
+JSON_CHUNK = 1 << 20  # bytes read per step when streaming a JSON array
+
+
 def _read_json(path: str) -> Iterator[RawRow | RowError]:
+    """A top-level JSON array streams element by element (bounded memory); any other document
+    ({"data": [...]}, an object of rows) is parsed whole."""
+    with _open_binary(path) as f:
+        head = f.read(64)
+    if head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"["):
+        yield from _JsonArrayStream(path).rows()
+        return
     with _open_binary(path) as f:
         try:
             blob = f.read()
@@ -260,6 +270,136 @@ def _read_json(path: str) -> Iterator[RawRow | RowError]:
         else:
             yield RowError(loc, "wrong_type", f"expected a JSON object per row, found {_json_type(item)}",
                            raw=json.dumps(item, ensure_ascii=False, default=str))
+
+
+class _JsonArrayStream:
+    """Decode `[ row, row, ... ]` incrementally: UTF-8 is decoded chunk by chunk (cut at a
+    character boundary, so a bad byte is reported at its exact offset) and each element is
+    parsed with `JSONDecoder.raw_decode` as soon as it is complete. The text buffer is trimmed
+    at line starts only, so line and column numbers in errors stay exact."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.buf = ""
+        self.pos = 0
+        self.lines_before = 0  # newlines in text already dropped from the buffer
+        self.bytes_read = 0
+        self.pending = b""  # an incomplete UTF-8 sequence carried to the next chunk
+        self.eof = False
+        self.decoder = json.JSONDecoder()
+
+    def _fill(self, f: Any) -> bool:
+        """Append the next chunk; False at end of file."""
+        if self.eof:
+            return False
+        chunk = f.read(JSON_CHUNK)
+        if self.bytes_read == 0 and chunk.startswith(b"\xef\xbb\xbf"):
+            chunk, self.bytes_read = chunk[3:], 3
+        if not chunk:
+            self.eof = True
+            if self.pending:
+                self._decode_error(self.pending, 0, self.bytes_read - len(self.pending))
+            return False
+        data = self.pending + chunk
+        start_offset = self.bytes_read - len(self.pending)
+        self.bytes_read += len(chunk)
+        cut = len(data)
+        # keep a trailing incomplete multi-byte sequence (at most 3 bytes) for the next chunk
+        for back in range(1, min(4, len(data)) + 1):
+            b = data[-back]
+            if b & 0xC0 != 0x80:  # the lead byte of the last character
+                need = 1 if b < 0x80 else 2 if b >> 5 == 0b110 else 3 if b >> 4 == 0b1110 else 4 if b >> 3 == 0b11110 else 1
+                if need > back:
+                    cut = len(data) - back
+                break
+        self.pending = data[cut:]
+        try:
+            self.buf += data[:cut].decode("utf-8")
+        except UnicodeDecodeError as e:
+            self._decode_error(data, e.start, start_offset)
+        return True
+
+    def _decode_error(self, data: bytes, start: int, start_offset: int) -> None:
+        line = self.lines_before + self.buf.count("\n") + data.count(b"\n", 0, start) + 1
+        err = InputError(
+            f"{self.path}:{line}: not valid UTF-8 at byte offset {start_offset + start} (byte 0x{data[start:start + 1].hex()}); expected UTF-8 text",
+            hint="re-encode the file as UTF-8",
+        )
+        err.path, err.line = self.path, line
+        raise err
+
+    def _malformed(self, msg: str, at: int) -> InputError:
+        line = self.lines_before + self.buf.count("\n", 0, at) + 1
+        col = at - (self.buf.rfind("\n", 0, at) + 1) + 1
+        err = InputError(f"{self.path}:{line}: malformed JSON: {msg} (column {col})", hint="fix the file; a JSON document must parse as a whole")
+        err.path, err.line = self.path, line
+        return err
+
+    def _skip_ws(self, f: Any) -> str | None:
+        """Next non-whitespace character (not consumed), reading more as needed; None at EOF."""
+        while True:
+            while self.pos < len(self.buf) and self.buf[self.pos] in " \t\r\n":
+                self.pos += 1
+            if self.pos < len(self.buf):
+                return self.buf[self.pos]
+            if not self._fill(f):
+                return None
+
+    def _trim(self) -> None:
+        cut = self.buf.rfind("\n", 0, self.pos) + 1  # drop whole lines only
+        if cut > JSON_CHUNK:
+            self.lines_before += self.buf.count("\n", 0, cut)
+            self.buf = self.buf[cut:]
+            self.pos -= cut
+
+    def rows(self) -> Iterator[RawRow | RowError]:
+        with _open_binary(self.path) as f:
+            try:
+                yield from self._rows(f)
+            except (EOFError, OSError) as e:
+                raise file_error(self.path, f"file is truncated or corrupted after byte {self.bytes_read} ({e})") from None
+
+    def _rows(self, f: Any) -> Iterator[RawRow | RowError]:
+        self._skip_ws(f)
+        self.pos += 1  # the opening "["
+        row = 0
+        first = True
+        while True:
+            ch = self._skip_ws(f)
+            if ch is None:
+                raise self._malformed("Expecting ']' at the end of the array", self.pos)
+            if ch == "]":
+                break
+            if not first:
+                if ch != ",":
+                    raise self._malformed("Expecting ',' delimiter", self.pos)
+                self.pos += 1
+                if self._skip_ws(f) is None:
+                    raise self._malformed("Expecting value", self.pos)
+            first = False
+            while True:
+                try:
+                    item, end = self.decoder.raw_decode(self.buf, self.pos)
+                    if end < len(self.buf) or self.eof:
+                        break  # a number at the very end of the buffer may continue in the next chunk
+                except json.JSONDecodeError as e:
+                    if self.eof:
+                        raise self._malformed(e.msg, e.pos) from None
+                if not self._fill(f):
+                    continue  # at EOF now: decode once more and report what is wrong
+            self.pos = end
+            row += 1
+            if isinstance(item, dict):
+                yield RawRow(Loc(self.path, row), item)
+            else:
+                yield RowError(Loc(self.path, row), "wrong_type", f"expected a JSON object per row, found {_json_type(item)}",
+                               raw=json.dumps(item, ensure_ascii=False, default=str))
+            self._trim()
+        self.pos += 1
+        if self._skip_ws(f) is not None:
+            raise self._malformed("Extra data", self.pos)
+        if row == 0:
+            raise file_error(self.path, "empty file: the JSON document holds no rows")
 
 
 def _json_rows(path: str, doc: Any) -> list[Any]:

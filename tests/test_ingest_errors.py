@@ -258,3 +258,24 @@ def test_fail_mode_from_the_cli_is_one_red_line(tmp_path):
     assert r.exit_code == 1
     assert f"error: {p}:2: malformed JSON: Expecting ',' delimiter (column 18)" in r.output
     assert "Traceback" not in r.output and not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("chunk", [5, 7, 1 << 20])
+def test_json_array_streams_in_chunks_with_exact_positions(tmp_path, monkeypatch, chunk):
+    import factory.ingest_readers as readers
+
+    monkeypatch.setattr(readers, "JSON_CHUNK", chunk)  # tiny chunks cut multi-byte characters and rows
+    rows = [{"question": f"Combien font {i} + {i}? — 数学 {i}", "answer": f"…\n#### {2 * i}"} for i in range(30)]
+    p = _write(tmp_path / "a.json", "[\n" + ",\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n]\n")
+    out = read_table(ingest([str(p)], out=tmp_path / "o", preset="gsm8k").out).to_pylist()
+    assert [r["problem"] for r in out] == [r["question"] for r in rows]
+    # errors far into the file keep exact line/column/byte positions
+    text = "[\n" + ",\n".join(json.dumps(r, ensure_ascii=False) for r in rows[:20]) + ",\n" + '{"question": "x" "answer": "#### 1"}\n]\n'
+    p = _write(tmp_path / "bad.json", text)
+    assert _fail(p).message == f"{p}:22: malformed JSON: Expecting ',' delimiter (column 18)"
+    good = ("[\n" + ",\n".join(json.dumps(r, ensure_ascii=False) for r in rows[:20]) + ",\n").encode()
+    p = _write(tmp_path / "bad2.json", good + b'{"question": "\xff"}\n]\n')
+    offset = len(good) + len(b'{"question": "')
+    assert _fail(p).message == f"{p}:22: not valid UTF-8 at byte offset {offset} (byte 0xff); expected UTF-8 text"
+    p = _write(tmp_path / "cut.json", "[\n" + json.dumps(rows[0]) + ",\n" + json.dumps(rows[1])[:-5])
+    assert _fail(p).message.startswith(f"{p}:3: malformed JSON: Unterminated string")
