@@ -26,17 +26,35 @@ import time
 REPORT_FD = globals().get("__sandbox_report_fd__", 3)
 _real_exit = os._exit
 
-# what APPS/TACO harnesses put in front of solutions (LeetCode-style code uses List[int] etc.)
-PRELUDE = """
-import sys, time, itertools, collections, functools, math, heapq, bisect, string, re, random, fractions
-from itertools import accumulate, product, permutations, combinations, combinations_with_replacement
-from collections import Counter, OrderedDict, deque, defaultdict, ChainMap
-from functools import lru_cache, reduce, cmp_to_key
-from math import sqrt, sin, cos, tan, ceil, fabs, floor, gcd, exp, log, log2, inf
-from heapq import heappush, heappop, heapify, heappushpop, heapreplace, nlargest, nsmallest
-from bisect import bisect_left, bisect_right, insort
-from typing import *
-"""
+# what APPS/TACO harnesses put in front of solutions (LeetCode-style code uses List[int] etc.),
+# as (names it binds, statement); only the statements whose names the program mentions run:
+# importing all of them (typing, re, fractions, random, ...) costs more than most programs do
+PRELUDE = [
+    (("sys",), "import sys"), (("time",), "import time"), (("itertools",), "import itertools"),
+    (("collections",), "import collections"), (("functools",), "import functools"), (("math",), "import math"),
+    (("heapq",), "import heapq"), (("bisect",), "import bisect"), (("string",), "import string"),
+    (("re",), "import re"), (("random",), "import random"), (("fractions",), "import fractions"),
+    (("accumulate", "product", "permutations", "combinations", "combinations_with_replacement"),
+     "from itertools import accumulate, product, permutations, combinations, combinations_with_replacement"),
+    (("Counter", "OrderedDict", "deque", "defaultdict", "ChainMap"),
+     "from collections import Counter, OrderedDict, deque, defaultdict, ChainMap"),
+    (("lru_cache", "reduce", "cmp_to_key"), "from functools import lru_cache, reduce, cmp_to_key"),
+    (("sqrt", "sin", "cos", "tan", "ceil", "fabs", "floor", "gcd", "exp", "log", "log2", "inf"),
+     "from math import sqrt, sin, cos, tan, ceil, fabs, floor, gcd, exp, log, log2, inf"),
+    (("heappush", "heappop", "heapify", "heappushpop", "heapreplace", "nlargest", "nsmallest"),
+     "from heapq import heappush, heappop, heapify, heappushpop, heapreplace, nlargest, nsmallest"),
+    (("bisect_left", "bisect_right", "insort"), "from bisect import bisect_left, bisect_right, insort"),
+    (("List", "Dict", "Tuple", "Set", "FrozenSet", "Optional", "Union", "Any", "Callable", "Iterable",
+      "Iterator", "Generator", "Sequence", "Mapping", "Deque", "DefaultDict", "Type", "TypeVar"),
+     "from typing import List, Dict, Tuple, Set, FrozenSet, Optional, Union, Any, Callable, Iterable, "
+     "Iterator, Generator, Sequence, Mapping, Deque, DefaultDict, Type, TypeVar"),
+]
+
+
+def _prelude_for(source):
+    words = set(source.replace(".", " ").replace("(", " ").replace("[", " ").replace(":", " ").replace(",", " ").split())
+    words |= {w.strip("()[]{}:,.=+-*/<>!'\"") for w in words}
+    return "\n".join(stmt for names, stmt in PRELUDE if words.intersection(names))
 
 
 class _Timeout(BaseException):
@@ -101,9 +119,10 @@ def _join_threads(deadline):
             raise _Timeout()
 
 
-def _new_namespace(name):
+def _new_namespace(name, prelude):
     g = {"__name__": name, "__builtins__": builtins}
-    exec(PRELUDE, g)
+    if prelude:
+        exec(prelude, g)
     return g
 
 
@@ -167,6 +186,8 @@ def main():
     start = int(job.get("start", 0))
     try:
         code = compile(job["program"], "solution.py", "exec")
+        mentioned = "\n".join([job["program"], job.get("setup_code") or "", *job.get("asserts", [])])
+        prelude = compile(_prelude_for(mentioned), "prelude.py", "exec")
     except (SyntaxError, ValueError, OverflowError, MemoryError, RecursionError) as e:
         _report({"ev": "compile_error", "error": _err(e)})
         return
@@ -177,7 +198,7 @@ def main():
         for k in range(start, int(job["n"])):
             _set_stdin(f"in_{k}")
             _set_stdout(f"out_{k}")
-            g = _new_namespace("__main__")
+            g = _new_namespace("__main__", prelude)
             _report({"ev": "begin", "i": k, "limit_s": limit})
             status, err, _ = _timed(lambda: exec(code, g), limit)
             try:
@@ -192,7 +213,7 @@ def main():
         return
 
     # call / assert: load the program once (its own time counts against the first test)
-    g = _new_namespace("__sandbox_solution__")
+    g = _new_namespace("__sandbox_solution__", prelude)
     _set_stdout("out_load")
     _report({"ev": "begin", "i": -1, "limit_s": limit})
     status, err, _ = _timed(lambda: exec(code, g), limit)

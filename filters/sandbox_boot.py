@@ -30,6 +30,7 @@ import os
 import resource
 import signal
 import sys
+import time
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUSER = 0x10000000
@@ -328,7 +329,9 @@ def main():
     for d in cfg.get("site_packages") or []:
         if d not in sys.path:
             sys.path.append(d)
+    t0 = time.monotonic()
     info = isolate(box, cfg)
+    info["setup_ms"] = round((time.monotonic() - t0) * 1000, 2)
     os.chdir(box)
     main_path = os.path.join(box, "main.py")
     with open(main_path) as f:
