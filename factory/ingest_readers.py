@@ -522,10 +522,11 @@ def _read_hf_disk(path: str) -> Iterator[RawRow | RowError]:
         raise file_error(path, f"cannot load the datasets folder ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
     if isinstance(ds, datasets.DatasetDict):
         splits = list(ds)
-        for split in splits:  # every split, in order, each row tagged with its split
-            for r in _iter_hf(ds[split], f"{path}[{split}]"):
-                yield r
-        return
+        if len(splits) != 1:
+            # mixing splits silently (train with test!) would contaminate; each split has its own folder
+            raise file_error(path, f"holds {len(splits)} splits ({', '.join(splits)}); expected one",
+                             hint=f"pass one split's folder, e.g. {Path(path) / (splits[0] if splits else 'train')}")
+        ds = ds[splits[0]]
     yield from _iter_hf(ds, path)
 
 

@@ -259,6 +259,11 @@ def test_datasets_save_to_disk_folder(tmp_path):
     assert r.rows_written == 3 and r.inputs[0].format == "hf_disk"
     datasets.DatasetDict({"test": datasets.Dataset.from_list(ROWS)}).save_to_disk(str(tmp_path / "dd"))
     assert ingest([str(tmp_path / "dd")], out=tmp_path / "o2", preset="gsm8k").rows_written == 3
+    two = datasets.DatasetDict({"train": datasets.Dataset.from_list(ROWS), "test": datasets.Dataset.from_list(ROWS[:1])})
+    two.save_to_disk(str(tmp_path / "two"))
+    with pytest.raises(InputError, match=r"holds 2 splits \(train, test\); expected one"):
+        ingest([str(tmp_path / "two")], out=tmp_path / "o3", preset="gsm8k")
+    assert ingest([str(tmp_path / "two" / "test")], out=tmp_path / "o3", preset="gsm8k").rows_written == 1
 
 
 def test_hub_id_offline_fails_with_one_clear_line(tmp_path, monkeypatch):
