@@ -204,18 +204,24 @@ def trace_row(problem: dict[str, Any], rendered: RenderedPrompt, request: Reques
     else:
         finish = comp.finish_reason if comp.finish_reason in ("stop", "length") else "unknown"
         prefilled = bool(request.prefill and "<think>" in request.prefill)
-        reasoning, answer, finished = split_reasoning(text, prefilled_think=prefilled, reasoning_field=comp.reasoning,
-                                                      truncated=finish == "length")
+        if comp.extra.get("split") is not None:
+            reasoning, answer, finished = comp.extra["split"]  # replay: the source's own split
+        else:
+            reasoning, answer, finished = split_reasoning(text, prefilled_think=prefilled, reasoning_field=comp.reasoning,
+                                                          truncated=finish == "length")
     name = comp.teacher or teacher
+    if backend == "replay" and not comp.extra.get("sampling"):
+        sampling_extra = {**(sampling_extra or {}), "source_sampling": "unknown"}  # the source did not record it
     row = {
         "id": trace_id(problem["id"], sample_index, name, text if comp.error is None else f"error:{comp.error}"),
         "problem_id": problem["id"],
         "sample_index": int(sample_index),
         "teacher": name,
         "backend": backend,
-        "sampling": sampling_struct(opts, prompt_label, request.seeds[pos], request.prefill, sampling_extra),
-        "system_prompt": rendered.system,
-        "prompt": rendered.user,
+        "sampling": comp.extra.get("sampling") or sampling_struct(opts, prompt_label, request.seeds[pos], request.prefill,
+                                                                  sampling_extra),
+        "system_prompt": comp.extra.get("system_prompt", rendered.system),
+        "prompt": comp.extra.get("prompt") or rendered.user,
         "completion": text,
         "reasoning": reasoning,
         "reasoning_finished": bool(finished),
@@ -273,6 +279,12 @@ def _shard_keys(path: Path, names: list[str]) -> tuple[set[tuple[str, int]], dic
 
 def _check_identity(sample: dict[str, Any] | None, opts: GenerateOptions, prompt_label: str, where: Path) -> None:
     if sample is None:
+        return
+    if opts.backend == "replay":
+        # replayed rows carry their source's sampling; only the backend tells runs apart
+        if sample.get("backend") != "replay":
+            raise DatasetError(f"{where}: holds {sample.get('backend')} traces, this run replays",
+                               hint="choose another --out, or pass --overwrite")
         return
     ours = sampling_struct(opts, prompt_label, None, None)
     diffs = []

@@ -63,6 +63,7 @@ def _stages() -> dict[str, tuple[Validate, Run]]:
     # Imports are local so `import factory.stages` stays cheap; each module imports its own
     # heavy libraries inside run().
     from factory import ingest_stage, inspect_stage
+    from factory import generate_stage
     from factory import decontam_stage, dedup_stage
     from factory import publish_stage, report_stage
 
@@ -72,7 +73,7 @@ def _stages() -> dict[str, tuple[Validate, Run]]:
     return {
         "ingest": (ingest_stage.validate, ingest_stage.run),
         "inspect": (inspect_stage.validate, inspect_stage.run),
-        "generate": _not_built("generate", 3),
+        "generate": (generate_stage.validate, generate_stage.run),
         "verify": _not_built("verify", 4),
         "filter": _not_built("filter", 4),
         "dedup": (dedup_stage.validate, dedup_stage.run),

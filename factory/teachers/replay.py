@@ -1,6 +1,7 @@
 """The `replay` teacher: an existing trace dataset folder (e.g. ingested public traces) served as
 the teacher's output, so re-curating existing data goes through the same pipeline (prompting is
-skipped; the reasoning split, problem context and accounting are redone). A sample is matched by
+skipped; the problem context and accounting are redone, the source's reasoning split is kept
+when it has one and redone otherwise). A sample is matched by
 (problem_id, sample_index); a requested sample the folder does not hold produces no row and is
 counted as `replay_missing` in the manifest.
 
@@ -13,8 +14,8 @@ from typing import Any
 
 from factory.teachers.base import Completion, OnResult, Request, SamplingConfig, deliver
 
-_COLUMNS = ["problem_id", "sample_index", "teacher", "completion", "reasoning", "answer", "finish_reason",
-            "prompt_tokens", "completion_tokens"]
+_COLUMNS = ["problem_id", "sample_index", "teacher", "completion", "reasoning", "answer", "reasoning_finished", "finish_reason",
+            "prompt_tokens", "completion_tokens", "sampling", "system_prompt", "prompt"]
 
 
 class ReplayTeacher:
@@ -53,15 +54,18 @@ class ReplayTeacher:
                 if row is None:
                     comps.append(Completion(text="", skip="replay_missing"))
                     continue
-                # a thought the source already split off is kept as the server's separate field
-                reasoning = row.get("reasoning") if row.get("reasoning") and row["reasoning"] not in row["completion"] else None
+                extra = {"sampling": row.get("sampling"), "prompt": row.get("prompt"),
+                         "system_prompt": row.get("system_prompt")}
+                if row.get("reasoning") is not None:
+                    # the source already split it (knowing, e.g., that its prompt prefilled the thought)
+                    extra["split"] = (row["reasoning"], row.get("answer"), bool(row.get("reasoning_finished")))
                 comps.append(Completion(
                     text=row["completion"],
                     finish_reason=row.get("finish_reason") or "unknown",
                     prompt_tokens=row.get("prompt_tokens"),
                     completion_tokens=row.get("completion_tokens"),
-                    reasoning=reasoning,
                     teacher=row.get("teacher"),
+                    extra=extra,  # the source's own prompt and sampling describe how this text was made
                 ))
             results.append(comps)
         deliver(results, on_result)
