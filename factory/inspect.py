@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from factory.dataset import check_folder, iter_batches
+from factory.schemas.contracts import CONTRACTS
 
 LOW_CARDINALITY = 20  # a string column with at most this many distinct values shows them all
 LONG_TEXT = 80  # a string column whose longest value exceeds this gets length percentiles
@@ -172,6 +173,8 @@ def summarize(path: str | os.PathLike[str], *, rows: int = 3, full_check: bool =
             cols = [_Column(f.name, f.type) for f in batch.schema]
         for c, arr in zip(cols, batch.columns):
             c.add(arr)
+    if cols is None and m.contract in CONTRACTS:  # no rows: still show the columns it would hold
+        cols = [_Column(f.name, f.type) for f in CONTRACTS[m.contract].schema]
     summary["columns"] = [c.result() for c in cols or []]
     summary["sample"] = _sample(path, rows)
     return summary
