@@ -219,7 +219,7 @@ def column_line(info: dict[str, Any]) -> str:
     elif kind == "string":
         if info.get("distinct") is not None:
             parts.append(f"distinct {info['distinct']}")
-        if "values" in info:
+        if info.get("values"):
             parts.append("values " + ", ".join(f"{k}: {v}" for k, v in info["values"].items()))
         if (info.get("len_max") or 0) > LONG_TEXT:
             p = {k: _num(info.get(k)) for k in ("len_p50", "len_p90", "len_p99", "len_max")}
