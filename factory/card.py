@@ -95,7 +95,7 @@ def _teachers(f: Facts) -> str:
 def _recipe(f: Facts) -> str:
     if not f.recipe_yaml:
         return f"## Recipe\n\n{NOT_RECORDED}" + (f" (name: `{f.recipe_name}`)" if f.recipe_name else "")
-    return f"## Recipe\n\nThe recipe that made this set, as recorded in the manifest:\n\n```yaml\n{f.recipe_yaml.strip()}\n```"
+    return f"## Recipe\n\nThe recipe that made this set (embedded in the manifest, or the shipped recipe the manifest names):\n\n```yaml\n{f.recipe_yaml.strip()}\n```"
 
 
 def _funnel(f: Facts) -> str:

@@ -394,13 +394,26 @@ def _recipe(splits: list[Split], folders: list[Folder]) -> tuple[str | None, str
                         except yaml.YAMLError:
                             name = None
                         return name, r
-                    p = _resolve_file(r, where)
+                    p = _resolve_file(r, where) or _shipped_recipe(r)
                     if p is not None:
                         text = p.read_text(encoding="utf-8")
-                        return Path(r).stem, text
-                    name = r
-                    return name, None
+                        ov = d.get("overrides") or m.params.get("overrides")
+                        if isinstance(ov, list) and ov:
+                            text += "\n# applied overrides (--set): " + " ".join(str(o) for o in ov) + "\n"
+                        return (yaml.safe_load(text) or {}).get("name") or Path(r).stem, text
+                    return r, None
     return None, None
+
+
+def _shipped_recipe(name: str) -> Path | None:
+    """A recipe named in a manifest (`params.recipe: journey`) read from the shipped recipes."""
+    from factory.recipes.loader import recipe_path
+    from factory.schemas.errors import FactoryError
+
+    try:
+        return recipe_path(name)
+    except FactoryError:
+        return None
 
 
 def _resolve_file(p: str, near: Path) -> Path | None:

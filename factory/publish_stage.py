@@ -82,6 +82,21 @@ def input_folder(section: dict[str, Any], ctx: StageContext, stage: str) -> Path
     raise RecipeError([f"{stage}.input: expected the folder to {stage} (no curate stage ran before it), found nothing"])
 
 
+def lineage_of(section: dict[str, Any], ctx: StageContext, src: Path) -> list[Path]:
+    """The section's `lineage`, plus every folder an earlier stage of this run wrote: in a
+    recipe run the card and report see the whole pipeline without anyone listing it."""
+    from factory.dataset import MANIFEST
+
+    paths = [ctx.path(p) for p in section.get("lineage") or []]
+    for summary in ctx.summaries.values():
+        out = summary.get("out") if isinstance(summary, dict) else None
+        if isinstance(out, str):
+            p = ctx.path(out)
+            if (p / MANIFEST).exists() and p.resolve() != src.resolve() and p not in paths:
+                paths.append(p)
+    return paths
+
+
 def run(section: dict[str, Any], ctx: StageContext) -> dict[str, Any]:
     from factory.publish import publish
 
@@ -96,7 +111,7 @@ def run(section: dict[str, Any], ctx: StageContext) -> dict[str, Any]:
         revision=section.get("revision"),
         dry_run=section.get("dry_run", False),
         max_shard_size=section.get("max_shard_size", "500MB"),
-        lineage=[ctx.path(p) for p in section.get("lineage") or []],
+        lineage=lineage_of(section, ctx, src),
     )
     hub = res.folder
     ctx.log(f"publish: wrote {out} ({', '.join(f'{s.name} {s.rows} rows' for s in hub.splits)})"

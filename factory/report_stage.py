@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from factory.publish_stage import _check_common, input_folder
+from factory.publish_stage import _check_common, input_folder, lineage_of
 from factory.stages import StageContext
 
 KEYS = {"input", "out", "lineage"}
@@ -31,6 +31,6 @@ def run(section: dict[str, Any], ctx: StageContext) -> dict[str, Any]:
 
     src = input_folder(section, ctx, "report")
     out = ctx.path(section["out"]) if section.get("out") else src / "report.html"
-    path = write_report(src, out, lineage=[ctx.path(p) for p in section.get("lineage") or []])
+    path = write_report(src, out, lineage=lineage_of(section, ctx, src))
     ctx.log(f"report: wrote {path}")
     return {"out": str(path)}

@@ -274,3 +274,17 @@ def test_publish_and_report_recipe_stages(lineage, tmp_path):
     assert Path(s["card"]).read_text().count("## Funnel") == 1
     s = run_rep({"out": str(tmp_path / "r.html")}, ctx)
     assert Path(s["out"]).read_text().startswith("<!DOCTYPE html>")
+
+
+def test_in_a_recipe_run_the_card_sees_every_earlier_stage(shared_data, tmp_path):
+    # curate records no upstream folders here; the run's earlier stage summaries stand in
+    paths = build_lineage(tmp_path / "run", shared_data, record_lineage=False)
+    ctx = StageContext(run_dir=tmp_path / "run", recipe_name="quickstart", seed=0, log=lambda s: None)
+    for stage in ("generated", "filtered", "deduped", "decontaminated"):
+        ctx.summaries[stage] = {"out": paths[stage].name}
+    ctx.summaries["curate"] = {"out": "sft"}
+    _, run_pub = get_stages()["publish"]
+    card = Path(run_pub({"dry_run": True, "out": "hub"}, ctx)["card"]).read_text()
+    assert "Not recorded:" not in card and "| math500 | 2 |" in card and "_not recorded_" not in card
+    report = Path(get_stages()["report"][1]({}, ctx)["out"])
+    assert report == paths["sft"] / "report.html" and report.read_text().count('<img class="plot"') == 6
