@@ -144,7 +144,8 @@ class _Column:
             if self.hashes is not None:
                 found = _count_unique(np.concatenate(self.hashes)) if self.hashes else 0
                 info["distinct"] = found + (1 if self.nulls else 0)  # null counts as one value, as in polars
-            if self.values is not None and self.max_len <= LONG_TEXT:
+            # listing values helps only when they repeat (domain, source, finish_reason), not for ids
+            if self.values is not None and self.max_len <= LONG_TEXT and len(self.values) < self.nulls + self.count:
                 info["values"] = dict(sorted(self.values.items(), key=lambda kv: (-kv[1], kv[0])))
         if self.kind == "struct" and self.has_style and self.values is not None and self.nulls < self.nulls + self.count:
             info["values"] = dict(sorted(self.values.items(), key=lambda kv: (-kv[1], kv[0])))
