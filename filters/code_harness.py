@@ -274,4 +274,5 @@ def main():
             return
 
 
-main()
+if __name__ == "__main__":  # run as the box's main.py; importing it does nothing
+    main()
