@@ -295,11 +295,13 @@ def match_texts(texts: list[str] | pl.Series, index: Index, cfg: DecontamConfig)
             hi = np.searchsorted(index.keys, sh.hashes[hit_k], side="right")
             reps = hi - lo
             k_rep = np.repeat(hit_k, reps)
-            entry = np.concatenate([np.arange(a, b) for a, b in zip(lo, hi)]) if len(lo) else np.zeros(0, np.int64)
+            # index entries lo..hi-1 of every hit, without a Python loop
+            entry = np.repeat(lo - np.concatenate([[0], np.cumsum(reps)[:-1]]), reps) + np.arange(int(reps.sum()))
             d = doc_of[k_rep]
             item = index.item_of[entry]
-            # distinct (doc, item, hash) -> count per (doc, item)
-            trip = np.unique(np.stack([d, item, sh.hashes[k_rep].view(np.int64)], axis=1), axis=0)
+            # distinct (doc, item, hash) -> count per (doc, item); remember where each was seen
+            trip, seen_at = np.unique(np.stack([d, item, sh.hashes[k_rep].view(np.int64)], axis=1), axis=0, return_index=True)
+            where = k_rep[seen_at]
             di, first, cnt = np.unique(trip[:, :2], axis=0, return_index=True, return_counts=True)
             words_cache: dict[int, list[str]] = {}
             for (doc, it), c, f in zip(di.tolist(), cnt.tolist(), first.tolist()):
@@ -309,9 +311,7 @@ def match_texts(texts: list[str] | pl.Series, index: Index, cfg: DecontamConfig)
                 overlap = c / max(int(index.item_ngrams[it]), 1)
                 cur = best[doc]
                 if cur is None or (c, overlap) > (cur.matches, cur.overlap):
-                    hv = trip[f, 2]
-                    k = np.nonzero((doc_of == doc) & (sh.hashes.view(np.int64) == hv))[0][0]
-                    start = int(sh.starts[k])
+                    start = int(sh.starts[where[f]])
                     ws = words_cache.setdefault(doc, plain[doc].split(" "))
                     best[doc] = Hit(int(it), int(c), float(overlap), " ".join(ws[start : start + n]))
     # short items and short texts: whole-text equality and contained word sequences, digits kept

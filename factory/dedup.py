@@ -459,8 +459,9 @@ def _local_fingerprints(docs_iter, cfg: DedupConfig, params: MinHashParams | Non
                 sig_file.write(np.ascontiguousarray(fp.sigs).tobytes())
 
         workers = _workers(cfg)
-        if workers <= 1 or n_rows <= cfg.batch_size:
-            # small inputs: a process pool costs more to start (~1 s) than it saves
+        if workers <= 1 or n_rows <= 4 * cfg.batch_size:
+            # small inputs: starting worker processes (spawn + imports, ~1-2 s on a busy
+            # 2-core box) costs more than it saves below ~40k documents
             for docs, texts in docs_iter:
                 consume(docs, fingerprint(texts, ngram=cfg.ngram, params=params))
         else:

@@ -66,7 +66,9 @@ class _Entries:
         self._entries = entries
 
     def groups(self):
-        yield np.sort(self._entries, order=["key", "doc"])
+        from factory.lsh import sort_entries
+
+        yield sort_entries(self._entries)
 
     def close(self) -> None:
         self._entries = None

@@ -70,7 +70,7 @@ class BucketStore:
         if not self.spilled:
             arr = np.concatenate(self._mem) if self._mem else np.empty(0, dtype=_ENTRY)
             self._mem = []
-            yield np.sort(arr, order=["key", "doc"])
+            yield sort_entries(arr)
             return
         for f in self._files:
             f.close()
@@ -78,7 +78,7 @@ class BucketStore:
             p = self._dir / f"p{i:05d}.bin"
             arr = np.fromfile(p, dtype=_ENTRY)
             os.unlink(p)
-            yield np.sort(arr, order=["key", "doc"])
+            yield sort_entries(arr)
 
     def close(self) -> None:
         for f in self._files:
@@ -88,6 +88,13 @@ class BucketStore:
             for p in self._dir.iterdir():
                 p.unlink()
             self._dir.rmdir()
+
+
+def sort_entries(arr: np.ndarray) -> np.ndarray:
+    """Entries sorted by (key, doc). lexsort on the two plain columns is ~10x faster than
+    np.sort(order=...) on the structured array."""
+    order = np.lexsort((arr["doc"], arr["key"]))
+    return arr[order]
 
 
 def bucket_pairs(sorted_entries: np.ndarray, *, rank: np.ndarray | None = None) -> np.ndarray:

