@@ -439,6 +439,8 @@ def _read_csv(path: str) -> Iterator[RawRow | RowError]:
                 continue
             yield text  # type: ignore[misc]
 
+    # long traces exceed csv's default 128 KiB field limit; the limit is a C long
+    csv.field_size_limit(2**31 - 1)
     reader = csv.reader(lines())
     try:
         header = next(reader)

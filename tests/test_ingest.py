@@ -426,3 +426,16 @@ def test_autodetect_failures_and_mixed_kinds(tmp_path, shared_data):
                out=tmp_path / "o")
     with pytest.raises(InputError, match=r"expected hf:OWNER/NAME"):
         ingest(["hf:a:b:c:d"], out=tmp_path / "o", preset="gsm8k")
+
+
+def test_csv_with_a_long_trace_field(tmp_path):
+    import csv
+
+    long = "<think>\n" + "step. " * 40_000 + "\n</think>\n\\boxed{1}"  # 240 KB: past csv's default field limit
+    p = tmp_path / "long.csv"
+    with open(p, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["problem", "completion"])
+        w.writerow(["1?", long])
+    row = _rows(ingest([str(p)], out=tmp_path / "o", preset="think-traces").out)[0]
+    assert row["completion"] == long and row["answer"] == "\\boxed{1}"
