@@ -166,9 +166,17 @@ def collect_lineage(splits: list[Split], extra: list[str | Path] = ()) -> list[F
     folders = [Folder(p, read_manifest(p), "") for p in found]
     for f in folders:
         f.stage = stage_of(f.manifest, f.path)
+    # Pipeline order is the order the stages really ran (verify may run before or after the
+    # format filter): when each folder was finished, then how many recorded `input` links lead
+    # to it, then the canonical stage order for folders finished in the same second.
+    by_path = {f.path: f for f in folders}
+
+    def depth(f: Folder, seen: frozenset = frozenset()) -> int:
+        ups = [r for c in _candidate_paths(f.manifest) if (r := _resolve(c, f.path)) in by_path and r not in seen]
+        return 1 + max((depth(by_path[u], seen | {f.path}) for u in ups), default=-1)
+
     rank = {label: i for i, label in enumerate(("problems", *FUNNEL_LABELS, "other"))}
-    # stable: equal stages keep discovery order; finished_at breaks ties between stages of one kind
-    folders.sort(key=lambda f: (rank[f.stage], str(f.manifest.run.get("finished_at", ""))))
+    folders.sort(key=lambda f: (str(f.manifest.run.get("finished_at", "")), depth(f), rank[f.stage]))
     return folders
 
 
@@ -480,7 +488,8 @@ def _first_rows_in(m: Manifest) -> int | None:
 
 def _funnel(splits: list[Split], folders: list[Folder]) -> list[FunnelRow]:
     """generated -> parsed -> verified -> ... -> mixed: each folder's own row count (with its
-    rows per domain), or the steps its stage recorded in `stats["funnel"]`, in stage order."""
+    rows per domain), or the steps its stage recorded in `stats["funnel"]`, in the order the
+    stages ran; each row is labelled with its canonical stage."""
     rows: list[FunnelRow] = []
     for f in folders:
         if f.stage == "problems":
@@ -512,13 +521,7 @@ def _funnel(splits: list[Split], folders: list[Folder]) -> list[FunnelRow]:
     set_path = splits[0].path.parent if splits[0].path != splits[0].path.parent and len(splits) > 1 else splits[0].path
     by_dom = dict(sorted(_column_counts([s.path for s in splits], "domain").items()))
     rows.append(FunnelRow("mixed", "the published set (all splits)", sum(s.manifest.rows for s in splits), by_dom or None, str(set_path)))
-    rank = {label: i for i, label in enumerate(FUNNEL_LABELS)}
-    keyed, last = [], 0
-    for r in rows:  # canonical order, stable within a stage; unknown names stay where they came
-        last = rank.get(r.label, last)
-        keyed.append((last, r))
-    keyed.sort(key=lambda kv: kv[0])
-    return [r for _, r in keyed]
+    return rows  # pipeline order (folders as they ran, steps as each stage recorded them)
 
 
 def _add_reasons(total: Counter, rb: Any, prefix: str = "") -> None:

@@ -25,8 +25,10 @@ def lineage(tmp_path_factory, shared_data) -> dict[str, Path]:
 
 
 def _table_rows(card: str, heading: str) -> list[list[str]]:
+    """The first table under a heading, without its header row."""
     section = card.split(f"## {heading}\n", 1)[1].split("\n## ", 1)[0]
-    lines = [ln for ln in section.splitlines() if ln.startswith("| ") and not ln.startswith("|---")]
+    table = section[section.index("\n|") + 1:].split("\n\n", 1)[0]
+    lines = [ln for ln in table.splitlines() if ln.startswith("| ")]
     return [[c.strip() for c in ln.strip("|").split(" | ")] for ln in lines[1:]]
 
 
@@ -103,3 +105,44 @@ def test_a_bare_folder_gives_a_card_without_crashing(tmp_path):
     assert "| handmade | not recorded | 1 |" in card
     assert "| answer | 1 | 1 |" in card  # "2": one token, no think block
     assert json.loads(card.split("```json\n", 1)[1].split("\n```", 1)[0])["id"] == "s1"
+
+
+def test_the_card_of_a_real_pipeline_run_matches_its_manifests(lineage, tmp_path):
+    """The shipped traces (replayed) through the real stages: verify -> filter -> dedup ->
+    decontaminate -> curate (r1-800k at size 10); the card's numbers are the manifests'."""
+    from typer.testing import CliRunner
+
+    from factory.cli.app import app
+
+    aime = Path(__file__).resolve().parents[1] / "factory" / "data" / "benchmarks" / "aime24.jsonl.gz"
+    run = CliRunner().invoke
+    steps = [
+        ["verify", str(lineage["generated"]), "--out", str(tmp_path / "verified")],
+        ["filter", str(tmp_path / "verified"), "--out", str(tmp_path / "filtered")],
+        ["dedup", str(tmp_path / "filtered"), "--out", str(tmp_path / "deduped")],
+        ["decontaminate", str(tmp_path / "deduped"), "--out", str(tmp_path / "decon"), "--no-builtin",
+         "--benchmark", f"aime24={aime}:problem"],
+        ["curate", "--recipe", "r1-800k", "--traces", str(tmp_path / "decon"), "--out", str(tmp_path / "sft"), "--size", "10"],
+    ]
+    for args in steps:
+        r = run(app, args)
+        assert r.exit_code == 0, f"factory {args[0]}: {r.output[-2000:]}"
+    facts = gather(tmp_path / "sft", lineage=[tmp_path / "decon"])
+    assert [f.path.name for f in facts.lineage] == [lineage["generated"].name, "verified", "filtered", "deduped", "decon"]
+    card = build_card(facts)
+    rows = _table_rows(card, "Funnel")
+    n = lambda s: int(s.replace(",", ""))  # noqa: E731
+    expected = [read_manifest(lineage["generated"]).rows]
+    for folder in ("verified", "filtered"):
+        expected += [s["out"] for s in read_manifest(tmp_path / folder).stats["funnel"]["steps"]]
+    expected += [read_manifest(tmp_path / "deduped").rows, read_manifest(tmp_path / "decon").rows]
+    curate_funnel = read_manifest(tmp_path / "sft" / "train").stats["funnel"]
+    expected += [curate_funnel["traces_in"], curate_funnel["qualifying"], curate_funnel["after_per_problem"]]
+    expected.append(sum(read_manifest(tmp_path / "sft" / s).rows for s in ("train", "validation")))
+    assert [n(r[2]) for r in rows] == expected
+    assert expected[-1] == 10 and curate_funnel["traces_in"] == read_manifest(tmp_path / "decon").rows
+    assert {r[0] for r in rows} >= {"generated", "verified", "parsed", "readable", "language-consistent",
+                                    "deduplicated", "decontaminated", "mixed"}
+    hits = {r[0]: n(r[1]) for r in _table_rows(card, "Decontamination")}
+    assert hits == read_manifest(tmp_path / "decon").stats["hits_by_benchmark"]
+    assert "name: r1-800k" in card and "curate.mix.size=10" in card
