@@ -43,18 +43,16 @@ def _seeded_sampler(seeds: list[int]):
             self.step = 0
 
         def __call__(self, input_ids, scores):
-            probs = torch.softmax(scores.float(), dim=-1)
-            cdf = probs.cumsum(dim=-1)
+            # inverse-CDF sampling on unnormalised weights: no softmax division needed
+            w = (scores.float() - scores.float().amax(dim=-1, keepdim=True)).exp_()
+            cdf = w.cumsum_(dim=-1)
             u = torch.from_numpy(counter_uniforms(self.seeds, self.step)).to(cdf.device, cdf.dtype)
             self.step += 1
-            idx = torch.searchsorted(cdf, (u * cdf[:, -1]).unsqueeze(1)).clamp_(max=scores.shape[-1] - 1)
-            # never land on a token the warpers removed (cdf plateaus at float edges)
-            bad = probs.gather(1, idx) == 0
-            if bad.any():
-                idx = torch.where(bad, probs.argmax(dim=-1, keepdim=True), idx)
-            out = torch.full_like(scores, -math.inf)
-            out.scatter_(1, idx, 0.0)
-            return out
+            # v > 0, so the first index whose cdf reaches v has positive weight: a token the
+            # warpers removed (weight 0, a cdf plateau) is never chosen
+            v = (u.clamp_(min=1e-12) * cdf[:, -1]).unsqueeze(1)
+            idx = torch.searchsorted(cdf, v).clamp_(max=scores.shape[-1] - 1)
+            return scores.fill_(-math.inf).scatter_(1, idx, 0.0)
 
     return SeededSampler()
 
