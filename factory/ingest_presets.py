@@ -85,7 +85,7 @@ class RowView:
             v = self._lookup(col)
             if v is not _MISSING:
                 return col, v
-        if required:
+        if required or dst in self.maps:  # a column the user mapped by name must exist
             have = ", ".join(list(self.data)[:12]) + (", …" if len(self.data) > 12 else "")
             if len(cols) == 1:
                 raise RowFail("missing_column", f"required column is missing (the row has: {have})", field=cols[0])

@@ -279,3 +279,9 @@ def test_json_array_streams_in_chunks_with_exact_positions(tmp_path, monkeypatch
     assert _fail(p).message == f"{p}:22: not valid UTF-8 at byte offset {offset} (byte 0xff); expected UTF-8 text"
     p = _write(tmp_path / "cut.json", "[\n" + json.dumps(rows[0]) + ",\n" + json.dumps(rows[1])[:-5])
     assert _fail(p).message.startswith(f"{p}:3: malformed JSON: Unterminated string")
+
+
+def test_a_mapped_column_that_does_not_exist_is_an_error(tmp_path):
+    p = _write(tmp_path / "a.jsonl", GOOD)
+    e = _fail(p, maps=["source_id=row_id"])  # source_id is optional, but this column was named
+    assert e.message == f"{p}:1 field 'row_id': required column is missing (the row has: question, answer)"
