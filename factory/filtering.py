@@ -18,9 +18,11 @@ ran the scoring:
   use their own `workers`);
 - `executor="ray"`: the same filters as Ray Data `map_batches` over the same shards, with an
   actor class (each actor builds its filters once, so a filter's process pool lives as long
-  as the actor) and `num_cpus` per actor = the worker processes its filters start, so Ray
-  does not oversubscribe the machine. Row order is preserved, so the output equals the local
-  one row for row.
+  as the actor; inside Ray each filter gets `workers=1`, one pool process per actor) and
+  `num_cpus` per actor, leaving one CPU for Ray's read tasks. Row order is preserved, so the
+  output equals the local one row for row. Caveat: Ray chooses its own batch boundaries, so
+  the math verifier's majority-vote pseudo-labels (rows without a reference answer) may see a
+  problem's samples split across two batches; the local executor never splits a problem.
 
 A finished OUT whose manifest records the same input and chain is left alone (re-running is
 a no-op); a different one needs `overwrite=True`.
@@ -185,9 +187,27 @@ def _cast(col: pa.ChunkedArray | pa.Array, target: pa.DataType) -> pa.Array:
 
 
 # -- executors -------------------------------------------------------------------------------------
-def _local_scored(in_path: Path, filters: list[Filter], batch_rows: int) -> Iterator[pl.DataFrame]:
+def problem_batches(in_path: Path, batch_rows: int) -> Iterator[pl.DataFrame]:
+    """Batches of about `batch_rows` rows that never split a run of one problem's samples
+    (generate writes a problem's n samples together): the math verifier's majority-vote
+    pseudo-labels need all samples of a problem in one batch."""
+    carry: pl.DataFrame | None = None
     for rb in iter_batches(in_path, batch_size=batch_rows):
-        yield score_batch(filters, pl.from_arrow(pa.Table.from_batches([rb])))  # type: ignore[arg-type]
+        df: pl.DataFrame = pl.from_arrow(pa.Table.from_batches([rb]))  # type: ignore[assignment]
+        if carry is not None:
+            df = pl.concat([carry, df], how="vertical_relaxed")
+            carry = None
+        tail = df.get_column("problem_id").reverse().rle().struct.field("len")[0]  # rows of the last problem
+        carry = df.tail(tail)  # the last problem may go on in the next batch
+        if tail < df.height:
+            yield df.head(df.height - tail)
+    if carry is not None and carry.height:
+        yield carry
+
+
+def _local_scored(in_path: Path, filters: list[Filter], batch_rows: int) -> Iterator[pl.DataFrame]:
+    for df in problem_batches(in_path, batch_rows):
+        yield score_batch(filters, df)
 
 
 class _RayScorer:
@@ -212,6 +232,13 @@ def _ray_scored(
     if not ray.is_initialized():
         # joins a cluster when RAY_ADDRESS is set, else starts a local one
         ray.init(ignore_reinit_error=True, include_dashboard=False, log_to_driver=False)
+    # leave one CPU for Ray Data's read tasks: actors holding every CPU starve the reads and
+    # the pipeline waits forever (seen with 2 actors x 1 CPU on a 2-CPU cluster)
+    total = float(ray.cluster_resources().get("CPU", 1.0))
+    budget = max(total - 1.0, total / 2)
+    if actors * cpus_per_actor > budget:
+        actors = max(1, int(budget // cpus_per_actor))
+        cpus_per_actor = min(cpus_per_actor, budget / actors)
     ctx = ray.data.DataContext.get_current()
     ctx.execution_options.preserve_order = True  # same row order as the local executor
     paths = [str(p) for p in shard_paths(in_path)]
@@ -223,7 +250,7 @@ def _ray_scored(
         fn_constructor_kwargs={"filters": filters},
         batch_size=batch_rows,
         batch_format="pyarrow",
-        concurrency=actors,
+        compute=ray.data.ActorPoolStrategy(size=actors),
         num_cpus=cpus_per_actor,
     )
     for table in ds.iter_batches(batch_format="pyarrow", batch_size=None):
@@ -328,6 +355,11 @@ def run_filters(
             if w is not None and not w._closed:
                 w.abort()
         raise
+    finally:
+        for f in filters:  # verifiers with worker pools (math) release them here
+            close = getattr(f, "close", None)
+            if callable(close):
+                close()
     return FilterRun(out_path, rej_path, funnel, filters=names)
 
 

@@ -12,7 +12,8 @@ value per completion (TRL repeats each prompt's row for its G generations), plus
   thought written in the target language (column `language`, default "en"), in [0, 1]; a
   thought too short to judge gets 1.0, an empty one 0.0.
 - `accuracy_reward`: delegates to the math verifier's `accuracy_reward`
-  (`factory.filters.math_filter`, imported when first called).
+  (`factory.filters.math_reward`, imported when first called); the gold answer comes from the
+  `solution` column, or `reference_answer` in factory datasets.
 
 Use: `GRPOTrainer(..., reward_funcs=[accuracy_reward, format_reward, language_consistency_reward])`.
 Exercise: `python -m pytest -q tests/test_rewards.py`.
@@ -94,11 +95,20 @@ def language_consistency_reward(completions: list[Completion], **kwargs: Any) ->
     return rewards
 
 
-def accuracy_reward(completions: list[Completion], **kwargs: Any) -> list[float]:
+def accuracy_reward(completions: list[Completion], **kwargs: Any) -> list[float | None]:
+    """1.0 / 0.0 per completion from the math verifier's cascade; None where the reference
+    cannot be parsed (TRL then ignores that reward). The reference comes from the dataset's
+    `solution` column (TRL's convention) or, for factory datasets, `reference_answer`."""
     try:
-        from factory.filters.math_filter import accuracy_reward as math_accuracy_reward
-    except ImportError as e:
+        from factory.filters.math_reward import accuracy_reward as math_accuracy_reward
+    except ImportError as e:  # pragma: no cover - the math verifier ships with factory
         from factory.schemas.errors import NotBuiltYetError
 
-        raise NotBuiltYetError(f"accuracy_reward needs the math verifier (factory.filters.math_filter): {e}") from None
-    return list(math_accuracy_reward(completions, **kwargs))
+        raise NotBuiltYetError(f"accuracy_reward needs the math verifier (factory.filters.math_reward): {e}") from None
+    if "solution" not in kwargs:
+        if "reference_answer" not in kwargs:
+            raise ValueError("accuracy_reward: expected a `solution` or `reference_answer` column with one gold answer per completion")
+        kwargs = {**kwargs, "solution": kwargs["reference_answer"]}
+    solution = kwargs.pop("solution")
+    kwargs.pop("reference_answer", None)
+    return list(math_accuracy_reward(completions, solution, **kwargs))
