@@ -92,6 +92,10 @@ def test_dry_run_writes_the_folder_and_touches_no_network(lineage, tmp_path, mon
     assert (out / "report.html").read_text().count('<img class="plot"') == 6
     assert sorted(p.name for p in (out / "data" / "default").iterdir()) == [
         "train-00000-of-00001.parquet", "validation-00000-of-00001.parquet"]
+    import datasets  # the card and report beside the data do not confuse the loader
+
+    ds = datasets.load_dataset(str(out), cache_dir=str(tmp_path / "cache"))
+    assert {k: v.num_rows for k, v in ds.items()} == {s: read_manifest(lineage["sft"] / s).rows for s in ("train", "validation")}
 
 
 def test_upload_arguments_and_republishing_unchanged_uploads_nothing(lineage, tmp_path, online):
