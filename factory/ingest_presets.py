@@ -335,24 +335,42 @@ def humaneval_problem(v: RowView) -> dict[str, Any]:
     }
 
 
-_ASSERT_FN = re.compile(r"assert\s+(?:not\s+)?\(?\s*(?:set\(|math\.isclose\(|abs\()?\s*([A-Za-z_]\w*)\s*\(")
+_CALL = re.compile(r"([A-Za-z_][\w.]*)\s*\(")
+
+
+def _called_function(assert_line: str, solution: str | None) -> str | None:
+    """The function an MBPP assert tests: the first call the reference solution defines (task
+    126 defines its own `sum`), else the first that is not a builtin or a module helper
+    (`assert int(lobb_num(5, 3)) == 35` -> lobb_num, `math.isclose(f(x), ...)` -> f)."""
+    import builtins
+
+    calls = [n for n in _CALL.findall(assert_line) if "." not in n]
+    defined = set(re.findall(r"^\s*def\s+([A-Za-z_]\w*)\s*\(", solution or "", flags=re.MULTILINE))
+    for name in calls:
+        if name in defined:
+            return name
+    for name in calls:
+        if not hasattr(builtins, name):
+            return name
+    return None
 
 
 def mbpp_problem(v: RowView) -> dict[str, Any]:
     asserts = v.str_list("tests.asserts", "test_list")
     assert asserts is not None
     setup = v.text("tests.setup_code", "test_setup_code", required=False, nonempty=False)
-    m = _ASSERT_FN.match(asserts[0]) if asserts else None
     meta = {}
     challenge = v.str_list("meta.challenge_test_list", "challenge_test_list", required=False)
     if challenge:
         meta["challenge_test_list"] = challenge
+    solution = v.text("reference_solution", "code", required=False)
     return {
         "problem": v.text("problem", "text"),
-        "reference_solution": v.text("reference_solution", "code", required=False),
+        "reference_solution": solution,
         "source_id": v.text("source_id", "task_id", required=False),
         # the function name the asserts call, so a prompt can ask for it by name
-        "tests": _tests("assert", fn_name=m.group(1) if m else None, asserts=asserts, setup_code=setup or None),
+        "tests": _tests("assert", fn_name=_called_function(asserts[0], solution) if asserts else None, asserts=asserts,
+                        setup_code=setup or None),
         "meta": meta,
     }
 

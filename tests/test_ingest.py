@@ -131,6 +131,8 @@ def test_humaneval_reference_solutions_pass_their_assert_tests(ingested):
 def test_mbpp_reference_solutions_pass_their_asserts(ingested):
     rows = _rows(ingested["mbpp"])
     assert rows[0]["tests"]["fn_name"] == "min_cost"
+    # every task's function name is found, and the reference solution defines it
+    assert all(r["tests"]["fn_name"] and f"def {r['tests']['fn_name']}" in r["reference_solution"] for r in rows)
     for r in rows[:10]:
         assert r["tests"]["style"] == "assert" and len(r["tests"]["asserts"]) >= 3
         _exec_asserts(r["reference_solution"], r["tests"])
