@@ -179,6 +179,131 @@ def _killpg(pid: int) -> None:
         pass
 
 
+Launch = Literal["fork", "spawn"]
+
+
+class _Child:
+    """A started sandbox process, whichever way it was launched: pid (= its process group),
+    `exit_fd` readable once it exited, `wait(timeout)` -> return code (negative = signal)."""
+
+    def __init__(self, pid: int, exit_fd: int, wait: Callable[[float | None], int | None], close: Callable[[], None]):
+        self.pid, self.exit_fd, self.wait, self.close = pid, exit_fd, wait, close
+
+
+class _ForkServer:
+    """One long-lived launcher per parent process (`sandbox_boot.py --serve`): it has the
+    interpreter and the common modules loaded once and forks a child per run, so a run costs a
+    fork plus the isolation (~5 ms) instead of an interpreter start. Requests go over a
+    SOCK_SEQPACKET socket with the run's four fds; a reader thread routes the replies (pid,
+    then exit status) to the waiting runs. If it dies, the next run starts a new one."""
+
+    def __init__(self) -> None:
+        import socket
+
+        self.owner = os.getpid()
+        self.sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-I", "-S", "-B", str(BOOT), "--serve", str(theirs.fileno())],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=_scrubbed_env("/nonexistent"),
+            start_new_session=True,
+            pass_fds=(theirs.fileno(),),
+            close_fds=True,
+        )
+        theirs.close()
+        self.lock = threading.Lock()
+        self.next_id = 0
+        self.waiting_pid: dict[int, list[Any]] = {}  # request id -> [event, pid]
+        self.by_pid: dict[int, list[Any]] = {}  # pid -> [event, rc, notify write fd]
+        self.alive = True
+        threading.Thread(target=self._read, name="factory-sandbox-forkserver", daemon=True).start()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                msg = self.sock.recv(1 << 16)
+            except OSError:
+                msg = b""
+            if not msg:
+                break
+            rep = json.loads(msg)
+            with self.lock:
+                if "pid" in rep:
+                    slot = self.waiting_pid.pop(rep["id"], None)
+                    if slot is not None:
+                        slot[1] = rep["pid"]
+                        self.by_pid[rep["pid"]] = slot[2]
+                        slot[0].set()
+                elif "exit" in rep:
+                    entry = self.by_pid.pop(rep["exit"], None)
+                    if entry is not None:
+                        entry[1] = rep["rc"]
+                        entry[0].set()
+                        os.write(entry[2], b"x")
+        with self.lock:  # the launcher is gone: release every waiter
+            self.alive = False
+            for slot in self.waiting_pid.values():
+                slot[0].set()
+            for entry in self.by_pid.values():
+                entry[1] = entry[1] if entry[1] is not None else -signal.SIGKILL
+                entry[0].set()
+                try:
+                    os.write(entry[2], b"x")
+                except OSError:
+                    pass
+            self.waiting_pid.clear()
+            self.by_pid.clear()
+
+    def spawn(self, box: str, cfg: dict[str, Any], fds: list[int]) -> _Child:
+        import socket
+
+        exit_r, exit_w = os.pipe()
+        done = [threading.Event(), None, exit_w]
+        with self.lock:
+            if not self.alive:
+                raise OSError("sandbox fork server is gone")
+            rid = self.next_id
+            self.next_id += 1
+            slot = [threading.Event(), None, done]
+            self.waiting_pid[rid] = slot
+            socket.send_fds(self.sock, [json.dumps({"id": rid, "box": box, "cfg": cfg}).encode()], fds)
+        if not slot[0].wait(30) or slot[1] is None:
+            with self.lock:
+                self.waiting_pid.pop(rid, None)
+                if slot[1] is not None:
+                    self.by_pid.pop(slot[1], None)
+            os.close(exit_r)
+            os.close(exit_w)
+            raise OSError("sandbox fork server did not start the run")
+
+        def wait(timeout: float | None) -> int | None:
+            return done[1] if done[0].wait(timeout) else None
+
+        pid = slot[1]
+
+        def close() -> None:
+            with self.lock:  # unmapped first: the reader must never write to a closed/reused fd
+                self.by_pid.pop(pid, None)
+            os.close(exit_r)
+            os.close(exit_w)
+
+        return _Child(pid, exit_r, wait, close)
+
+
+_server: _ForkServer | None = None
+_server_lock = threading.Lock()
+
+
+def _fork_server() -> _ForkServer:
+    global _server
+    with _server_lock:
+        if _server is None or not _server.alive or _server.owner != os.getpid():
+            _server = _ForkServer()
+        return _server
+
+
 def run_python(
     source: str,
     *,
@@ -190,6 +315,7 @@ def run_python(
     collect: tuple[str, ...] = (),
     watchdog_grace_s: float = 0.5,
     on_record: Callable[[dict[str, Any], str], bool] | None = None,
+    launch: Launch = "fork",
 ) -> RunResult:
     """Run `source` as `__main__` in a fresh sandbox and return what happened.
 
@@ -199,47 +325,21 @@ def run_python(
     per-step watchdog (killed `s + watchdog_grace_s` later unless `{"ev": "end"}` arrives), which
     is how the code harness enforces per-test limits that a program cannot catch or block.
     `on_record(record, box)` sees each record as it arrives (the box's files are readable);
-    returning True stops the run at once (status `stopped`), e.g. early stop on a wrong answer."""
+    returning True stops the run at once (status `stopped`), e.g. early stop on a wrong answer.
+    `launch="fork"` forks the run from a preloaded fork server (fast); `"spawn"` starts a fresh
+    interpreter per run. Both apply the same isolation in the same bootstrap code."""
     box = tempfile.mkdtemp(prefix="factory-sbx-")
     os.chmod(box, 0o700)
     try:
-        return _run_in_box(box, source, stdin, files or {}, limits, allow_subprocess, namespaces, collect, watchdog_grace_s, on_record)
+        return _run_in_box(box, source, stdin, files or {}, limits, allow_subprocess, namespaces, collect, watchdog_grace_s, on_record, launch)
     finally:
         shutil.rmtree(box, ignore_errors=True)
 
 
-def _run_in_box(box, source, stdin, files, limits, allow_subprocess, namespaces, collect, grace, on_record) -> RunResult:
-    for name, data in {**files, "main.py": source}.items():
-        p = Path(box) / name
-        if p.parent != Path(box):
-            raise ValueError(f"sandbox files must be plain names in the box, found {name!r}")
-        p.write_bytes(data.encode() if isinstance(data, str) else data)
-    stdin_path = Path(box) / ".stdin"
-    stdin_path.write_bytes(stdin.encode() if isinstance(stdin, str) else stdin)
-    report_r, report_w = os.pipe()
-    os.set_inheritable(report_w, True)
-    t0 = time.monotonic()
-    with open(stdin_path, "rb") as stdin_f:
-        # the uid is only known once the pid is: the config is written now and read by the boot
-        # after exec (it waits on a one-byte go pipe), so no preexec_fn (unsafe with threads) is needed
-        go_r, go_w = os.pipe()
-        proc = subprocess.Popen(
-            # -S: no site import (the venv's .pth finders cost ~40 ms a run); the boot puts the
-            # parent's site-packages on sys.path itself, so numpy & co. stay importable
-            [sys.executable, "-I", "-S", "-B", str(BOOT), box, str(go_r)],
-            stdin=stdin_f,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            cwd=box,
-            env=_scrubbed_env(box),
-            start_new_session=True,
-            pass_fds=(report_w, go_r),
-            close_fds=True,
-        )
-    os.close(go_r)
-    uid = UID_BASE + proc.pid if os.geteuid() == 0 else None
-    cfg = {
+def _config(limits: Limits, allow_subprocess: bool, namespaces: bool, uid: Any, report_fd: int, env: dict | None) -> dict[str, Any]:
+    return {
         "uid": uid,
+        "uid_base": UID_BASE,
         "limits": {
             "cpu_s": limits.cpu_s,
             "memory_mb": limits.memory_mb,
@@ -249,18 +349,93 @@ def _run_in_box(box, source, stdin, files, limits, allow_subprocess, namespaces,
         },
         "allow_subprocess": allow_subprocess,
         "namespaces": namespaces,
-        "report_fd": report_w,
+        "report_fd": report_fd,
         "site_packages": _site_packages(),
+        "env": env,
     }
-    (Path(box) / "sandbox.json").write_text(json.dumps(cfg))
+
+
+def _start_spawn(box: str, stdin_f, limits, allow_subprocess, namespaces) -> tuple[_Child, int, int, int]:
+    report_r, report_w = os.pipe()
+    # the uid is only known once the pid is: the config is written now and read by the boot
+    # after exec (it waits on a one-byte go pipe), so no preexec_fn (unsafe with threads) is needed
+    go_r, go_w = os.pipe()
+    proc = subprocess.Popen(
+        # -S: no site import (the venv's .pth finders cost ~40 ms a run); the boot puts the
+        # parent's site-packages on sys.path itself, so numpy & co. stay importable
+        [sys.executable, "-I", "-S", "-B", str(BOOT), box, str(go_r)],
+        stdin=stdin_f,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=box,
+        env=_scrubbed_env(box),
+        start_new_session=True,
+        pass_fds=(report_w, go_r),
+        close_fds=True,
+    )
+    os.close(go_r)
+    os.close(report_w)
+    uid = UID_BASE + proc.pid if os.geteuid() == 0 else None
+    (Path(box) / "sandbox.json").write_text(json.dumps(_config(limits, allow_subprocess, namespaces, uid, report_w, None)))
     os.write(go_w, b"g")
     os.close(go_w)
-    os.close(report_w)
-    res = _pump(proc, report_r, limits, t0, grace, box, on_record)
-    # whatever the outcome: nothing of this run may survive it
-    _killpg(proc.pid)
-    if uid is not None:
-        sweep_uid(uid)
+    pidfd = os.pidfd_open(proc.pid)
+
+    def wait(timeout: float | None) -> int | None:
+        try:
+            return proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    out_fd, err_fd = os.dup(proc.stdout.fileno()), os.dup(proc.stderr.fileno())
+    proc.stdout.close()
+    proc.stderr.close()
+    return _Child(proc.pid, pidfd, wait, lambda: os.close(pidfd)), out_fd, err_fd, report_r
+
+
+def _start_fork(box: str, stdin_f, limits, allow_subprocess, namespaces) -> tuple[_Child, int, int, int]:
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    rep_r, rep_w = os.pipe()
+    cfg = _config(limits, allow_subprocess, namespaces, "auto" if os.geteuid() == 0 else None, 3, _scrubbed_env(box))
+    try:
+        child = _fork_server().spawn(box, cfg, [stdin_f.fileno(), out_w, err_w, rep_w])
+    except BaseException:
+        for fd in (out_r, err_r, rep_r):
+            os.close(fd)
+        raise
+    finally:
+        for fd in (out_w, err_w, rep_w):
+            os.close(fd)
+    return child, out_r, err_r, rep_r
+
+
+def _run_in_box(box, source, stdin, files, limits, allow_subprocess, namespaces, collect, grace, on_record, launch) -> RunResult:
+    for name, data in {**files, "main.py": source}.items():
+        p = Path(box) / name
+        if p.parent != Path(box):
+            raise ValueError(f"sandbox files must be plain names in the box, found {name!r}")
+        p.write_bytes(data.encode() if isinstance(data, str) else data)
+    stdin_path = Path(box) / ".stdin"
+    stdin_path.write_bytes(stdin.encode() if isinstance(stdin, str) else stdin)
+    t0 = time.monotonic()
+    with open(stdin_path, "rb") as stdin_f:
+        child = None
+        if launch == "fork":
+            try:
+                child, out_fd, err_fd, rep_fd = _start_fork(box, stdin_f, limits, allow_subprocess, namespaces)
+            except OSError:
+                child = None  # no fork server here: a fresh interpreter per run still isolates
+        if child is None:
+            child, out_fd, err_fd, rep_fd = _start_spawn(box, stdin_f, limits, allow_subprocess, namespaces)
+    try:
+        res = _pump(child, out_fd, err_fd, rep_fd, limits, t0, grace, box, on_record)
+    finally:
+        # whatever the outcome: nothing of this run may survive it
+        _killpg(child.pid)
+        if os.geteuid() == 0:
+            sweep_uid(UID_BASE + child.pid)
+        child.close()
     for name in collect:
         p = Path(box) / name
         try:
@@ -272,20 +447,15 @@ def _run_in_box(box, source, stdin, files, limits, allow_subprocess, namespaces,
     return res
 
 
-def _pump(proc: subprocess.Popen, report_r: int, limits: Limits, t0: float, grace: float, box: str, on_record) -> RunResult:
+def _pump(child: _Child, out_fd: int, err_fd: int, rep_fd: int, limits: Limits, t0: float, grace: float, box: str, on_record) -> RunResult:
     sel = selectors.DefaultSelector()
     bufs = {"out": bytearray(), "err": bytearray(), "rep": bytearray()}
     caps = {"out": limits.stdout_bytes, "err": limits.stderr_bytes, "rep": limits.report_bytes}
-    sel.register(proc.stdout, selectors.EVENT_READ, "out")
-    sel.register(proc.stderr, selectors.EVENT_READ, "err")
-    rep_f = os.fdopen(report_r, "rb", buffering=0)
-    sel.register(rep_f, selectors.EVENT_READ, "rep")
+    sel.register(out_fd, selectors.EVENT_READ, "out")
+    sel.register(err_fd, selectors.EVENT_READ, "err")
+    sel.register(rep_fd, selectors.EVENT_READ, "rep")
     # the main process exiting ends the run even if an escaped child keeps the pipes open
-    try:
-        pidfd = os.pidfd_open(proc.pid)
-        sel.register(pidfd, selectors.EVENT_READ, "exit")
-    except (AttributeError, OSError):
-        pidfd = None
+    sel.register(child.exit_fd, selectors.EVENT_READ, "exit")
     exited_at: float | None = None
     deadline = t0 + limits.wall_s
     step_deadline: float | None = None
@@ -303,7 +473,7 @@ def _pump(proc: subprocess.Popen, report_r: int, limits: Limits, t0: float, grac
         if now >= limit_at:
             status = "timeout"
             detail = "per-test time limit" if step_deadline and step_deadline <= deadline else "wall-clock limit"
-            _killpg(proc.pid)
+            _killpg(child.pid)
             break
         events = sel.select(timeout=min(limit_at - now, 0.05 if exited_at is not None else 0.5))
         for key, _ in events:
@@ -313,7 +483,7 @@ def _pump(proc: subprocess.Popen, report_r: int, limits: Limits, t0: float, grac
                 exited_at = time.monotonic()
                 continue
             try:
-                chunk = os.read(key.fileobj.fileno(), 65536)
+                chunk = os.read(key.fileobj, 65536)
             except OSError:
                 chunk = b""
             if not chunk:
@@ -327,7 +497,7 @@ def _pump(proc: subprocess.Popen, report_r: int, limits: Limits, t0: float, grac
             elif len(chunk) > room:
                 status = "output_limit"
                 detail = f"{ {'out': 'stdout', 'err': 'stderr', 'rep': 'report'}[name] } exceeded {caps[name]} bytes"
-                _killpg(proc.pid)
+                _killpg(child.pid)
                 open_streams = 0
                 break
             if name == "rep":
@@ -352,22 +522,20 @@ def _pump(proc: subprocess.Popen, report_r: int, limits: Limits, t0: float, grac
                         step_deadline = None
                     if on_record is not None and on_record(rec, box):
                         status, detail = "stopped", "stopped by the caller"
-                        _killpg(proc.pid)
+                        _killpg(child.pid)
                         open_streams = 0
                         break
                 if open_streams == 0:
                     break
     sel.close()
-    if pidfd is not None:
-        os.close(pidfd)
-    for f in (proc.stdout, proc.stderr, rep_f):
-        f.close()
-    try:
-        rc = proc.wait(timeout=max(1.0, deadline - time.monotonic() + 1.0))
-    except subprocess.TimeoutExpired:
+    for fd in (out_fd, err_fd, rep_fd):
+        os.close(fd)
+    rc = child.wait(max(1.0, deadline - time.monotonic() + 1.0))
+    if rc is None:
         # streams closed but the process lingers (it closed its own stdout): hard limit applies
-        _killpg(proc.pid)
-        rc = proc.wait()
+        _killpg(child.pid)
+        rc = child.wait(10.0)
+        rc = -signal.SIGKILL if rc is None else rc
         status = status or "timeout"
         detail = detail or "wall-clock limit"
     wall = time.monotonic() - t0
