@@ -354,14 +354,18 @@ def _teachers(folders: list[Folder], splits: list[Split]) -> list[dict[str, Any]
         names = _schema_names(d)
         if "teacher" not in names:
             continue
+        import polars as pl
+
         cols = [c for c in ("teacher", "backend", "sampling") if c in names]
         counts: Counter = Counter()
-        for batch in iter_batches(d, columns=cols):
-            rows = batch.to_pylist()
-            for r in rows:
-                s = r.get("sampling") or {}
-                key = (r["teacher"], r.get("backend"), json.dumps({k: v for k, v in s.items() if v is not None}, sort_keys=True))
-                counts[key] += 1
+        for batch in iter_batches(d, columns=cols, batch_size=100_000):
+            # a few distinct (teacher, backend, sampling) per folder: group in polars, then count
+            df = pl.from_arrow(pa.Table.from_batches([batch]))
+            exprs = [pl.col("teacher"), pl.col("backend") if "backend" in cols else pl.lit(None, pl.String).alias("backend"),
+                     pl.col("sampling").struct.json_encode().alias("sampling") if "sampling" in cols else pl.lit(None, pl.String).alias("sampling")]
+            for t, b, sj, n in df.select(exprs).group_by(["teacher", "backend", "sampling"]).len().iter_rows():
+                sd = json.loads(sj) if sj else {}
+                counts[(t, b, json.dumps({k: v for k, v in sd.items() if v is not None}, sort_keys=True))] += n
         if counts:
             return [
                 {"teacher": t, "backend": b or "not recorded", "sampling": json.loads(s), "rows": n, "where": str(d)}
