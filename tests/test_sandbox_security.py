@@ -38,16 +38,17 @@ def test_isolation_layers_on_this_machine():
     assert info["errors"] == [] or info["net"] == "hook"
 
 
-def test_fork_bomb_is_contained_by_the_process_limit():
+@pytest.mark.parametrize("launch", ["fork", "spawn"])
+def test_fork_bomb_is_contained_by_the_process_limit(launch):
     # allow_subprocess=True: the hook lets fork through, so RLIMIT_NPROC under the fresh uid and
     # the group kill + uid sweep are what contain it (the OS layer, not the Python guard)
     bomb = "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n"
-    res = run_python(bomb, limits=FAST, allow_subprocess=True)
+    res = run_python(bomb, limits=FAST, allow_subprocess=True, launch=launch)
     assert res.status in ("timeout", "error")
     assert res.wall_s < FAST.wall_s + 5
     assert _survivors(res.isolation.get("uid")) == []
     # with the default policy the guard refuses the very first fork
-    res = run_python(bomb.replace("except OSError", "except BlockingIOError"), limits=FAST)
+    res = run_python(bomb.replace("except OSError", "except BlockingIOError"), limits=FAST, launch=launch)
     assert res.status == "error" and "creating processes is not allowed" in res.stderr.decode()
 
 
@@ -79,7 +80,8 @@ def test_resource_attacks_get_their_verdict(code: str, status: str):
         assert len(res.stdout) == FAST.stdout_bytes  # read with a cap, not buffered without bound
 
 
-def test_writing_outside_the_box_is_refused(tmp_path):
+@pytest.mark.parametrize("launch", ["fork", "spawn"])
+def test_writing_outside_the_box_is_refused(tmp_path, launch):
     victim = tmp_path / "keep.txt"
     victim.write_text("precious")
     os.chmod(tmp_path, 0o777)  # even a world-writable directory must not be writable
@@ -107,7 +109,7 @@ def test_writing_outside_the_box_is_refused(tmp_path):
         print("DONE", done)
         """
     )
-    res = run_python(code, limits=FAST)
+    res = run_python(code, limits=FAST, launch=launch)
     out = res.stdout.decode()
     assert res.status == "ok", res.stderr
     assert "DONE []" in out and "inside ok fine" in out
@@ -116,7 +118,8 @@ def test_writing_outside_the_box_is_refused(tmp_path):
         assert not os.path.exists(p)
 
 
-def test_user_files_and_secrets_are_unreadable(tmp_path, monkeypatch):
+@pytest.mark.parametrize("launch", ["fork", "spawn"])
+def test_user_files_and_secrets_are_unreadable(tmp_path, monkeypatch, launch):
     monkeypatch.setenv("HF_TOKEN", "hf_FAKE_SECRET_0123456789")
     monkeypatch.setenv("OPENAI_API_KEY", "sk-FAKE-SECRET-abcdef")
     ssh = tmp_path / ".ssh"
@@ -135,7 +138,7 @@ def test_user_files_and_secrets_are_unreadable(tmp_path, monkeypatch):
                 print("refused", p, type(e).__name__)
         """
     )
-    res = run_python(code, limits=FAST)
+    res = run_python(code, limits=FAST, launch=launch)
     seen = res.stdout + res.stderr
     assert res.status == "ok", res.stderr
     for secret in (b"hf_FAKE_SECRET", b"sk-FAKE-SECRET", b"s3cr3t-key-material", b"HF_TOKEN", b"OPENAI_API_KEY"):
@@ -179,7 +182,8 @@ def test_os_layers_hold_for_child_processes_outside_the_hook(tmp_path):
         server.close()
 
 
-def test_no_network_connection_arrives():
+@pytest.mark.parametrize("launch", ["fork", "spawn"])
+def test_no_network_connection_arrives(launch):
     server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     server.bind(("127.0.0.1", 0))
     server.listen(8)
@@ -206,7 +210,7 @@ def test_no_network_connection_arrives():
         """
     )
     try:
-        res = run_python(code, limits=FAST)
+        res = run_python(code, limits=FAST, launch=launch)
         assert res.status == "ok", res.stderr
         assert b"CONNECTED" not in res.stdout
         with pytest.raises(BlockingIOError):
@@ -218,7 +222,8 @@ def test_no_network_connection_arrives():
         udp.close()
 
 
-def test_killing_the_parent_fails_and_the_parent_lives():
+@pytest.mark.parametrize("launch", ["fork", "spawn"])
+def test_killing_the_parent_fails_and_the_parent_lives(launch):
     me = os.getpid()
     code = textwrap.dedent(
         f"""
@@ -231,7 +236,7 @@ def test_killing_the_parent_fails_and_the_parent_lives():
                 print("refused", target, type(e).__name__)
         """
     )
-    res = run_python(code, limits=FAST)
+    res = run_python(code, limits=FAST, launch=launch)
     assert res.status == "ok", res.stderr
     assert b"KILLED" not in res.stdout
     os.kill(me, 0)  # still here
