@@ -25,6 +25,7 @@ memory, output_limit, compile_error, no_code — with passed/total counts.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -210,7 +211,7 @@ def verify_program(
     status: list[str] = [""] * total
     errors: dict[int, str] = {}
     expected = [json.loads(o) for o in tests.outputs] if tests.style == "call" else list(tests.outputs)
-    harness = HARNESS.read_text()
+    harness = _harness_source()
     start = 0
     whole_program_fail: tuple[str, str] | None = None
     while start < total:
@@ -319,6 +320,11 @@ def verify_program(
     if not status[first]:
         errors.setdefault(first, "not run")
     return Verdict(kind, passed, total, kind, first, errors.get(first, "")[:500], wall, status)  # type: ignore[arg-type]
+
+
+@functools.lru_cache(maxsize=1)
+def _harness_source() -> str:
+    return HARNESS.read_text()
 
 
 def _crash_kind(res) -> str:

@@ -233,7 +233,10 @@ class _ForkServer:
                 msg = b""
             if not msg:
                 break
-            rep = json.loads(msg)
+            try:
+                rep = json.loads(msg)
+            except ValueError:
+                continue
             with self.lock:
                 if "pid" in rep:
                     slot = self.waiting_pid.pop(rep["id"], None)
@@ -246,7 +249,10 @@ class _ForkServer:
                     if entry is not None:
                         entry[1] = rep["rc"]
                         entry[0].set()
-                        os.write(entry[2], b"x")
+                        try:
+                            os.write(entry[2], b"x")
+                        except OSError:
+                            pass
         with self.lock:  # the launcher is gone: release every waiter
             self.alive = False
             for slot in self.waiting_pid.values():

@@ -298,3 +298,12 @@ def test_pipeline_with_hostile_programs_keeps_running_and_good_ones_pass():
     assert kept.height == 4 and rejected.height == len(HOSTILE)
     assert funnel.rejected_by["code"]["timeout"] == 2
     assert not os.path.exists("/tmp/factory-pipeline-planted")
+
+
+def test_fork_server_death_is_survived():
+    server = sandbox._fork_server()
+    server.proc.kill()
+    server.proc.wait()
+    res = run_python("print('still here')", limits=FAST)  # a new server (or a spawn) takes over
+    assert res.status == "ok" and res.stdout == b"still here\n"
+    assert sandbox._fork_server() is not server
