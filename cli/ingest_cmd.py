@@ -31,7 +31,17 @@ def ingest_command(
     language: Annotated[Optional[str], typer.Option("--language", help="Language code stored on every row (default en).")] = None,
     teacher: Annotated[Optional[str], typer.Option("--teacher", help="Teacher name for trace rows (default: the file's model column, else 'unknown').")] = None,
 ) -> None:
-    """Turn problem sets and existing trace sets into a factory dataset folder."""
+    """Turn problem sets and existing trace sets into a factory dataset folder.
+
+    Presets (--preset; guessed from the file name or columns when left out):
+    gsm8k, math500, aime24, aime25, amc23 (math problems with answers);
+    humaneval, mbpp, apps (code problems with assert / stdin-stdout / call tests);
+    skyt1-traces, qwen-traces (Qwen2.5-Math evaluation outputs with the authors' labels);
+    think-traces (<think> completions), messages (chat messages), problems (any problem table).
+
+    Bad rows stop the run with file, line and field (--on-error fail) or go to
+    <out>/rejected/rejects.jsonl (--on-error skip); the counts are printed and kept in the manifest.
+    """
     from rich.table import Table
 
     from factory.ingest import ingest

@@ -441,3 +441,12 @@ def test_csv_with_a_long_trace_field(tmp_path):
         w.writerow(["1?", long])
     row = _rows(ingest([str(p)], out=tmp_path / "o", preset="think-traces").out)[0]
     assert row["completion"] == long and row["answer"] == "\\boxed{1}"
+
+
+def test_help_names_every_preset():
+    from factory.ingest_presets import PRESETS
+
+    r = CliRunner().invoke(app, ["ingest", "--help"])
+    assert r.exit_code == 0
+    text = " ".join(r.output.split())
+    assert all(name in text for name in PRESETS), [n for n in PRESETS if n not in text]
