@@ -75,7 +75,19 @@ class _Gold:
 
 
 _COMMAND = re.compile(r"\\[a-zA-Z]+|_\{?\w+\}?")
-_FREE_LETTER = re.compile(r"[a-zA-Z]")
+_GREEK = re.compile(
+    r"\\(?:alpha|beta|gamma|delta|epsilon|varepsilon|zeta|eta|theta|vartheta|iota|kappa|lambda|mu|nu|"
+    r"xi|rho|sigma|tau|upsilon|phi|varphi|chi|psi|omega|Gamma|Delta|Theta|Lambda|Xi|Sigma|Phi|Psi|Omega)(?![a-zA-Z])"
+)
+_FREE_LETTER = re.compile(r"[^\W\d_e]")  # "e" may be Euler's number: sympy decides those
+
+
+def _has_variable(norm: str) -> bool:
+    """A free variable: a Greek-letter command (\\theta) or a letter outside commands and
+    subscripts (x, θ). Unknown commands (\\dbinom, \\lfloor) are not variables."""
+    if _GREEK.search(norm):
+        return True
+    return bool(_FREE_LETTER.search(_COMMAND.sub("", norm)))
 
 
 def _text_key(s: str) -> str:
@@ -116,8 +128,8 @@ class MathEquivalence:
         self._gold_cache: _LRU = _LRU(cache_size // 10 or 1)
         self._verdict_cache: _LRU = _LRU(cache_size)
         self._pool = None
-        # start the symbolic workers when a batch arrives, so their import (~1 s) overlaps the
-        # string/numeric stages; False keeps them off until a pair actually needs them
+        # start the symbolic workers when a batch (32+ pairs) arrives, so their import (~1 s)
+        # overlaps the string/numeric stages; False keeps them off until a pair needs them
         self.prestart = prestart
         self.stats: dict[str, int] = {}
 
@@ -186,7 +198,7 @@ class MathEquivalence:
                 eq = numbers_equal(g.value, pv)
                 if eq is not None:
                     return ("correct" if eq else "wrong"), "numeric", False
-            elif _FREE_LETTER.search(_COMMAND.sub("", pnorm)) and not _FREE_LETTER.search(_COMMAND.sub("", g.norm)):
+            elif _has_variable(pnorm) and not _has_variable(g.norm):
                 # the gold is a number, the prediction has a free variable (x, 2^x, a+b): never
                 # equal; words ("one half") are flagged undecided so a judge may read them
                 return "wrong", "numeric", bool(re.search(r"[A-Za-z]{3,}", _COMMAND.sub("", pnorm)))
@@ -194,7 +206,7 @@ class MathEquivalence:
 
     def check(self, pairs: Sequence[tuple[str | None, str | None]], *, problems: Sequence[str] | None = None) -> list[Verdict]:
         """Verdict per (gold, predicted answer) pair; `problems` (same length) feeds the judge."""
-        if self.prestart and pairs:
+        if self.prestart and len(pairs) >= 32:
             self.pool.start()
         out: list[Verdict | None] = [None] * len(pairs)
         slow: dict[tuple[str, str], list[int]] = {}

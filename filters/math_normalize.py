@@ -25,6 +25,7 @@ import math
 import re
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import lru_cache
 
 # ------------------------------------------------------------------------------------------
 # Plain text -> LaTeX
@@ -174,11 +175,22 @@ def _fix_short_args(s: str) -> str:
     return s
 
 
+_SIMPLE_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+
+
 def normalize(s: str | None) -> str:
     """Canonical string for exact matching. Lossy only in ways every grader accepts."""
     if s is None:
         return ""
-    s = strip_delimiters(str(s))
+    s = str(s).strip()
+    if _SIMPLE_NUMBER.fullmatch(s) and len(s) < 30:
+        return s  # most answers are plain numbers: nothing to rewrite
+    return _normalize(s)
+
+
+@lru_cache(maxsize=65536)
+def _normalize(s: str) -> str:
+    s = strip_delimiters(s)
     s = plain_to_latex(s)
     s = s.replace("\n", " ")
     # a line break; inside a matrix it separates rows (kept as ";;" so spacing rules keep it)
@@ -282,7 +294,8 @@ Number = Fraction | float | complex
 class Value:
     """A parsed answer: a scalar, or a flat collection with its bracket kind.
 
-    kind: "scalar"; "tuple" for (..) ; "list" for [..]; "set" for {..}; "bare" for an
+    kind: "scalar"; "tuple" for (..) ; "list" for [..]; "interval[)"/"interval(]" for half-open
+    intervals; "set" for {..}; "bare" for an
     unbracketed comma list (several answers, order does not matter). `percent` records a
     trailing % on a scalar; `decimals` the number of decimal places written in a decimal
     literal (None when the answer is exact), used to compare against rounded golds.
@@ -295,7 +308,7 @@ class Value:
 
 
 _TOKEN = re.compile(
-    r"\s*(?:(?P<num>\d+(?:\.\d*)?|\.\d+)(?P<exp>[eE][+-]?\d+)?|(?P<cmd>\\[a-zA-Z]+)|(?P<op>[-+*/^(){}\[\]!%]))"
+    r"\s*(?:(?P<num>\d+(?:\.\d*)?|\.\d+)(?P<exp>[eE][+-]?\d+)?|(?P<cmd>\\[a-zA-Z]+)|(?P<imag>i)(?![a-zA-Z])|(?P<op>[-+*/^(){}\[\]!%]))"
 )
 
 
@@ -315,6 +328,8 @@ def _tokenize(s: str) -> list[tuple[str, str]]:
             out.append(("num", m.group("num") + (m.group("exp") or "")))
         elif m.group("cmd") is not None:
             out.append(("cmd", m.group("cmd")))
+        elif m.group("imag") is not None:
+            out.append(("cmd", "i"))  # the imaginary unit: 6 - 5i
         else:
             out.append(("op", m.group("op")))
     return out
@@ -492,6 +507,10 @@ class _Parser:
             return _pow(radicand, Fraction(1) / index if isinstance(index, Fraction) else 1 / index)
         if text == "\\pi":
             return math.pi
+        if text == "i":
+            return 1j
+        if text == "\\infty":
+            return math.inf
         raise _Unsupported(text)
 
 
@@ -537,6 +556,7 @@ def _outer(s: str) -> tuple[str, str] | None:
     return None
 
 
+@lru_cache(maxsize=65536)
 def evaluate(norm: str) -> Value | None:
     """Value of a normalised answer, or None when it needs the symbolic stage."""
     if not norm or len(norm) > 300:
@@ -559,9 +579,9 @@ def evaluate(norm: str) -> Value | None:
         outer = _outer(s)
         if outer is not None and "," in s:
             inner = s[1:-1]
-            kind = {("(", ")"): "tuple", ("[", "]"): "list", ("{", "}"): "set"}.get(outer)
+            kind = {("(", ")"): "tuple", ("[", "]"): "list", ("{", "}"): "set", ("[", ")"): "interval[)", ("(", "]"): "interval(]"}.get(outer)
             if kind is None:
-                return None  # half-open interval: symbolic stage
+                return None
             parts = split_top_level(inner)
         elif "," in s:
             kind, parts = "bare", split_top_level(s)
@@ -585,6 +605,8 @@ def evaluate(norm: str) -> Value | None:
 
 
 def _close(a: Number, b: Number, *, decimals: int | None = None) -> bool:
+    if a == b:
+        return True  # also inf == inf, which the difference below cannot show
     if isinstance(a, Fraction) and isinstance(b, Fraction):
         if a == b:
             return True
@@ -620,6 +642,10 @@ def numbers_equal(gold: Value, pred: Value) -> bool | None:
         return False
     if (gold.kind == "scalar") != (pred.kind == "scalar"):
         return False  # one number against several (or a matrix): never the same answer
+    intervals = {"tuple", "list", "interval[)", "interval(]"}
+    if gold.kind != pred.kind and gold.kind in intervals and pred.kind in intervals and len(gold.items) == len(pred.items) == 2:
+        if any(isinstance(x, float) and math.isinf(x) for x in gold.items + pred.items):
+            return False  # (2, \infty) vs [2, \infty): same ends, different brackets: different sets
     if gold.kind != pred.kind:
         if {gold.kind, pred.kind} <= {"bare", "set"}:
             pass  # {1,2} and "1, 2" are both unordered answers
@@ -627,7 +653,7 @@ def numbers_equal(gold: Value, pred: Value) -> bool | None:
             return None
     if len(gold.items) != len(pred.items):
         return False
-    if gold.kind in ("tuple", "list") or gold.kind.startswith("matrix"):
+    if gold.kind in ("tuple", "list", "interval[)", "interval(]") or gold.kind.startswith("matrix"):
         return all(_close(g, p) for g, p in zip(gold.items, pred.items))
     # unordered: greedy matching is exact here since _close is transitive on these values
     remaining = list(pred.items)

@@ -177,7 +177,7 @@ class SymbolicPool:
         # much longer on a loaded machine); pairs never wait on that clock
         self.start_limit_s = 300.0
         self._workers: list[_Worker] = []
-        self.stats = {"pairs": 0, "timeouts": 0, "errors": 0, "restarts": 0}
+        self.stats: dict[str, float] = {"pairs": 0, "timeouts": 0, "errors": 0, "restarts": 0, "seconds": 0.0}
         atexit.register(self.close)
 
     def __enter__(self) -> SymbolicPool:
@@ -199,6 +199,7 @@ class SymbolicPool:
         results: list[str | None] = [None] * len(pairs)
         if not pairs:
             return []
+        t_run = time.monotonic()
         self._ensure(len(pairs))
         todo = deque(range(len(pairs)))
         busy: dict[int, _Worker] = {}  # fd -> worker running a pair
@@ -278,6 +279,7 @@ class SymbolicPool:
                         "sympy and math-verify to import in a few seconds; the machine may be overloaded"
                     )
         self.stats["pairs"] += len(pairs)
+        self.stats["seconds"] += time.monotonic() - t_run
         return [r or "error" for r in results]
 
     def _replace(self, w: _Worker) -> _Worker:

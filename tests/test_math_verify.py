@@ -204,6 +204,12 @@ def test_string_stage(fast_equiv, gold, pred):
         ("(1, 2)", "(2, 1)", "wrong"),
         ("2", "2, 1", "wrong"),
         ("46", "x", "wrong"),
+        (r"(-\infty, 3]", r"(-\infty, 3)", "wrong"),
+        (r"(2,\infty)", r"[2, \infty)", "wrong"),
+        (r"(-\infty,3]", "(-inf, 3.0]", "correct"),
+        ("6 - 5i", "-5i + 6", "correct"),
+        ("1+274i", "1 + 264i", "wrong"),
+        (r"\frac{1997}{2}", r"\frac{1}{1 + \omega}", "wrong"),
     ],
 )
 def test_numeric_stage(fast_equiv, gold, pred, verdict):
@@ -217,8 +223,7 @@ def test_numeric_stage(fast_equiv, gold, pred, verdict):
         ("2x^2+3x+1", "(2x+1)(x+1)", "correct"),
         ("y = 2x + 1", "y = 1 + 2x", "correct"),
         (r"(0,9) \cup (9,36)", r"(9, 36) \cup (0, 9)", "correct"),
-        (r"(-\infty, 3]", r"(-\infty, 3)", "wrong"),
-        (r"(2,\infty)", r"[2, \infty)", "wrong"),
+        (r"(0, 1) \cup (2, 3)", r"(0, 1) \cup [2, 3)", "wrong"),
         (r"\{1, x\}", r"\{x, 1\}", "correct"),
         (r"\begin{pmatrix} x & 0 \\ 0 & 1 \end{pmatrix}", r"\begin{bmatrix} x & 0 \\ 0 & 2/2 \end{bmatrix}", "correct"),
         (r"\begin{pmatrix} x & 0 \\ 0 & 1 \end{pmatrix}", r"\begin{pmatrix} 0 & x \\ 0 & 1 \end{pmatrix}", "wrong"),

@@ -1,0 +1,144 @@
+"""Our math verifier vs math-verify, side by side, on the same (gold, model output) pairs.
+
+Pairs: every sample of the shipped traces (factory/data/traces: Sky-T1 long CoT on MATH-500,
+Qwen2.5-14B short CoT on MATH-500, a best-of-8 set) — 1,800 pairs, gold = the MATH `answer`.
+Both sides get the raw model output and do their own answer extraction.
+
+- ours: `extract_from_trace` + `MathEquivalence.check` per chunk, symbolic stage on all cores
+  (`--workers`, default all), fresh caches. The one-off worker start-up (import sympy and
+  math-verify in each worker) is timed apart and reported both ways.
+- math-verify: `verify(parse("\\boxed{" + gold + "}"), parse(output))` per pair, in one
+  process, with its default signal timeouts — the way its README calls it.
+
+The two run interleaved chunk by chunk (`--chunks`), so both see the same machine load.
+Prints agreement with the authors' labels (as shipped, and corrected: the reviewed wrong labels
+of tests/data/math_label_errors.json flipped), agreement between the two verifiers, pairs/s
+and the ratio. Run: `python bench/verify_math.py` (about a minute; `--limit N` for less).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import resource
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+TRACE_FILES = (
+    "skyt1_long_cot_math500",
+    "qwen25_14b_instruct_short_cot_math500",
+    "qwen25math_math_cot_100_bo8",
+)
+
+
+def load_pairs(limit: int | None) -> list[dict]:
+    folder = REPO / "factory" / "data" / "traces"
+    if not folder.is_dir():
+        folder = REPO.parent / "shared" / "data" / "traces"
+    rows = []
+    for name in TRACE_FILES:
+        with gzip.open(folder / f"{name}.jsonl.gz", "rt") as fh:
+            for line in fh:
+                r = json.loads(line)
+                for s, (out, label) in enumerate(zip(r["code"], r["score"])):
+                    rows.append({"key": (name, int(r["idx"]), s), "gold": r["answer"], "output": out, "label": bool(label)})
+    if limit:
+        # spread the sample over the three files rather than taking the first file only
+        step = max(1, len(rows) // limit)
+        rows = rows[::step][:limit]
+    return rows
+
+
+def corrected_labels(rows: list[dict]) -> list[bool]:
+    path = REPO / "tests" / "data" / "math_label_errors.json"
+    fixes = {}
+    if path.is_file():
+        for e in json.loads(path.read_text())["rows"]:
+            fixes[(e["file"], e["idx"], e["sample"])] = e["correct"]
+    return [fixes.get(r["key"], r["label"]) for r in rows]
+
+
+def run_side_by_side(rows: list[dict], *, workers: int, timeout_s: float, chunks: int) -> dict:
+    """Both verifiers over the same pairs, interleaved chunk by chunk so both see the same
+    machine load (a shared box's load swings by 5x within a minute)."""
+    from math_verify import parse, verify
+
+    from factory.filters.math_equiv import MathEquivalence
+    from factory.filters.math_extract import extract_from_trace
+
+    eq = MathEquivalence(workers=workers, timeout_s=timeout_s)
+    ours: list[bool] = []
+    mv: list[bool] = []
+    stages: dict[str, int] = {}
+    t_ours = t_mv = 0.0
+    try:
+        # start-up: worker processes import sympy + math-verify and warm up (once per run)
+        t0 = time.perf_counter()
+        eq.pool.start()
+        eq.pool.run([("1", "1")] * workers)  # returns once every worker is ready
+        t_start = time.perf_counter() - t0
+        eq.pool.stats["pairs"] = 0
+        eq.pool.stats["seconds"] = 0.0
+        size = -(-len(rows) // chunks)
+        for c in range(0, len(rows), size):
+            part = rows[c : c + size]
+            t0 = time.perf_counter()
+            for r in part:
+                # math-verify as its README shows it: parse both, verify, default timeouts
+                mv.append(bool(verify(parse("\\boxed{" + r["gold"] + "}"), parse(r["output"]))))
+            t_mv += time.perf_counter() - t0
+            t0 = time.perf_counter()
+            preds = [extract_from_trace(r["output"], None).answer for r in part]
+            verdicts = eq.check([(r["gold"], p) for r, p in zip(part, preds)])
+            t_ours += time.perf_counter() - t0
+            ours.extend(v.verdict == "correct" for v in verdicts)
+            for v in verdicts:
+                stages[v.stage] = stages.get(v.stage, 0) + 1
+        return {"ours": ours, "mv": mv, "t_ours": t_ours, "t_start": t_start, "t_mv": t_mv, "stages": stages, "pool": dict(eq.pool.stats)}
+    finally:
+        eq.close()
+
+
+def agreement(a: list[bool], b: list[bool]) -> str:
+    same = sum(x == y for x, y in zip(a, b))
+    return f"{same}/{len(a)} = {100 * same / len(a):.2f}%"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--limit", type=int, default=None, help="use only N pairs (default: all 1,800)")
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="symbolic worker processes (default: all cores)")
+    ap.add_argument("--timeout", type=float, default=10.0, help="wall-clock limit per symbolic pair, seconds")
+    ap.add_argument("--chunks", type=int, default=6, help="interleave the two verifiers over this many chunks")
+    args = ap.parse_args()
+
+    rows = load_pairs(args.limit)
+    labels = [r["label"] for r in rows]
+    fixed = corrected_labels(rows)
+    n = len(rows)
+    print(f"pairs: {n} (gold, model output) from {', '.join(TRACE_FILES)}; cores: {os.cpu_count()}, workers: {args.workers}")
+
+    res = run_side_by_side(rows, workers=args.workers, timeout_s=args.timeout, chunks=args.chunks)
+    ours, mv = res["ours"], res["mv"]
+    t_warm, t_cold, t_mv = res["t_ours"], res["t_ours"] + res["t_start"], res["t_mv"]
+
+    print()
+    print(f"{'':28s}{'ours':>22s}{'math-verify':>22s}")
+    print(f"{'agree, author labels':28s}{agreement(ours, labels):>22s}{agreement(mv, labels):>22s}")
+    print(f"{'agree, corrected labels':28s}{agreement(ours, fixed):>22s}{agreement(mv, fixed):>22s}")
+    print(f"{'seconds':28s}{t_warm:>22.2f}{t_mv:>22.2f}")
+    print(f"{'pairs/s':28s}{n / t_warm:>22.1f}{n / t_mv:>22.1f}")
+    print(f"{'pairs/s incl. worker start':28s}{n / t_cold:>22.1f}{'':>22s}")
+    print()
+    print(f"ours vs math-verify verdicts: {agreement(ours, mv)}")
+    print(f"stages (ours): {res['stages']}; symbolic pool: {res['pool']}; worker start-up {res['t_start']:.2f} s")
+    print(f"speed-up vs math-verify: {t_mv / t_warm:.1f}x ({t_mv / t_cold:.1f}x counting the one-off worker start-up)")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak RSS of this process: {peak:.0f} MiB (each symbolic worker is a separate ~100 MiB process)")
+
+
+if __name__ == "__main__":
+    main()
