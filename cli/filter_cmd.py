@@ -37,7 +37,7 @@ def run_and_print(
     command: str,
 ) -> None:
     """Shared by `factory filter` and `factory verify`: build the chain, run it, print the funnel."""
-    from factory.filtering import build_filters, funnel_table, run_filters
+    from factory.filtering import filter_specs, funnel_table, run_filters
     from factory.schemas.errors import FactoryError
 
     stray = [n for n in options if n not in names]
@@ -46,11 +46,13 @@ def run_and_print(
             f"options were given for filter(s) {stray}, which are not in --filters {','.join(names)}",
             hint="add them to --filters or drop those options",
         )
-    chain = build_filters(names, options=options, common={"workers": workers if executor == "local" else 1})
+    # inside Ray each actor is one worker: its filters get one pool process each
+    specs = filter_specs(names, options=options, common={"workers": workers if executor == "local" else 1})
+    chain = [cls(**kw) for cls, kw in specs]
     params = {"options": options, "batch_rows": batch_rows}
     res = run_filters(
         input_dir, out_dir, filters=chain, executor=executor, batch_rows=batch_rows, overwrite=overwrite,
-        command=command, params=params, actors=max(1, workers), cpus_per_actor=1.0,
+        command=command, params=params, actors=max(1, workers), cpus_per_actor=1.0, specs=specs,
         log=lambda s: err.print(s),
     )
     out.print(funnel_table(res.funnel, title=f"{command} funnel"))

@@ -53,10 +53,16 @@ DEFAULT_BATCH_ROWS = 1000
 
 
 # -- building a chain ---------------------------------------------------------------------------
-def build_filters(names: list[str], *, options: dict[str, dict[str, Any]] | None = None,
-                  common: dict[str, Any] | None = None) -> list[Filter]:
-    """Instantiate registered filters by name. `options[name]` are keyword args for that filter;
-    `common` (e.g. workers) is passed to every filter whose constructor accepts the key."""
+FilterSpec = tuple[type, dict[str, Any]]
+
+
+def filter_specs(names: list[str], *, options: dict[str, dict[str, Any]] | None = None,
+                 common: dict[str, Any] | None = None) -> list[FilterSpec]:
+    """(class, keyword args) for each named filter, checked against the registry and the
+    constructors. `options[name]` are keyword args for that filter; `common` (e.g. workers) is
+    passed to every filter whose constructor accepts the key. Ray workers get these specs, not
+    filter objects: a verifier's caches and pools need not be picklable, and each actor builds
+    its own."""
     from factory.filters.registry import FILTERS
 
     options = options or {}
@@ -69,7 +75,7 @@ def build_filters(names: list[str], *, options: dict[str, dict[str, Any]] | None
     bad_opts = [n for n in options if n not in names]
     if bad_opts:
         raise FactoryError(f"options given for filter(s) {bad_opts} that are not in the chain {names}")
-    chain: list[Filter] = []
+    specs: list[FilterSpec] = []
     for n in names:
         cls = FILTERS[n]
         params = inspect.signature(cls).parameters
@@ -78,8 +84,14 @@ def build_filters(names: list[str], *, options: dict[str, dict[str, Any]] | None
             if k not in params:
                 raise FactoryError(f"filter '{n}' has no option '{k}': expected one of {sorted(p for p in params if p != 'self')}")
             kwargs[k] = v
-        chain.append(cls(**kwargs))
-    return chain
+        specs.append((cls, kwargs))
+    return specs
+
+
+def build_filters(names: list[str], *, options: dict[str, dict[str, Any]] | None = None,
+                  common: dict[str, Any] | None = None) -> list[Filter]:
+    """Instantiate registered filters by name (see `filter_specs`)."""
+    return [cls(**kwargs) for cls, kwargs in filter_specs(names, options=options, common=common)]
 
 
 # -- score, then decide -------------------------------------------------------------------------
@@ -211,10 +223,11 @@ def _local_scored(in_path: Path, filters: list[Filter], batch_rows: int) -> Iter
 
 
 class _RayScorer:
-    """Ray Data actor: builds (unpickles) the chain once; each call scores one Arrow batch."""
+    """Ray Data actor: builds the chain once from its specs (so a filter's worker pool lives as
+    long as the actor); each call scores one Arrow batch."""
 
-    def __init__(self, filters: list[Filter]) -> None:
-        self.filters = filters
+    def __init__(self, specs: list[FilterSpec] | None = None, filters: list[Filter] | None = None) -> None:
+        self.filters = [cls(**kw) for cls, kw in specs] if specs is not None else list(filters or [])
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         scored = score_batch(self.filters, pl.from_arrow(batch))  # type: ignore[arg-type]
@@ -222,7 +235,8 @@ class _RayScorer:
 
 
 def _ray_scored(
-    in_path: Path, filters: list[Filter], batch_rows: int, *, actors: int, cpus_per_actor: float
+    in_path: Path, filters: list[Filter], batch_rows: int, *, actors: int, cpus_per_actor: float,
+    specs: list[FilterSpec] | None = None,
 ) -> Iterator[pl.DataFrame]:
     try:
         import ray
@@ -247,7 +261,8 @@ def _ray_scored(
     ds = ray.data.read_parquet(paths, schema=None)
     ds = ds.map_batches(
         _RayScorer,
-        fn_constructor_kwargs={"filters": filters},
+        # specs when we have them (always, from the CLI and stages); pickled filters otherwise
+        fn_constructor_kwargs={"specs": specs} if specs is not None else {"filters": filters},
         batch_size=batch_rows,
         batch_format="pyarrow",
         compute=ray.data.ActorPoolStrategy(size=actors),
@@ -285,8 +300,12 @@ def run_filters(
     params: dict[str, Any] | None = None,
     actors: int = 1,
     cpus_per_actor: float = 1.0,
+    specs: list[FilterSpec] | None = None,
     log: Callable[[str], None] | None = None,
 ) -> FilterRun:
+    """Run `filters` over the Trace folder `in_path`, writing `out_path` and `out_path/rejected`.
+    With `executor="ray"`, pass `specs` (from `filter_specs`, the same chain) so each Ray actor
+    builds its own filters instead of unpickling these."""
     in_path, out_path = Path(in_path), Path(out_path)
     m = check_folder(in_path)
     if m.contract != "trace":
@@ -316,7 +335,7 @@ def run_filters(
     if executor == "local":
         scored_batches = _local_scored(in_path, filters, batch_rows)
     elif executor == "ray":
-        scored_batches = _ray_scored(in_path, filters, batch_rows, actors=actors, cpus_per_actor=cpus_per_actor)
+        scored_batches = _ray_scored(in_path, filters, batch_rows, actors=actors, cpus_per_actor=cpus_per_actor, specs=specs)
     else:
         raise FactoryError(f"executor: expected 'local' or 'ray', found {executor!r}")
 

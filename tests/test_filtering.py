@@ -14,7 +14,7 @@ from trace_rows import mixed_reasoning_rows, rows_from_traces
 from typer.testing import CliRunner
 
 from factory.dataset import read_manifest, read_table, write_dataset
-from factory.filtering import build_filters, problem_batches, run_filters
+from factory.filtering import build_filters, filter_specs, problem_batches, run_filters
 from factory.schemas.errors import DatasetError, FactoryError
 
 CHAIN = ["format", "readability", "language"]
@@ -128,8 +128,9 @@ def test_ray_executor_gives_the_same_output(traces_dir, tmp_path):
     local = run_filters(traces_dir, tmp_path / "local", filters=build_filters(chain, common={"workers": 1}), batch_rows=64)
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
     try:
+        specs = filter_specs(chain, common={"workers": 1})
         dist = run_filters(traces_dir, tmp_path / "ray", filters=build_filters(chain, common={"workers": 1}),
-                           executor="ray", batch_rows=64, actors=2)
+                           executor="ray", batch_rows=64, actors=2, specs=specs)
     finally:
         ray.shutdown()
     for sub in ("", "rejected"):
