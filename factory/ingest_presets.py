@@ -72,8 +72,9 @@ class RowView:
         return _MISSING
 
     def _columns(self, dst: str, default: str | tuple[str, ...] | None) -> tuple[str, ...]:
-        if dst in self.maps:
-            return (self.maps[dst],)
+        mapped = self.maps.get(dst)
+        if mapped is not None:
+            return (mapped,)
         if default is None:
             return ()
         return (default,) if isinstance(default, str) else default
@@ -81,10 +82,14 @@ class RowView:
     def get(self, dst: str, default: str | tuple[str, ...] | None, *, required: bool = True) -> tuple[str | None, Any]:
         """(column used, value); value is None when the column is absent and not required."""
         cols = self._columns(dst, default)
+        data = self.data
         for col in cols:
-            v = self._lookup(col)
-            if v is not _MISSING:
-                return col, v
+            if col in data:  # the common case first: a plain top-level column
+                return col, data[col]
+            if "." in col:
+                v = self._lookup(col)
+                if v is not _MISSING:
+                    return col, v
         if required or dst in self.maps:  # a column the user mapped by name must exist
             have = ", ".join(list(self.data)[:12]) + (", …" if len(self.data) > 12 else "")
             if len(cols) == 1:
@@ -99,6 +104,8 @@ class RowView:
 
     def text(self, dst: str, default: str | tuple[str, ...] | None, *, required: bool = True, nonempty: bool = True) -> str | None:
         col, v = self.get(dst, default, required=required)
+        if type(v) is str and (not nonempty or not required or v.strip()):
+            return v  # the common case, checked first
         if v is None:
             if required:
                 raise RowFail("wrong_type", "expected a string, found null", field=col)
