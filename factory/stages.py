@@ -69,13 +69,14 @@ def _stages() -> dict[str, tuple[Validate, Run]]:
 
     from factory import eval_stage, train_stage
     from factory import curate_stage
+    from factory import filter_stage, verify_stage
 
     return {
         "ingest": (ingest_stage.validate, ingest_stage.run),
         "inspect": (inspect_stage.validate, inspect_stage.run),
         "generate": (generate_stage.validate, generate_stage.run),
-        "verify": _not_built("verify", 4),
-        "filter": _not_built("filter", 4),
+        "verify": (verify_stage.validate, verify_stage.run),
+        "filter": (filter_stage.validate, filter_stage.run),
         "dedup": (dedup_stage.validate, dedup_stage.run),
         "decontaminate": (decontam_stage.validate, decontam_stage.run),
         "curate": (curate_stage.validate, curate_stage.run),

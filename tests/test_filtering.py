@@ -140,3 +140,31 @@ def test_ray_executor_gives_the_same_output(traces_dir, tmp_path):
         score_cols = [c for c in a.columns if c.startswith(("score_", "verdict_")) or c == "reject_reason"]
         assert a.select(score_cols).equals(b.select(score_cols))
     assert local.funnel.to_json() == dist.funnel.to_json()
+
+
+def test_recipe_stages_validate_and_run(traces_dir, tmp_path):
+    from factory.stages import StageContext, get_stages
+
+    stages = get_stages()
+    v_filter, r_filter = stages["filter"]
+    v_verify, r_verify = stages["verify"]
+    bad = {"input": "", "out": "o", "filters": ["format", "nope"], "options": {"language": {"threshold": 0.5}},
+           "executor": "spark", "workers": 0, "colour": "red"}
+    problems = v_filter(bad, "filter")
+    for expected in ("filter.colour: unknown key", "filter.input: expected a folder path", "filter.filters[1]",
+                     "filter.options.language: filter 'language' is not in filter.filters", "filter.executor", "filter.workers"):
+        assert any(p.startswith(expected) for p in problems), (expected, problems)
+    assert any("threshold" in p for p in v_filter({"input": "a", "out": "b", "options": {"language": {"threshold": 2.0}}}, "filter"))
+    assert any("no option" in p for p in v_filter({"input": "a", "out": "b", "options": {"format": {"max_tokenz": 1}}}, "filter"))
+    assert v_verify({"input": "traces", "out": "verified", "filters": ["math"]}, "verify") == []
+
+    logs: list[str] = []
+    ctx = StageContext(run_dir=tmp_path, recipe_name="t", seed=0, log=logs.append)
+    section = {"input": str(traces_dir), "out": "verified", "filters": ["math"], "workers": 1}
+    s1 = r_verify(section, ctx)
+    assert s1["rows_in"] == _frame(traces_dir).height and not s1["skipped"]
+    s2 = r_filter({"input": "verified", "out": "filtered", "options": {"language": {"threshold": 0.9}}}, ctx)
+    assert s2["rows_in"] == s1["rows_out"] and s2["filters"] == ["format", "readability", "language"]
+    assert any("filter funnel" in line and "readability" in line for line in logs)
+    again = r_filter({"input": "verified", "out": "filtered", "options": {"language": {"threshold": 0.9}}}, ctx)
+    assert again["skipped"] and again["rows_out"] == s2["rows_out"]
