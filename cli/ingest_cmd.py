@@ -62,6 +62,8 @@ def ingest_command(
     if r.rows_rejected:
         by = ", ".join(f"{k} {v}" for k, v in r.rejected_by_reason.items())
         out.print(f"rejected {r.rows_rejected} row(s): {by} -> {r.rejects_file}")
+    if r.duplicates:
+        out.print(f"skipped {r.duplicates} repeated problem row(s) (same id as a row already written)")
     if r.limited:
         out.print(f"stopped after --limit {limit} input rows")
     out.print(f"wrote {r.rows_written} {r.contract} row(s) to {r.out}")

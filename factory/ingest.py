@@ -5,8 +5,8 @@ Rows stream from the readers (`ingest_readers`) through a preset's mapping (`ing
 into `DatasetWriter` in batches, so memory stays bounded. A row that cannot be read or mapped
 is an `InputError` naming the file, line/row and column (`--on-error fail`, the default), or
 with `--on-error skip` goes to `<out>/rejected/rejects.jsonl` with its reason and raw text.
-Nothing is dropped silently: rows read, written and rejected (by reason) are returned, printed
-by the CLI and recorded in the manifest's stats.
+Nothing is dropped silently: rows read, written and rejected (by reason), and repeated
+problems written once, are returned, printed by the CLI and recorded in the manifest's stats.
 
 Exercise: `factory ingest ../shared/data/traces/skyt1_long_cot_math500.jsonl.gz --preset skyt1-traces --out traces/`.
 """
@@ -42,6 +42,7 @@ class InputStats:
     rows_read: int = 0
     rows_written: int = 0
     rows_rejected: int = 0
+    duplicates: int = 0  # problem rows whose id was already written in this run
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -58,6 +59,7 @@ class IngestResult:
     inputs: list[InputStats]
     rejects_file: Path | None = None
     limited: bool = False
+    duplicates: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -65,6 +67,7 @@ class IngestResult:
             "rows_written": self.rows_written, "rows_rejected": self.rows_rejected,
             "rejected_by_reason": dict(self.rejected_by_reason), "inputs": [i.to_json() for i in self.inputs],
             "rejects_file": str(self.rejects_file) if self.rejects_file else None, "limited": self.limited,
+            "duplicates": self.duplicates,
         }
 
 
@@ -178,6 +181,9 @@ def ingest(
     stats = [InputStats(spec, p.name, _fmt(spec)) for spec, p in jobs]
     reasons: Counter[str] = Counter()
     counters: dict[str, int] = {}  # next sample_index per problem, for inputs that do not number samples
+    # a problem listed twice (one row per sample in a trace file, or a repeated row) is written
+    # once; each repeat is counted. 16-hex ids: ~70 bytes each in the set, 70 MB per million.
+    seen: set[str] | None = set() if kind == "problem" else None
     limited = False
     try:
         with writer:
@@ -202,6 +208,11 @@ def ingest(
                         reasons[item.reason] += 1
                         st.rows_rejected += 1
                         continue
+                    if seen is not None:
+                        fresh = [r for r in rows if r["id"] not in seen]
+                        st.duplicates += len(rows) - len(fresh)
+                        seen.update(r["id"] for r in fresh)
+                        rows = fresh
                     buf.extend(rows)
                     st.rows_written += len(rows)
                     if len(buf) >= BATCH_ROWS:
@@ -216,6 +227,7 @@ def ingest(
                 rows_rejected=sum(s.rows_rejected for s in stats),
                 rejected_by_reason=dict(sorted(reasons.items())),
                 rejects_file=str(REJECTS) if rejects.count else None,
+                duplicates=sum(s.duplicates for s in stats),
                 inputs=[s.to_json() for s in stats],
                 limited=limited,
             )
@@ -228,6 +240,7 @@ def ingest(
         out=out, contract=kind, rows_read=sum(s.rows_read for s in stats), rows_written=sum(s.rows_written for s in stats),
         rows_rejected=sum(s.rows_rejected for s in stats), rejected_by_reason=dict(sorted(reasons.items())), inputs=stats,
         rejects_file=rejects_path if rejects.count else None, limited=limited,
+        duplicates=sum(s.duplicates for s in stats),
     )
 
 

@@ -319,6 +319,10 @@ def test_messages_preset(tmp_path):
         "3*3?", "Be brief.", "three threes", "9", "me")
     probs = _rows(ingest([str(p)], out=tmp_path / "p", preset="messages", to="problem").out)
     assert probs[0]["id"] == out["problem_id"]
+    p.write_text((json.dumps(row) + "\n") * 3)  # three samples of one problem -> one problem row
+    r = ingest([str(p)], out=tmp_path / "p3", preset="messages", to="problem")
+    assert (r.rows_read, r.rows_written, r.duplicates) == (3, 1, 2)
+    assert read_manifest(r.out).stats["duplicates"] == 2
 
 
 def test_split_functions_on_edge_cases():
