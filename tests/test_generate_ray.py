@@ -25,7 +25,7 @@ def _rows(path):
 
 def test_ray_executor_gives_the_local_row_set_and_resumes(local_ray, tiny_model, shared_data, tmp_path):
     problems = write_problems(tmp_path / "problems", math500_rows(shared_data, 50))
-    base = dict(teacher=str(tiny_model), backend="transformers", problems=str(problems), n=4, max_tokens=16, seed=5,
+    base = dict(teacher=str(tiny_model), backend="transformers", problems=str(problems), n=4, max_tokens=8, seed=5,
                 batch_size=32)
     local = tmp_path / "local"
     run_generate(GenerateOptions(**base, out=str(local)), log=lambda m: None, progress=False)

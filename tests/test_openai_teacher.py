@@ -145,3 +145,25 @@ def test_cli_end_to_end_reasoning_field_error_rows_and_key_never_shown(fresh, sh
             # the server's separate reasoning field is kept, the content is the answer
             assert r["answer"] == "The answer is 42." and r["reasoning"] and r["reasoning_finished"]
             assert r["backend"] == "openai" and r["sampling"]["seed"] is not None
+
+
+def test_only_errors_retries_just_the_error_rows(fresh, shared_data, tmp_path):
+    from factory.generate import GenerateOptions, run_generate
+
+    rows = math500_rows(shared_data, 3)
+    fresh.poison = rows[1]["problem"][:30]
+    problems = write_problems(tmp_path / "problems", rows)
+    out = tmp_path / "traces"
+    opts = dict(teacher="tiny", backend="openai", base_url=fresh.base_url, problems=str(problems), out=str(out), n=2,
+                max_tokens=8, max_retries=0, concurrency=4)
+    run_generate(GenerateOptions(**opts), log=lambda m: None, progress=False)
+    before = {(r["problem_id"], r["sample_index"]): r for r in read_table(out).to_pylist()}
+    bad = {k for k, r in before.items() if r["finish_reason"] == "error"}
+    assert {k[0] for k in bad} == {rows[1]["id"]} and len(bad) == 2
+    assert read_manifest(out).run["teacher_stats"] == {"error:http_500": 2}
+    fresh.poison = None  # the server recovered
+    s = run_generate(GenerateOptions(**opts, only="errors"), log=lambda m: None, progress=False)
+    after = {(r["problem_id"], r["sample_index"]): r for r in read_table(out).to_pylist()}
+    assert s["generated"] == 2 and set(after) == set(before)
+    assert all(after[k]["finish_reason"] in ("stop", "length") and after[k]["completion"] for k in bad)
+    assert all(after[k] == before[k] for k in before if k not in bad)
