@@ -312,7 +312,10 @@ def gather(src: str | Path, *, lineage: list[str | Path] = ()) -> Facts:
         example=_example(splits),
     )
     facts.recipe_name, facts.recipe_yaml = _recipe(splits, folders)
-    facts.tokens = _token_lengths(paths, contract)
+    facts.tokens, stride = _token_lengths(paths, contract)
+    if stride > 1:
+        n = facts.tokens["reasoning"].size if facts.tokens else 0
+        facts.token_method += f"; computed on a seeded random sample of {n:,} of {facts.rows:,} rows"
     return facts
 
 
@@ -690,15 +693,34 @@ def split_reasoning(text: str) -> tuple[str, str]:
     return "", text.strip()
 
 
-def _token_lengths(paths: list[Path], contract: str) -> dict[str, np.ndarray]:
+# Counting word pieces runs a regex over every character (~0.2 ms per 5 KB chain of thought on
+# one core): past this many rows the percentiles come from a seeded random sample of about
+# 1/stride of the rows (random, not every k-th row, so periodic data cannot alias), which pins
+# the median and p90 to within about 1% on realistic sets; the card says when it sampled.
+TOKEN_SAMPLE_ROWS = 20_000
+
+
+def _sampled(batch: pa.RecordBatch, rng: np.random.Generator, stride: int) -> pa.RecordBatch:
+    if stride == 1:
+        return batch
+    keep = np.flatnonzero(rng.random(batch.num_rows) < 1.0 / stride)
+    return batch.take(pa.array(keep))
+
+
+def _token_lengths(paths: list[Path], contract: str) -> tuple[dict[str, np.ndarray], int]:
+    """Approximate token counts of reasoning and answer per row; returns them and the stride."""
     import polars as pl
 
+    total = sum(read_manifest(p).rows for p in paths)
+    stride = max(1, -(-total // TOKEN_SAMPLE_ROWS))
     reasoning: list[np.ndarray] = []
     answer: list[np.ndarray] = []
+    rng = np.random.default_rng(0)  # fixed seed: the same folder gives the same card
     for p in paths:
         names = _schema_names(p)
         if contract == "sft" and "messages" in names:
             for batch in iter_batches(p, columns=["messages"]):
+                batch = _sampled(batch, rng, stride)
                 df = pl.from_arrow(pa.Table.from_batches([batch]))
                 # the last assistant turn of each row holds the think block and the answer
                 last = df.select(
@@ -714,6 +736,7 @@ def _token_lengths(paths: list[Path], contract: str) -> dict[str, np.ndarray]:
                 answer.append(rest.str.count_matches(_PIECE).fill_null(0).to_numpy())
         elif "reasoning" in names and "answer" in names:
             for batch in iter_batches(p, columns=["reasoning", "answer"]):
+                batch = _sampled(batch, rng, stride)
                 df = pl.from_arrow(pa.Table.from_batches([batch]))
                 reasoning.append(df["reasoning"].fill_null("").str.count_matches(_PIECE).to_numpy())
                 answer.append(df["answer"].fill_null("").str.count_matches(_PIECE).to_numpy())
@@ -721,7 +744,7 @@ def _token_lengths(paths: list[Path], contract: str) -> dict[str, np.ndarray]:
     if reasoning:
         out["reasoning"] = np.concatenate(reasoning).astype(np.int64)
         out["answer"] = np.concatenate(answer).astype(np.int64)
-    return out
+    return out, stride
 
 
 def approx_tokens(text: str) -> int:
