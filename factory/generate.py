@@ -125,7 +125,9 @@ def make_teacher(opts: GenerateOptions):
         from factory.teachers.hf import TransformersTeacher
 
         t = TransformersTeacher(opts.teacher, device=opts.device, dtype=opts.dtype, batch_size=opts.batch_size)
-        t.chunk_requests = max(1, 4 * opts.batch_size // opts.n)
+        # results are durable per forward batch (on_result), so a chunk can span many batches;
+        # a bigger chunk lets the backend group prompts of similar length
+        t.chunk_requests = max(1, 16 * opts.batch_size // opts.n)
         return t
     if opts.backend == "vllm":
         from factory.teachers.vllm_backend import VllmTeacher
@@ -363,7 +365,12 @@ def run_generate(opts: GenerateOptions, *, log: Callable[[str], None] = print, p
     prompt = load_prompt(opts.prompt)
     out = Path(opts.out)
     if opts.only != "all":
-        return _regenerate(opts, prompt, log=log, progress=progress, command=command)
+        check_folder(out)  # the rewrite needs a finished folder
+        lock = _lock_folder(out)
+        try:
+            return _regenerate(opts, prompt, log=log, progress=progress, command=command)
+        finally:
+            _unlock_folder(lock)
     problems = load_problems(opts.problems, limit=opts.limit)
     if not problems:
         raise InputError(f"{opts.problems}: the problem folder holds no rows")
@@ -381,6 +388,41 @@ def run_generate(opts: GenerateOptions, *, log: Callable[[str], None] = print, p
         if all((p["id"], s) in keys for p in problems for s in range(opts.n)):
             log(f"{out}: already holds all {len(problems) * opts.n} samples: nothing to do")
             return {"rows": m.rows, "generated": 0, "noop": True, "out": str(out)}
+
+    lock = _lock_folder(out)
+    try:
+        return _generate_into(opts, prompt, problems, rendered, prefill, out, t0, log=log, progress=progress,
+                              command=command)
+    finally:
+        _unlock_folder(lock)
+
+
+def _lock_folder(out: Path):
+    """One writer per folder: a second `factory generate` on the same --out would write the same
+    keys twice. An OS file lock dies with its process, so a SIGKILLed run never leaves it held."""
+    import fcntl
+
+    out.mkdir(parents=True, exist_ok=True)
+    f = open(out / ".generate.lock", "w")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        f.close()
+        raise DatasetError(f"{out}: another `factory generate` is writing this folder right now",
+                           hint="wait for it to finish (or stop it), then re-run to resume") from None
+    return f
+
+
+def _unlock_folder(f) -> None:
+    import fcntl
+
+    fcntl.flock(f, fcntl.LOCK_UN)
+    f.close()
+
+
+def _generate_into(opts: GenerateOptions, prompt, problems, rendered, prefill, out: Path, t0: float, *, log, progress,
+                   command) -> dict[str, Any]:
+    from factory.progress import RowProgress
 
     writer = DatasetWriter(out, "trace", mode="overwrite" if opts.overwrite else "resume", command=command,
                            params=opts.params())

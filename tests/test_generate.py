@@ -127,3 +127,17 @@ def test_cli_generate_and_bad_input(tiny_model, problems50, tmp_path):
     res = runner.invoke(app, ["generate", "--teacher", "t", "--backend", "gpt", "--problems", str(problems50),
                               "--out", str(tmp_path / "y")])
     assert res.exit_code == 1 and "--backend: expected one of" in res.output
+
+
+def test_a_second_writer_on_the_same_folder_is_refused(tiny_model, problems50, tmp_path):
+    from factory.generate import _lock_folder, _unlock_folder
+
+    out = tmp_path / "busy"
+    held = _lock_folder(out)  # as if another generate were running
+    try:
+        with pytest.raises(DatasetError, match="another `factory generate` is writing"):
+            run_generate(_opts(tiny_model, problems50, out, limit=2), log=lambda m: None, progress=False)
+    finally:
+        _unlock_folder(held)
+    run_generate(_opts(tiny_model, problems50, out, limit=2, n=1), log=lambda m: None, progress=False)
+    assert read_manifest(out).rows == 2

@@ -137,6 +137,9 @@ class TransformersTeacher:
             text = self.render(r)
             for j, seed in enumerate(r.seeds):
                 flat.append((i, j, text, seed))
+        # batch prompts of similar length together: less left padding, same samples (seeds are
+        # per sample, so batch composition does not change what is drawn)
+        flat.sort(key=lambda p: len(p[2]))
         results: list[list[Completion | None]] = [[None] * len(r.sample_indices) for r in requests]
         for start in range(0, len(flat), self.batch_size):
             part = flat[start : start + self.batch_size]
