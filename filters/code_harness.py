@@ -99,7 +99,7 @@ def _classify(exc):
         return "timeout"
     if isinstance(exc, MemoryError):
         return "memory"
-    if isinstance(exc, OSError) and exc.errno == 27:  # EFBIG: past RLIMIT_FSIZE
+    if isinstance(exc, OSError) and exc.errno in (27, 28):  # EFBIG past RLIMIT_FSIZE, ENOSPC box full
         return "output_limit"
     if isinstance(exc, RecursionError):
         return "runtime_error"
@@ -204,7 +204,7 @@ def main():
             try:
                 sys.stdout.flush()
             except OSError as e:
-                status, err = ("output_limit", _err(e)) if e.errno == 27 else ("runtime_error", _err(e))
+                status, err = ("output_limit", _err(e)) if e.errno in (27, 28) else ("runtime_error", _err(e))
             except BaseException as e:  # noqa: BLE001
                 status, err = ("runtime_error", _err(e)) if status == "ok" else (status, err)
             _report({"ev": "end", "i": k, "status": status, "error": err})

@@ -245,9 +245,11 @@ def verify_program(
             st = rec.get("status")
             if st == "ok":
                 if tests.style == "stdin_stdout":
+                    path = os.path.join(box, f"out_{k}")
                     try:
-                        with open(os.path.join(box, f"out_{k}"), "rb") as f:
+                        with open(path, "rb") as f:
                             out = f.read(64 * 1024 * 1024).decode("utf-8", errors="replace")
+                        os.remove(path)  # judged: free the box (a size-limited tmpfs) for the next tests
                     except OSError:
                         out = ""
                     st = "ok" if compare_stdout(out, expected[k], float_tol=float_tol) else "wrong_answer"

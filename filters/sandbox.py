@@ -39,6 +39,7 @@ guard: native code could bypass it, which is why it is the fallback and not the 
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import selectors
@@ -68,7 +69,10 @@ class SandboxWarning(UserWarning):
 class Limits:
     """Per-run limits. wall_s is the hard wall clock for the whole process group; cpu_s the
     CPU seconds (SIGXCPU then SIGKILL); memory_mb the address space (RLIMIT_AS, so a bit of
-    headroom is needed for the interpreter itself, ~40 MB); stdout/stderr caps in bytes."""
+    headroom is needed for the interpreter itself, ~40 MB); fsize_mb the largest file; box_mb
+    and box_files the size and inode count of the box (a tmpfs of its own when root, so many
+    files of fsize_mb cannot fill the disk; raised to fit the files given to the run);
+    stdout/stderr caps in bytes."""
 
     wall_s: float = 10.0
     cpu_s: int = 10
@@ -76,6 +80,8 @@ class Limits:
     fsize_mb: int = 16
     nproc: int = 32
     nofile: int = 128
+    box_mb: int = 256
+    box_files: int = 4096
     stdout_bytes: int = 4 * 1024 * 1024
     stderr_bytes: int = 64 * 1024
     report_bytes: int = 32 * 1024 * 1024
@@ -341,10 +347,33 @@ def run_python(
     interpreter per run. Both apply the same isolation in the same bootstrap code."""
     box = tempfile.mkdtemp(prefix="factory-sbx-")
     os.chmod(box, 0o700)
+    given = len(stdin) + sum(len(d) for d in (files or {}).values()) + len(source)
+    mounted = _mount_box(box, mb=max(limits.box_mb, 2 * (given >> 20) + 16), inodes=limits.box_files)
     try:
         return _run_in_box(box, source, stdin, files or {}, limits, allow_subprocess, namespaces, collect, watchdog_grace_s, on_record, launch)
     finally:
+        if mounted:
+            _libc().umount2(box.encode(), 2)  # MNT_DETACH: the tmpfs and its files go at once
         shutil.rmtree(box, ignore_errors=True)
+
+
+@functools.lru_cache(maxsize=1)
+def _libc():
+    import ctypes
+
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def _mount_box(box: str, *, mb: int, inodes: int) -> bool:
+    """As root: a size- and inode-limited tmpfs on the box (a disk-filling program hits ENOSPC
+    at `mb`); elsewhere the box stays a plain directory (bounded by fsize_mb per file only)."""
+    if os.geteuid() != 0:
+        return False
+    try:
+        opts = f"size={mb}m,nr_inodes={inodes},mode=0700".encode()
+        return _libc().mount(b"tmpfs", box.encode(), b"tmpfs", 2 | 4, opts) == 0  # MS_NOSUID | MS_NODEV
+    except OSError:
+        return False
 
 
 def _config(limits: Limits, allow_subprocess: bool, namespaces: bool, uid: Any, report_fd: int, env: dict | None) -> dict[str, Any]:

@@ -256,8 +256,9 @@ def install_hook(box, *, allow_subprocess):
         if p and os.path.isabs(p):
             read_roots.add(real(p).rstrip(os.sep) + os.sep)
             read_roots.add(os.path.abspath(p).rstrip(os.sep) + os.sep)
-    read_roots = tuple(sorted(read_roots))
     own_pid = os.getpid()
+    read_roots.add(f"/proc/{own_pid}/")  # /proc/self resolves to it
+    read_roots = tuple(sorted(read_roots))
     own_group = os.getpgid(0)
     pid_self = str(own_pid)
 

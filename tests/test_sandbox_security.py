@@ -80,6 +80,26 @@ def test_resource_attacks_get_their_verdict(code: str, status: str):
         assert len(res.stdout) == FAST.stdout_bytes  # read with a cap, not buffered without bound
 
 
+def test_filling_the_disk_stops_at_the_box_size():
+    code = textwrap.dedent(
+        """
+        n = 0
+        try:
+            while True:
+                with open(f"blob{n}", "wb") as f:
+                    f.write(b"x" * (4 << 20))
+                n += 1
+        except OSError as e:
+            print("stopped after", n, "files:", e.errno)
+        """
+    )
+    res = run_python(code, limits=Limits(wall_s=10, cpu_s=10, box_mb=32))
+    assert res.status == "ok", res.stderr
+    if IS_ROOT:  # the box is its own 32 MB tmpfs: ENOSPC (28) after ~8 files of 4 MB
+        assert b"files: 28" in res.stdout
+        assert int(res.stdout.split()[2]) <= 8
+
+
 @pytest.mark.parametrize("launch", ["fork", "spawn"])
 def test_writing_outside_the_box_is_refused(tmp_path, launch):
     victim = tmp_path / "keep.txt"
