@@ -38,8 +38,11 @@ from factory.schemas.errors import DatasetError, FactoryError, InputError
 from factory.schemas.ids import stable_hash
 from factory.sft import SKY_T1_SYSTEM_PROMPT, approx_tokens, make_row, mix_report, render_assistant, split_by_problem, split_trace
 
-META_COLS = ["id", "problem_id", "teacher", "domain", "source", "level", "difficulty", "language", "license",
-             "finish_reason", "completion_tokens"]
+META_COLS = ["id", "problem_id", "teacher", "domain", "source", "level", "difficulty", "finish_reason",
+             "completion_tokens"]
+# low-cardinality columns held as categoricals: at 1M traces a string column costs ~25 MB, a
+# categorical ~4 MB (u32 codes)
+CATEGORICAL = ("teacher", "domain", "source", "difficulty", "finish_reason")
 SYSTEM_ALIASES = {"@sky-t1": SKY_T1_SYSTEM_PROMPT}
 DEFAULT_PASS_BINS = [
     {"name": "hard", "pass_rate": {"le": 0.25}},
@@ -105,7 +108,8 @@ def scan_traces(sources: list[dict[str, Any]], cfg: dict[str, Any]) -> tuple[pl.
         present_rule = [c for c in rule_cols if c in names]
         seen_cols.update(present_rule)
         cols = [c for c in META_COLS + ["completion", "reasoning", "answer", "tests"] + present_rule if c in names]
-        for batch in iter_batches(s["path"], columns=cols, batch_size=20_000):
+        parts: list[pa.Table] = []  # per batch: the small columns only (Arrow, one conversion at the end)
+        for batch in iter_batches(s["path"], columns=cols, batch_size=10_000):
             comp = batch.column("completion").to_pylist()
             reas = batch.column("reasoning").to_pylist()
             ans = batch.column("answer").to_pylist()
@@ -114,29 +118,35 @@ def scan_traces(sources: list[dict[str, Any]], cfg: dict[str, Any]) -> tuple[pl.
                 rr, aa = split_trace(c or "", r, a)
                 has_final.append(aa is not None)
                 est.append(approx_tokens(rr) + approx_tokens(aa) if aa is not None else approx_tokens(c))
-            small = pa.table({c: batch.column(c) for c in META_COLS + present_rule if c in names})
-            df = pl.from_arrow(small)
-            df = df.with_columns(
-                pl.Series("has_final", has_final, dtype=pl.Boolean),
-                pl.Series("est_tokens", est, dtype=pl.Int64),
-                pl.Series("has_tests", pc.is_valid(batch.column("tests")).to_pylist() if "tests" in names else [False] * batch.num_rows, dtype=pl.Boolean),
-                pl.lit(si, dtype=pl.Int32).alias("src"),
-            )
-            for c in rule_cols:
-                if c not in df.columns:
-                    df = df.with_columns(pl.lit(None, dtype=pl.String).alias(c))
-            if s.get("name"):
-                df = df.with_columns(pl.lit(s["name"]).alias("source"))
-            if s.get("license"):
-                df = df.with_columns(pl.col("license").fill_null(s["license"]))
-            frames.append(df.select(sorted(df.columns)))
+            small = {c: batch.column(c) for c in META_COLS + present_rule if c in names}
+            small["has_final"] = pa.array(has_final, pa.bool_())
+            small["est_tokens"] = pa.array(est, pa.int64())
+            small["has_tests"] = pc.is_valid(batch.column("tests")) if "tests" in names else pa.array([False] * batch.num_rows)
+            parts.append(pa.table(small))
+            del comp, reas, ans, batch
+        if not parts:
+            continue
+        df = pl.from_arrow(pa.concat_tables(parts))
+        del parts
+        pa.default_memory_pool().release_unused()  # hand the freed text buffers back to the OS
+        df = df.with_columns(pl.lit(si, dtype=pl.Int32).alias("src"))
+        for c in rule_cols:
+            if c not in df.columns:
+                df = df.with_columns(pl.lit(None, dtype=pl.String).alias(c))
+        if s.get("name"):
+            df = df.with_columns(pl.lit(s["name"]).alias("source"))
+        df = df.with_columns([pl.col(c).cast(pl.String).cast(pl.Categorical) for c in CATEGORICAL if c in df.columns]
+                             + [pl.col(c).cast(pl.String).cast(pl.Categorical) for c in rule_cols
+                                if c.startswith("verdict_") and c in df.columns])
+        frames.append(df.select(sorted(df.columns)))
     if not frames:
         return pl.DataFrame(), {"traces_in": 0}
     # rule columns may hold strings in one folder and numbers in another: relax to a common type
     meta = pl.concat(frames, how="diagonal_relaxed")
     missing_everywhere = [c for c in rule_cols if c not in seen_cols]
     n_in = meta.height
-    meta = meta.unique(subset=["id"], keep="first", maintain_order=True)
+    if meta["id"].is_duplicated().any():
+        meta = meta.unique(subset=["id"], keep="first", maintain_order=True)
     if count_mode == "completion_tokens":
         meta = meta.with_columns(pl.coalesce(pl.col("completion_tokens"), pl.col("est_tokens")).alias("n_tokens"))
     else:
@@ -238,15 +248,16 @@ def difficulty_labels(meta: pl.DataFrame, cfg: dict[str, Any]) -> pl.DataFrame:
 def select_traces(meta: pl.DataFrame, cfg: dict[str, Any]) -> tuple[pl.DataFrame, dict[str, int]]:
     """Adds _rule, is_correct, pass_rate, n_samples, difficulty_label and `drop` (the first
     failed check's name, null = kept) to the metadata frame."""
-    meta = meta.with_columns(_rule_for_domain(cfg).alias("_rule"))
+    meta = meta.with_columns(_rule_for_domain(cfg).cast(pl.Categorical).alias("_rule"))
     meta = meta.with_columns(_by_rule(cfg, lambda r: _criterion(r.get("correct")), pl.lit(False)).alias("is_correct"))
     d = cfg["difficulty"]
-    counted = meta
+    # pass rate = mean correctness over the problem's samples (only the named teachers' when
+    # given); window expressions, not a join, so the 1M-row frame is never copied
+    sample = pl.col("is_correct").cast(pl.Float64)
     if d.get("teachers"):
-        counted = meta.filter(pl.col("teacher").is_in(d["teachers"]))
-    rates = counted.group_by("problem_id").agg(
-        pl.col("is_correct").cast(pl.Float64).mean().alias("pass_rate"), pl.len().alias("n_samples"))
-    meta = meta.join(rates, on="problem_id", how="left", maintain_order="left")
+        sample = pl.when(pl.col("teacher").cast(pl.String).is_in(d["teachers"])).then(sample).otherwise(None)
+    meta = meta.with_columns(sample.mean().over("problem_id").alias("pass_rate"),
+                             sample.count().over("problem_id").cast(pl.Int64).alias("n_samples"))
     meta = meta.with_columns(
         pl.when(pl.col("n_samples") >= d.get("min_samples", 1)).then(pl.col("pass_rate")).otherwise(None).alias("pass_rate"))
     meta = difficulty_labels(meta, cfg)
@@ -287,8 +298,8 @@ def select_traces(meta: pl.DataFrame, cfg: dict[str, Any]) -> tuple[pl.DataFrame
             e = pl.when(~ok.fill_null(False)).then(pl.lit(name)).otherwise(e)
         return e
 
-    meta = meta.with_columns(_by_rule(cfg, reason, pl.lit("no_select_rule_for_domain")).alias("drop"))
-    counts = meta.filter(pl.col("drop").is_not_null()).group_by("drop").len().sort("drop")
+    meta = meta.with_columns(_by_rule(cfg, reason, pl.lit("no_select_rule_for_domain")).cast(pl.Categorical).alias("drop"))
+    counts = meta.filter(pl.col("drop").is_not_null()).select(pl.col("drop").cast(pl.String)).group_by("drop").len().sort("drop")
     return meta, {k: int(v) for k, v in zip(counts["drop"].to_list(), counts["len"].to_list())}
 
 

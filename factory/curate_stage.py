@@ -2,10 +2,10 @@
 section at once (factory.recipes.curate_spec); `run(section, ctx)` curates inside the run
 folder: sources are relative to it, the SFT mix goes to `<run>/<curate.out>/{train,validation}`.
 
-Journey fluency rewrite (`curate.journey.rewrite.teacher`): the stage needs a teacher backend
-built by name, which the generate stage owns (issue 3). Until that factory exists the stage
-says so; from Python, pass `rewrite=factory.journey.rewrite_with_teacher(teacher)` to
-`factory.curate.curate` with any object implementing the factory.teachers protocol.
+Journey fluency rewrite (`curate.journey.rewrite: {teacher, backend, base_url?, prompt?,
+max_tokens?}`): the teacher is built by `factory.generate.make_teacher` (the backends of
+`factory generate`); from Python, pass `rewrite=factory.journey.rewrite_with_teacher(teacher)`
+(or any `rewrite(texts) -> texts`) to `factory.curate.curate`.
 
 Exercise: `factory run journey --out runs/journey` (with curate.sources pointing at traces).
 """
@@ -15,7 +15,6 @@ from __future__ import annotations
 from typing import Any
 
 from factory.recipes.curate_spec import curate_config, validate_curate
-from factory.schemas.errors import NotBuiltYetError
 
 
 def validate(section: dict[str, Any], path: str) -> list[str]:
@@ -23,22 +22,21 @@ def validate(section: dict[str, Any], path: str) -> list[str]:
 
 
 def make_rewrite(journey: dict[str, Any] | None):
-    """The rewrite hook a recipe asks for, or None."""
+    """The fluency-rewrite hook a recipe asks for (`curate.journey.rewrite`), or None. The
+    teacher is built by the generate stage's factory (same backends and options as
+    `factory generate`): greedy, one sample per chain."""
     spec = (journey or {}).get("rewrite")
     if not spec:
         return None
-    try:
-        from factory.generate import teacher_by_name  # type: ignore[attr-defined]
-    except ImportError:
-        raise NotBuiltYetError(
-            f"curate.journey.rewrite.teacher={spec['teacher']!r}: building a teacher by name needs the generate "
-            "stage's teacher factory (issue 3), which this install does not have",
-            hint="remove curate.journey.rewrite, or call factory.curate.curate(..., "
-                 "rewrite=factory.journey.rewrite_with_teacher(teacher)) from Python",
-        ) from None
+    from factory.generate import GenerateOptions, make_teacher
     from factory.journey import REWRITE_PROMPT, rewrite_with_teacher
 
-    return rewrite_with_teacher(teacher_by_name(spec["teacher"]), prompt=spec.get("prompt") or REWRITE_PROMPT)
+    max_tokens = spec.get("max_tokens", 16384)
+    opts = GenerateOptions(teacher=spec["teacher"], backend=spec.get("backend", "transformers"), problems="", out="",
+                           n=1, temperature=0.0, top_p=1.0, max_tokens=max_tokens, seed=0,
+                           base_url=spec.get("base_url"), api_key_env=spec.get("api_key_env", "OPENAI_API_KEY"))
+    opts.check()
+    return rewrite_with_teacher(make_teacher(opts), prompt=spec.get("prompt") or REWRITE_PROMPT, max_tokens=max_tokens)
 
 
 def run(section: dict[str, Any], ctx: Any) -> dict[str, Any]:

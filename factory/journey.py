@@ -19,8 +19,8 @@ part states no answer and the wrong trace's own final answer is wrong), the fina
 right per the verifier, the think format is well-formed, and the length is within budget.
 
 Fluency rewrite: pass `rewrite(texts) -> texts` (one chain of thought in, one out). The curate
-stage builds it from `journey.rewrite.teacher` once `factory.teachers` provides backends
-(issue 3); rewritten chains are validated again (well-formed, final answer right, first stated
+stage builds it from `journey.rewrite: {teacher, backend}` with the generate stage's backends
+(`factory.curate_stage.make_rewrite`); rewritten chains are validated again (well-formed, final answer right, first stated
 answer still the wrong one, length) and a chain that fails is dropped by name.
 
 Exercise: `factory curate --recipe journey --traces DIR --out OUT`.
@@ -345,8 +345,11 @@ def build(
 
             raise FactoryError(f"journey rewrite: expected {len(kept)} texts back, found {len(new)}")
         for d, text in zip(kept, new):
+            if not text or not strip_tags(text):
+                d.drop = "failed"
+                continue
             set_chain(d, strip_tags(text), cfg)
-        validate(kept, reference=reference, checker=checker, cfg=cfg, rewritten=True)
+        validate([d for d in kept if d.drop is None], reference=reference, checker=checker, cfg=cfg, rewritten=True)
         for d in kept:
             if d.drop:
                 drops["rewrite_" + d.drop] += 1
@@ -365,7 +368,8 @@ REWRITE_PROMPT = (
 def rewrite_with_teacher(teacher: Any, *, prompt: str = REWRITE_PROMPT, max_tokens: int = 16384) -> Rewrite:
     """A `rewrite(texts) -> texts` hook on any teacher backend (factory.teachers protocol:
     `generate(requests, sampling)`), greedy, one sample per chain. A reasoning teacher's own
-    thought block is removed from what it returns. A failed sample keeps the original text."""
+    thought block is removed from what it returns. A failed or empty sample comes back as ""
+    (dropped as `rewrite_failed`)."""
     from factory.teachers.base import Request, SamplingConfig
     from factory.sft import split_trace as _split
 
@@ -377,7 +381,7 @@ def rewrite_with_teacher(teacher: Any, *, prompt: str = REWRITE_PROMPT, max_toke
         for t, comps in zip(texts, res):
             c = comps[0] if comps else None
             if c is None or c.error or not c.text.strip():
-                out.append(t)
+                out.append("")  # a failed sample is a named drop (rewrite_failed), never the original
                 continue
             text = c.text
             if "</think>" in text or "<|end_of_thought|>" in text:

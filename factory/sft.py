@@ -68,15 +68,22 @@ def _between(text: str, a: str, b: str) -> str | None:
 
 
 _FENCE = re.compile(r"```[^\n]*\n.*?```", re.S)
+_PARA = re.compile(r"\n\s*\n")
 
 
 def final_paragraph(text: str) -> str | None:
     """The final answer of a short output: its last paragraph that states a boxed answer (short
     math CoT ends with one), else its last fenced code block (a program)."""
-    paras = [p for p in re.split(r"\n\s*\n", text) if p.strip()]
-    for p in reversed(paras):
-        if "\\boxed" in p or "\\fbox" in p:
-            return p.strip()
+    pos = max(text.rfind("\\boxed"), text.rfind("\\fbox"))
+    if pos >= 0:
+        # the paragraph around the last box: from the last blank line before it to the next one
+        start = 0
+        for m in _PARA.finditer(text, 0, pos):
+            start = m.end()
+        end = _PARA.search(text, pos)
+        return text[start: end.start() if end else len(text)].strip()
+    if "```" not in text:
+        return None
     blocks = _FENCE.findall(text)
     return blocks[-1].strip() if blocks else None
 

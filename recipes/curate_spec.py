@@ -87,7 +87,9 @@ JOURNEY = Map({
     "per_problem?": Int(min=1),
     "phrases?": Map(values=ListOf(Str(), min_len=1), keys=Str(), expected="a mapping language -> list of phrases"),
     "max_tokens?": Int(min=1),
-    "rewrite?": Nullable(Map({"teacher": Str(), "prompt?": Str()})),
+    # fluency rewrite through a teacher backend (the backends of `factory generate`)
+    "rewrite?": Nullable(Map({"teacher": Str(), "backend?": Enum("transformers", "vllm", "openai"),
+                              "base_url?": Str(), "api_key_env?": Str(), "prompt?": Str(), "max_tokens?": Int(min=1)})),
 })
 
 NON_REASONING = Map({

@@ -186,3 +186,20 @@ def test_rewrite_with_teacher_backend(checker):
     kept, drops = build(pairs, reference=ref, cfg=JourneyConfig(), checker=checker,
                         rewrite=rewrite_with_teacher(_EchoTeacher(), prompt="Rewrite:\n\n{text}"))
     assert [d.chain for d in kept] == [d.chain for d in plain]  # the echo keeps each chain; its think block is removed
+
+
+def test_recipe_rewrite_runs_through_a_real_teacher_backend(folders, tmp_path):
+    """`curate.journey.rewrite` builds a transformers teacher (the tiny random model): its
+    rewrites are gibberish, so re-validation must drop every one, each by name."""
+    from factory.teachers.tiny import build_tiny_model
+
+    model = build_tiny_model(tmp_path / "tiny")
+    out = tmp_path / "out"
+    res = CliRunner().invoke(app, [
+        "curate", "--recipe", "journey", "--traces", str(folders["bo8"]), "--out", str(out),
+        "--set", f"curate.journey.rewrite.teacher={model}", "--set", "curate.journey.rewrite.max_tokens=8",
+        "--set", "curate.journey.rewrite.backend=transformers", "--set", "curate.mix.allow_short=true"])
+    assert res.exit_code == 0, res.output
+    report = json.loads((out / "curate_report.json").read_text())["journey"]
+    rewrite_drops = {k: v for k, v in report["drops"].items() if k.startswith("rewrite_")}
+    assert report["built"] == 0 and sum(rewrite_drops.values()) > 0

@@ -1,0 +1,195 @@
+"""Curate at scale: 1,000,000 synthetic traces (125,000 problems x 8 samples, math and code),
+curated into a 50,000-example mix by `factory.curate` (streamed scan of small columns, rows
+fetched by id), side by side with what a user would otherwise write: polars, eager — read the
+whole folder, filter, pick the shortest correct trace per problem, sample per domain.
+Each runs in its own process; the script prints wall time and peak RSS of both and the ratios.
+
+Synthetic traces: completions are short CoT paragraphs with numbers drawn per row (40-120 random
+words from a 5,000-word vocabulary + an answer, ~600 characters: 1M traces ≈ 0.6 GB of text), `verdict_math`/`verdict_code` drawn with a
+per-problem pass rate, levels 1-5.
+
+    python bench/curate_scale.py                 # 1M traces (writes ~0.5 GB under a temp dir)
+    python bench/curate_scale.py --traces 200000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+SAMPLES = 8
+
+
+def make_traces(folder: Path, n_traces: int, *, seed: int = 0) -> None:
+    import numpy as np
+    import pyarrow as pa
+
+    from factory.dataset import DatasetWriter
+    from factory.schemas.contracts import TRACE_SCHEMA
+
+    schema = TRACE_SCHEMA.append(pa.field("verdict_math", pa.string())).append(pa.field("verdict_code", pa.string()))
+    rng = np.random.default_rng(seed)
+    n_problems = n_traces // SAMPLES
+    pass_rate = rng.uniform(0, 1, n_problems)
+    vocab = np.array(["".join(chr(97 + c) for c in rng.integers(0, 26, rng.integers(2, 9))) for _ in range(5000)])
+    chunk = 50_000
+    with DatasetWriter(folder, "trace", schema=schema, command="bench", rows_per_shard=100_000, validate=False) as w:
+        for start in range(0, n_traces, chunk):
+            idx = np.arange(start, min(start + chunk, n_traces))
+            pidx = idx // SAMPLES
+            code = pidx % 5 == 0  # 20% code problems
+            a, b = rng.integers(10, 999, len(idx)), rng.integers(10, 999, len(idx))
+            reps = rng.integers(1, 4, len(idx))
+            correct = rng.uniform(0, 1, len(idx)) < pass_rate[pidx]
+            # random words from a 5,000-word vocabulary: text that compresses like prose, not a loop
+            words = vocab[rng.integers(0, len(vocab), (len(idx), 120))]
+            filler = [" ".join(w[: 40 * int(r)]) for w, r in zip(words.tolist(), reps.tolist())]
+            comp = [
+                f + "\n\n"
+                + f"First, {x} + {y} = {x + y}. Then we check the units and the edge cases carefully.\n\n"
+                + ("The final answer is $\\boxed{" + str(x + y if c else x + y + 1) + "}$." if not k else
+                   f"```python\nprint({x} + {y})\n```")
+                for f, x, y, c, k in zip(filler, a.tolist(), b.tolist(), correct.tolist(), code.tolist())]
+            n = len(idx)
+            pid = [f"p_{p:016x}" for p in pidx.tolist()]
+            vm = [None if k else ("correct" if c else "wrong") for c, k in zip(correct.tolist(), code.tolist())]
+            vc = [("pass" if c else "wrong_answer") if k else None for c, k in zip(correct.tolist(), code.tolist())]
+            tests = [{"style": "stdin_stdout", "fn_name": None, "inputs": [""], "outputs": ["1"], "asserts": [],
+                      "setup_code": None, "starter_code": None, "time_limit_s": None} if k else None for k in code.tolist()]
+            t = pa.table({
+                "id": [f"t_{i:016x}" for i in idx.tolist()], "problem_id": pid,
+                "sample_index": pa.array((idx % SAMPLES).astype("int32")), "teacher": ["synthetic"] * n,
+                "backend": ["replay"] * n, "sampling": pa.array([None] * n, schema.field("sampling").type),
+                "system_prompt": pa.nulls(n, pa.string()), "prompt": [f"Problem {p}" for p in pidx.tolist()],
+                "completion": comp, "reasoning": pa.nulls(n, pa.string()), "reasoning_finished": [False] * n,
+                "answer": comp, "finish_reason": ["stop"] * n, "prompt_tokens": pa.nulls(n, pa.int64()),
+                "completion_tokens": pa.nulls(n, pa.int64()),
+                "domain": ["code" if k else "math" for k in code.tolist()], "source": ["synthetic"] * n,
+                "problem": [f"Problem {p}: add the two numbers." for p in pidx.tolist()],
+                "reference_answer": pa.nulls(n, pa.string()), "tests": pa.array(tests, schema.field("tests").type),
+                "difficulty": pa.nulls(n, pa.string()), "level": pa.array((pidx % 5 + 1).astype("int32")),
+                "language": ["en"] * n, "license": ["CC0-1.0"] * n, "meta": pa.nulls(n, pa.string()),
+                "verdict_math": vm, "verdict_code": vc,
+            }, schema=schema)
+            w.write_table(t)
+
+
+SECTION = {
+    "select": {"math": {"correct": {"verdict_math": ["correct"]}, "pass_rate": {"gt": 0.2, "lt": 0.8}},
+               "code": {"correct": {"verdict_code": ["pass"]}, "require_tests": True, "pass_rate": {"gt": 0.2, "lt": 0.8}}},
+    "difficulty": {"from": "pass_rate"},
+    "per_problem": {"policy": "shortest-correct"},
+    "budget": {"max_tokens": 4096},
+    "mix": {"size": 50_000, "buckets": [{"name": "math", "match": {"domain": ["math"]}, "fraction": 0.8},
+                                        {"name": "code", "match": {"domain": ["code"]}, "fraction": 0.2}]},
+    "output": {"format": "think", "validation_fraction": 0.01},
+}
+
+
+def mix_size(n_traces: int) -> int:
+    return n_traces // 20  # 1M traces -> a 50,000-example mix (0.8 math, 0.2 code)
+
+
+def run_factory(traces: Path, out: Path, size: int) -> dict:
+    from factory.curate import curate
+    from factory.recipes.curate_spec import curate_config, validate_curate
+
+    assert validate_curate(SECTION) == []
+    rep = curate(curate_config(SECTION), seed=0, out=out, inputs={"traces": [traces]}, size=size, log=lambda m: None)
+    return {"rows": rep["train"]["rows"] + rep["validation"]["rows"]}
+
+
+def run_polars(traces: Path, out: Path, size: int) -> dict:
+    """The eager polars script a user would write for the same selection (no journey, no report)."""
+    import polars as pl
+
+    df = pl.read_parquet(str(traces / "*.parquet"))
+    df = df.with_columns(pl.when(pl.col("domain") == "math").then(pl.col("verdict_math") == "correct")
+                         .otherwise(pl.col("verdict_code") == "pass").alias("ok"))
+    rate = df.group_by("problem_id").agg(pl.col("ok").mean().alias("rate"))
+    df = df.join(rate, on="problem_id").filter(pl.col("ok") & (pl.col("rate") > 0.2) & (pl.col("rate") < 0.8)
+                                               & ((pl.col("completion").str.len_chars() / 4) <= 4096))
+    df = df.with_columns(pl.col("completion").str.len_chars().alias("n"))
+    df = df.sort(["problem_id", "n", "id"]).group_by("problem_id", maintain_order=True).first()
+    parts = [df.filter(pl.col("domain") == "math").sample(size * 4 // 5, seed=0),
+             df.filter(pl.col("domain") == "code").sample(size - size * 4 // 5, seed=0)]
+    mix = pl.concat(parts).with_columns(pl.concat_str([pl.lit("<think>\n"), pl.col("completion"), pl.lit("\n</think>\n\n"),
+                                                       pl.col("completion")]).alias("assistant"))
+    out.mkdir(parents=True, exist_ok=True)
+    mix.select("id", "problem_id", "problem", "assistant").write_parquet(out / "mix.parquet")
+    return {"rows": mix.height}
+
+
+def peak_rss_mb() -> float:
+    """VmHWM: this process's peak resident memory. (ru_maxrss survives exec on Linux, so a child
+    started by a big parent would report the parent's peak.)"""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def child(which: str, traces: str, out: str, size: str) -> None:
+    t = time.perf_counter()
+    info = (run_factory if which == "factory" else run_polars)(Path(traces), Path(out), int(size))
+    info["seconds"] = round(time.perf_counter() - t, 2)
+    info["peak_rss_mb"] = peak_rss_mb()
+    print(json.dumps(info))
+
+
+def measure(which: str, traces: Path, out: Path, size: int) -> dict:
+    res = subprocess.run([sys.executable, __file__, "--child", which, str(traces), str(out), str(size)],
+                         capture_output=True, text=True, env={**os.environ, "POLARS_MAX_THREADS": "2"})
+    if res.returncode != 0:
+        raise SystemExit(f"{which} failed:\n{res.stderr[-3000:]}")
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--traces", type=int, default=1_000_000)
+    ap.add_argument("--child", nargs=4)
+    ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--only", choices=["factory", "polars"])
+    ap.add_argument("--dir", type=Path, help="reuse/keep the synthetic traces here")
+    args = ap.parse_args()
+    if args.child:
+        child(*args.child)
+        return
+    tmp = args.dir or Path(tempfile.mkdtemp(prefix="curate-scale-"))
+    try:
+        t = time.perf_counter()
+        if not (tmp / "traces" / "manifest.json").exists():
+            make_traces(tmp / "traces", args.traces)
+        for old in ("out-factory", "out-polars"):
+            shutil.rmtree(tmp / old, ignore_errors=True)
+        size = sum(p.stat().st_size for p in (tmp / "traces").glob("*.parquet"))
+        print(f"wrote {args.traces:,} traces ({size / 1e6:.0f} MB parquet) in {time.perf_counter() - t:.0f}s")
+        if args.only:
+            r = measure(args.only, tmp / "traces", tmp / f"out-{args.only}", mix_size(args.traces))
+            print(f"{args.only}: {r['rows']:,} rows in {r['seconds']}s, peak RSS {r['peak_rss_mb']} MB")
+            return
+        f = measure("factory", tmp / "traces", tmp / "out-factory", mix_size(args.traces))
+        p = measure("polars", tmp / "traces", tmp / "out-polars", mix_size(args.traces))
+        print(f"factory curate : {f['rows']:,} rows in {f['seconds']}s, peak RSS {f['peak_rss_mb']} MB")
+        print(f"polars (eager) : {p['rows']:,} rows in {p['seconds']}s, peak RSS {p['peak_rss_mb']} MB")
+        print(f"ratio factory/polars: time {f['seconds'] / p['seconds']:.2f}x, peak memory "
+              f"{f['peak_rss_mb'] / p['peak_rss_mb']:.2f}x")
+    finally:
+        if not args.keep and not args.dir:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
