@@ -90,6 +90,11 @@ def _has_variable(norm: str) -> bool:
     return bool(_FREE_LETTER.search(_COMMAND.sub("", norm)))
 
 
+# an answer that ends in an operator was cut off mid-expression: "24 +", "\\frac{1}{2} -"
+_CUT_OFF = re.compile(r"(?:[-+*/^=(,]|\\(?:frac|dfrac|tfrac|sqrt|cdot|times|div|pm|left)?)$")
+_RELATION = re.compile(r"[<>≠→]|\\(?:geq?|leq?|neq|to|rightarrow|implies)(?![a-zA-Z])")
+
+
 def _text_key(s: str) -> str:
     return re.sub(r"[\s().,']", "", s).lower()
 
@@ -198,6 +203,9 @@ class MathEquivalence:
                 eq = numbers_equal(g.value, pv)
                 if eq is not None:
                     return ("correct" if eq else "wrong"), "numeric", False
+            elif g.value.kind == "scalar" and (_RELATION.search(pnorm) or len(split_top_level(pnorm)) > 1):
+                # a number against an inequality ("20 > 0") or several answers ("\\pm1, \\pm7")
+                return "wrong", "numeric", False
             elif _has_variable(pnorm) and not _has_variable(g.norm):
                 # the gold is a number, the prediction has a free variable (x, 2^x, a+b): never
                 # equal; words ("one half") are flagged undecided so a judge may read them
@@ -227,7 +235,7 @@ class MathEquivalence:
                 self._count("verdict_cache_hits")
                 out[k] = Verdict(hit[0], hit[1], pred, hit[2])
                 continue
-            if not balanced(pnorm):
+            if not balanced(pnorm) or _CUT_OFF.search(pnorm):
                 # a cut-off answer ("\\frac{37113", "(1 -"): unreadable, so wrong; a judge may look
                 self._count("stage_string")
                 self._verdict_cache.put(key, ("wrong", "string", True))

@@ -301,6 +301,24 @@ def test_gold_that_sympy_cannot_parse_is_quarantined(equiv):
     assert v.verdict == "gold_unparseable"
 
 
+@pytest.mark.parametrize(
+    ("gold", "pred", "verdict", "stage", "undecided"),
+    [
+        ("24", "24 +", "wrong", "string", True),  # cut off mid-expression
+        (r"\frac{1}{2}", r"\frac{1}{", "wrong", "string", True),
+        ("5", r"2\sqrt", "wrong", "string", True),
+        (r"7\pi", r"7\pi", "correct", "string", False),  # a trailing command is not a cut-off
+        ("501", "20 > 0", "wrong", "numeric", False),
+        (r"\frac14", r"\pm1, \pm7", "wrong", "numeric", False),
+        ("120", "(θ/360)π - (1/2)sin(θ/2)", "wrong", "numeric", False),
+        ("0.5", "one half", "wrong", "numeric", True),  # words: a judge may read them
+    ],
+)
+def test_unreadable_and_mismatched_predictions(fast_equiv, gold, pred, verdict, stage, undecided):
+    v = fast_equiv.check([(gold, pred)])[0]
+    assert (v.verdict, v.stage, v.undecided) == (verdict, stage, undecided), v
+
+
 def test_no_answer(fast_equiv):
     assert fast_equiv.check([("3", None)])[0].verdict == "no_answer"
     assert fast_equiv.check([("3", "  ")])[0].stage == "extract"
