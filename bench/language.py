@@ -230,6 +230,16 @@ def main() -> None:
     for kind, (a, b, c, total) in sorted(kinds.items()):
         print(f"    {kind:28s} {a:6d} {b:10d} {c:9d} {total:6d}")
 
+    print("  'clean' documents our filter flags, with the segments it calls foreign (the source text itself may mix):")
+    shown = 0
+    for i, (kind, text, mixed, target) in enumerate(docs):
+        if mixed or not results["ours (segments)"][i] or shown >= 12:
+            continue
+        shown += 1
+        rep = analyse(text, target, clf)
+        foreign = [f"{s.language}: {s.text.strip()[:90]!r}" for s in rep.segments if s.language not in (None, target)]
+        print(f"    [{kind}] share {rep.share:.3f}: {'; '.join(foreign[:2]) or f'{rep.foreign_runs} foreign-script runs'}")
+
     # ---- 5. the real traces -----------------------------------------------------------------
     print("\n== 5. real Sky-T1 traces (target en)")
     rows = real_traces(args.text_dir)

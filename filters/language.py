@@ -123,6 +123,12 @@ _MASK = re.compile(
 # lines and sentences: break after . ! ? (Latin, then a space) and after 。！？ (no space needed)
 _SEGMENT = re.compile(r"\n+|(?<=[.!?;:])\s+|(?<=[。！？；])")
 _LABEL = "__label__"
+_SISTERS = [("pt", "gl"), ("es", "gl"), ("es", "ca"), ("id", "ms"), ("no", "nb"), ("no", "nn"), ("nb", "nn"), ("no", "da"),
+            ("nb", "da"), ("hr", "sr"), ("hr", "bs"), ("sr", "bs"), ("hr", "sh"), ("sr", "sh"), ("bs", "sh"), ("cs", "sk")]
+_CLOSE_TO: dict[str, set[str]] = {}
+for _a, _b in _SISTERS:
+    _CLOSE_TO.setdefault(_a, set()).add(_b)
+    _CLOSE_TO.setdefault(_b, set()).add(_a)
 _WORD = re.compile(r"[^\W\d_]{2,}")
 # function names and operators written in plain text math: no language
 _MATH_WORDS = frozenset(
@@ -238,6 +244,10 @@ class SegmentClassifier:
             return Segment(seg, None, total, "unsure")
         top = next(iter(probs_by))
         top_p = probs_by[top]
+        if target and top != target and top in _CLOSE_TO.get(target, ()):
+            # Galician for Portuguese, Malay for Indonesian: lid.176-lite confuses close pairs
+            # on single sentences; a drift into a sister language is not what this rule is for
+            return Segment(seg, target, total, "model")
         if target and top != target:
             target_p = probs_by.get(target, 0.0)
             if target_p >= 0.5 * top_p:
