@@ -326,9 +326,10 @@ def _mix(paths: list[Path]) -> dict[str, dict[str, int]]:
         if "domain" not in names:
             continue
         cols = ["domain"] + (["kind"] if "kind" in names else [])
+        contract = read_manifest(p).contract  # rows without a `kind` are counted as their contract
         for batch in iter_batches(p, columns=cols):
             doms = batch.column(0).to_pylist()
-            kinds = batch.column(1).to_pylist() if len(cols) == 2 else ["trace"] * batch.num_rows
+            kinds = batch.column(1).to_pylist() if len(cols) == 2 else [contract] * batch.num_rows
             for d, k in zip(doms, kinds):
                 out[d][k] += 1
     return {d: dict(sorted(c.items())) for d, c in sorted(out.items())}
@@ -527,7 +528,8 @@ def _funnel(splits: list[Split], folders: list[Folder]) -> list[FunnelRow]:
                     rows.append(FunnelRow("mixed", name, n, None, where))
     set_path = splits[0].path.parent if splits[0].path != splits[0].path.parent and len(splits) > 1 else splits[0].path
     by_dom = dict(sorted(_column_counts([s.path for s in splits], "domain").items()))
-    rows.append(FunnelRow("mixed", "the published set (all splits)", sum(s.manifest.rows for s in splits), by_dom or None, str(set_path)))
+    label = "mixed" if splits[0].manifest.contract == "sft" else "published"
+    rows.append(FunnelRow(label, "the published set (all splits)", sum(s.manifest.rows for s in splits), by_dom or None, str(set_path)))
     return rows  # pipeline order (folders as they ran, steps as each stage recorded them)
 
 
