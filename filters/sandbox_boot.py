@@ -77,6 +77,10 @@ def _readonly_except(libc, box):
     for mp in points:
         if mp == box:
             continue
+        if os.path.basename(mp).startswith("factory-sbx-"):
+            # another run's box (its own tmpfs): hide it here; it may already be gone
+            libc.umount2(mp.encode(), 2)
+            continue
         if libc.mount(b"none", mp.encode(), None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID, None) != 0:
             # a locked flag combination: retry keeping the mount's own flags (ro still added)
             if libc.mount(b"none", mp.encode(), None, MS_REMOUNT | MS_BIND | MS_RDONLY, None) != 0:
