@@ -100,8 +100,8 @@ def sort_entries(arr: np.ndarray) -> np.ndarray:
 def bucket_pairs(sorted_entries: np.ndarray, *, rank: np.ndarray | None = None) -> np.ndarray:
     """Candidate pairs (k, 2) int64 with a < b from entries sorted by key.
 
-    Pairs of size-2 buckets are made vectorised; bigger buckets all pairs up to ALL_PAIRS_MAX
-    members, beyond that each member is linked to its neighbour and to the first member."""
+    Buckets of up to ALL_PAIRS_MAX members give all their pairs (vectorised per bucket size);
+    bigger ones link each member (in rank order) to its neighbour and to the first member."""
     keys = sorted_entries["key"]
     docs = sorted_entries["doc"]
     if len(keys) < 2:
@@ -112,21 +112,20 @@ def bucket_pairs(sorted_entries: np.ndarray, *, rank: np.ndarray | None = None) 
     starts = np.nonzero(new)[0]
     sizes = np.diff(np.append(starts, len(keys)))
     out = []
-    two = starts[sizes == 2]
-    if len(two):
-        out.append(np.stack([docs[two], docs[two + 1]], axis=1))
-    for s, k in zip(starts[sizes > 2], sizes[sizes > 2]):
+    # buckets of up to ALL_PAIRS_MAX members: all pairs, vectorised per bucket size
+    for k in np.unique(sizes[(sizes >= 2) & (sizes <= ALL_PAIRS_MAX)]).tolist():
+        st = starts[sizes == k]
+        members = docs[st[:, None] + np.arange(k)[None, :]]  # (buckets, k)
+        i, j = np.triu_indices(k, k=1)
+        out.append(np.stack([members[:, i].reshape(-1), members[:, j].reshape(-1)], axis=1))
+    for s, k in zip(starts[sizes > ALL_PAIRS_MAX], sizes[sizes > ALL_PAIRS_MAX]):
         members = np.unique(docs[s : s + k])
         if rank is not None:
             members = members[np.argsort(rank[members], kind="stable")]
         if len(members) < 2:
             continue
-        if len(members) <= ALL_PAIRS_MAX:
-            i, j = np.triu_indices(len(members), k=1)
-            out.append(np.stack([members[i], members[j]], axis=1))
-        else:
-            out.append(np.stack([members[:-1], members[1:]], axis=1))
-            out.append(np.stack([np.repeat(members[0], len(members) - 2), members[2:]], axis=1))
+        out.append(np.stack([members[:-1], members[1:]], axis=1))
+        out.append(np.stack([np.repeat(members[0], len(members) - 2), members[2:]], axis=1))
     if not out:
         return np.empty((0, 2), dtype=np.int64)
     pairs = np.concatenate(out).astype(np.int64)

@@ -24,20 +24,17 @@ from typing import Literal
 import numpy as np
 import polars as pl
 
-# (regex, replacement) in order. Rust regex syntax (no look-around).
+# (regex, replacement) in order; Rust regex syntax (no look-around). Backslashes and braces
+# become word separators later, so a command only has to be renamed or blanked; rules with one
+# replacement share one pass (each pass is a full scan of the batch).
 _LATEX_RULES: tuple[tuple[str, str], ...] = (
-    (r"\\[dt]frac\b", r"\\frac"),  # \dfrac, \tfrac are display variants of \frac
-    (r"\\[dt]binom\b", r"\\binom"),
-    (r"\\(?:left|right|middle)\b", " "),  # \left( -> (
-    (r"\\[bB]igg?[lr]?\b", " "),
-    (r"\\(?:displaystyle|textstyle|scriptstyle|limits|nolimits)\b", " "),
-    (r"\\(?:q?quad|[,;:! ])", " "),  # spacing commands
-    (r"\\(?:le)\b", r"\\leq"),
-    (r"\\(?:ge)\b", r"\\geq"),
-    (r"\\(?:ne)\b", r"\\neq"),
-    (r"\\(?:text|textbf|textit|mathrm|mathbf|operatorname|mbox)\s*\{", "{"),  # \text{cm} -> cm
-    (r"\^\s*\\circ\b", " degrees "),
-    (r"°", " degrees "),
+    # \dfrac, \tfrac are display variants of \frac (same for \binom)
+    (r"\\[dt](frac|binom)\b", " ${1} "),
+    # sizing and spacing carry no content: \left( -> (, \bigl, \displaystyle, \, \; \! \quad
+    (r"\\(?:left|right|middle|[bB]igg?[lr]?|displaystyle|textstyle|scriptstyle|limits|nolimits)\b|\\(?:q?quad\b|[,;:! ])", " "),
+    (r"\\([lg]e|ne)\b", " ${1}q "),  # \le -> leq, \ge -> geq, \ne -> neq
+    (r"\\(?:text|textbf|textit|mathrm|mathbf|operatorname|mbox)\s*\{", " "),  # \text{cm} -> cm
+    (r"\^\s*\\circ\b|°", " degrees "),
 )
 # Everything that is not a letter or digit separates words ($, {, }, \, punctuation, spaces).
 _NON_WORD = r"[^\p{L}\p{N}]+"
