@@ -20,6 +20,7 @@ import argparse
 import gzip
 import json
 import shutil
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -118,17 +119,22 @@ def main() -> None:
         run_direct(model_dir, problem_rows(2), **{**kw, "n": 1, "max_tokens": 4})
         run_factory(model_dir, problems, work / "warm", **{**kw, "n": 1, "max_tokens": 4})
         best_d = best_f = 0.0
+        pair_ratios = []
         for i in range(args.repeats):
             sd, td = run_direct(model_dir, problem_rows(args.problems), **kw)
             sf, tf = run_factory(model_dir, problems, work / "out", **kw)
             best_d, best_f = max(best_d, td / sd), max(best_f, tf / sf)
+            pair_ratios.append((tf / sf) / (td / sd))
             print(f"run {i}: direct {td} tok in {sd:.2f}s ({td / sd:,.0f} tok/s) | factory {tf} tok in {sf:.2f}s "
                   f"({tf / sf:,.0f} tok/s)")
         print(f"model={model_dir if args.model else 'tiny random Qwen3'} device={device} problems={args.problems} "
               f"n={args.n} max_tokens={args.max_tokens} batch={args.batch_size}")
         print(f"direct transformers generate: {best_d:,.0f} tok/s")
         print(f"factory generate:             {best_f:,.0f} tok/s")
-        print(f"throughput ratio factory/direct = {best_f / best_d:.3f} (target >= 0.95)")
+        print(f"throughput ratio factory/direct = {best_f / best_d:.3f} (best of each; target >= 0.95)")
+        # runs back to back see similar load on a shared box: the median pair ratio is steadier
+        print(f"median ratio of back-to-back pairs = {statistics.median(pair_ratios):.3f} "
+              f"({', '.join(f'{r:.3f}' for r in pair_ratios)})")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
