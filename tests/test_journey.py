@@ -203,3 +203,21 @@ def test_recipe_rewrite_runs_through_a_real_teacher_backend(folders, tmp_path):
     report = json.loads((out / "curate_report.json").read_text())["journey"]
     rewrite_drops = {k: v for k, v in report["drops"].items() if k.startswith("rewrite_")}
     assert report["built"] == 0 and sum(rewrite_drops.values()) > 0
+
+
+def test_journey_ratio_and_target_format_are_configurable(folders, tmp_path):
+    out = tmp_path / "ratio"
+    res = CliRunner().invoke(app, [
+        "curate", "--recipe", "journey", "--traces", str(folders["skyt1"]), "--traces", str(folders["qwen"]),
+        "--out", str(out), "--set", "curate.mix.buckets.0.fraction=0.25", "--set", "curate.mix.buckets.1.fraction=0.75",
+        "--set", "curate.output.format=sky-t1", "--set", "curate.journey.cut=earlier"])
+    assert res.exit_code == 0, res.output
+    rows = _rows(out)
+    n_j = sum(r["kind"] == "journey" for r in rows)
+    assert n_j > 0 and sum(r["kind"] == "shortcut" for r in rows) == 3 * n_j  # journey:shortcut = 1:3, exactly
+    for r in rows:
+        parsed = parse_assistant(r["messages"][-1]["content"], fmt="sky-t1")
+        assert parsed is not None
+        if r["kind"] == "journey":
+            meta = json.loads(r["meta"])
+            assert meta["cut"] == "earlier" and last_boxed(parsed[0].split(meta["transition"])[0]) is None
