@@ -100,7 +100,7 @@ def _text_key(s: str) -> str:
 
 
 class _LRU(OrderedDict):
-    def __init__(self, maxsize: int):
+    def __init__(self, maxsize: int = 100_000):
         super().__init__()
         self.maxsize = maxsize
 
@@ -152,6 +152,14 @@ class MathEquivalence:
         if self._pool is not None:
             self._pool.close()
             self._pool = None
+
+    def __getstate__(self) -> dict:
+        # pickled for Ray workers / multiprocessing: worker processes and caches stay behind
+        state = dict(self.__dict__)
+        state["_pool"] = None
+        state["_gold_cache"] = _LRU(self._gold_cache.maxsize)
+        state["_verdict_cache"] = _LRU(self._verdict_cache.maxsize)
+        return state
 
     def __enter__(self) -> MathEquivalence:
         return self

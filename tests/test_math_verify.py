@@ -423,6 +423,17 @@ def test_math_filter_pseudo_labels():
         assert not any(f.keep(f.score(batch)).to_list())
 
 
+def test_math_filter_pickles_for_ray_workers():
+    import pickle
+
+    with MathVerifier(workers=1) as f:
+        f.score(_batch([{"completion": "\\boxed{x+x}", "reference_answer": "2x"}]))  # starts the pool
+        clone = pickle.loads(pickle.dumps(f))
+    with clone:
+        out = clone.score(_batch([{"completion": "\\boxed{2x}", "reference_answer": "x+x"}]))
+    assert out.get_column("verdict_math").to_list() == ["correct"]
+
+
 def test_judge_decides_what_rules_cannot(equiv):
     seen = []
 
