@@ -280,10 +280,12 @@ class SegmentClassifier:
                         lang = target
                     out.append(Segment(seg, lang, total, "script"))
                     continue
-            if len(_VIETNAMESE.findall(seg)) >= 2:
+            words = [w for w in _WORD.findall(seg) if w.lower() not in _MATH_WORDS and not (w.isupper() and len(w) <= 3)]
+            vi_words = sum(1 for w in words if _VIETNAMESE.search(w))
+            if vi_words >= 2 and vi_words >= 0.3 * len(words):
+                # letters only Vietnamese uses, in a third of the words (one name, "Nguyễn", is not enough)
                 out.append(Segment(seg, "vi", total, "vi-letters"))
                 continue
-            words = [w for w in _WORD.findall(seg) if w.lower() not in _MATH_WORDS and not (w.isupper() and len(w) <= 3)]
             if len(words) < self.min_units:
                 out.append(Segment(seg, None, total, "short"))
                 continue
@@ -292,7 +294,8 @@ class SegmentClassifier:
             labels, probs = _fasttext_model().predict(" ".join(words), k=5)
             total = len(words) + total - latin
             decided = self._decide_latin(seg, total, len(words), labels, probs, target)
-            if target and decided.language not in (None, target) and (float(probs[0]) < self.sure or len(words) < self.second_opinion_words):
+            unsure_or_short = float(probs[0]) < self.sure or len(words) < self.second_opinion_words
+            if target and decided.language not in (None, target) and unsure_or_short:
                 # second opinion, asked only when fastText says "foreign" (rare on clean text, so
                 # the slower model costs little): lid.176-lite calls "So, 25 kuna / 5.18 kuna per
                 # USD = 4.826 USD per hour." Italian at p=0.99, py3langid calls it Shona. A

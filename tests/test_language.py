@@ -137,3 +137,13 @@ def test_target_override_and_row_language():
     s2 = LanguageFilter(target="en").score(rows)
     assert s2["verdict_language"].to_list() == ["mixed", "ok"]
     assert s2["score_language_found"][0].startswith("de:")
+
+
+def test_names_with_diacritics_and_brands_do_not_alarm():
+    text = (
+        "We met Nguyễn Thị Minh Khai and François Müller at the Volkswagen office yesterday.\n"
+        "They explained that the total cost is the sum of both invoices, so we add them together.\n"
+        "Then Señor Peña checked the result with his iPhone and the answer was still the same."
+    )
+    rep = analyse(text, "en")
+    assert rep.share == 1.0 and rep.foreign_runs == 0, rep.found
