@@ -5,6 +5,7 @@
       benchmarks: [math500, humaneval]
       out: eval                   # samples and eval.json
       n: 4                        # optional; also temperature, top_p, max_tokens, seed, limit, prompt, backend
+      note: "..."                 # optional: printed with the results (e.g. what accuracy to expect)
 
 Exercise: `factory run quickstart --out runs/quickstart` (ends with a tiny eval).
 """
@@ -16,7 +17,7 @@ from typing import Any
 from factory.stages import StageContext
 
 KEYS = {"model": str, "benchmarks": list, "out": str, "n": int, "temperature": (int, float), "top_p": (int, float),
-        "max_tokens": int, "seed": int, "limit": int, "prompt": str, "backend": str, "base_url": str, "max_model_len": int}
+        "max_tokens": int, "seed": int, "limit": int, "prompt": str, "backend": str, "base_url": str, "max_model_len": int, "note": str}
 REQUIRED = ("model", "benchmarks", "out")
 
 
@@ -55,4 +56,6 @@ def run(section: dict[str, Any], ctx: StageContext) -> dict[str, Any]:
     from rich.console import Console
 
     Console(stderr=True).print(results_table(record))
+    if section.get("note"):
+        ctx.log(f"note: {section['note']}")
     return {"out": str(opts.out), "results": record["results"]}
