@@ -200,3 +200,32 @@ def test_sft_folders_mix_in_as_non_reasoning(data):
     writing = [r for r in got if r["source"] == "my-writing"]
     assert len(writing) == 5 and all(r["messages"][-1]["content"].startswith("<think>\n\n</think>") for r in writing)
     assert {r["id"] for r in writing} <= {r["id"] for r in rows}
+
+
+def test_problem_folders_supply_missing_levels(data):
+    from curate_data import write_traces as wt
+    from factory.dataset import write_dataset
+
+    src = list(trace_rows("qwen", limit=60))
+    traces = wt(data["tmp"] / "nolevel", [{**r, "level": None} for r in src])
+    problems = data["tmp"] / "problems"
+    write_dataset(problems, "problem", [
+        {"id": r["problem_id"], "source": "math500", "source_id": None, "domain": "math", "problem": r["problem"],
+         "reference_answer": r["reference_answer"], "reference_solution": None, "tests": None, "difficulty": None,
+         "level": r["level"], "language": "en", "license": "MIT", "meta": None} for r in src])
+    recipe = data["tmp"] / "levels.yaml"
+    recipe.write_text("# factory curate --recipe levels.yaml --traces T --problems P --out O\n"
+                      "name: levels\nseed: 0\nstages: [curate]\ncurate:\n"
+                      "  select: {all: {correct: {verdict_math: correct}, level: {ge: 4}}}\n"
+                      "  mix: {size: auto, buckets: [{name: all, fraction: 1.0}]}\n")
+    out = data["tmp"] / "levels"
+    res = _curate("--recipe", str(recipe), "--traces", str(traces), "--problems", str(problems), "--out", str(out))
+    assert res.exit_code == 0, res.output
+    expected = {r["id"] for r in src if r["verdict_math"] == "correct" and r["level"] >= 4}
+    got = _rows(out)
+    assert {r["trace_ids"][0] for r in got} == expected
+    assert {json.loads(r["meta"])["difficulty"] for r in got} <= {"level-4", "level-5"}
+    report = json.loads((out / "curate_report.json").read_text())
+    assert report["funnel"]["problems_given"] == 60
+    assert report["funnel"]["dropped"]["level_out_of_bounds"] == sum(
+        r["verdict_math"] == "correct" and r["level"] < 4 for r in src)
