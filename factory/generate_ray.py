@@ -67,6 +67,11 @@ def run_on_ray(opts, work: list[Request], on_completion: Callable[[Request, int,
         return 0
     if not ray.is_initialized():
         ray.init(log_to_driver=False)  # RAY_ADDRESS (if set) attaches to an existing cluster
+    import logging
+
+    # our own progress bar/log lines report rows; Ray Data's per-operator logs would drown them
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
+    ray.data.DataContext.get_current().enable_progress_bars = False
     gpus = _gpus_per_replica(opts, ray)
     if opts.backend == "transformers":
         per_batch = max(1, opts.batch_size // opts.n)
