@@ -132,6 +132,7 @@ class MathEquivalence:
         self.judge_on = judge_on
         self._gold_cache: _LRU = _LRU(cache_size // 10 or 1)
         self._verdict_cache: _LRU = _LRU(cache_size)
+        self._judge_cache: _LRU = _LRU(cache_size)
         self._pool = None
         # start the symbolic workers when a batch (32+ pairs) arrives, so their import (~1 s)
         # overlaps the string/numeric stages; False keeps them off until a pair needs them
@@ -159,6 +160,7 @@ class MathEquivalence:
         state["_pool"] = None
         state["_gold_cache"] = _LRU(self._gold_cache.maxsize)
         state["_verdict_cache"] = _LRU(self._verdict_cache.maxsize)
+        state["_judge_cache"] = _LRU(self._judge_cache.maxsize)
         return state
 
     def __enter__(self) -> MathEquivalence:
@@ -293,10 +295,16 @@ class MathEquivalence:
         if not want:
             return verdicts
         items = [((problems[k] if problems is not None else "") or "", str(pairs[k][0]), str(verdicts[k].pred)) for k in want]
-        answers = self.judge(items)
-        if len(answers) != len(items):
-            raise ValueError(f"judge returned {len(answers)} answers for {len(items)} items")
-        self._count("stage_judge", len(items))
+        # an LLM call is the dearest stage: ask once per distinct (problem, gold, prediction)
+        todo = list(dict.fromkeys(it for it in items if it not in self._judge_cache))
+        if todo:
+            got = self.judge(todo)
+            if len(got) != len(todo):
+                raise ValueError(f"judge returned {len(got)} answers for {len(todo)} items; expected one bool or None per item")
+            for it, ans in zip(todo, got):
+                self._judge_cache.put(it, ans)
+            self._count("stage_judge", len(todo))
+        answers = [self._judge_cache.get(it) for it in items]
         verdicts = list(verdicts)
         for k, ans in zip(want, answers):
             if ans is None:

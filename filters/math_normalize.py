@@ -323,8 +323,8 @@ def _tokenize(s: str) -> list[tuple[str, str]]:
             raise _Unsupported(s[pos:])
         pos = m.end()
         if m.group("num") is not None:
-            if len(m.group("num")) > 400:
-                raise _Unsupported("number too long")
+            if len(m.group("num")) > 400 or (m.group("exp") and abs(int(m.group("exp")[1:])) > 400):
+                raise _Unsupported("number too long")  # Fraction("1e999999999") would build that integer
             out.append(("num", m.group("num") + (m.group("exp") or "")))
         elif m.group("cmd") is not None:
             out.append(("cmd", m.group("cmd")))

@@ -191,6 +191,13 @@ class SymbolicPool:
         self._ensure(self.n_workers)
 
     def _ensure(self, n: int) -> None:
+        if not self._workers:
+            import importlib.util
+
+            if importlib.util.find_spec("math_verify") is None:
+                from factory.schemas.errors import MissingDependencyError
+
+                raise MissingDependencyError("math-verify", purpose="the symbolic stage of the math verifier")
         while len(self._workers) < min(n, self.n_workers):
             self._workers.append(_Worker())
 

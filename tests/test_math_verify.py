@@ -446,6 +446,12 @@ def test_judge_decides_what_rules_cannot(equiv):
     assert [(x.verdict, x.stage) for x in v] == [("correct", "judge"), ("correct", "string"), ("wrong", "string"), ("wrong", "numeric")]
     # only undecided pairs reach the judge, with their problem text
     assert [s[0] for s in seen] == ["p1", "p3"]
+    with MathEquivalence(workers=1, timeout_s=30.0, judge=judge) as eq:
+        seen.clear()
+        v = eq.check([("0.5", "one half")] * 3, problems=["p1"] * 3)
+        v += eq.check([("0.5", "one half")], problems=["p1"])
+        assert [x.verdict for x in v] == ["correct"] * 4
+        assert len(seen) == 1  # asked once, then cached
 
 
 def test_accuracy_reward_signature():
