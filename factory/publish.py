@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from factory.card import build_card
-from factory.dataset import file_sha256
+from factory.dataset import atomic_write_text, file_sha256
 from factory.facts import gather
 from factory.hub_layout import DEFAULT_MAX_SHARD, HubFolder, write_hub_folder
 from factory.report import render_html
@@ -89,8 +89,6 @@ def build_folder(
 
     hub = write_hub_folder(src, out, config=config, max_shard_size=max_shard_size, card_body=card,
                            front_matter_extra={"pretty_name": name})
-    from factory.dataset import atomic_write_text
-
     report = Path(out) / REPORT_FILE
     atomic_write_text(report, render_html(facts, title=f"{name}: dataset report"))
     return PublishResult(hub, report, None)
