@@ -388,6 +388,13 @@ def run_generate(opts: GenerateOptions, *, log: Callable[[str], None] = print, p
         if all((p["id"], s) in keys for p in problems for s in range(opts.n)):
             log(f"{out}: already holds all {len(problems) * opts.n} samples: nothing to do")
             return {"rows": m.rows, "generated": 0, "noop": True, "out": str(out)}
+        skipped = sum((m.stats.get("skipped") or {}).values())
+        if (opts.backend == "replay" and skipped and m.stats.get("expected_rows") == len(problems) * opts.n
+                and m.rows + skipped == len(problems) * opts.n
+                and all(m.params.get(k) == getattr(opts, k) for k in ("teacher", "problems", "limit"))):
+            # the same replay already ran to the end: the samples it lacked are still not there
+            log(f"{out}: replay already finished ({m.rows} rows, {skipped} samples not in the source): nothing to do")
+            return {"rows": m.rows, "generated": 0, "noop": True, "out": str(out)}
 
     lock = _lock_folder(out)
     try:

@@ -48,8 +48,10 @@ def test_recipe_replays_real_traces_and_generates_live(tmp_path):
         assert r["reasoning"] and "<|" not in r["reasoning"] and "<|" not in (r["answer"] or "")
     assert sum(r["reasoning_finished"] and bool(r["answer"]) for r in replayed) >= 1
     # a re-run is a no-op for both generate stages
+    before = (run_dir / "replayed" / "manifest.json").read_text()
     record = run_recipe(recipe, out=run_dir, log=lambda m: None)
-    assert record["summaries"]["generate"]["noop"]
+    assert record["summaries"]["generate"]["noop"] and record["summaries"]["generate/replay"]["noop"]
+    assert (run_dir / "replayed" / "manifest.json").read_text() == before
 
 
 def test_stage_validation_reports_every_problem():
