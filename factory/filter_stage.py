@@ -70,7 +70,7 @@ def validate_section(section: dict[str, Any], path: str, *, default_filters: tup
             for cls, kw in filter_specs(names, options=options):
                 try:
                     cls(**kw)
-                except (TypeError, ValueError) as e:
+                except (TypeError, ValueError, FactoryError) as e:  # e.g. InputError from a verifier
                     problems.append(f"{path}.options.{cls.name}: {e}")
         except FactoryError as e:
             problems.append(f"{path}.options: {e.message}")
