@@ -629,6 +629,8 @@ def run_many(
     n = len(sources)
     stdins = stdins or [b""] * n
     files = files or [{}] * n
+    if len(stdins) != n or len(files) != n:
+        raise ValueError(f"expected one stdin and one files dict per source ({n}), found {len(stdins)} and {len(files)}")
     with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
         return list(
             pool.map(
