@@ -38,6 +38,31 @@ def test_isolation_layers_on_this_machine():
     assert info["errors"] == [] or info["net"] == "hook"
 
 
+def test_process_limit_really_caps_the_run():
+    # root ignores RLIMIT_NPROC; the run's fresh uid is what makes the cap real: count how many
+    # sleeping children can be forked before EAGAIN
+    code = textwrap.dedent(
+        """
+        import os, time
+        n = 0
+        try:
+            while n < 1000:
+                if os.fork() == 0:
+                    time.sleep(30)
+                    os._exit(0)
+                n += 1
+        except OSError as e:
+            print("forked", n, "then", e.errno)
+        """
+    )
+    res = run_python(code, limits=FAST, allow_subprocess=True)
+    assert res.status == "ok", res.stderr
+    if IS_ROOT:
+        forked = int(res.stdout.split()[1])
+        assert 0 < forked < FAST.nproc  # the run itself counts as one process of the uid
+        assert _survivors(res.isolation["uid"]) == []  # the sleeping children were swept
+
+
 @pytest.mark.parametrize("launch", ["fork", "spawn"])
 def test_fork_bomb_is_contained_by_the_process_limit(launch):
     # allow_subprocess=True: the hook lets fork through, so RLIMIT_NPROC under the fresh uid and
