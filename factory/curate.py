@@ -23,7 +23,6 @@ Exercise: `factory curate --recipe journey --traces DIR --out OUT`.
 from __future__ import annotations
 
 import json
-from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from factory.dataset import DatasetWriter, atomic_write_text, iter_batches, read_manifest, scan, shard_paths
-from factory.schemas.errors import DatasetError, FactoryError, InputError
+from factory.schemas.errors import DatasetError, InputError
 from factory.schemas.ids import stable_hash
 from factory.sft import SKY_T1_SYSTEM_PROMPT, approx_tokens, make_row, mix_report, render_assistant, split_by_problem, split_trace
 
@@ -626,4 +625,4 @@ def print_report(report: dict[str, Any], log: Callable[[str], None] = print) -> 
         log(f"WARNING: {w}")
 
 
-__all__ = ["curate", "print_report", "FactoryError"]
+__all__ = ["curate", "print_report", "resolve_sources", "scan_traces", "select_traces", "per_problem"]

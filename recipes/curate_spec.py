@@ -23,9 +23,7 @@ import copy
 from typing import Any
 
 from factory.schemas.contracts import DOMAINS, SFT_KINDS
-from factory.recipes.spec import (
-    AnyValue, Bool, Bounds, Enum, Int, ListOf, Map, Nullable, Num, OneOf, Str, check, found,
-)
+from factory.recipes.spec import Bool, Bounds, Enum, Int, ListOf, Map, Nullable, Num, OneOf, Str, check
 
 POLICIES = ("all-correct", "shortest-correct", "longest-correct", "k-per-problem", "diverse")
 DIFFICULTY_FROM = ("level", "pass_rate", "metadata", "none")
@@ -276,4 +274,4 @@ def curate_config(section: dict[str, Any]) -> dict[str, Any]:
     return cfg
 
 
-__all__ = ["validate_curate", "curate_config", "POLICIES", "FORMATS", "found", "AnyValue"]
+__all__ = ["validate_curate", "curate_config", "POLICIES", "FORMATS"]

@@ -4,7 +4,6 @@ reports every problem at once with exact messages; `key.sub=value` overrides wor
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
