@@ -159,13 +159,20 @@ class OpenAITeacher:
             if not self._checked_model:
                 await self._check_model(client)
 
-            async def one(i: int, j: int) -> None:
-                c = await self._sample(client, requests[i], j, sampling)
-                results[i][j] = c
-                if on_result is not None:
-                    on_result(i, j, c)
+            # a fixed pool of workers pulls samples from one iterator: memory stays bounded for a
+            # million samples (no task per sample). More workers than slots, so samples sleeping in
+            # backoff do not leave the connection slots idle.
+            todo = ((i, j) for i, r in enumerate(requests) for j in range(len(r.sample_indices)))
+            total = sum(len(r.sample_indices) for r in requests)
 
-            tasks = [asyncio.create_task(one(i, j)) for i, r in enumerate(requests) for j in range(len(r.sample_indices))]
+            async def worker() -> None:
+                for i, j in todo:
+                    c = await self._sample(client, requests[i], j, sampling)
+                    results[i][j] = c
+                    if on_result is not None:
+                        on_result(i, j, c)
+
+            tasks = [asyncio.create_task(worker()) for _ in range(min(total, 4 * self.concurrency))]
             try:
                 await asyncio.gather(*tasks)
             except BaseException:
