@@ -104,34 +104,11 @@ class RowView:
 
     def text(self, dst: str, default: str | tuple[str, ...] | None, *, required: bool = True, nonempty: bool = True) -> str | None:
         col, v = self.get(dst, default, required=required)
-        if type(v) is str and (not nonempty or not required or v.strip()):
-            return v  # the common case, checked first
-        if v is None:
-            if required:
-                raise RowFail("wrong_type", "expected a string, found null", field=col)
-            return None
-        if isinstance(v, bool) or not isinstance(v, (str, int, float)):
-            raise RowFail("wrong_type", f"expected a string, found {_describe(v)}", field=col)
-        s = number_text(v) if not isinstance(v, str) else v
-        if nonempty and required and not s.strip():
-            raise RowFail("invalid_value", "expected non-empty text, found an empty string", field=col)
-        return s
+        return as_text(col, v, required=required, nonempty=nonempty)
 
     def integer(self, dst: str, default: str | tuple[str, ...] | None, *, required: bool = False) -> int | None:
         col, v = self.get(dst, default, required=required)
-        if v is None:
-            return None
-        if isinstance(v, bool):
-            raise RowFail("wrong_type", f"expected an integer, found {_describe(v)}", field=col)
-        if isinstance(v, int):
-            return v
-        if isinstance(v, float) and v.is_integer():
-            return int(v)
-        if isinstance(v, str):
-            m = re.fullmatch(r"\s*(?:level\s*)?(-?\d+)\s*", v, flags=re.IGNORECASE)  # "3", "Level 3"
-            if m:
-                return int(m.group(1))
-        raise RowFail("wrong_type", f"expected an integer, found {_describe(v)}", field=col)
+        return as_integer(col, v)
 
     def str_list(self, dst: str, default: str | tuple[str, ...] | None, *, required: bool = True) -> list[str] | None:
         col, v = self.get(dst, default, required=required)
@@ -150,6 +127,44 @@ class RowView:
 
     def raw(self, dst: str, default: str | tuple[str, ...] | None, *, required: bool = False) -> Any:
         return self.get(dst, default, required=required)[1]
+
+
+# The value checks behind RowView, also applied column by column by the batch path
+# (`factory.ingest_fast`), so both paths accept and convert exactly the same values.
+
+
+def as_text(col: str | None, v: Any, *, required: bool = True, nonempty: bool = True) -> str | None:
+    if type(v) is str and (not nonempty or not required or v.strip()):
+        return v  # the common case, checked first
+    if v is None:
+        if required:
+            raise RowFail("wrong_type", "expected a string, found null", field=col)
+        return None
+    if isinstance(v, bool) or not isinstance(v, (str, int, float)):
+        raise RowFail("wrong_type", f"expected a string, found {_describe(v)}", field=col)
+    s = number_text(v) if not isinstance(v, str) else v
+    if nonempty and required and not s.strip():
+        raise RowFail("invalid_value", "expected non-empty text, found an empty string", field=col)
+    return s
+
+
+_LEVEL = re.compile(r"\s*(?:level\s*)?(-?\d+)\s*", flags=re.IGNORECASE)  # "3", "Level 3"
+
+
+def as_integer(col: str | None, v: Any) -> int | None:
+    if v is None:
+        return None
+    if isinstance(v, bool):
+        raise RowFail("wrong_type", f"expected an integer, found {_describe(v)}", field=col)
+    if isinstance(v, int):
+        return v
+    if isinstance(v, float) and v.is_integer():
+        return int(v)
+    if isinstance(v, str):
+        m = _LEVEL.fullmatch(v)
+        if m:
+            return int(m.group(1))
+    raise RowFail("wrong_type", f"expected an integer, found {_describe(v)}", field=col)
 
 
 def number_text(v: Any) -> str:
@@ -277,17 +292,26 @@ def _answer(v: RowView, dst: str, default: str | tuple[str, ...], *, required: b
     return s.strip() if s is not None else None
 
 
+_GSM8K_FINAL = re.compile(r"####\s*(.+?)\s*$")
+
+
+def gsm8k_answer(worked: str) -> str | None:
+    """The number after GSM8K's final `#### `; None when there is none."""
+    m = _GSM8K_FINAL.search(worked)
+    # "#### 1,000" -> "1000": the thousands separator is formatting, not part of the number
+    return m.group(1).replace(",", "").strip() if m else None
+
+
 def gsm8k_problem(v: RowView) -> dict[str, Any]:
     col, _ = v.get("reference_solution", "answer")
     worked = v.text("reference_solution", "answer")
     assert worked is not None
-    m = re.search(r"####\s*(.+?)\s*$", worked)
-    if not m:
+    answer = gsm8k_answer(worked)
+    if answer is None:
         raise RowFail("invalid_value", "expected a final line '#### N' holding the answer, found none", field=col)
     return {
         "problem": v.text("problem", "question"),
-        # "#### 1,000" -> "1000": the thousands separator is formatting, not part of the number
-        "reference_answer": m.group(1).replace(",", "").strip(),
+        "reference_answer": answer,
         "reference_solution": worked,
         "source_id": v.text("source_id", None, required=False) or str(v.row - 1),
         "meta": {},

@@ -192,28 +192,106 @@ def _utf8_error(path: str, lineno: int, offset: int, raw: bytes, e: UnicodeDecod
 
 
 def _read_jsonl(path: str) -> Iterator[RawRow | RowError]:
-    gz = path.lower().endswith(".gz")
-    row = 0
-    for lineno, offset, raw, text, err in _decode_lines(path):
-        if err is not None:
+    for batch in read_jsonl_batches(path):
+        yield from batch.items()
+
+
+JSONL_BATCH_LINES = 4096  # lines per batch: big enough for the batch path, small enough for memory
+JSONL_BATCH_BYTES = 16 << 20  # ... and at most this many bytes (long traces are ~30 KB a line)
+
+
+@dataclass
+class LineBatch:
+    """Consecutive raw lines of a JSON Lines file, with where they start, so they can be
+    parsed as a whole (`factory.ingest_fast`) or row by row (`items`, the reference path)."""
+
+    path: str
+    lines: list[bytes]
+    first_lineno: int  # 1-based line number of lines[0]
+    first_offset: int  # byte offset of lines[0] in the (decompressed) stream
+    first_row: int  # 1-based row number the first row of this batch gets
+    gz: bool
+    error: InputError | None = None  # a read error after these lines: raised once they are used
+
+    def plain(self) -> bool:
+        """Every line is one JSON object at the start (no blank line, no BOM, no leading
+        space): then line i is row first_row + i and can go to a whole-batch parser."""
+        return all(line[:1] == b"{" for line in self.lines)
+
+    def items(self) -> Iterator[RawRow | RowError]:
+        path, gz, row, offset = self.path, self.gz, self.first_row - 1, self.first_offset
+        for lineno, raw in enumerate(self.lines, start=self.first_lineno):
+            at = offset
+            offset += len(raw)
+            chunk = raw[3:] if lineno == 1 and raw.startswith(b"\xef\xbb\xbf") else raw  # UTF-8 BOM
+            try:
+                text = chunk.decode("utf-8")
+            except UnicodeDecodeError as e:
+                row += 1
+                yield _utf8_error(path, lineno, at, raw, e, gz=gz, row=row)
+                continue
+            if not text.strip():
+                continue  # blank lines are not rows
             row += 1
-            yield _utf8_error(path, lineno, offset, raw, err, gz=gz, row=row)
-            continue
-        assert text is not None
-        if not text.strip():
-            continue  # blank lines are not rows
-        row += 1
-        loc = Loc(path, row, lineno)
-        line = text.rstrip("\r\n")
-        try:
-            data = json.loads(line)
-        except json.JSONDecodeError as e:
-            yield RowError(loc, "malformed_json", f"malformed JSON: {e.msg} (column {e.colno})", raw=line)
-            continue
-        if not isinstance(data, dict):
-            yield RowError(loc, "wrong_type", f"expected a JSON object per line, found {_json_type(data)}", raw=line)
-            continue
-        yield RawRow(loc, data, line)
+            loc = Loc(path, row, lineno)
+            line = text.rstrip("\r\n")
+            try:
+                data = json.loads(line)
+            except json.JSONDecodeError as e:
+                yield RowError(loc, "malformed_json", f"malformed JSON: {e.msg} (column {e.colno})", raw=line)
+                continue
+            if not isinstance(data, dict):
+                yield RowError(loc, "wrong_type", f"expected a JSON object per line, found {_json_type(data)}", raw=line)
+                continue
+            yield RawRow(loc, data, line)
+        if self.error is not None:
+            raise self.error
+
+    def rows(self) -> int:
+        """Rows in the batch (lines that are not blank), the way `items` counts them."""
+        n = 0
+        for lineno, raw in enumerate(self.lines, start=self.first_lineno):
+            chunk = raw[3:] if lineno == 1 and raw.startswith(b"\xef\xbb\xbf") else raw
+            try:
+                n += bool(chunk.decode("utf-8").strip())
+            except UnicodeDecodeError:
+                n += 1
+        return n
+
+
+def read_jsonl_batches(path: str, *, max_lines: int = JSONL_BATCH_LINES, max_bytes: int = JSONL_BATCH_BYTES) -> Iterator[LineBatch]:
+    """The lines of a JSON Lines file (also gzip) in batches. A file without rows raises
+    InputError after the last batch; a truncated or corrupt file gives its lines read so far
+    first, with the error raised when that last batch's rows are used."""
+    gz = path.lower().endswith(".gz")
+    lineno, offset, row = 0, 0, 0
+    lines: list[bytes] = []
+    size = 0
+    first_lineno, first_offset = 1, 0
+    with _open_binary(path) as f:
+        it = iter(f)
+        while True:
+            try:
+                raw = next(it, None)
+            except (EOFError, gzip.BadGzipFile, OSError) as e:
+                err = file_error(path, f"file is truncated or corrupted after byte {offset} ({e})")
+                yield LineBatch(path, lines, first_lineno, first_offset, row + 1, gz, error=err)
+                return
+            if raw is None:
+                break
+            lines.append(raw)
+            lineno += 1
+            size += len(raw)
+            offset += len(raw)
+            if len(lines) >= max_lines or size >= max_bytes:
+                batch = LineBatch(path, lines, first_lineno, first_offset, row + 1, gz)
+                row += batch.rows() if not batch.plain() else len(lines)
+                yield batch
+                lines, size, first_lineno, first_offset = [], 0, lineno + 1, offset
+    if lines:
+        batch = LineBatch(path, lines, first_lineno, first_offset, row + 1, gz)
+        row += batch.rows() if not batch.plain() else len(lines)
+        yield batch
     if row == 0:
         raise file_error(path, "empty file: no rows found (expected one JSON object per line)")
 
@@ -574,4 +652,4 @@ def _read_hf_hub(spec: str) -> Iterator[RawRow | RowError]:
         yield RawRow(Loc(spec, i), dict(rec))
 
 
-__all__ = ["FORMATS", "Loc", "RawRow", "RowError", "detect_format", "file_error", "peek_columns", "read_input"]
+__all__ = ["FORMATS", "LineBatch", "Loc", "RawRow", "RowError", "read_jsonl_batches", "detect_format", "file_error", "peek_columns", "read_input"]
