@@ -141,3 +141,26 @@ def test_a_second_writer_on_the_same_folder_is_refused(tiny_model, problems50, t
         _unlock_folder(held)
     run_generate(_opts(tiny_model, problems50, out, limit=2, n=1), log=lambda m: None, progress=False)
     assert read_manifest(out).rows == 2
+
+
+def test_user_template_prompt_is_used_and_recorded(tiny_model, problems50, tmp_path):
+    tmpl = tmp_path / "p.jinja"
+    tmpl.write_text('{% set system = "Answer briefly." %}Level {{ level }} problem: {{ problem }}')
+    out = tmp_path / "t"
+    run_generate(_opts(tiny_model, problems50, out, limit=2, n=1, prompt=str(tmpl)), log=lambda m: None, progress=False)
+    rows = read_table(out).to_pylist()
+    assert all(r["system_prompt"] == "Answer briefly." and r["prompt"].startswith(f"Level {r['level']} problem: ")
+               for r in rows)
+    assert rows[0]["sampling"]["prompt_preset"].startswith("file:p.jinja@")
+    # no prefill in the template: the completion is split without assuming an open thought
+    assert json.loads(rows[0]["sampling"]["extra"])["prefill"] is None
+
+
+def test_plain_progress_lines_when_not_a_terminal():
+    from factory.progress import RowProgress
+
+    lines = []
+    with RowProgress(total=10, done=2, log=lines.append, rich=False, every_s=0.0) as bar:
+        bar.advance(3, tokens=30)
+    assert lines[0].startswith("generate: 5/10 rows") and "tok/s" in lines[0] and "ETA" in lines[0]
+    assert lines[-1].startswith("generate: 5/10 rows")
