@@ -255,6 +255,10 @@ def _ray_scored(
         cpus_per_actor = min(cpus_per_actor, budget / actors)
     ctx = ray.data.DataContext.get_current()
     ctx.execution_options.preserve_order = True  # same row order as the local executor
+    ctx.enable_progress_bars = False  # the runner logs its own progress
+    import logging
+
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
     paths = [str(p) for p in shard_paths(in_path)]
     if not paths:
         return
