@@ -134,6 +134,8 @@ def scan_traces(sources: list[dict[str, Any]], cfg: dict[str, Any]) -> tuple[pl.
                 df = df.with_columns(pl.lit(None, dtype=pl.String).alias(c))
         if s.get("name"):
             df = df.with_columns(pl.lit(s["name"]).alias("source"))
+        if s.get("domain"):
+            df = df.with_columns(pl.lit(s["domain"]).alias("domain"))
         df = df.with_columns([pl.col(c).cast(pl.String).cast(pl.Categorical) for c in CATEGORICAL if c in df.columns]
                              + [pl.col(c).cast(pl.String).cast(pl.Categorical) for c in rule_cols
                                 if c.startswith("verdict_") and c in df.columns])
@@ -348,6 +350,8 @@ def fetch(sources: list[dict[str, Any]], ids_by_src: dict[int, list[str]], colum
         for r in df.iter_rows(named=True):
             if sources[si].get("name"):
                 r["source"] = sources[si]["name"]
+            if sources[si].get("domain"):
+                r["domain"] = sources[si]["domain"]
             if sources[si].get("license") and not r.get("license"):
                 r["license"] = sources[si]["license"]
             out.setdefault(r["id"], r)
@@ -446,7 +450,8 @@ def _nonreasoning_candidates(sources, cfg, *, base: Path) -> tuple[list[dict], d
             for rid, msgs, dom, src in zip(*(batch.column(c).to_pylist() for c in ("id", "messages", "domain", "source"))):
                 n_sft += 1
                 asst = next((m["content"] for m in reversed(msgs) if m["role"] == "assistant"), "")
-                cands.append({"key": f"sft:{si}:{rid}", "kind": kind, "domain": dom, "source": s.get("name") or src,
+                cands.append({"key": f"sft:{si}:{rid}", "kind": kind, "domain": s.get("domain") or dom,
+                              "source": s.get("name") or src,
                               "teacher": None, "level": None, "difficulty": None, "n_tokens": approx_tokens(asst),
                               "sft": (si, rid)})
     if n_sft:

@@ -58,7 +58,7 @@ SOURCE = Map({
     "path": Str(),
     "name?": Str(),          # replaces the rows' `source` label
     "license?": Str(),       # fills a missing license
-    "domain?": Enum(*DOMAINS),  # fills the domain of SFT rows that lack one
+    "domain?": Enum(*DOMAINS),  # replaces the rows' `domain` label (e.g. a science set ingested as general)
 })
 
 
