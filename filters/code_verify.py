@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from factory.filters.code_extract import extract_program
-from factory.filters.sandbox import Limits, run_python
+from factory.filters.sandbox import Launch, Limits, run_python
 from factory.schemas.errors import InputError
 
 HARNESS = Path(__file__).with_name("code_harness.py")
@@ -200,9 +200,10 @@ def verify_program(
     memory_mb: int = 1024,
     early_stop: bool = False,
     float_tol: float = 1e-6,
+    launch: Launch = "fork",
 ) -> Verdict:
     """Run `program` against `tests` in the sandbox and judge it. `per_test_s` defaults to the
-    tests' own time_limit_s, else 6 s."""
+    tests' own time_limit_s, else 6 s. `launch` picks how sandboxes start (see sandbox.run_python)."""
     t0 = time.monotonic()
     total = tests.total
     if program is None or not program.strip():
@@ -273,7 +274,7 @@ def verify_program(
             cpu_s=int(min(left, per_test * (total - start) + 5.0)) + 1,
             memory_mb=memory_mb,
         )
-        res = run_python(harness, files=files, limits=limits, on_record=on_record)
+        res = run_python(harness, files=files, limits=limits, on_record=on_record, launch=launch)
         evs = {r.get("ev") for r in res.records}
         comp = next((r for r in res.records if r.get("ev") == "compile_error"), None)
         load = next((r for r in res.records if r.get("ev") == "load_error"), None)
