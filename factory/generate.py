@@ -358,8 +358,6 @@ class _Sink:
 def run_generate(opts: GenerateOptions, *, log: Callable[[str], None] = print, progress: bool | None = None,
                  command: str = "factory generate") -> dict[str, Any]:
     """Generate (or resume, or regenerate truncated rows); return the summary (also in the manifest)."""
-    from factory.progress import RowProgress
-
     opts.check()
     t0 = time.time()
     prompt = load_prompt(opts.prompt)
@@ -479,7 +477,12 @@ def _generate_into(opts: GenerateOptions, prompt, problems, rendered, prefill, o
             sink.flush()
         summary = _account(out, writer, opts, sink=sink, wall=time.time() - t0, gpus=gpus, resumed=resumed, total=total)
     except BaseException:
-        writer.abort()  # finished shards stay for the resume; no manifest
+        # Ctrl-C or a failure: the rows that did complete are good; keep them for the resume
+        try:
+            sink.flush()  # type: ignore[possibly-undefined]
+        except Exception:
+            pass
+        writer.abort()  # finished shards stay; no manifest, so readers see a half-written folder
         raise
     writer.close()
     log(_summary_line(out, summary))

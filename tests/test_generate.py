@@ -164,3 +164,26 @@ def test_plain_progress_lines_when_not_a_terminal():
         bar.advance(3, tokens=30)
     assert lines[0].startswith("generate: 5/10 rows") and "tok/s" in lines[0] and "ETA" in lines[0]
     assert lines[-1].startswith("generate: 5/10 rows")
+
+
+def test_a_failing_teacher_keeps_the_rows_that_completed(tiny_model, problems50, tmp_path, monkeypatch):
+    from factory.teachers.hf import TransformersTeacher
+
+    real = TransformersTeacher._generate_batch
+    calls = {"n": 0}
+
+    def flaky(self, prompts, seeds, sampling):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt  # the user pressed Ctrl-C during the third batch
+        return real(self, prompts, seeds, sampling)
+
+    monkeypatch.setattr(TransformersTeacher, "_generate_batch", flaky)
+    out = tmp_path / "t"
+    opts = _opts(tiny_model, problems50, out, limit=8, n=2, batch_size=4, flush_rows=1000)
+    with pytest.raises(KeyboardInterrupt):
+        run_generate(opts, log=lambda m: None, progress=False)
+    assert not (out / "manifest.json").exists()
+    monkeypatch.setattr(TransformersTeacher, "_generate_batch", real)
+    s = run_generate(opts, log=lambda m: None, progress=False)
+    assert s["resumed"] == 8 and s["generated"] == 8 and read_manifest(out).rows == 16
