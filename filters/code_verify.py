@@ -37,7 +37,7 @@ from typing import Any, Literal
 
 from factory.filters.code_extract import extract_program
 from factory.filters.sandbox import Launch, Limits, run_python
-from factory.schemas.errors import InputError
+from factory.schemas.errors import FactoryError, InputError
 
 HARNESS = Path(__file__).with_name("code_harness.py")
 FailKind = Literal["wrong_answer", "runtime_error", "timeout", "memory", "output_limit", "compile_error", "no_code"]
@@ -276,6 +276,14 @@ def verify_program(
         )
         res = run_python(harness, files=files, limits=limits, on_record=on_record, launch=launch)
         evs = {r.get("ev") for r in res.records}
+        if "setup_error" in evs or ("isolation" not in evs and res.status not in ("timeout", "stopped")):
+            # the sandbox itself failed before the program ran: never blame the program for it
+            err = next((r for r in res.records if r.get("ev") == "setup_error"), {})
+            raise FactoryError(
+                f"the sandbox could not start a run: {err.get('type', res.status)}: {err.get('msg', res.detail)} "
+                f"{res.stderr.decode('utf-8', errors='replace')[-300:]}".strip(),
+                hint="check what holds here with: python -c 'from factory.filters.sandbox import probe; print(probe())'",
+            )
         comp = next((r for r in res.records if r.get("ev") == "compile_error"), None)
         load = next((r for r in res.records if r.get("ev") == "load_error"), None)
         if comp is not None:
