@@ -375,7 +375,9 @@ def _journey_candidates(meta: pl.DataFrame, sources, cfg, *, seed, fmt, checker,
         wrong = wrong.filter(pl.col("teacher").is_in(j["wrong_teachers"]))
     if j.get("correct_teachers"):
         correct = correct.filter(pl.col("teacher").is_in(j["correct_teachers"]))
-    wrong = wrong.with_columns(_hash_col(wrong, seed, "journey-wrong")).sort(["problem_id", "_h"])
+    # wrong attempts that reach a final answer first: an unfinished thought states nothing to refute
+    wrong = wrong.with_columns(_hash_col(wrong, seed, "journey-wrong"), (~pl.col("has_final")).alias("_unfinished"))
+    wrong = wrong.sort(["problem_id", "_unfinished", "_h"]).drop("_unfinished")
     correct = correct.with_columns(_hash_col(correct, seed, "journey-correct")).sort(["problem_id", "_h"])
     k = j["per_problem"]
     w = wrong.with_columns(pl.int_range(pl.len()).over("problem_id").alias("_i")).filter(pl.col("_i") < k)
