@@ -275,10 +275,11 @@ class SegmentClassifier:
         for seg in segments:
             units, latin = self.script_units(seg)
             total = sum(units.values())
-            if total < self.min_units:
+            other = {c: n for c, n in units.items() if c != "L"}
+            # a script segment is clear from 2 units ("Это нормально."); Latin needs min_units words
+            if total < self.min_units and (not other or max(other.values()) < 2):
                 out.append(Segment(seg, None, total, "short"))
                 continue
-            other = {c: n for c, n in units.items() if c != "L"}
             if other:
                 top = max(other, key=other.get)  # type: ignore[arg-type]
                 if other[top] >= self.script_share * total:
@@ -312,8 +313,15 @@ class SegmentClassifier:
                 # USD = 4.826 USD per hour." Italian at p=0.99, py3langid calls it Shona. A
                 # foreign verdict needs both models to name the same language; otherwise the
                 # segment is not counted either way.
-                if _py3langid_label(" ".join(words)) != decided.language:
-                    decided = Segment(seg, None, total, "disputed")
+                second = _py3langid_label(" ".join(words))
+                if second != decided.language:
+                    top5 = {lab[len(_LABEL):] for lab in labels}
+                    if second != target and second in top5:
+                        # fastText ranked py3langid's pick too ("Un cerdo asesino ...": fr 0.46,
+                        # es 0.35; py3langid: es): both models agree it is that language
+                        decided = Segment(seg, second, total, "model")
+                    else:
+                        decided = Segment(seg, None, total, "disputed")
             out.append(decided)
         return out
 
