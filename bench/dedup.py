@@ -381,8 +381,10 @@ def million(args) -> None:
 
         from factory.dataset import DatasetWriter as W
 
-        with W(folder, "problem", mode="overwrite", rows_per_shard=100_000, validate=False) as w:
-            for lo in range(0, n, step):
+        reuse = (folder / "manifest.json").exists() and args.keep
+        with (W(folder, "problem", mode="append", rows_per_shard=100_000, validate=False) if reuse else
+              W(folder, "problem", mode="overwrite", rows_per_shard=100_000, validate=False)) as w:
+            for lo in range(0, 0 if reuse else n, step):
                 k = min(step, n - lo)
                 texts = synth.make(k)
                 # 5% planted near-duplicates of earlier documents in this chunk
@@ -412,6 +414,8 @@ def million(args) -> None:
                 docs_all_written += k
         del chunks
         size = sum(p.stat().st_size for p in folder.glob("*.parquet"))
+        if reuse:
+            print(f"reusing {folder} (--keep)")
         print(f"generated {docs_all_written} problems ({size / 2**20:.0f} MB of zstd Parquet) in {time.perf_counter() - t0:.0f}s")
         from factory.dedup import DedupConfig, parse_bytes, run_dedup
 

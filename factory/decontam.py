@@ -9,10 +9,17 @@ problem is still that problem), and cut into word n-grams (default 8) hashed to 
 Rules, and why:
 - An n-gram that occurs in `common_items` (default 3) or more different benchmark items is
   boilerplate ("express your answer as a common fraction in ...") and is not indexed, so
-  problems that merely share an instruction with a benchmark are kept.
+  problems that merely share an instruction with a benchmark are kept. Nor is an n-gram with
+  fewer than `min_content_words` (default 3) content words (two or more characters, a letter,
+  not a stop word such as "the", "of", "what"):
+  with digits masked, Asymptote code ("draw((0,0)--(10,0))") is "draw 0 0 0 0 ..." in every
+  figure of every benchmark.
 - A row is contaminated by an item when they share at least min(`min_matches`, the item's
   n-gram count, the row's n-gram count) distinct n-grams (default 2: one shared 8-gram can be
-  a coincidence at a phrase boundary, two rarely are; a reworded copy shares dozens).
+  a coincidence at a phrase boundary) AND the shared n-grams are at least `min_overlap`
+  (default 0.2) of the shorter text's n-grams: a reworded or renumbered copy shares most of
+  them, while AIME problems sharing "where m and n are relatively prime positive integers"
+  share under 15%.
 - Texts shorter than n words have no n-gram: a short row matches an item when the two
   normalised texts are equal (digits kept: "Compute 5!" is not "Compute 6!"), and a short
   item of at least `short_min_words` words (default 4) matches a row that contains all of its
@@ -45,7 +52,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from factory.dataset import DatasetWriter, check_folder, iter_batches, shard_paths
-from factory.filters.textnorm import normalize_texts, shingle_hashes, words_of
+from factory.filters.textnorm import content_counts, normalize_texts, shingle_hashes, words_of
 from factory.schemas.errors import DatasetError, InputError
 
 Action = Literal["drop", "flag"]
@@ -79,6 +86,8 @@ class DecontamConfig:
     common_items: int = 3
     min_matches: int = 2
     short_min_words: int = 4
+    min_content_words: int = 3
+    min_overlap: float = 0.2
     action: Action = "drop"
     fields: tuple[str, ...] = ("problem",)
     builtin: tuple[str, ...] = tuple(BUILTIN)
@@ -90,6 +99,8 @@ class DecontamConfig:
             out.append(f"ngram: expected an integer >= 2, found {self.ngram!r}")
         if not (isinstance(self.common_items, int) and self.common_items >= 2):
             out.append(f"common_items: expected an integer >= 2, found {self.common_items!r}")
+        if not (isinstance(self.min_overlap, (int, float)) and 0.0 <= self.min_overlap <= 1.0):
+            out.append(f"min_overlap: expected a number in [0, 1], found {self.min_overlap!r}")
         if not (isinstance(self.min_matches, int) and self.min_matches >= 1):
             out.append(f"min_matches: expected an integer >= 1, found {self.min_matches!r}")
         if self.action not in ("drop", "flag"):
@@ -204,14 +215,22 @@ class Index:
     short_by_len: dict[int, tuple[np.ndarray, np.ndarray]]  # L -> (sorted L-gram hashes, items)
     dropped_common: int = 0
     per_benchmark: dict[str, int] = field(default_factory=dict)
+    dropped_low_info: int = 0
 
 
 def build_index(items: list[BenchmarkItem], cfg: DecontamConfig) -> Index:
     n = cfg.ngram
     texts = [it.text for it in items]
-    masked = shingle_hashes(words_of(normalize_texts(texts, numbers="mask")), n, short="skip")
+    mwords = words_of(normalize_texts(texts, numbers="mask"), content=True)
+    masked = shingle_hashes(mwords, n, short="skip")
     counts = np.diff(masked.offsets)
     item_idx = np.repeat(np.arange(len(items), dtype=np.int64), counts)
+    # n-grams of mostly numbers and symbols (Asymptote code: "draw 0 0 0 0 0 0 0") say nothing
+    # about which problem they come from: index only n-grams with >= min_content_words words
+    informative = content_counts(mwords, masked, n) >= min(cfg.min_content_words, n)
+    low_info = int((~informative).sum())
+    masked = type(masked)(masked.hashes[informative], masked.offsets, masked.starts[informative])
+    item_idx = item_idx[informative]
     # distinct (hash, item) pairs, then drop hashes present in >= common_items items
     pairs = np.unique(np.stack([masked.hashes.view(np.int64), item_idx], axis=1), axis=0) if len(item_idx) else np.empty((0, 2), np.int64)
     h = pairs[:, 0].view(np.uint64) if len(pairs) else np.zeros(0, np.uint64)
@@ -242,7 +261,7 @@ def build_index(items: list[BenchmarkItem], cfg: DecontamConfig) -> Index:
             o = np.argsort(sh.hashes, kind="stable")
             short_by_len[int(L)] = (sh.hashes[o], idx[np.repeat(np.arange(len(idx)), np.diff(sh.offsets))][o])
     per = Counter(it.benchmark for it in items)
-    return Index(n, items, h[order], it[order], item_ngrams, dict(short_whole), short_by_len, dropped, dict(per))
+    return Index(n, items, h[order], it[order], item_ngrams, dict(short_whole), short_by_len, dropped, dict(per), low_info)
 
 
 def _whole_hashes(norm: pl.Series) -> np.ndarray:
@@ -309,6 +328,10 @@ def match_texts(texts: list[str] | pl.Series, index: Index, cfg: DecontamConfig)
                 if c < max(need, 1):
                     continue
                 overlap = c / max(int(index.item_ngrams[it]), 1)
+                # the shared n-grams must cover min_overlap of the shorter text's n-grams: a
+                # copy shares most of them, two problems sharing a phrase only a few
+                if c < cfg.min_overlap * max(min(int(index.item_ngrams[it]), int(doc_ngrams[doc])), 1):
+                    continue
                 cur = best[doc]
                 if cur is None or (c, overlap) > (cur.matches, cur.overlap):
                     start = int(sh.starts[where[f]])
@@ -392,6 +415,8 @@ def run_decontam(
         "common_items": cfg.common_items,
         "min_matches": cfg.min_matches,
         "short_min_words": cfg.short_min_words,
+        "min_content_words": cfg.min_content_words,
+        "min_overlap": cfg.min_overlap,
         "action": cfg.action,
         "fields": list(cfg.fields),
         "benchmarks": sorted(index.per_benchmark),
@@ -456,6 +481,7 @@ def run_decontam(
             "benchmark_items": dict(sorted(index.per_benchmark.items())),
             "indexed_ngrams": int(len(index.keys)),
             "common_ngrams_skipped": index.dropped_common,
+            "low_information_ngrams_skipped": index.dropped_low_info,
             "ngram": cfg.ngram,
             "seconds": round(time.time() - t0, 3),
         }

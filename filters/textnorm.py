@@ -73,6 +73,15 @@ def normalize_text(text: str, *, numbers: NumberMode = "keep") -> str:
     return normalize_texts([text], numbers=numbers)[0]
 
 
+# English function words: they make n-grams look alike without saying what a problem is about
+STOPWORDS = frozenset(
+    "a an the of to in on at by for from with as is are was were be been being it its this that these those "
+    "and or not no if then than so such what which who whom whose when where why how all any each some "
+    "let find compute what's there here do does did has have had can could will would should may might must "
+    "we you your i he she they them their our us his her my me".split()
+)
+
+
 @dataclass
 class Words:
     """Words of a batch of normalised texts, flattened: `hashes[offsets[i]:offsets[i+1]]` are
@@ -80,13 +89,16 @@ class Words:
 
     hashes: np.ndarray  # uint64, one per word
     offsets: np.ndarray  # int64, len = n_texts + 1
+    # with content=True: True for words that carry meaning (>= 2 characters, at least one
+    # letter, not a STOPWORD), False for digits, masked numbers, single letters, "the", "of"
+    content: np.ndarray | None = None
 
     @property
     def lengths(self) -> np.ndarray:
         return np.diff(self.offsets)
 
 
-def words_of(normalized: pl.Series) -> Words:
+def words_of(normalized: pl.Series, *, content: bool = False) -> Words:
     """Split normalised texts on spaces and hash each word (vectorised, polars)."""
     lists = normalized.str.split(" ")
     # "" splits into [""]: a text with no words has length 0
@@ -99,7 +111,21 @@ def words_of(normalized: pl.Series) -> Words:
     np.cumsum(lengths, out=offsets[1:])
     if offsets[-1] != len(hashes):  # pragma: no cover - would mean the split/explode disagree
         raise AssertionError(f"word count mismatch: {offsets[-1]} != {len(hashes)}")
-    return Words(hashes=hashes, offsets=offsets)
+    flags = None
+    if content:
+        flags = ((flat.str.len_chars() >= 2) & flat.str.contains(r"\p{L}") & ~flat.is_in(list(STOPWORDS))).to_numpy()
+    return Words(hashes=hashes, offsets=offsets, content=flags)
+
+
+def content_counts(words: Words, sh: Shingles, n: int) -> np.ndarray:
+    """Number of content words in each n-word shingle (Words built with content=True)."""
+    if words.content is None:
+        raise ValueError("words_of(..., content=True) is needed")
+    csum = np.concatenate([[0], np.cumsum(words.content, dtype=np.int64)])
+    doc = np.repeat(np.arange(len(sh.offsets) - 1), np.diff(sh.offsets))
+    first = words.offsets[:-1][doc] + sh.starts.astype(np.int64)
+    last = np.minimum(first + n, words.offsets[1:][doc])
+    return csum[last] - csum[first]
 
 
 def mix64(x: np.ndarray) -> np.ndarray:
