@@ -23,13 +23,14 @@ def decontaminate_command(
     field: Annotated[Optional[list[str]], typer.Option("--field", help="Text column(s) to check (default: problem; add e.g. --field reasoning for traces).")] = None,
     min_matches: Annotated[int, typer.Option("--min-matches", help="Distinct shared n-grams needed to call a row contaminated.", min=1)] = 2,
     common_items: Annotated[int, typer.Option("--common-items", help="Skip n-grams found in this many benchmark items or more (boilerplate).", min=2)] = 3,
+    min_overlap: Annotated[float, typer.Option("--min-overlap", help="Shared n-grams must be at least this fraction of the shorter text's n-grams.", min=0.0, max=1.0)] = 0.2,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing dataset at --out.")] = False,
 ) -> None:
     """Remove benchmark problems (reworded, renumbered or reformatted copies too) by n-gram overlap."""
     from factory.decontam import BUILTIN, DecontamConfig, run_decontam
 
     cfg = DecontamConfig(
-        ngram=ngram, action=action, min_matches=min_matches, common_items=common_items,
+        ngram=ngram, action=action, min_matches=min_matches, common_items=common_items, min_overlap=min_overlap,
         fields=tuple(field or ["problem"]), builtin=() if no_builtin else tuple(builtin or BUILTIN),
     )
     r = run_decontam(input_dir, out_dir, cfg, benchmarks=benchmark or [], mode="overwrite" if overwrite else "create", log=lambda s: err.print(s))

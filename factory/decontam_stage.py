@@ -10,6 +10,8 @@
       fields: [problem]          # optional text columns to check
       min_matches: 2             # optional
       common_items: 3            # optional
+      min_overlap: 0.2           # optional
+      min_content_words: 3       # optional
 
 Re-running with the same settings on an unchanged input is a no-op.
 
@@ -23,13 +25,13 @@ from typing import Any
 
 from factory.stages import StageContext
 
-KEYS = {"input", "out", "ngram", "action", "builtin", "benchmarks", "fields", "min_matches", "common_items"}
+KEYS = {"input", "out", "ngram", "action", "builtin", "benchmarks", "fields", "min_matches", "common_items", "min_overlap", "min_content_words"}
 
 
 def _config(section: dict[str, Any]):
     from factory.decontam import BUILTIN, DecontamConfig
 
-    kw: dict[str, Any] = {k: section[k] for k in ("ngram", "action", "min_matches", "common_items") if k in section}
+    kw: dict[str, Any] = {k: section[k] for k in ("ngram", "action", "min_matches", "common_items", "min_overlap", "min_content_words") if k in section}
     kw["builtin"] = tuple(section.get("builtin", list(BUILTIN)))
     kw["fields"] = tuple(section.get("fields", ["problem"]))
     return DecontamConfig(**kw)
@@ -48,10 +50,13 @@ def validate(section: dict[str, Any], path: str) -> list[str]:
         v = section.get(key)
         if not isinstance(v, str) or not v:
             problems.append(f"{path}.{key}: expected a folder path (string), found {v!r}")
-    for key in ("ngram", "min_matches", "common_items"):
+    for key in ("ngram", "min_matches", "common_items", "min_content_words"):
         v = section.get(key)
         if v is not None and (isinstance(v, bool) or not isinstance(v, int)):
             problems.append(f"{path}.{key}: expected an integer, found {v!r}")
+    mo = section.get("min_overlap")
+    if mo is not None and (isinstance(mo, bool) or not isinstance(mo, (int, float))):
+        problems.append(f"{path}.min_overlap: expected a number in [0, 1], found {mo!r}")
     for key in ("builtin", "benchmarks", "fields"):
         v = section.get(key)
         if v is not None and not _strings(v):
