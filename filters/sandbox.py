@@ -392,6 +392,7 @@ def _config(limits: Limits, allow_subprocess: bool, namespaces: bool, uid: Any, 
         "report_fd": report_fd,
         "site_packages": _site_packages(),
         "env": env,
+        "user_home": os.path.expanduser("~"),
     }
 
 

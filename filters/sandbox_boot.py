@@ -37,6 +37,8 @@ CLONE_NEWUSER = 0x10000000
 CLONE_NEWNET = 0x40000000
 MS_RDONLY, MS_NOSUID, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 32, 4096, 16384, 1 << 18
 PR_SET_NO_NEW_PRIVS = 38
+MOUNT_FLAGS = {"nosuid": 2, "nodev": 4, "noexec": 8, "noatime": 1024, "nodiratime": 2048,
+               "relatime": 1 << 21, "strictatime": 1 << 24}
 REPORT_FD = 3
 _exit = os._exit  # kept: the program may replace os._exit
 
@@ -72,19 +74,22 @@ def _readonly_except(libc, box):
     points = []
     with open("/proc/self/mountinfo") as f:
         for line in f:
-            points.append(line.split()[4].replace("\\040", " "))
+            fields = line.split()
+            points.append((fields[4].replace("\\040", " "), fields[5].split(",")))
     failed = []
-    for mp in points:
+    for mp, opts in points:
         if mp == box:
             continue
         if os.path.basename(mp).startswith("factory-sbx-"):
             # another run's box (its own tmpfs): hide it here; it may already be gone
             libc.umount2(mp.encode(), 2)
             continue
-        if libc.mount(b"none", mp.encode(), None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID, None) != 0:
-            # a locked flag combination: retry keeping the mount's own flags (ro still added)
-            if libc.mount(b"none", mp.encode(), None, MS_REMOUNT | MS_BIND | MS_RDONLY, None) != 0:
-                failed.append(mp)
+        if "ro" in opts:
+            continue  # already read-only
+        # keep the mount's own flags: in a user namespace they are locked and must be repeated
+        keep = sum(bit for name, bit in MOUNT_FLAGS.items() if name in opts)
+        if libc.mount(b"none", mp.encode(), None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | keep, None) != 0:
+            failed.append(mp)
     return failed
 
 
@@ -109,20 +114,33 @@ def _blocked_ancestor(path):
     return None
 
 
-def _expose_interpreter(libc, box):
+def _expose_interpreter(libc, box, hide=()):
     """After the uid drop the interpreter must still read its own stdlib and site-packages.
     When they sit under a private directory (here: /root/.pyenv, /root is 0700), mount a fresh
     0755 tmpfs over that directory inside our mount namespace and bind only the interpreter's
-    trees back into it. The rest of the private directory (~/.ssh, ...) disappears from view."""
+    trees (and the box) back into it. The rest of the private directory (~/.ssh, ...) disappears
+    from view. `hide` adds directories to cover the same way even if readable (a non-root
+    user's own home: same uid, so permissions would not protect it)."""
     roots = set()
     for p in [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, *sys.path]:
         if p and os.path.isabs(p) and os.path.isdir(p):
             roots.add(os.path.realpath(p))
-    plan = {}
-    for r in sorted(roots):
+    covers = set()
+    for r in roots:
         d = _blocked_ancestor(r)
-        if d and d != r and not any(r.startswith(q + "/") for q in plan.get(d, [])):
-            plan.setdefault(d, []).append(r)
+        if d and d != r:
+            covers.add(d)
+    for h in hide:
+        h = os.path.realpath(h)
+        if h not in ("/", "") and os.path.isdir(h) and not any(r == h or h.startswith(r + "/") for r in roots):
+            covers.add(h)
+    # only the topmost of nested covers is mounted
+    covers = {c for c in covers if not any(c.startswith(o + "/") for o in covers)}
+    plan = {d: [] for d in covers}
+    for r in sorted(roots | {box}):
+        for d in covers:
+            if r.startswith(d + "/") and not any(r.startswith(q + "/") for q in plan[d]):
+                plan[d].append(r)
     if not plan:
         return []
     stage = os.path.join(box, ".stage")
@@ -153,6 +171,7 @@ def isolate(box, cfg):
     except OSError as e:  # no libc via ctypes: hook only
         info["errors"].append(f"ctypes: {e}")
         libc = None
+    home = cfg.get("user_home") if not is_root else None  # the caller's home, from its own env
     if libc is not None and cfg.get("namespaces", True):
         flags = CLONE_NEWNS | CLONE_NEWNET
         try:
@@ -168,6 +187,9 @@ def isolate(box, cfg):
             if is_root and cfg.get("uid"):
                 info["private_dirs_hidden"] = _expose_interpreter(libc, box)
                 exposed = True
+            elif not is_root and home:
+                # same uid as the user: hide their home (keys, tokens) behind an empty tmpfs
+                info["private_dirs_hidden"] = _expose_interpreter(libc, box, hide=(home,))
             failed = _readonly_except(libc, box)
             info["fs"] = "mountns-readonly" if not failed else "mountns-partial"
             if failed:
@@ -344,9 +366,10 @@ def run_box(box, cfg):
         sys.argv = [main_path]
         sys.path[0:0] = [box]
         allow_sub = bool(cfg.get("allow_subprocess"))
-        if allow_sub and (info["nproc"] == "hook" or info["net"] != "netns" or info["fs"] == "hook"):
-            # a child process is outside the audit hook: allowed only when the OS holds every line
-            # (as root without the uid drop RLIMIT_NPROC is even ignored: a fork bomb is unbounded)
+        if allow_sub and (not info["uid"] or info["net"] != "netns" or info["fs"] != "mountns-readonly"):
+            # a child process is outside the audit hook: allowed only when the OS holds every line,
+            # including the fresh uid (same-uid files would be readable; and as root without the
+            # uid drop RLIMIT_NPROC is ignored: a fork bomb would be unbounded)
             allow_sub = False
             info["errors"].append("allow_subprocess refused: the OS isolation needed for child processes is missing")
         info["allow_subprocess"] = allow_sub
