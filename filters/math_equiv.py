@@ -123,6 +123,7 @@ class MathEquivalence:
         judge_on: JudgeOn = "undecided",
         cache_size: int = 200_000,
         prestart: bool = True,
+        warm_up: Literal["full", "minimal"] = "full",
     ):
         if judge_on not in ("undecided", "wrong"):
             raise ValueError(f"judge_on: expected 'undecided' or 'wrong', found {judge_on!r}")
@@ -137,6 +138,7 @@ class MathEquivalence:
         # start the symbolic workers when a batch (32+ pairs) arrives, so their import (~1 s)
         # overlaps the string/numeric stages; False keeps them off until a pair needs them
         self.prestart = prestart
+        self.warm_up = warm_up
         self.stats: dict[str, int] = {}
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -146,7 +148,7 @@ class MathEquivalence:
         if self._pool is None:
             from factory.filters.math_symbolic import SymbolicPool
 
-            self._pool = SymbolicPool(workers=self.workers, timeout_s=self.timeout_s)
+            self._pool = SymbolicPool(workers=self.workers, timeout_s=self.timeout_s, warm_up=self.warm_up)
         return self._pool
 
     def close(self) -> None:

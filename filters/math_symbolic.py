@@ -24,7 +24,11 @@ import time
 from collections import deque
 from functools import lru_cache
 from multiprocessing.connection import wait
-from typing import Any
+from typing import Any, Literal
+
+# "full" exercises every kind of answer before a worker says ready (steady-state speed);
+# "minimal" one pair (fast start: short jobs and tests)
+WarmUp = Literal["full", "minimal"]
 
 # ------------------------------------------------------------------------------------------
 # Worker side
@@ -110,7 +114,8 @@ def _worker_main() -> None:
     _quiet_math_verify()
     # warm up the LaTeX grammar and sympy caches before the first real pair arrives, so the
     # start-up overlaps the caller's fast stages instead of eating a pair's time limit
-    for gold, pred in _WARM_UP:
+    warm = _WARM_UP if "--warm-up=minimal" not in sys.argv else _WARM_UP[:1]
+    for gold, pred in warm:
         symbolic_verdict(gold, pred)
     out = sys.stdout
     out.write(json.dumps("ready") + "\n")  # the pool starts a pair's clock only after this
@@ -141,11 +146,11 @@ class _Worker:
     the caller's threads (polars, torch). Start-up is the import of sympy + math-verify (~0.8 s).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, warm_up: WarmUp = "full") -> None:
         env = dict(os.environ)
         env.setdefault("OMP_NUM_THREADS", "1")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "factory.filters.math_symbolic"],
+            [sys.executable, "-m", "factory.filters.math_symbolic", f"--warm-up={warm_up}"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -193,7 +198,10 @@ class SymbolicPool:
     """Persistent worker processes with a per-pair wall-clock limit. Use as a context manager
     or call `close()`; an atexit hook closes forgotten pools."""
 
-    def __init__(self, *, workers: int | None = None, timeout_s: float = 5.0):
+    def __init__(self, *, workers: int | None = None, timeout_s: float = 5.0, warm_up: WarmUp = "full"):
+        if warm_up not in ("full", "minimal"):
+            raise ValueError(f"warm_up: expected 'full' or 'minimal', found {warm_up!r}")
+        self.warm_up = warm_up
         if timeout_s <= 0:
             raise ValueError(f"timeout_s must be > 0, found {timeout_s}")
         self.n_workers = max(1, workers or os.cpu_count() or 1)
@@ -224,7 +232,7 @@ class SymbolicPool:
 
                 raise MissingDependencyError("math-verify", purpose="the symbolic stage of the math verifier")
         while len(self._workers) < min(n, self.n_workers):
-            self._workers.append(_Worker())
+            self._workers.append(_Worker(warm_up=self.warm_up))
 
     def run(self, pairs: list[tuple[str, str]]) -> list[str]:
         """Verdict string per (gold_latex, pred_latex) pair, in order."""
@@ -317,7 +325,7 @@ class SymbolicPool:
     def _replace(self, w: _Worker) -> _Worker:
         w.kill()
         self._workers.remove(w)
-        fresh = _Worker()
+        fresh = _Worker(warm_up=self.warm_up)
         self._workers.append(fresh)
         self.stats["restarts"] += 1
         return fresh

@@ -45,7 +45,7 @@ def equiv():
 @pytest.fixture
 def fast_equiv():
     """A verifier that does not start workers ahead of need (for string/numeric tests)."""
-    with MathEquivalence(workers=1, timeout_s=30.0, prestart=False) as eq:
+    with MathEquivalence(workers=1, timeout_s=30.0, prestart=False, warm_up="minimal") as eq:
         yield eq
 
 
@@ -325,7 +325,7 @@ def test_no_answer(fast_equiv):
 
 
 def test_caches(equiv):
-    eq = MathEquivalence(workers=1, timeout_s=30.0)
+    eq = MathEquivalence(workers=1, timeout_s=30.0, warm_up="minimal")
     try:
         gold = "2x^2+3x+1"
         pairs = [(gold, "(2x+1)(x+1)")] * 8 + [(gold, "x")] * 8
@@ -343,7 +343,7 @@ def test_caches(equiv):
 
 def test_hanging_sympy_input_is_killed_and_others_finish():
     limit = 3.0
-    with SymbolicPool(workers=2, timeout_s=limit) as pool:
+    with SymbolicPool(workers=2, timeout_s=limit, warm_up="minimal") as pool:
         pool.start()
         pairs = [("1", "(10^{10})!"), ("2x+2", "2(x+1)"), ("1", "9^{9^{9}}"), ("x^2", "x \\cdot x")]
         t0 = time.monotonic()
@@ -358,7 +358,7 @@ def test_hanging_sympy_input_is_killed_and_others_finish():
 
 
 def test_timeout_verdict_through_the_cascade():
-    with MathEquivalence(workers=1, timeout_s=2.0) as eq:
+    with MathEquivalence(workers=1, timeout_s=2.0, warm_up="minimal") as eq:
         v = eq.check([("1", "(10^{10})!"), ("3", "3")])
         assert [x.verdict for x in v] == ["timeout", "correct"]
         assert v[0].stage == "symbolic" and v[0].undecided
@@ -427,11 +427,14 @@ def test_math_filter_pickles_for_ray_workers():
     import pickle
 
     with MathVerifier(workers=1) as f:
+        f.equiv.warm_up = "minimal"
         f.score(_batch([{"completion": "\\boxed{x+x}", "reference_answer": "2x"}]))  # starts the pool
+        assert f.equiv.pool.stats["pairs"] == 1
         clone = pickle.loads(pickle.dumps(f))
     with clone:
-        out = clone.score(_batch([{"completion": "\\boxed{2x}", "reference_answer": "x+x"}]))
+        out = clone.score(_batch([{"completion": "\\boxed{1/2}", "reference_answer": "0.5"}]))
     assert out.get_column("verdict_math").to_list() == ["correct"]
+    assert clone.equiv._pool is None  # the clone starts its own workers only when it needs them
 
 
 def test_judge_decides_what_rules_cannot(equiv):
@@ -441,12 +444,12 @@ def test_judge_decides_what_rules_cannot(equiv):
         seen.extend(items)
         return [True if pred == "one half" else None for _, _, pred in items]
 
-    with MathEquivalence(workers=1, timeout_s=30.0, judge=judge) as eq:
+    with MathEquivalence(workers=1, timeout_s=30.0, judge=judge, warm_up="minimal") as eq:
         v = eq.check([("0.5", "one half"), ("0.5", "0.5"), ("0.5", "\\frac{1}{"), ("0.5", "0.7")], problems=["p1", "p2", "p3", "p4"])
     assert [(x.verdict, x.stage) for x in v] == [("correct", "judge"), ("correct", "string"), ("wrong", "string"), ("wrong", "numeric")]
     # only undecided pairs reach the judge, with their problem text
     assert [s[0] for s in seen] == ["p1", "p3"]
-    with MathEquivalence(workers=1, timeout_s=30.0, judge=judge) as eq:
+    with MathEquivalence(workers=1, timeout_s=30.0, judge=judge, warm_up="minimal") as eq:
         seen.clear()
         v = eq.check([("0.5", "one half")] * 3, problems=["p1"] * 3)
         v += eq.check([("0.5", "one half")], problems=["p1"])
