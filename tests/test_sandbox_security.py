@@ -352,3 +352,80 @@ def test_fork_server_death_is_survived():
     res = run_python("print('still here')", limits=FAST)  # a new server (or a spawn) takes over
     assert res.status == "ok" and res.stdout == b"still here\n"
     assert sandbox._fork_server() is not server
+
+
+NONROOT_CHECKS = r'''
+import json, os, socket, sys
+sys.path.insert(0, sys.argv[1])
+import sandbox
+from sandbox import Limits, run_python
+port, key = int(sys.argv[2]), sys.argv[3]
+fast = Limits(wall_s=3, cpu_s=3, memory_mb=256)
+out = {"uid": os.getuid(), "probe": sandbox.probe()}
+r = run_python(f"import socket\ntry:\n    socket.create_connection(('127.0.0.1', {port}), timeout=1); print('CONNECTED')\nexcept OSError as e:\n    print('refused')", limits=fast)
+out["net"] = r.stdout.decode()
+r = run_python("open('/tmp/factory-nonroot-planted', 'w').write('x')", limits=fast)
+out["write"] = r.status
+r = run_python(f"print(open({key!r}).read())", limits=fast)
+out["read_home"] = [r.status, r.stdout.decode()]
+r = run_python("import os\nwhile True:\n    os.fork()", limits=fast, allow_subprocess=True)
+out["fork"] = [r.status, r.isolation.get("allow_subprocess")]
+r = run_python("while True:\n    pass", limits=fast)
+out["loop"] = r.status
+print(json.dumps(out))
+'''
+
+
+def test_the_non_root_path_holds(tmp_path):
+    """The same guarantees for a non-root caller (user + network + mount namespaces, home hidden,
+    the hook). As root, a session of a fresh non-root uid is started with setpriv and the system
+    interpreter (the venv's lives under /root); as non-root this process is already that case."""
+    import json
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    server.setblocking(False)
+    home = tempfile.mkdtemp(prefix="factory-nonroot-home-")
+    try:
+        key = os.path.join(home, ".ssh", "id_ed25519")
+        os.makedirs(os.path.dirname(key))
+        with open(key, "w") as f:
+            f.write("nonroot-s3cr3t")
+        script = os.path.join(home, "checks.py")
+        with open(script, "w") as f:
+            f.write(NONROOT_CHECKS)
+        filters_dir = os.path.dirname(sandbox.__file__)
+        args = [filters_dir, str(server.getsockname()[1]), key]
+        if IS_ROOT:
+            uid = 4242
+            for root, dirs, files in os.walk(home):
+                for p in [root, *(os.path.join(root, n) for n in files)]:
+                    os.chown(p, uid, uid)
+            os.chmod(home, 0o755)
+            os.chmod(key, 0o600)
+            python = shutil.which("python3", path="/usr/bin:/bin") or sys.executable
+            cmd = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", python, script, *args]
+        else:
+            cmd = [sys.executable, script, *args]
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env={"HOME": home, "PATH": "/usr/bin:/bin"}, cwd="/tmp")
+        assert done.returncode == 0, done.stderr[-2000:]
+        out = json.loads(done.stdout.strip().splitlines()[-1])
+        assert out["uid"] != 0
+        assert out["probe"]["net"] == "netns" and out["probe"]["fs"] == "mountns-readonly"
+        assert home in out["probe"]["private_dirs_hidden"]
+        assert "CONNECTED" not in out["net"]
+        with pytest.raises(BlockingIOError):
+            server.accept()
+        assert out["write"] == "error" and not os.path.exists("/tmp/factory-nonroot-planted")
+        assert out["read_home"][0] == "error" and "s3cr3t" not in out["read_home"][1]
+        # without the uid drop child processes are refused: the hook blocks the fork bomb
+        assert out["fork"] == ["error", False]
+        assert out["loop"] == "timeout"
+    finally:
+        server.close()
+        shutil.rmtree(home, ignore_errors=True)
