@@ -16,9 +16,12 @@ parent is multi-threaded (polars, Ray, our own pool) and preexec_fn can deadlock
 What the OS enforces (when it can; `probe()` tells what held on this machine):
 - network: a fresh network namespace with no interface up — connect() fails with ENETUNREACH,
   nothing can reach 127.0.0.1 of the host either;
-- filesystem: a mount namespace where every mount is read-only except the box; as root the run
-  also drops to a fresh unprivileged uid (1_000_000_000 + pid, unique per live run), so other
-  users' 0600/0700 files (~/.ssh, pytest's tmp dirs, /proc/<pid>/environ) are unreadable;
+- filesystem: a mount namespace where every mount is read-only except the box; as root the box
+  is its own tmpfs (size and inode limits: a disk-filling program gets ENOSPC), and the run
+  drops to a fresh unprivileged uid (1_000_000_000 + pid, unique per live run), so other
+  users' 0600/0700 files (~/.ssh, pytest's tmp dirs, /proc/<pid>/environ) are unreadable; a
+  private directory holding the interpreter (/root/.pyenv here) is covered by an empty tmpfs
+  with only the interpreter's trees bound back;
 - processes: RLIMIT_NPROC under that fresh uid (root ignores NPROC, which is why we drop uid),
   signals to other uids fail with EPERM (the parent cannot be killed), PR_SET_NO_NEW_PRIVS;
 - resources: RLIMIT_CPU, RLIMIT_AS (memory), RLIMIT_FSIZE, RLIMIT_NOFILE, RLIMIT_CORE=0;
@@ -27,14 +30,20 @@ What the OS enforces (when it can; `probe()` tells what held on this machine):
 - output: stdout/stderr are read with a byte cap; past it the run is killed and marked
   `output_limit` (nothing is buffered without bound).
 
-The fallback (no namespaces — e.g. a container without CAP_SYS_ADMIN and without user
-namespaces — or not root, so no uid drop): ONE warning is emitted (`SandboxWarning`) and the
-in-process audit hook installed by the bootstrap is what stands between the program and the
-network / files outside the box / other processes (refuses socket connect/bind/send, opening
-for write or removing/renaming outside the box, reads outside the interpreter's trees and the
-box, signals outside its group, ctypes symbol look-ups, and process creation unless
-`allow_subprocess=True`). The hook is always installed (defence in depth), but it is a Python
-guard: native code could bypass it, which is why it is the fallback and not the boundary.
+Not root, with user namespaces (checked by the battery from a setpriv session): network and
+mount namespaces as above, and the caller's home covered by an empty tmpfs; but no fresh uid,
+so RLIMIT_NPROC counts all of the user's processes (the limit is raised by their current count),
+files elsewhere are protected only by permissions and the hook, and child processes are refused.
+
+The fallback (no namespaces at all — e.g. a container without CAP_SYS_ADMIN and without user
+namespaces): ONE warning is emitted (`SandboxWarning`) and the in-process audit hook installed
+by the bootstrap is what stands between the program and the network / files outside the box /
+other processes (refuses socket connect/bind/send, opening for write or removing/renaming
+outside the box, reads outside the interpreter's trees and the box, signals outside its group,
+ctypes symbol look-ups, and process creation). The hook is always installed (defence in depth),
+but it is a Python guard: native code could bypass it, which is why it is the fallback and not
+the boundary; `allow_subprocess=True` is honoured only when the OS holds every layer including
+the uid drop (a child process is outside the hook).
 """
 
 from __future__ import annotations
