@@ -8,7 +8,9 @@ fd 3, `{"ev": "isolation", ...}`), then runs `main.py` from the box as `__main__
 1. namespaces (Linux `unshare`): a network namespace (no interface up, so every connect fails
    with ENETUNREACH) and a mount namespace in which every mount is remounted read-only except a
    bind of the box itself. As root this needs nothing else; as an ordinary user it needs a user
-   namespace (uid mapped to 0 inside it) — tried when the kernel allows it.
+   namespace (uid mapped to 0 inside it) — tried when the kernel allows it. Private directories
+   are covered with an empty tmpfs (the one holding the interpreter, as root; the caller's
+   home, as non-root) with only the interpreter's trees and the box bound back.
 2. no_new_privs (setuid binaries cannot raise privileges again).
 3. resource limits (CPU s, address space, file size, processes, open files, core 0).
 4. as root: drop to a fresh unprivileged uid/gid (given by the parent, unique per run), so
@@ -21,7 +23,9 @@ fd 3, `{"ev": "isolation", ...}`), then runs `main.py` from the box as `__main__
    look-ups (the way to call libc around the hook), and — unless the run allows it — creating
    processes. Native code can bypass a hook; the OS layers are the boundary, the hook is not.
 
-A test or user never runs this file directly; `factory.filters.sandbox.run_python` does.
+A test or user never runs this file directly; `factory.filters.sandbox.run_python` does, either
+as `python -I -S sandbox_boot.py <box> <go fd>` (spawn) or through `--serve <socket fd>`, the
+fork server that forks one child per run with the modules already loaded.
 """
 
 import ctypes
