@@ -21,8 +21,14 @@ the same gold repeats across the n samples of a problem.
 equivalence classes (same cascade) and returns the majority class with its vote share.
 
 The optional `judge(items) -> list[bool | None]` gets (problem, gold, pred) triples for what the
-rules could not decide; the factory core passes one built on a teacher backend (filters never
-import teachers).
+rules could not decide (`Verdict.undecided`: a cut-off or unreadable prediction, words against
+a number, a timeout; with `judge_on="wrong"` every `wrong` too); True/False overrides the rule
+verdict (stage `judge`), None leaves it. Answers are cached per distinct triple. The factory
+core passes a judge built on a teacher backend (filters never import teachers).
+
+A `gold_unparseable` verdict is never sent to the judge and never passes. Measured on the
+1,800 shipped trace samples: 1,428 pairs end at the string stage, 297 at the numeric stage,
+18 reach sympy (57 have no answer).
 
 Exercised by `python -m pytest -q tests/test_math_verify.py` and `python bench/verify_math.py`.
 """
