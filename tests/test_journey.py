@@ -116,7 +116,7 @@ def checker():
 
 
 def test_cut_earlier_states_no_answer(checker):
-    pairs, ref = _pairs()
+    pairs, ref = _pairs(limit=80)
     late, _ = build(pairs, reference=ref, cfg=JourneyConfig(cut="conclusion"), checker=checker)
     early, drops = build(pairs, reference=ref, cfg=JourneyConfig(cut="earlier", earlier_fraction=0.5), checker=checker)
     assert early, drops
@@ -194,9 +194,10 @@ def test_recipe_rewrite_runs_through_a_real_teacher_backend(folders, tmp_path):
     from factory.teachers.tiny import build_tiny_model
 
     model = build_tiny_model(tmp_path / "tiny")
+    bo8 = shipped_trace_folder(tmp_path, "bo8", limit=30)  # a few journeys are enough to exercise the backend
     out = tmp_path / "out"
     res = CliRunner().invoke(app, [
-        "curate", "--recipe", "journey", "--traces", str(folders["bo8"]), "--out", str(out),
+        "curate", "--recipe", "journey", "--traces", str(bo8), "--out", str(out),
         "--set", f"curate.journey.rewrite.teacher={model}", "--set", "curate.journey.rewrite.max_tokens=8",
         "--set", "curate.journey.rewrite.backend=transformers", "--set", "curate.mix.allow_short=true"])
     assert res.exit_code == 0, res.output
@@ -205,10 +206,11 @@ def test_recipe_rewrite_runs_through_a_real_teacher_backend(folders, tmp_path):
     assert report["built"] == 0 and sum(rewrite_drops.values()) > 0
 
 
-def test_journey_ratio_and_target_format_are_configurable(folders, tmp_path):
+def test_journey_ratio_and_target_format_are_configurable(tmp_path):
     out = tmp_path / "ratio"
+    sky, qwen = (shipped_trace_folder(tmp_path, w, limit=200) for w in ("skyt1", "qwen"))
     res = CliRunner().invoke(app, [
-        "curate", "--recipe", "journey", "--traces", str(folders["skyt1"]), "--traces", str(folders["qwen"]),
+        "curate", "--recipe", "journey", "--traces", str(sky), "--traces", str(qwen),
         "--out", str(out), "--set", "curate.mix.buckets.0.fraction=0.25", "--set", "curate.mix.buckets.1.fraction=0.75",
         "--set", "curate.output.format=sky-t1", "--set", "curate.journey.cut=earlier"])
     assert res.exit_code == 0, res.output
