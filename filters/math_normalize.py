@@ -210,6 +210,7 @@ def _normalize(s: str) -> str:
     s = _unwrap_cmd(s, _TEXT_CMD)
     s = s.replace("\\$", "").replace("$", "")
     s = s.replace("\\%", "%")
+    s = re.sub(r"(?<=[\d}])\s+(?:or|and)\s+(?=[-\d\\])", ",", s)  # "3 \text{ or } 5" -> "3,5"
     s = re.sub(r"\s+", " ", s).strip()
     s = _UNIT_TAIL.sub("", s).strip()
     # "9 boys", "28 different pizzas", "12\pi inches per second": words after a math answer

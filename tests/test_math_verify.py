@@ -197,6 +197,7 @@ def test_string_stage(fast_equiv, gold, pred):
         (r"2\sqrt{2}", r"\sqrt{8}", "correct"),
         (r"\frac{5\pi}{6}", r"\frac{5}{6}\pi", "correct"),
         ("3, 5, 7", "7,5,3", "correct"),
+        (r"3 \text{ or } 5", "5, 3", "correct"),
         (r"\begin{pmatrix} 1/5 \\ -18/5 \end{pmatrix}", r"\begin{pmatrix} \frac{1}{5} \\ -\frac{18}{5} \end{pmatrix}", "correct"),
         ("0.33", "1/3", "correct"),
         ("3", "4", "wrong"),
