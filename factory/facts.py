@@ -368,7 +368,7 @@ def _teachers(folders: list[Folder], splits: list[Split]) -> list[dict[str, Any]
             exprs = [pl.col("teacher"), pl.col("backend") if "backend" in cols else pl.lit(None, pl.String).alias("backend"),
                      pl.col("sampling").struct.json_encode().alias("sampling") if "sampling" in cols else pl.lit(None, pl.String).alias("sampling")]
             for t, b, sj, n in df.select(exprs).group_by(["teacher", "backend", "sampling"]).len().iter_rows():
-                sd = json.loads(sj) if sj else {}
+                sd = (json.loads(sj) if sj else None) or {}  # a null struct encodes as "null"
                 counts[(t, b, json.dumps({k: v for k, v in sd.items() if v is not None}, sort_keys=True))] += n
         if counts:
             return [
