@@ -15,7 +15,6 @@ stdlib only; never imported by the package.
 """
 
 import builtins
-import io
 import json
 import os
 import signal
