@@ -424,6 +424,27 @@ def test_math_filter_pseudo_labels():
         assert not any(f.keep(f.score(batch)).to_list())
 
 
+def test_pseudo_labels_on_real_best_of_8(shared_data):
+    """Without references, majority voting over the 8 samples of each of 100 MATH problems
+    recovers the gold-based verdicts on nearly every sample (measured: 773/800)."""
+    rows = []
+    with gzip.open(shared_data / "traces" / "qwen25math_math_cot_100_bo8.jsonl.gz", "rt") as fh:
+        for r in map(json.loads, fh):
+            for c in r["code"]:
+                rows.append({"problem_id": r["idx"], "completion": c, "reference_answer": r["answer"]})
+    with_gold = _batch(rows)
+    without = with_gold.with_columns(pl.lit(None, dtype=pl.String).alias("reference_answer"))
+    with MathVerifier(workers=1, accept_pseudo=True) as f:
+        gold = f.score(with_gold).get_column("verdict_math").to_list()
+        pseudo = f.score(without)
+    verdicts = pseudo.get_column("verdict_math").to_list()
+    assert set(verdicts) <= {"pseudo_correct", "pseudo_wrong", "no_consensus", "no_answer"}
+    same = sum((g == "correct") == (p == "pseudo_correct") for g, p in zip(gold, verdicts))
+    assert same >= 0.95 * len(rows), same
+    shares = pseudo.get_column("score_math_vote").to_list()
+    assert all(s is not None and 0 < s <= 1 for s in shares)
+
+
 def test_math_filter_pickles_for_ray_workers():
     import pickle
 
