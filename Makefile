@@ -15,7 +15,7 @@ env: $(VENV)/.installed
 	@# headless Chromium renders `factory report` pages in tests (Debian package; installed only as root, once)
 	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; fi
 
-quickstart: env
+quickstart: $(VENV)/.installed
 	HF_HUB_OFFLINE=1 $(BIN)/factory run quickstart --out runs/quickstart --overwrite
 
 test: env
