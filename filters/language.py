@@ -283,61 +283,64 @@ class SegmentClassifier:
         return Segment(seg, top, total, "model")
 
     def classify(self, segments: list[str], *, target: str | None = None) -> list[Segment]:
+        # a looping trace repeats the same sentences hundreds of times: classify each once
+        seen: dict[str, Segment] = {}
         out: list[Segment] = []
         for seg in segments:
-            units, latin = self.script_units(seg)
-            total = sum(units.values())
-            other = {c: n for c, n in units.items() if c != "L"}
-            # a script segment is clear from 2 units ("Это нормально."); Latin needs min_units words
-            if total < self.min_units and (not other or max(other.values()) < 2):
-                out.append(Segment(seg, None, total, "short"))
-                continue
-            if other:
-                top = max(other, key=other.get)  # type: ignore[arg-type]
-                if other[top] >= self.script_share * total:
-                    lang = _SCRIPTS[top][0]
-                    if top == "H" and units.get("K", 0) > 0:
-                        lang = "ja"
-                    if target and top in _LANG_SCRIPTS.get(target, ()):
-                        # the target writes this script (a kanji-only Japanese headline, a
-                        # Ukrainian line in Cyrillic): the script alone cannot tell them apart
-                        lang = target
-                    out.append(Segment(seg, lang, total, "script"))
-                    continue
-            words = [w for w in _WORD.findall(seg) if w.lower() not in _MATH_WORDS and not (w.isupper() and len(w) <= 3)]
-            vi_words = sum(1 for w in words if _VIETNAMESE.search(w))
-            if vi_words >= 2 and vi_words >= 0.3 * len(words):
-                # letters only Vietnamese uses, in a third of the words (one name, "Nguyễn", is not enough)
-                out.append(Segment(seg, "vi", total, "vi-letters"))
-                continue
-            if len(words) < self.min_units:
-                out.append(Segment(seg, None, total, "short"))
-                continue
-            # the model sees words only: digits, operators, variable names (AC, x, sqrt) pull
-            # short mathematical sentences towards arbitrary languages
-            labels, probs = _fasttext_model().predict(" ".join(words), k=5)
-            total = len(words) + total - latin
-            decided = self._decide_latin(seg, total, len(words), labels, probs, target)
-            unsure_or_short = float(probs[0]) < self.sure or len(words) < self.second_opinion_words
-            if target == "en" and unsure_or_short and not any(w.lower() in _ENGLISH_WORDS for w in words):
-                unsure_or_short = False  # no English word at all: nothing for a second opinion to rescue
-            if target and decided.language not in (None, target) and unsure_or_short:
-                # second opinion, asked only when fastText says "foreign" (rare on clean text, so
-                # the slower model costs little): lid.176-lite calls "So, 25 kuna / 5.18 kuna per
-                # USD = 4.826 USD per hour." Italian at p=0.99, py3langid calls it Shona. A
-                # foreign verdict needs both models to name the same language; otherwise the
-                # segment is not counted either way.
-                second = _py3langid_label(" ".join(words))
-                if second != decided.language:
-                    top5 = {lab[len(_LABEL):] for lab in labels}
-                    if second != target and second in top5:
-                        # fastText ranked py3langid's pick too ("Un cerdo asesino ...": fr 0.46,
-                        # es 0.35; py3langid: es): both models agree it is that language
-                        decided = Segment(seg, second, total, "model")
-                    else:
-                        decided = Segment(seg, None, total, "disputed")
-            out.append(decided)
+            if seg not in seen:
+                seen[seg] = self._classify_one(seg, target)
+            out.append(seen[seg])
         return out
+
+    def _classify_one(self, seg: str, target: str | None) -> Segment:
+        units, latin = self.script_units(seg)
+        total = sum(units.values())
+        other = {c: n for c, n in units.items() if c != "L"}
+        # a script segment is clear from 2 units ("Это нормально."); Latin needs min_units words
+        if total < self.min_units and (not other or max(other.values()) < 2):
+            return Segment(seg, None, total, "short")
+        if other:
+            top = max(other, key=other.get)  # type: ignore[arg-type]
+            if other[top] >= self.script_share * total:
+                lang = _SCRIPTS[top][0]
+                if top == "H" and units.get("K", 0) > 0:
+                    lang = "ja"
+                if target and top in _LANG_SCRIPTS.get(target, ()):
+                    # the target writes this script (a kanji-only Japanese headline, a
+                    # Ukrainian line in Cyrillic): the script alone cannot tell them apart
+                    lang = target
+                return Segment(seg, lang, total, "script")
+        words = [w for w in _WORD.findall(seg) if w.lower() not in _MATH_WORDS and not (w.isupper() and len(w) <= 3)]
+        vi_words = sum(1 for w in words if _VIETNAMESE.search(w))
+        if vi_words >= 2 and vi_words >= 0.3 * len(words):
+            # letters only Vietnamese uses, in a third of the words (one name, "Nguyễn", is not enough)
+            return Segment(seg, "vi", total, "vi-letters")
+        if len(words) < self.min_units:
+            return Segment(seg, None, total, "short")
+        # the model sees words only: digits, operators, variable names (AC, x, sqrt) pull
+        # short mathematical sentences towards arbitrary languages
+        labels, probs = _fasttext_model().predict(" ".join(words), k=5)
+        total = len(words) + total - latin
+        decided = self._decide_latin(seg, total, len(words), labels, probs, target)
+        unsure_or_short = float(probs[0]) < self.sure or len(words) < self.second_opinion_words
+        if target == "en" and unsure_or_short and not any(w.lower() in _ENGLISH_WORDS for w in words):
+            unsure_or_short = False  # no English word at all: nothing for a second opinion to rescue
+        if target and decided.language not in (None, target) and unsure_or_short:
+            # second opinion, asked only when fastText says "foreign" (rare on clean text, so
+            # the slower model costs little): lid.176-lite calls "So, 25 kuna / 5.18 kuna per
+            # USD = 4.826 USD per hour." Italian at p=0.99, py3langid calls it Shona. A
+            # foreign verdict needs both models to name the same language; otherwise the
+            # segment is not counted either way.
+            second = _py3langid_label(" ".join(words))
+            if second != decided.language:
+                top5 = {lab[len(_LABEL):] for lab in labels}
+                if second != target and second in top5:
+                    # fastText ranked py3langid's pick too ("Un cerdo asesino ...": fr 0.46,
+                    # es 0.35; py3langid: es): both models agree it is that language
+                    decided = Segment(seg, second, total, "model")
+                else:
+                    decided = Segment(seg, None, total, "disputed")
+        return decided
 
 
 def foreign_runs(text: str, target: str) -> int:
