@@ -416,7 +416,8 @@ def million(args) -> None:
         size = sum(p.stat().st_size for p in folder.glob("*.parquet"))
         if reuse:
             print(f"reusing {folder} (--keep)")
-        print(f"generated {docs_all_written} problems ({size / 2**20:.0f} MB of zstd Parquet) in {time.perf_counter() - t0:.0f}s")
+        else:
+            print(f"generated {docs_all_written} problems ({size / 2**20:.0f} MB of zstd Parquet) in {time.perf_counter() - t0:.0f}s")
         from factory.dedup import DedupConfig, parse_bytes, run_dedup
 
         cfg = DedupConfig(threshold=args.threshold, num_perm=args.num_perm, memory_budget=parse_bytes(args.memory_budget))

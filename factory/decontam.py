@@ -439,6 +439,8 @@ def run_decontam(
                     if h is not None and (best[i] is None or (h.matches, h.overlap) > (best[i].matches, best[i].overlap)):
                         best[i] = h
             ids = t.column("id").to_pylist()
+            # re-checking a checked folder: this run's columns replace the old ones
+            t = t.drop_columns([f.name for f in EXTRA_FIELDS + [pa.field("reject_reason", pa.string())] if f.name in t.column_names])
             score = [0.0 if h is None else round(h.overlap, 6) for h in best]
             verdict = ["clean" if h is None else "contaminated" for h in best]
             bench = [None if h is None else index.items[h.item].benchmark for h in best]

@@ -495,6 +495,8 @@ def _write_sorted(src, cfg, row_rank, row_kept, reasons, cluster_of_row, kept_sc
         sl = slice(pos, pos + k)
         pos += k
         t = pa.Table.from_batches([rb])
+        # re-deduping a deduped folder: this run's columns replace the old ones
+        t = t.drop_columns([c for c in ("cluster_id", "reject_reason", "duplicate_of") if c in t.column_names])
         t = t.append_column("cluster_id", pa.array(cluster_of_row[sl].tolist(), pa.string()))
         t = t.append_column("reject_reason", pa.array(np.where(row_kept[sl], None, reasons[sl]).tolist(), pa.string()))
         t = t.append_column("duplicate_of", pa.array(np.where(row_kept[sl], None, cluster_of_row[sl]).tolist(), pa.string()))

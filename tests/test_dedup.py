@@ -170,6 +170,16 @@ def test_planted_duplicates_are_found(planted, deduped):
     assert top["size"] == 2 and top["examples"] and top["kept"]["text"]
 
 
+def test_exact_method_and_rededup(planted, deduped, tmp_path):
+    d, _, truth = planted
+    r = run_dedup(d / "in", tmp_path / "exact", DedupConfig(method="exact"))
+    kinds = [k for _, k, _ in truth.values()]
+    assert r.stats["rows_rejected"] == kinds.count("reformatted") and r.stats["rejected_by"] == {"dedup:exact": kinds.count("reformatted")}
+    # deduping the output again removes nothing and replaces the cluster columns
+    r2 = run_dedup(d / "out", tmp_path / "again", DedupConfig())
+    assert r2.stats["rows_rejected"] == 0 and read_table(tmp_path / "again").schema.names.count("cluster_id") == 1
+
+
 def test_boilerplate_sharing_problems_are_kept(deduped):
     _, kept, _ = deduped
     sources = kept.column("source").to_pylist()
