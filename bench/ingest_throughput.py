@@ -1,19 +1,25 @@
 """Ingest throughput and peak memory, side by side with what a user would otherwise run.
 
-Writes N synthetic `<think>` trace rows as JSONL (about 1.2 KB each), then, each in its own
-process so peak RSS is its own:
-  - ours: `factory.ingest.ingest(..., preset="think-traces")` (parse, split reasoning, hash ids,
-    validate, write zstd Parquet shards + manifest);
+Three inputs of N rows each, written as JSONL:
+  - gsm8k: the shipped GSM8K test rows repeated (each copy's question made distinct), ~570 B a
+    row, `--preset gsm8k` (problem rows: '#### N' answer, ids);
+  - think: synthetic `<think>` traces (~1.2 KB a row), `--preset think-traces`;
+  - skyt1: the shipped Sky-T1 long-CoT rows repeated (~8 KB a row, real long traces),
+    `--preset skyt1-traces`.
+Each input is ingested, each run in its own process so peak RSS is its own, by:
+  - ours: `factory.ingest.ingest(...)` (parse, map, split reasoning, hash ids, validate, write
+    zstd Parquet shards + manifest), with `--engine rows` too if asked (the row-by-row path);
   - datasets: `load_dataset("json", ...)` then `to_parquet` (parse + Arrow cache + Parquet, no
     mapping at all), the usual way to turn a JSONL file into Parquet.
-Prints rows/s, peak RSS and the throughput ratio ours / datasets.
+Prints rows/s, peak RSS and the throughput ratio ours / datasets per input.
 
-Run: `python bench/ingest_throughput.py --rows 100000`.
+Run: `python bench/ingest_throughput.py --rows 50000` (add `--only gsm8k`, `--engines batch rows`).
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import os
 import subprocess
@@ -26,7 +32,7 @@ _OURS = """
 import resource, sys, time
 from factory.ingest import ingest
 t = time.time()
-r = ingest([sys.argv[1]], out=sys.argv[2], preset="think-traces")
+r = ingest([sys.argv[1]], out=sys.argv[2], preset=sys.argv[3], engine=sys.argv[4])
 print(r.rows_written, time.time() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 """
 
@@ -40,8 +46,11 @@ ds.to_parquet(sys.argv[2])
 print(len(ds), time.time() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 """
 
+DATA = Path(__file__).resolve().parents[1] / "factory" / "data"
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
-def _write_rows(path: Path, n: int) -> None:
+
+def _think_rows(path: Path, n: int) -> None:
     with open(path, "w", encoding="utf-8") as f:
         for i in range(n):
             thought = " ".join(f"step {j}: consider {i} and {j}." for j in range(40))
@@ -49,29 +58,69 @@ def _write_rows(path: Path, n: int) -> None:
                                 "completion": f"<think>\n{thought}\n</think>\nThe answer is \\boxed{{{2 * i + 1}}}."}) + "\n")
 
 
+def _repeat(src: Path, path: Path, n: int, vary: str) -> None:
+    """The real rows of `src` repeated up to n, each copy's `vary` field made distinct."""
+    opener = gzip.open if src.name.endswith(".gz") else open
+    with opener(src, "rt", encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f if line.strip()]
+    with open(path, "w", encoding="utf-8") as f:
+        for i in range(n):
+            row = dict(rows[i % len(rows)])
+            copy = i // len(rows)
+            if copy:
+                row[vary] = f"{row[vary]} (copy {copy})"
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def _source(name: str) -> Path:
+    for root in (SHARED, DATA):
+        for sub in ("math", "traces", "benchmarks"):
+            for cand in (root / sub / name, root / sub / f"{name}.gz"):
+                if cand.exists():
+                    return cand
+    raise SystemExit(f"cannot find {name} under {SHARED} or {DATA}")
+
+
+INPUTS = {
+    "gsm8k": ("gsm8k", lambda p, n: _repeat(_source("gsm8k_test.jsonl"), p, n, "question")),
+    "think": ("think-traces", _think_rows),
+    "skyt1": ("skyt1-traces", lambda p, n: _repeat(_source("skyt1_long_cot_math500.jsonl"), p, n, "question")),
+}
+
+
 def _run(code: str, *args: str) -> tuple[int, float, float]:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
-    out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, check=True)
+    out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env)
+    if out.returncode:
+        raise SystemExit(out.stderr[-3000:])
     rows, secs, rss = out.stdout.split()[-3:]
     return int(rows), float(secs), float(rss)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rows", type=int, default=100_000)
+    ap.add_argument("--rows", type=int, default=50_000, help="rows per input")
+    ap.add_argument("--only", nargs="*", choices=sorted(INPUTS), default=sorted(INPUTS))
+    ap.add_argument("--engines", nargs="*", choices=["batch", "rows"], default=["batch"])
     args = ap.parse_args()
+    t0 = time.time()
     with tempfile.TemporaryDirectory() as tmp:
-        src = Path(tmp) / "traces.jsonl"
-        _write_rows(src, args.rows)
-        size_mb = src.stat().st_size / 1e6
-        print(f"input: {args.rows} rows, {size_mb:.0f} MB of JSONL")
-        t0 = time.time()
-        ours = _run(_OURS, str(src), str(Path(tmp) / "ours"))
-        theirs = _run(_DATASETS, str(src), str(Path(tmp) / "theirs.parquet"), str(Path(tmp) / "cache"))
-        for name, (rows, secs, rss) in (("factory ingest", ours), ("datasets json->parquet", theirs)):
-            print(f"{name:24s} {rows:>9d} rows  {secs:7.2f} s  {rows / secs:9.0f} rows/s  peak RSS {rss:6.0f} MB")
-        print(f"throughput ratio (ours / datasets): {(ours[0] / ours[1]) / (theirs[0] / theirs[1]):.2f}")
-        print(f"wall time {time.time() - t0:.1f} s")
+        for name in args.only:
+            preset, make = INPUTS[name]
+            src = Path(tmp) / f"{name}.jsonl"
+            make(src, args.rows)
+            print(f"\n{name}: {args.rows} rows, {src.stat().st_size / 1e6:.0f} MB of JSONL, --preset {preset}")
+            results = []
+            for engine in args.engines:
+                results.append((f"factory ingest ({engine})", _run(_OURS, str(src), str(Path(tmp) / f"ours-{name}-{engine}"), preset, engine)))
+            theirs = _run(_DATASETS, str(src), str(Path(tmp) / f"theirs-{name}.parquet"), str(Path(tmp) / f"cache-{name}"))
+            results.append(("datasets json->parquet", theirs))
+            for label, (rows, secs, rss) in results:
+                print(f"  {label:24s} {rows:>9d} rows  {secs:7.2f} s  {rows / secs:9.0f} rows/s  peak RSS {rss:6.0f} MB")
+            for label, (rows, secs, _) in results[:-1]:
+                print(f"  throughput ratio {label} / datasets: {(rows / secs) / (theirs[0] / theirs[1]):.2f}")
+            src.unlink()
+    print(f"\nwall time {time.time() - t0:.1f} s")
 
 
 if __name__ == "__main__":

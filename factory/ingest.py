@@ -207,7 +207,7 @@ def ingest(
                     if limited:
                         break
                     if fast and isinstance(batch, LineBatch):
-                        n = len(batch.lines)
+                        n = batch.line_count()
                         # the batch that reaches past --limit goes row by row, which stops at it
                         if limit is None or total_read + n <= limit:
                             try:

@@ -79,18 +79,18 @@ def parse(batch: LineBatch) -> pa.Table:
     """The batch as an Arrow table, one row per line, or Fallback."""
     import pyarrow.json as pj
 
-    if batch.error is not None or not batch.lines or not batch.plain():
+    if batch.error is not None or not batch.data or not batch.plain():
         raise Fallback("blank/BOM/indented line or read error")
-    data = b"".join(batch.lines)
+    data = batch.data
     try:
         data.decode("utf-8")  # Arrow would report invalid UTF-8 without the line and offset
     except UnicodeDecodeError:
         raise Fallback("invalid UTF-8") from None
     try:
         table = pj.read_json(pa.py_buffer(data), read_options=pj.ReadOptions(block_size=max(1 << 20, len(data) // 8 + 1)))
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
+    except Exception as e:  # Arrow raises ArrowInvalid and others: any doubt goes row by row
         raise Fallback(f"Arrow JSON: {e}") from None
-    if table.num_rows != len(batch.lines):  # two objects on a line, which json.loads rejects
+    if table.num_rows != batch.line_count():  # two objects on a line, which json.loads rejects
         raise Fallback("row count")
     return table
 

@@ -196,27 +196,40 @@ def _read_jsonl(path: str) -> Iterator[RawRow | RowError]:
         yield from batch.items()
 
 
-JSONL_BATCH_LINES = 4096  # lines per batch: big enough for the batch path, small enough for memory
-JSONL_BATCH_BYTES = 16 << 20  # ... and at most this many bytes (long traces are ~30 KB a line)
+JSONL_BATCH_BYTES = 8 << 20  # bytes read per batch: ~15k short rows or ~1k long traces
 
 
 @dataclass
 class LineBatch:
-    """Consecutive raw lines of a JSON Lines file, with where they start, so they can be
+    """Consecutive whole lines of a JSON Lines file, with where they start, so they can be
     parsed as a whole (`factory.ingest_fast`) or row by row (`items`, the reference path)."""
 
     path: str
-    lines: list[bytes]
-    first_lineno: int  # 1-based line number of lines[0]
-    first_offset: int  # byte offset of lines[0] in the (decompressed) stream
+    data: bytes  # the lines, each ending in a newline except perhaps the file's last
+    first_lineno: int  # 1-based line number of the first line
+    first_offset: int  # byte offset of the first line in the (decompressed) stream
     first_row: int  # 1-based row number the first row of this batch gets
     gz: bool
     error: InputError | None = None  # a read error after these lines: raised once they are used
 
+    @property
+    def lines(self) -> list[bytes]:
+        """The lines as binary file iteration gives them (split at b"\\n" only)."""
+        parts = self.data.split(b"\n")
+        last = parts.pop()
+        lines = [part + b"\n" for part in parts]
+        if last:
+            lines.append(last)
+        return lines
+
+    def line_count(self) -> int:
+        return self.data.count(b"\n") + (0 if not self.data or self.data.endswith(b"\n") else 1)
+
     def plain(self) -> bool:
         """Every line is one JSON object at the start (no blank line, no BOM, no leading
         space): then line i is row first_row + i and can go to a whole-batch parser."""
-        return all(line[:1] == b"{" for line in self.lines)
+        d = self.data
+        return d[:1] == b"{" and d.count(b"\n{") == d.count(b"\n") - d.endswith(b"\n")
 
     def items(self) -> Iterator[RawRow | RowError]:
         path, gz, row, offset = self.path, self.gz, self.first_row - 1, self.first_offset
@@ -249,6 +262,8 @@ class LineBatch:
 
     def rows(self) -> int:
         """Rows in the batch (lines that are not blank), the way `items` counts them."""
+        if self.plain():
+            return self.line_count()
         n = 0
         for lineno, raw in enumerate(self.lines, start=self.first_lineno):
             chunk = raw[3:] if lineno == 1 and raw.startswith(b"\xef\xbb\xbf") else raw
@@ -259,41 +274,58 @@ class LineBatch:
         return n
 
 
-def read_jsonl_batches(path: str, *, max_lines: int = JSONL_BATCH_LINES, max_bytes: int = JSONL_BATCH_BYTES) -> Iterator[LineBatch]:
-    """The lines of a JSON Lines file (also gzip) in batches. A file without rows raises
-    InputError after the last batch; a truncated or corrupt file gives its lines read so far
-    first, with the error raised when that last batch's rows are used."""
+def read_jsonl_batches(path: str, *, max_bytes: int | None = None) -> Iterator[LineBatch]:
+    """The lines of a JSON Lines file (also gzip) in batches of whole lines. A file without
+    rows raises InputError after the last batch. A truncated or corrupt file gives the lines
+    before the damage first (read again line by line, so they and the error's byte offset are
+    exactly those of line-by-line reading), the error raised when that last batch is used."""
     gz = path.lower().endswith(".gz")
+    max_bytes = max_bytes or JSONL_BATCH_BYTES
     lineno, offset, row = 0, 0, 0
-    lines: list[bytes] = []
-    size = 0
-    first_lineno, first_offset = 1, 0
+    rest = b""
     with _open_binary(path) as f:
-        it = iter(f)
         while True:
             try:
-                raw = next(it, None)
-            except (EOFError, gzip.BadGzipFile, OSError) as e:
-                err = file_error(path, f"file is truncated or corrupted after byte {offset} ({e})")
-                yield LineBatch(path, lines, first_lineno, first_offset, row + 1, gz, error=err)
+                chunk = f.read(max_bytes)
+            except (EOFError, gzip.BadGzipFile, OSError):
+                yield _damaged_tail(path, offset, lineno, row, gz)
                 return
-            if raw is None:
+            if not chunk:
                 break
-            lines.append(raw)
-            lineno += 1
-            size += len(raw)
-            offset += len(raw)
-            if len(lines) >= max_lines or size >= max_bytes:
-                batch = LineBatch(path, lines, first_lineno, first_offset, row + 1, gz)
-                row += batch.rows() if not batch.plain() else len(lines)
-                yield batch
-                lines, size, first_lineno, first_offset = [], 0, lineno + 1, offset
-    if lines:
-        batch = LineBatch(path, lines, first_lineno, first_offset, row + 1, gz)
-        row += batch.rows() if not batch.plain() else len(lines)
+            data = rest + chunk
+            cut = data.rfind(b"\n") + 1
+            if cut == 0:
+                rest = data  # one line longer than a batch: read on
+                continue
+            batch = LineBatch(path, data[:cut], lineno + 1, offset, row + 1, gz)
+            rest = data[cut:]
+            lineno += batch.line_count()
+            offset += cut
+            row += batch.rows()
+            yield batch
+    if rest:
+        batch = LineBatch(path, rest, lineno + 1, offset, row + 1, gz)
+        row += batch.rows()
         yield batch
     if row == 0:
         raise file_error(path, "empty file: no rows found (expected one JSON object per line)")
+
+
+def _damaged_tail(path: str, offset: int, lineno: int, row: int, gz: bool) -> LineBatch:
+    """The whole lines after byte `offset` up to the damage, read line by line as the row
+    path always did, with the error that stopped the reading."""
+    lines: list[bytes] = []
+    at = offset
+    with _open_binary(path) as f:
+        f.seek(offset)
+        try:
+            for raw in f:
+                lines.append(raw)
+                at += len(raw)
+            err = None
+        except (EOFError, gzip.BadGzipFile, OSError) as e:
+            err = file_error(path, f"file is truncated or corrupted after byte {at} ({e})")
+    return LineBatch(path, b"".join(lines), lineno + 1, offset, row + 1, gz, error=err)
 
 
 def _json_type(v: Any) -> str:

@@ -1,0 +1,182 @@
+"""The batch path of `factory ingest` (`factory.ingest_fast`) against the row-by-row reference
+path (`engine="rows"`): byte-identical shards, the same stats and the same rejects on every
+shipped file and on inputs built to push batches onto the row path (blank lines, a BOM, bad
+rows, mixed types, ambiguous floats, duplicates, --limit across batches, a damaged gzip)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from factory import ingest_fast
+from factory import ingest_readers
+from factory.dataset import read_manifest
+from factory.ingest import ingest
+from factory.schemas.errors import InputError
+from factory.schemas.ids import problem_id, trace_id
+
+SHIPPED = [  # (file under shared/data, preset)
+    ("math/gsm8k_test.jsonl", "gsm8k"),
+    ("math/math500_test.jsonl", "math500"),
+    ("math/aime24.jsonl", "aime24"),
+    ("math/aime25.jsonl", "aime25"),
+    ("math/amc23.jsonl", "amc23"),
+    ("code/HumanEval.jsonl.gz", "humaneval"),
+    ("code/mbpp.jsonl", "mbpp"),
+    ("code/apps_train_sample_coderl.jsonl", "apps"),
+    ("traces/skyt1_long_cot_math500.jsonl.gz", "skyt1-traces"),
+    ("traces/qwen25_14b_instruct_short_cot_math500.jsonl.gz", "qwen-traces"),
+    ("traces/qwen25math_math_cot_100_bo8.jsonl.gz", "qwen-traces"),
+]
+BATCH_PRESETS = {"gsm8k", "math500", "aime24", "aime25", "amc23", "skyt1-traces", "qwen-traces", "think-traces"}
+
+
+@pytest.fixture
+def count_batches(monkeypatch):
+    """Counts batches the batch path mapped (so a test cannot pass by never using it)."""
+    done = {"batch": 0}
+    real = ingest_fast.convert
+
+    def convert(*a, **kw):
+        out = real(*a, **kw)
+        done["batch"] += 1
+        return out
+
+    monkeypatch.setattr(ingest_fast, "convert", convert)
+    return done
+
+
+def _both(tmp_path: Path, inputs: list[str], **kw) -> dict[str, tuple]:
+    """Ingest with each engine; (shard hashes, stats, rejects text) per engine."""
+    out = {}
+    for engine in ("rows", "batch"):
+        folder = tmp_path / engine
+        ingest(inputs, out=folder, engine=engine, **kw)
+        m = read_manifest(folder)
+        rejects = folder / "rejected" / "rejects.jsonl"
+        out[engine] = ([s.sha256 for s in m.shards], m.rows, m.stats, rejects.read_text() if rejects.exists() else None)
+    return out
+
+
+@pytest.mark.parametrize("rel,preset", SHIPPED, ids=[Path(r).name.split(".")[0] for r, _ in SHIPPED])
+def test_shipped_files_give_byte_identical_shards(shared_data, tmp_path, count_batches, rel, preset):
+    res = _both(tmp_path, [str(shared_data / rel)], preset=preset)
+    assert res["batch"] == res["rows"]
+    assert res["batch"][1] > 0
+    if preset in BATCH_PRESETS:
+        assert count_batches["batch"] >= 1, "the batch path mapped this file"
+
+
+def test_package_data_files_give_byte_identical_shards(package_data, tmp_path, count_batches):
+    files = sorted((package_data / "benchmarks").glob("*.jsonl.gz")) + sorted((package_data / "traces").glob("*.jsonl.gz"))
+    assert len(files) >= 5
+    for f in files:
+        found = ingest_readers.peek_columns(str(f))
+        assert found
+        res = _both(tmp_path / f.name, [str(f)])  # autodetected preset
+        assert res["batch"] == res["rows"], f.name
+    assert count_batches["batch"] >= 3
+
+
+def _lines(rows: list, *, bom: bool = False) -> bytes:
+    text = "".join((r if isinstance(r, str) else json.dumps(r, ensure_ascii=False)) + "\n" for r in rows)
+    return (b"\xef\xbb\xbf" if bom else b"") + text.encode("utf-8")
+
+
+def _gsm(i: int, answer: str | None = None) -> dict:
+    return {"question": f"Question {i}: what is {i} + {i}? ünïcödé", "answer": answer or f"{i} + {i}\n#### {2 * i:,}"}
+
+
+def test_batches_that_need_the_row_path_give_the_same_rows_and_rejects(tmp_path, monkeypatch, count_batches):
+    monkeypatch.setattr(ingest_readers, "JSONL_BATCH_BYTES", 2000)  # many small batches
+    rows: list = [_gsm(i) for i in range(200)]
+    rows[5] = ""  # a blank line: rows are numbered by non-blank lines (source_id = row - 1)
+    rows[17] = '{"question": "broken'  # malformed
+    rows[33] = _gsm(33, answer="no final line")  # invalid value
+    rows[47] = {"question": 12, "answer": "#### 3"}  # a number as text: same as the row path
+    rows[61] = {"question": None, "answer": "#### 3"}  # null
+    rows[75] = {"answer": "#### 3"}  # missing column
+    rows[90] = _gsm(3)  # a repeat of row 3: written once, counted
+    rows[120] = '  {"question": "indented", "answer": "#### 1"}'
+    rows[150] = "[1, 2]"
+    src = tmp_path / "mixed.jsonl"
+    src.write_bytes(_lines(rows, bom=True))
+    res = _both(tmp_path, [str(src)], preset="gsm8k", on_error="skip")
+    assert res["batch"] == res["rows"]
+    stats = res["batch"][2]
+    assert stats["rows_rejected"] == 5 and stats["duplicates"] == 1
+    assert count_batches["batch"] >= 2  # the clean batches between the bad rows
+
+
+def test_floats_ints_nulls_and_candidates_in_trace_rows(tmp_path, monkeypatch, count_batches):
+    monkeypatch.setattr(ingest_readers, "JSONL_BATCH_BYTES", 3000)
+    rnd = random.Random(7)
+    rows = []
+    for i in range(150):
+        r = {"problem": f"P{i % 40}", "completion": f"<think>t{i}</think> answer {i}", "model": "m"}
+        if i % 7 == 0:
+            r["correct"] = bool(i % 2)
+        if i % 11 == 0:
+            r["sample_index"] = i
+        if i % 13 == 0:
+            r["answer"] = rnd.choice([3, 3.0, 2.5, "x"])  # int, whole-number float, float, text
+        if i % 17 == 0:
+            r["finish_reason"] = "length"
+        if i % 19 == 0:
+            r["reasoning"] = "separate reasoning"
+        if i % 23 == 0:
+            r["prompt"] = None
+        rows.append(r)
+    src = tmp_path / "think.jsonl"
+    src.write_bytes(_lines(rows))
+    res = _both(tmp_path, [str(src)], preset="think-traces")
+    assert res["batch"] == res["rows"] and res["batch"][1] == 150
+    assert count_batches["batch"] >= 1
+
+
+def test_whole_number_floats_in_meta_keep_their_json_form(tmp_path, count_batches):
+    rows = [{"idx": i, "question": f"Q{i}", "gt": "1", "code": ["a \\boxed{1}", "b"], "score": [True, False],
+             "pred": ["1", "2"], "pred_score": [[4.0], [3]] if i % 2 else [[0.5], [2.0]]} for i in range(30)]
+    src = tmp_path / "bo.jsonl"
+    src.write_bytes(_lines(rows))
+    res = _both(tmp_path, [str(src)], preset="qwen-traces")
+    assert res["batch"] == res["rows"] and res["batch"][1] == 60
+    assert count_batches["batch"] == 1
+
+
+@pytest.mark.parametrize("limit", [1, 37, 150, 200, 500])
+def test_limit_across_batches(tmp_path, monkeypatch, limit):
+    monkeypatch.setattr(ingest_readers, "JSONL_BATCH_BYTES", 1500)
+    src = tmp_path / "g.jsonl"
+    src.write_bytes(_lines([_gsm(i) for i in range(200)]))
+    res = _both(tmp_path, [str(src)], preset="gsm8k", limit=limit)
+    assert res["batch"] == res["rows"]
+    assert res["batch"][2]["limited"] == (limit < 200)
+
+
+def test_damaged_gzip_gives_the_same_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(ingest_readers, "JSONL_BATCH_BYTES", 4000)
+    data = gzip.compress(_lines([_gsm(i) for i in range(400)]))
+    src = tmp_path / "cut.jsonl.gz"
+    src.write_bytes(data[: len(data) * 2 // 3])
+    messages = []
+    for engine in ("rows", "batch"):
+        with pytest.raises(InputError) as e:
+            ingest([str(src)], out=tmp_path / engine, preset="gsm8k", engine=engine)
+        messages.append(str(e.value))
+    assert messages[0] == messages[1] and "truncated or corrupted after byte" in messages[0]
+
+
+def test_column_ids_equal_the_schema_ids():
+    rnd = random.Random(3)
+    problems = [" ".join(rnd.choice(["a", "β", "\n", "  ", "x\x1fy", "😀"]) for _ in range(rnd.randint(1, 9))) for _ in range(300)]
+    answers = [rnd.choice([None, "", "42", "ü"]) for _ in problems]
+    assert ingest_fast.problem_ids("math", problems, answers) == [problem_id("math", p, a, None) for p, a in zip(problems, answers)]
+    idx = [rnd.randint(0, 10**6) for _ in problems]
+    teachers = [rnd.choice(["t", "ü", ""]) for _ in problems]
+    pids = ingest_fast.problem_ids("code", problems, answers)
+    assert ingest_fast.trace_ids(pids, idx, teachers, problems) == [trace_id(*a) for a in zip(pids, idx, teachers, problems)]
