@@ -246,6 +246,11 @@ def difficulty_labels(meta: pl.DataFrame, cfg: dict[str, Any]) -> pl.DataFrame:
         .otherwise(pl.col("difficulty").cast(pl.String)).alias("difficulty_label"))
 
 
+# not quality checks for journey traces: who wrote it, how hard the problem is, and whether it
+# reached a final answer (a wrong attempt may stop at its boxed conclusion inside the thought)
+NOT_QUALITY = {"teacher_not_selected", "source_not_selected", "pass_rate_out_of_bounds", "no_final_answer"}
+
+
 def select_traces(meta: pl.DataFrame, cfg: dict[str, Any]) -> tuple[pl.DataFrame, dict[str, int]]:
     """Adds _rule, is_correct, pass_rate, n_samples, difficulty_label and `drop` (the first
     failed check's name, null = kept) to the metadata frame."""
@@ -264,7 +269,7 @@ def select_traces(meta: pl.DataFrame, cfg: dict[str, Any]) -> tuple[pl.DataFrame
     meta = difficulty_labels(meta, cfg)
     budget = cfg["budget"]
 
-    def reason(rule: dict[str, Any]) -> pl.Expr:
+    def reason(rule: dict[str, Any], *, quality_only: bool = False) -> pl.Expr:
         checks: list[tuple[str, pl.Expr]] = []
         if rule.get("teachers"):
             checks.append(("teacher_not_selected", pl.col("teacher").is_in(rule["teachers"]).fill_null(False)))
@@ -294,12 +299,19 @@ def select_traces(meta: pl.DataFrame, cfg: dict[str, Any]) -> tuple[pl.DataFrame
             checks.append(("over_token_budget", pl.col("n_tokens") <= budget["max_tokens"]))
         if budget.get("min_tokens"):
             checks.append(("under_token_budget", pl.col("n_tokens") >= budget["min_tokens"]))
+        if quality_only:
+            checks = [(n, ok) for n, ok in checks if n not in NOT_QUALITY and not n.startswith("not_correct:")]
         e = pl.lit(None, dtype=pl.String)
         for name, ok in reversed(checks):
             e = pl.when(~ok.fill_null(False)).then(pl.lit(name)).otherwise(e)
         return e
 
     meta = meta.with_columns(_by_rule(cfg, reason, pl.lit("no_select_rule_for_domain")).cast(pl.Categorical).alias("drop"))
+    if cfg.get("journey"):
+        # journey traces (wrong ones included) must pass the same quality checks, whatever
+        # their correctness, teacher or the problem's pass rate
+        meta = meta.with_columns(_by_rule(cfg, lambda r: reason(r, quality_only=True), pl.lit("no_select_rule_for_domain"))
+                                 .cast(pl.Categorical).alias("drop_quality"))
     counts = meta.filter(pl.col("drop").is_not_null()).select(pl.col("drop").cast(pl.String)).group_by("drop").len().sort("drop")
     return meta, {k: int(v) for k, v in zip(counts["drop"].to_list(), counts["len"].to_list())}
 
@@ -368,7 +380,9 @@ def _journey_candidates(meta: pl.DataFrame, sources, cfg, *, seed, fmt, checker,
     j = cfg["journey"]
     if not j or not j.get("enabled", True) or meta.height == 0:
         return [], {}
-    m = meta.filter(pl.col("domain").is_in(j["domains"]))
+    m = meta.filter(pl.col("domain").is_in(j["domains"]) & pl.col("drop_quality").is_null())
+    quality_drops = meta.filter(pl.col("domain").is_in(j["domains"]) & pl.col("drop_quality").is_not_null()
+                                & (_criterion(j["wrong"]) | _criterion(j["correct"]))).height
     wrong = m.filter(_criterion(j["wrong"]))
     correct = m.filter(_criterion(j["correct"]) & pl.col("has_final"))
     if j.get("wrong_teachers"):
@@ -387,7 +401,7 @@ def _journey_candidates(meta: pl.DataFrame, sources, cfg, *, seed, fmt, checker,
                  "domain", "source", "teacher", "level", "difficulty_label"),
         on=["problem_id", "_i"], how="inner").sort(["problem_id", "_i"])
     report = {"problems_with_wrong_and_correct": int(pairs.select(pl.col("problem_id").n_unique()).item()),
-              "pairs": pairs.height, "checker": ""}
+              "pairs": pairs.height, "checker": "", "traces_failing_quality_checks": quality_drops}
     if pairs.height == 0:
         return [], report
     ids_by_src: dict[int, list[str]] = {}
@@ -516,7 +530,6 @@ def curate(
                      "verdict_format/verdict_language/...), or change curate.select")
     meta, n_problems_given = apply_problems(meta, sources)
     shortcut = _as_frame([])
-    trace_difficulty: dict[str, str | None] = {}
     if meta.height:
         meta, drops = select_traces(meta, cfg)
         kept = meta.filter(pl.col("drop").is_null())

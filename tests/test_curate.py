@@ -229,3 +229,23 @@ def test_problem_folders_supply_missing_levels(data):
     assert report["funnel"]["problems_given"] == 60
     assert report["funnel"]["dropped"]["level_out_of_bounds"] == sum(
         r["verdict_math"] == "correct" and r["level"] < 4 for r in src)
+
+
+def test_journey_traces_pass_the_same_quality_checks(data):
+    recipe = data["tmp"] / "jq.yaml"
+    recipe.write_text("# factory curate --recipe jq.yaml --traces T --out O\n"
+                      "name: jq\nseed: 0\nstages: [curate]\ncurate:\n"
+                      "  select: {all: {correct: {verdict_math: correct}, where: {verdict_readability: ok}}}\n"
+                      "  journey: {cut: conclusion}\n"
+                      "  mix: {size: auto, buckets: [{name: j, match: {kind: journey}, fraction: 1.0}]}\n")
+    out = data["tmp"] / "jq"
+    res = _curate("--recipe", str(recipe), "--traces", str(data["math"]), "--out", str(out))
+    assert res.exit_code == 0, res.output
+    scored = {r["id"]: r for r in score_with_filters(list(trace_rows("skyt1", limit=150)), ["readability"])}
+    scored.update({r["id"]: r for r in score_with_filters(list(trace_rows("qwen", limit=150)), ["readability"])})
+    rows = _rows(out)
+    assert rows and all(r["kind"] == "journey" for r in rows)
+    for r in rows:
+        assert [scored[t]["verdict_readability"] for t in r["trace_ids"]] == ["ok", "ok"]
+    report = json.loads((out / "curate_report.json").read_text())["journey"]
+    assert report["traces_failing_quality_checks"] > 0  # real repetition loops were kept out
