@@ -76,6 +76,7 @@ def filter_command(
     max_tokens: Annotated[Optional[int], typer.Option("--max-tokens", help="Longest completion kept, in tokens (default 32768).", min=1)] = None,
     think: Annotated[Literal["required", "optional"], typer.Option("--think", help="required: reject completions without a thought block.")] = "required",
     boxed: Annotated[Literal["required", "optional"], typer.Option("--boxed", help="required: math answers must hold \\boxed{}.")] = "required",
+    finish: Annotated[Literal["stop-or-unknown", "stop"], typer.Option("--finish", help="Finish reasons kept: stop-or-unknown (public traces rarely record one) or stop only.")] = "stop-or-unknown",
     max_paragraph_chars: Annotated[Optional[int], typer.Option("--max-paragraph-chars", help="Longest paragraph of the thought, in characters (default 4000).", min=1)] = None,
     max_paragraph_words: Annotated[Optional[int], typer.Option("--max-paragraph-words", help="Longest paragraph of the thought, in words (default 700).", min=1)] = None,
     max_compression: Annotated[Optional[float], typer.Option("--max-compression", help="Highest zlib compression ratio of the thought before it counts as a loop (default 6).", min=1.0)] = None,
@@ -90,7 +91,8 @@ def filter_command(
     candidates = {
         "format": _opts(min_tokens=min_tokens, max_tokens=max_tokens,
                         require_think=None if think == "required" else False,
-                        require_boxed_for_math=None if boxed == "required" else False),
+                        require_boxed_for_math=None if boxed == "required" else False,
+                        accept_unknown_finish=None if finish == "stop-or-unknown" else False),
         "readability": _opts(max_paragraph_chars=max_paragraph_chars, max_paragraph_words=max_paragraph_words,
                              max_compression_ratio=max_compression, max_repeated_ngram_share=max_repeated_ngrams),
         "language": _opts(target=language, threshold=language_threshold, max_foreign_runs=max_foreign_runs),

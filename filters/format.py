@@ -3,7 +3,8 @@
 `FormatFilter` ("format") checks the shape of a completion: the thought (`<think>…</think>`, or
 Sky-T1's `<|begin_of_thought|>…<|end_of_thought|>`) is present, closed and not nested or
 repeated, the reasoning is not empty, an answer follows the thought, a math answer holds a
-`\\boxed{}`, the generation stopped by itself (`finish_reason == "stop"`), and the length is
+`\\boxed{}`, the generation stopped by itself (`finish_reason == "stop"`; `unknown`, what
+ingested public traces carry, passes unless `accept_unknown_finish=False`), and the length is
 within token bounds (`completion_tokens` when the backend reported it, else len(completion)/4:
 English BPE tokenisers average ~4 characters per token). The Trace's `reasoning`/`answer`
 columns (split by ingest/generate) are used when present; otherwise the raw tags are parsed.
@@ -53,6 +54,7 @@ class FormatFilter:
         *,
         require_think: bool = True,
         require_stop: bool = True,
+        accept_unknown_finish: bool = True,
         require_boxed_for_math: bool = True,
         min_tokens: int = 1,
         max_tokens: int | None = 32768,
@@ -61,6 +63,9 @@ class FormatFilter:
             raise ValueError(f"max_tokens ({max_tokens}) must be >= min_tokens ({min_tokens})")
         self.require_think = require_think
         self.require_stop = require_stop
+        # public traces (ingested, replayed) often do not record why generation ended: `unknown`
+        # passes the stop rule, and the structural rules (closed thought, answer) catch cut-offs
+        self.accept_unknown_finish = accept_unknown_finish
         self.require_boxed_for_math = require_boxed_for_math
         self.min_tokens = min_tokens
         self.max_tokens = max_tokens
@@ -107,6 +112,7 @@ class FormatFilter:
             answer.str.contains(r"\\(?:boxed|fbox)\s*\{").alias("score_format_boxed"),
             (pl.col("domain") == "math").alias("score_format_is_math"),
             (pl.col("finish_reason") == "stop").fill_null(False).alias("score_format_stop"),
+            pl.col("finish_reason").fill_null("unknown").cast(pl.String).alias("score_format_finish"),
             tokens.alias("score_format_tokens"),
         )
         return scores.with_columns(self._verdict().alias("verdict_format"))
@@ -115,7 +121,10 @@ class FormatFilter:
         think = pl.col("score_format_think")
         checks: list[tuple[str, pl.Expr]] = []
         if self.require_stop:
-            checks.append(("not_stopped", ~pl.col("score_format_stop")))
+            stopped = pl.col("score_format_stop")
+            if self.accept_unknown_finish:
+                stopped = stopped | (pl.col("score_format_finish") == "unknown")
+            checks.append(("not_stopped", ~stopped))
         if self.require_think:
             checks.append(("no_think", think == "missing"))
         checks += [

@@ -153,3 +153,11 @@ def test_repetition_flags_agree_with_labels(skyt1):
     flagged = [lab for lab, v in zip(labels, scores["verdict_readability"]) if v == "repetition"]
     assert len(flagged) >= 20
     assert sum(1 for lab in flagged if lab is False) >= 0.9 * len(flagged)
+
+
+def test_unknown_finish_reason_is_a_knob():
+    rows = [_raw_row("<think>2 and 2 make 4.</think>\\boxed{4}", finish=f) for f in ("stop", "unknown", "length", "error")]
+    scores = FormatFilter().score(_frame(rows))
+    assert scores["verdict_format"].to_list() == ["ok", "ok", "not_stopped", "not_stopped"]
+    strict = FormatFilter(accept_unknown_finish=False)
+    assert strict.keep(scores).to_list() == [True, False, False, False]
