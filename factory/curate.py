@@ -475,6 +475,14 @@ def _nonreasoning_candidates(sources, cfg, *, base: Path) -> tuple[list[dict], d
     return cands, report
 
 
+def _meta_field(meta: str | None, key: str) -> Any:
+    try:
+        m = json.loads(meta) if meta else None
+    except json.JSONDecodeError:
+        return None
+    return m.get(key) if isinstance(m, dict) else None
+
+
 def _as_frame(cands: list[dict]) -> pl.DataFrame:
     return pl.DataFrame(
         {"key": [c["key"] for c in cands], "kind": [c["kind"] for c in cands],
@@ -613,7 +621,7 @@ def curate(
         rows.append(row)
 
     train, val = split_by_problem(rows, fraction=o["validation_fraction"], seed=seed)
-    difficulty_of = {r["id"]: json.loads(r["meta"]).get("difficulty") if r.get("meta") else None for r in rows}
+    difficulty_of = {r["id"]: _meta_field(r.get("meta"), "difficulty") for r in rows}
     report = {
         "funnel": funnel, "journey": j_report, "non_reasoning": nr_report, "mix": alloc,
         "train": mix_report(train, difficulty_of), "validation": mix_report(val, difficulty_of),
