@@ -141,14 +141,14 @@ class Cols:
         self.n = table.num_rows
         self.names = set(table.schema.names)
         self.first_row = batch.first_row
-        self.lines = batch.lines
+        self.batch = batch
         self._dicts: list[dict[str, Any]] | None = None
 
     def _python_values(self, col: str) -> list[Any]:
         """One column as `json.loads` reads it (for floats that may have been JSON integers)."""
         if self._dicts is None:
             try:
-                self._dicts = [json.loads(line) for line in self.lines]
+                self._dicts = [json.loads(line) for line in self.batch.lines]
             except ValueError:
                 raise Fallback("json.loads disagrees with Arrow") from None
         return [d.get(col) for d in self._dicts]

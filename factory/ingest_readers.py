@@ -21,6 +21,7 @@ import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -211,6 +212,8 @@ class LineBatch:
     first_row: int  # 1-based row number the first row of this batch gets
     gz: bool
     error: InputError | None = None  # a read error after these lines: raised once they are used
+    _newlines: int | None = dataclass_field(default=None, repr=False)
+    _plain: bool | None = dataclass_field(default=None, repr=False)
 
     @property
     def lines(self) -> list[bytes]:
@@ -223,13 +226,18 @@ class LineBatch:
         return lines
 
     def line_count(self) -> int:
-        return self.data.count(b"\n") + (0 if not self.data or self.data.endswith(b"\n") else 1)
+        if self._newlines is None:
+            self._newlines = self.data.count(b"\n")
+        return self._newlines + (0 if not self.data or self.data.endswith(b"\n") else 1)
 
     def plain(self) -> bool:
         """Every line is one JSON object at the start (no blank line, no BOM, no leading
         space): then line i is row first_row + i and can go to a whole-batch parser."""
-        d = self.data
-        return d[:1] == b"{" and d.count(b"\n{") == d.count(b"\n") - d.endswith(b"\n")
+        if self._plain is None:
+            d = self.data
+            self.line_count()
+            self._plain = d[:1] == b"{" and d.count(b"\n{") == self._newlines - d.endswith(b"\n")
+        return self._plain
 
     def items(self) -> Iterator[RawRow | RowError]:
         path, gz, row, offset = self.path, self.gz, self.first_row - 1, self.first_offset
