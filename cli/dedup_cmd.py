@@ -25,6 +25,7 @@ def dedup_command(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the MinHash permutations.")] = 1,
     verify: Annotated[Literal["jaccard", "none"], typer.Option("--verify", help="jaccard: keep only candidate pairs whose estimated Jaccard reaches the threshold.")] = "jaccard",
     keep: Annotated[Literal["most_correct", "smallest_id"], typer.Option("--keep", help="Which member of a cluster stays: most verified-correct traces (ties: smallest id), or smallest id.")] = "most_correct",
+    boilerplate: Annotated[float, typer.Option("--boilerplate", help="Shingles in at least this fraction of distinct texts (a shared header) are left out of signatures; 0 = off.", min=0.0, max=0.99)] = 0.01,
     text_field: Annotated[Optional[str], typer.Option("--text-field", help="Column holding the text (default: problem, or reasoning for --by trace).")] = None,
     memory_budget: Annotated[str, typer.Option("--memory-budget", help="Memory budget; LSH buckets and output partitions spill to disk beyond it.")] = "2GB",
     workers: Annotated[int, typer.Option("--workers", help="Worker processes (0 = all cores).", min=0)] = 0,
@@ -36,7 +37,7 @@ def dedup_command(
 
     cfg = DedupConfig(
         by=by, method=method, ngram=ngram, num_perm=num_perm, bands=bands, rows=rows, threshold=threshold,
-        seed=seed, verify=verify == "jaccard", keep=keep, text_field=text_field,
+        seed=seed, verify=verify == "jaccard", keep=keep, text_field=text_field, boilerplate=boilerplate,
         memory_budget=parse_bytes(memory_budget), workers=workers, executor=executor,
     )
     r = run_dedup(input_dir, out_dir, cfg, mode="overwrite" if overwrite else "create", log=lambda s: err.print(s))

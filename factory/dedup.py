@@ -40,7 +40,7 @@ import pyarrow.parquet as pq
 
 from factory.dataset import DatasetWriter, check_folder, iter_batches, read_manifest, shard_paths
 from factory.filters.minhash import MinHashParams, band_hashes, signatures
-from factory.filters.textnorm import exact_hashes, normalize_texts, shingle_hashes, words_of
+from factory.filters.textnorm import Shingles, exact_hashes, normalize_texts, shingle_hashes, words_of
 from factory.lsh import BucketStore, bucket_pairs, choose_keepers, components, exact_pairs, verify_pairs
 from factory.schemas.errors import DatasetError, InputError
 
@@ -83,6 +83,12 @@ class DedupConfig:
     workers: int = 0
     executor: Executor = "local"
     batch_size: int = 10_000
+    # shingles in >= this fraction of distinct texts (and >= boilerplate_min_docs of them) are
+    # shared boilerplate, left out of signatures; 0 turns it off
+    boilerplate: float = 0.01
+    boilerplate_min_docs: int = 20
+    # 5,000 sampled texts: a shingle in 1% of all texts is seen ~50 +- 7 times
+    boilerplate_sample: int = 5_000
     # 0 = derived from memory_budget; set to force spilling (tests, tuning)
     bucket_partitions: int = 0
     output_partitions: int = 0
@@ -108,6 +114,8 @@ class DedupConfig:
             out.append(f"bands x rows: expected both > 0 with bands*rows <= num_perm ({self.num_perm}), found {self.bands} x {self.rows}")
         if self.memory_budget < (64 << 20):
             out.append(f"memory_budget: expected at least 64MB, found {self.memory_budget} bytes")
+        if not (0.0 <= float(self.boilerplate) < 1.0):
+            out.append(f"boilerplate: expected a fraction in [0, 1), found {self.boilerplate!r}")
         if self.batch_size < 1:
             out.append(f"batch_size: expected >= 1, found {self.batch_size}")
         return out
@@ -133,14 +141,76 @@ class Fingerprints:
     has_shingles: np.ndarray  # (n,) bool
 
 
-def fingerprint(texts: list[str] | pl.Series, *, ngram: int, params: MinHashParams | None) -> Fingerprints:
+def fingerprint(
+    texts: list[str] | pl.Series, *, ngram: int, params: MinHashParams | None, boilerplate: np.ndarray | None = None
+) -> Fingerprints:
+    """Exact hash, signature and band hashes of each text. Shingles in `boilerplate` (sorted
+    uint64) are left out of the signature unless a text has nothing else."""
     norm = normalize_texts(texts)
     ex = exact_hashes(norm)
     if params is None:
         return Fingerprints(ex, None, None, np.ones(len(ex), dtype=bool))
     sh = shingle_hashes(words_of(norm), ngram)
+    if boilerplate is not None and len(boilerplate) and len(sh.hashes):
+        sh = drop_shingles(sh, boilerplate)
     sig = signatures(sh, params.num_perm, params.seed)
     return Fingerprints(ex, band_hashes(sig, params.bands, params.rows), sig, np.diff(sh.offsets) > 0)
+
+
+def drop_shingles(sh: Shingles, drop: np.ndarray) -> Shingles:
+    """Remove the shingles in `drop` (sorted) from each text, except from texts that would be
+    left with none (a text that IS the boilerplate still needs a fingerprint)."""
+    pos = np.minimum(np.searchsorted(drop, sh.hashes), len(drop) - 1)
+    hit = drop[pos] == sh.hashes
+    if not hit.any():
+        return sh
+    n = len(sh.offsets) - 1
+    doc = np.repeat(np.arange(n), np.diff(sh.offsets))
+    kept_per_doc = np.bincount(doc[~hit], minlength=n)
+    keep = ~hit | (kept_per_doc[doc] == 0)
+    counts = np.bincount(doc[keep], minlength=n)
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    return Shingles(sh.hashes[keep], offsets, sh.starts[keep])
+
+
+def boilerplate_shingles(src: Source, cfg: DedupConfig, *, log: Callable[[str], None]) -> np.ndarray:
+    """Shingles found in at least `boilerplate` (a fraction) of the distinct texts, and in at
+    least `boilerplate_min_docs` of them: a shared instruction header or closing sentence.
+    Counted on a sample chosen by hashing each document's id, so the result depends on the
+    set of documents, never on their order; exact repeats count once, so a problem copied
+    many times is not mistaken for boilerplate."""
+    if cfg.method != "minhash" or cfg.boilerplate <= 0 or src.rows == 0:
+        return np.zeros(0, np.uint64)
+    key = "problem_id" if (src.contract == "trace" and src.by == "problem") else "id"
+    rate = min(1.0, cfg.boilerplate_sample / max(src.rows, 1))
+    cut = np.uint64(min(int(rate * 2**64), 2**64 - 1))
+    seen_texts: set[int] = set()
+    parts: list[np.ndarray] = []
+    for rb in iter_batches(src.path, columns=list(dict.fromkeys([key, src.text_column])), batch_size=cfg.batch_size):
+        b = pl.from_arrow(rb)
+        assert isinstance(b, pl.DataFrame)
+        pick = (b[key].hash(seed=0xB0B).to_numpy() <= cut) if rate < 1.0 else np.ones(b.height, dtype=bool)
+        if not pick.any():
+            continue
+        norm = normalize_texts(b[src.text_column].filter(pl.Series(pick)))
+        ex = exact_hashes(norm).tolist()
+        fresh = [i for i, h in enumerate(ex) if h not in seen_texts and not seen_texts.add(h)]
+        if not fresh:
+            continue
+        sh = shingle_hashes(words_of(norm[fresh]), cfg.ngram, short="skip")
+        doc = np.repeat(np.arange(len(fresh)), np.diff(sh.offsets))
+        pairs = np.unique(np.stack([sh.hashes.view(np.int64), doc], axis=1), axis=0)  # once per text
+        parts.append(pairs[:, 0].view(np.uint64))
+    n_texts = len(seen_texts)
+    if not parts:
+        return np.zeros(0, np.uint64)
+    values, df = np.unique(np.concatenate(parts), return_counts=True)
+    need = max(cfg.boilerplate_min_docs, int(np.ceil(cfg.boilerplate * n_texts)))
+    out = np.sort(values[df >= need])
+    if len(out):
+        log(f"boilerplate: {len(out)} shingle(s) found in >= {need} of {n_texts} sampled distinct texts are left out of signatures")
+    return out
 
 
 def _worker_init() -> None:
@@ -148,8 +218,8 @@ def _worker_init() -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
-def _fingerprint_job(texts: list[str], ngram: int, params: MinHashParams | None) -> Fingerprints:
-    return fingerprint(texts, ngram=ngram, params=params)
+def _fingerprint_job(texts: list[str], ngram: int, params: MinHashParams | None, boilerplate: np.ndarray | None) -> Fingerprints:
+    return fingerprint(texts, ngram=ngram, params=params, boilerplate=boilerplate)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -312,13 +382,15 @@ def run_dedup(
         # an entry is 16 bytes; sorting a partition needs ~3x its size; a quarter of the budget
         partitions = cfg.bucket_partitions or max(1, int(np.ceil(src.rows * max(n_bands, 1) * 16 * 3 / (cfg.memory_budget * 0.25))))
         sig_path = workdir / "signatures.u32"
+        boiler = boilerplate_shingles(src, cfg, log=log)
         docs_iter = iter_docs(src, cfg, index)
         if cfg.executor == "ray":
             from factory.dedup_ray import ray_fingerprints
 
-            fps = ray_fingerprints(docs_iter, cfg, params, sig_path, log=log)
+            fps = ray_fingerprints(docs_iter, cfg, params, sig_path, log=log, boilerplate=boiler)
         else:
-            fps = _local_fingerprints(docs_iter, cfg, params, sig_path, src.rows, BucketStore(partitions=partitions, workdir=workdir))
+            store = BucketStore(partitions=partitions, workdir=workdir)
+            fps = _local_fingerprints(docs_iter, cfg, params, sig_path, src.rows, store, boiler)
         store, exact, n_docs = fps.store, fps.exact, fps.n_docs
         t_fp = time.time() - t0
         log(f"fingerprinted {n_docs} documents in {t_fp:.1f}s ({store.partitions} bucket partition(s))")
@@ -414,6 +486,7 @@ def run_dedup(
             }
             if params is not None:
                 stats["minhash"] = {"num_perm": params.num_perm, "bands": params.bands, "rows": params.rows, "threshold": params.threshold, "ngram": cfg.ngram}
+            stats["boilerplate_shingles"] = int(len(boiler))
             stats["seconds"]["total"] = round(time.time() - t0, 3)
             w.stats.update(stats)
             wr.stats.update({"rows": stats["rows_rejected"], "rejected_by": stats["rejected_by"]})
@@ -444,7 +517,9 @@ class Pass1:
     n_docs: int
 
 
-def _local_fingerprints(docs_iter, cfg: DedupConfig, params: MinHashParams | None, sig_path: Path, n_rows: int, store: BucketStore) -> Pass1:
+def _local_fingerprints(
+    docs_iter, cfg: DedupConfig, params: MinHashParams | None, sig_path: Path, n_rows: int, store: BucketStore, boilerplate: np.ndarray
+) -> Pass1:
     exact_parts: list[np.ndarray] = []
     n_docs = 0
     with open(sig_path, "wb") as sig_file:
@@ -463,7 +538,7 @@ def _local_fingerprints(docs_iter, cfg: DedupConfig, params: MinHashParams | Non
             # small inputs: starting worker processes (spawn + imports, ~1-2 s on a busy
             # 2-core box) costs more than it saves below ~40k documents
             for docs, texts in docs_iter:
-                consume(docs, fingerprint(texts, ngram=cfg.ngram, params=params))
+                consume(docs, fingerprint(texts, ngram=cfg.ngram, params=params, boilerplate=boilerplate))
         else:
             import multiprocessing as mp
 
@@ -471,7 +546,7 @@ def _local_fingerprints(docs_iter, cfg: DedupConfig, params: MinHashParams | Non
             with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"), initializer=_worker_init) as pool:
                 pending: list[tuple[np.ndarray, Any]] = []
                 for docs, texts in docs_iter:
-                    pending.append((docs, pool.submit(_fingerprint_job, texts.to_list(), cfg.ngram, params)))
+                    pending.append((docs, pool.submit(_fingerprint_job, texts.to_list(), cfg.ngram, params, boilerplate)))
                     # bounded in-flight batches = bounded memory; results consumed in submission order
                     while len(pending) > 2 * workers:
                         d, fut = pending.pop(0)

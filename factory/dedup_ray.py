@@ -22,10 +22,10 @@ import pyarrow as pa
 from factory.schemas.errors import MissingDependencyError
 
 
-def _fingerprint_batch(batch: pa.Table, *, ngram: int, params) -> pa.Table:
+def _fingerprint_batch(batch: pa.Table, *, ngram: int, params, boilerplate) -> pa.Table:
     from factory.dedup import fingerprint
 
-    fp = fingerprint(batch.column("text").to_pylist(), ngram=ngram, params=params)
+    fp = fingerprint(batch.column("text").to_pylist(), ngram=ngram, params=params, boilerplate=boilerplate)
     cols: dict[str, Any] = {"doc": batch.column("doc"), "exact": pa.array(fp.exact, pa.uint64()), "has": pa.array(fp.has_shingles)}
     if fp.sigs is not None and fp.bands is not None:
         k, b = fp.sigs.shape[1], fp.bands.shape[1]
@@ -74,7 +74,7 @@ class _Entries:
         self._entries = None
 
 
-def ray_fingerprints(docs_iter, cfg, params, sig_path: Path, *, log: Callable[[str], None]):
+def ray_fingerprints(docs_iter, cfg, params, sig_path: Path, *, log: Callable[[str], None], boilerplate: np.ndarray | None = None):
     try:
         import ray
         import ray.data
@@ -97,7 +97,7 @@ def ray_fingerprints(docs_iter, cfg, params, sig_path: Path, *, log: Callable[[s
         return Pass1(_Entries(np.empty(0, dtype=_ENTRY)), exact, 0)
     ds = ray.data.from_arrow(tables)
     fp = ds.map_batches(
-        _fingerprint_batch, batch_format="pyarrow", batch_size=cfg.batch_size, fn_kwargs={"ngram": cfg.ngram, "params": params}
+        _fingerprint_batch, batch_format="pyarrow", batch_size=cfg.batch_size, fn_kwargs={"ngram": cfg.ngram, "params": params, "boilerplate": boilerplate}
     ).materialize()
     sigs = np.memmap(sig_path, dtype=np.uint32, mode="w+", shape=(n_docs, max(k, 1)))
     for batch in fp.iter_batches(batch_format="pyarrow", batch_size=None):

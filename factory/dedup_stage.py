@@ -6,6 +6,7 @@
       by: problem                # optional: problem | trace
       method: minhash            # optional: exact | minhash
       threshold: 0.8             # optional; also ngram, num_perm, bands, rows, seed
+      boilerplate: 0.01          # optional: shingles in >= 1% of texts are a shared header, ignored
       verify: jaccard            # optional: jaccard | none
       keep: most_correct         # optional: most_correct | smallest_id
       text_field: problem        # optional
@@ -33,15 +34,16 @@ _CHOICES = {
     "keep": ("most_correct", "smallest_id"),
     "executor": ("local", "ray"),
 }
-KEYS = {"input", "out", "threshold", "text_field", "memory_budget", *_INTS, *_CHOICES}
+KEYS = {"input", "out", "threshold", "boilerplate", "text_field", "memory_budget", *_INTS, *_CHOICES}
 
 
 def _config(section: dict[str, Any], seed: int):
     from factory.dedup import DedupConfig, parse_bytes
 
     kw: dict[str, Any] = {k: section[k] for k in (*_INTS, "by", "method", "keep", "executor", "text_field") if k in section}
-    if "threshold" in section:
-        kw["threshold"] = float(section["threshold"])
+    for key in ("threshold", "boilerplate"):
+        if key in section:
+            kw[key] = float(section[key])
     kw.setdefault("seed", seed)
     if "verify" in section:
         kw["verify"] = section["verify"] == "jaccard"
@@ -70,6 +72,9 @@ def validate(section: dict[str, Any], path: str) -> list[str]:
     th = section.get("threshold")
     if th is not None and (isinstance(th, bool) or not isinstance(th, (int, float)) or not 0 < th < 1):
         problems.append(f"{path}.threshold: expected a number in (0, 1), found {th!r}")
+    bp = section.get("boilerplate")
+    if bp is not None and (isinstance(bp, bool) or not isinstance(bp, (int, float)) or not 0 <= bp < 1):
+        problems.append(f"{path}.boilerplate: expected a fraction in [0, 1), found {bp!r}")
     tf = section.get("text_field")
     if tf is not None and not (isinstance(tf, str) and tf):
         problems.append(f"{path}.text_field: expected a column name, found {tf!r}")

@@ -187,6 +187,23 @@ def test_boilerplate_sharing_problems_are_kept(deduped):
     assert sources.count("header") == 12  # same 45-word instruction header, different problems
 
 
+def test_long_shared_header_is_boilerplate_not_duplication(tmp_path, package_data):
+    # a few-shot header (three real GSM8K problems, ~150 words) on 30 different short
+    # problems: without boilerplate removal their Jaccard is ~0.85, one cluster
+    with gzip.open(package_data / "benchmarks" / "gsm8k_test.jsonl.gz", "rt") as f:
+        shots = [json.loads(next(f))["question"] for _ in range(3)]
+    header = HEADER + " Examples: " + " ".join(shots)
+    probs = [p["problem"] for p in _math500(package_data) if 8 <= _words(p["problem"]) <= 14][:30]
+    rows = [_row(header + "\n\n" + p, None, "header") for p in probs]
+    rows += [_row(header + "\n\n" + probs[0].replace("?", " ?").upper(), None, "copy")]  # a real duplicate
+    write_dataset(tmp_path / "in", "problem", rows)
+    r = run_dedup(tmp_path / "in", tmp_path / "out", DedupConfig())
+    assert r.stats["boilerplate_shingles"] >= 150  # the header's shingles
+    assert r.stats["rows_rejected"] == 1 and r.stats["rejected_by"] == {"dedup:exact": 1}
+    off = run_dedup(tmp_path / "in", tmp_path / "off", DedupConfig(boilerplate=0))
+    assert off.stats["rows_rejected"] > 20  # what the header alone would have done
+
+
 def test_keep_rule_prefers_verified_correct_traces(tmp_path, package_data):
     probs = [p for p in _math500(package_data) if _words(p["problem"]) >= 60]
     base = probs[0]["problem"]
