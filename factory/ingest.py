@@ -211,7 +211,7 @@ def ingest(
                         # the batch that reaches past --limit goes row by row, which stops at it
                         if limit is None or total_read + n <= limit:
                             try:
-                                table, counts, dups = ingest_fast.convert(batch, p, kind, consts, counters, seen, writer.schema)
+                                table, counts, dups = ingest_fast.convert(batch, p, kind, consts, counters, seen)
                             except ingest_fast.Fallback:
                                 pass  # this batch row by row: the same rows, or the exact error
                             else:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
@@ -358,10 +359,35 @@ def supports(preset: Preset, kind: str, maps: dict[str, str]) -> bool:
 # ---------------------------------------------------------------------------------------------
 
 
+@dataclass
+class Prepared:
+    """A batch mapped as far as it can be without the run's state (so it can be made in a
+    worker process): the output table before dedup (problems) or with the samples to number
+    still open (traces: sample_index -1, their ids left to `finish`)."""
+
+    table: pa.Table
+    rows: list[int]  # per output row, the input row (position in the batch) it came from
+    n_input: int
+    problem_ids: list[str]  # problems: each row's id, for the run's dedup
+    open_rows: list[int]  # trace rows whose sample_index the run's counters give
+    open_pids: list[str]
+    open_teachers: list[str]
+    open_completions: list[str]
+
+
 def convert(batch: LineBatch, preset: Preset, kind: str, consts: Any, counters: dict[str, int],
-            seen: set[str] | None, schema: pa.Schema) -> tuple[pa.Table, list[int], int]:
+            seen: set[str] | None) -> tuple[pa.Table, list[int], int]:
     """(output table, output rows per input row, duplicates dropped). Raises Fallback before
     changing `counters` or `seen` when any row needs the row path."""
+    return finish(prepare(batch, preset.name, kind, consts), counters, seen)
+
+
+def prepare(batch: LineBatch, preset_name: str, kind: str, consts: Any) -> Prepared:
+    """The stateless part of `convert` (runs in a worker process when the input is large)."""
+    from factory.ingest_presets import PRESETS
+    from factory.schemas.contracts import PROBLEM_SCHEMA, TRACE_SCHEMA
+
+    preset = PRESETS[preset_name]
     c = Cols(parse(batch), batch)
     part = PROBLEM_COLS[preset.name](c)
     domain = consts.domain if consts.domain is not None else preset.domain
@@ -380,71 +406,110 @@ def convert(batch: LineBatch, preset: Preset, kind: str, consts: Any, counters: 
     pids = problem_ids(domain, part["problem"], part["reference_answer"])
 
     if kind == "problem":
-        # nothing below can fail: now the run's state may change
-        keep, dups = [], 0
-        assert seen is not None
-        for i, pid in enumerate(pids):
-            if pid in seen:
-                dups += 1
-            else:
-                seen.add(pid)
-                keep.append(i)
-        meta = [meta_json(m) for m in part["meta"]]
         cols = {"id": pids, "source": source, "source_id": part["source_id"], "domain": [domain] * c.n,
                 "problem": part["problem"], "reference_answer": part["reference_answer"],
                 "reference_solution": part["reference_solution"], "tests": [None] * c.n,
                 "difficulty": part["difficulty"], "level": part["level"], "language": [language] * c.n,
-                "license": [license_] * c.n, "meta": meta}
-        if len(keep) < c.n:
-            cols = {k: [v[i] for i in keep] for k, v in cols.items()}
-        counts = [0] * c.n
-        for i in keep:
-            counts[i] = 1
-        return _table(cols, schema), counts, dups
+                "license": [license_] * c.n, "meta": [_meta_json(m) for m in part["meta"]]}
+        return Prepared(_table(cols, PROBLEM_SCHEMA), list(range(c.n)), c.n, pids, [], [], [], [])
 
     t = TRACE_COLS[preset.name](c, part)
     rows = t["row"]
     teachers = [consts.teacher or x or "unknown" for x in t["teacher"]]
     splits = t["split"]
-    finish = [fr or s.finish_reason for s, fr in splits]
-    if any(f not in FINISH_REASONS for f in finish):
+    finish_reasons = [fr or s.finish_reason for s, fr in splits]
+    if any(f not in FINISH_REASONS for f in finish_reasons):
         raise Fallback("finish_reason")
-    indexes = t["sample_index"]
     metas = []
     for r, s, m in zip(rows, splits, t["meta"]):
         tm = {**part["meta"][r], "format": s[0].form, **m}
         if part["source_id"][r] is not None:
             tm.setdefault("source_id", part["source_id"][r])
-        metas.append(meta_json(tm))
-    # nothing below can fail: now the run's state may change
-    if any(i < 0 for i in indexes):
-        indexes = list(indexes)
-        for k, (r, i) in enumerate(zip(rows, indexes)):
-            if i < 0:  # one sample per row: number the samples of each problem in order
-                pid = pids[r]
-                indexes[k] = counters.get(pid, 0)
-                counters[pid] = indexes[k] + 1
+        metas.append(_meta_json(tm))
+    indexes = t["sample_index"]
     tpids = [pids[r] for r in rows]
+    open_rows = [k for k, i in enumerate(indexes) if i < 0]
+    ids = trace_ids(tpids, indexes, teachers, t["completion"])  # the open rows' ids are redone in finish
+    m = len(rows)
     cols = {
-        "id": trace_ids(tpids, indexes, teachers, t["completion"]),
-        "problem_id": tpids, "sample_index": indexes, "teacher": teachers, "backend": ["replay"] * len(rows),
-        "sampling": [None] * len(rows), "system_prompt": t["system_prompt"], "prompt": t["prompt"],
+        "id": ids, "problem_id": tpids, "sample_index": [max(i, 0) for i in indexes], "teacher": teachers,
+        "backend": ["replay"] * m, "sampling": [None] * m, "system_prompt": t["system_prompt"], "prompt": t["prompt"],
         "completion": t["completion"], "reasoning": [s.reasoning for s, _ in splits],
         "reasoning_finished": [bool(s.reasoning_finished) for s, _ in splits], "answer": [s.answer for s, _ in splits],
-        "finish_reason": finish, "prompt_tokens": [None] * len(rows), "completion_tokens": [None] * len(rows),
-        "domain": [domain] * len(rows), "source": [source[r] for r in rows], "problem": [part["problem"][r] for r in rows],
-        "reference_answer": [part["reference_answer"][r] for r in rows], "tests": [None] * len(rows),
+        "finish_reason": finish_reasons, "prompt_tokens": [None] * m, "completion_tokens": [None] * m,
+        "domain": [domain] * m, "source": [source[r] for r in rows], "problem": [part["problem"][r] for r in rows],
+        "reference_answer": [part["reference_answer"][r] for r in rows], "tests": [None] * m,
         "difficulty": [part["difficulty"][r] for r in rows], "level": [part["level"][r] for r in rows],
-        "language": [language] * len(rows), "license": [license_] * len(rows), "meta": metas,
+        "language": [language] * m, "license": [license_] * m, "meta": metas,
     }
-    counts = [0] * c.n
+    return Prepared(_table(cols, TRACE_SCHEMA), rows, c.n, [], open_rows, [tpids[k] for k in open_rows],
+                    [teachers[k] for k in open_rows], [t["completion"][k] for k in open_rows])
+
+
+def finish(p: Prepared, counters: dict[str, int], seen: set[str] | None) -> tuple[pa.Table, list[int], int]:
+    """Apply the run's state: drop problems already written (`seen`), number the samples of
+    trace rows that do not carry one (`counters`). Cannot fail."""
+    table, rows = p.table, p.rows
+    dups = 0
+    if seen is not None:
+        keep = []
+        for k, pid in enumerate(p.problem_ids):
+            if pid in seen:
+                dups += 1
+            else:
+                seen.add(pid)
+                keep.append(k)
+        if dups:
+            table = table.take(pa.array(keep, type=pa.int64()))
+            rows = [rows[k] for k in keep]
+    elif p.open_rows:
+        indexes = []
+        for pid in p.open_pids:  # one sample per row: number the samples of each problem in order
+            i = counters.get(pid, 0)
+            counters[pid] = i + 1
+            indexes.append(i)
+        index_col = table.column("sample_index").to_pylist()
+        id_col = table.column("id").to_pylist()
+        new_ids = trace_ids(p.open_pids, indexes, p.open_teachers, p.open_completions)
+        for k, i, tid in zip(p.open_rows, indexes, new_ids):
+            index_col[k] = i
+            id_col[k] = tid
+        schema = table.schema
+        table = table.set_column(schema.get_field_index("sample_index"), schema.field("sample_index"),
+                                 pa.array(index_col, type=pa.int32()))
+        table = table.set_column(schema.get_field_index("id"), schema.field("id"), pa.array(id_col, type=pa.string()))
+    counts = [0] * p.n_input
     for r in rows:
         counts[r] += 1
-    return _table(cols, schema), counts, 0
+    return table, counts, dups
+
+
+_META_CACHE: dict[tuple, str | None] = {}
+_HASHABLE = (str, int, float, bool, type(None))
+
+
+def _meta_json(meta: dict[str, Any]) -> str | None:
+    """`meta_json(meta)`, remembered for the few distinct metas of scalars a file repeats
+    (the key holds each value's type: True == 1 == 1.0 as dict keys, not in JSON)."""
+    key = []
+    for k, v in meta.items():
+        if type(v) not in _HASHABLE:
+            return meta_json(meta)
+        key.append((k, type(v), v))
+    cache_key = tuple(key)
+    text = _META_CACHE.get(cache_key, _MISSING)
+    if text is _MISSING:
+        text = meta_json(meta)
+        if len(_META_CACHE) < 10_000:
+            _META_CACHE[cache_key] = text
+    return text  # type: ignore[return-value]
+
+
+_MISSING: Any = object()
 
 
 def _table(cols: dict[str, list[Any]], schema: pa.Schema) -> pa.Table:
     return pa.Table.from_arrays([pa.array(cols[f.name], type=f.type) for f in schema], schema=schema)
 
 
-__all__ = ["Fallback", "convert", "parse", "problem_ids", "supports", "trace_ids"]
+__all__ = ["Fallback", "Prepared", "convert", "finish", "parse", "prepare", "problem_ids", "supports", "trace_ids"]
