@@ -149,12 +149,15 @@ def ingest(
     language: str | None = None,
     teacher: str | None = None,
     engine: Engine = "batch",
+    workers: int | None = None,
 ) -> IngestResult:
     """Ingest every input into one dataset folder at `out`; see the module docstring.
 
     engine: "batch" maps JSON Lines a batch of columns at a time where the preset has a batch
     mapping (`ingest_fast`), else row by row; "rows" always row by row (the reference path;
-    both write byte-identical shards)."""
+    both write byte-identical shards). workers: processes preparing batches in parallel for a
+    large JSON Lines input (None: one per core but one, up to 8, for inputs of POOL_MIN_BYTES or
+    more; 0 or 1: none). Output order and bytes do not depend on it."""
     if engine not in ("batch", "rows"):
         raise InputError(f"engine: expected 'batch' or 'rows', found {engine!r}")
     if on_error not in ("fail", "skip"):
@@ -198,29 +201,33 @@ def ingest(
     seen: set[str] | None = set() if kind == "problem" else None
     limited = False
     out_buf = _OutBuffer(writer)
+    pool = None
     try:
         with writer:
             total_read = 0
             for (spec, p), st in zip(jobs, stats):
                 fast = engine == "batch" and ingest_fast.supports(p, kind, mapping)
-                for batch in _batches(spec):
+                if fast and pool is None and limit is None and _pool_workers(spec, workers) > 1:
+                    pool = _start_pool(_pool_workers(spec, workers))
+                use_pool = fast and pool is not None and limit is None
+                stream = _prepared_in_order(pool, _batches(spec), p.name, kind, consts) if use_pool else \
+                    ((b, None) for b in _batches(spec))
+                for batch, prepared in stream:
                     if limited:
                         break
                     if fast and isinstance(batch, LineBatch):
                         n = batch.line_count()
                         # the batch that reaches past --limit goes row by row, which stops at it
-                        if limit is None or total_read + n <= limit:
-                            try:
-                                table, counts, dups = ingest_fast.convert(batch, p, kind, consts, counters, seen)
-                            except ingest_fast.Fallback:
-                                pass  # this batch row by row: the same rows, or the exact error
-                            else:
-                                total_read += n
-                                st.rows_read += n
-                                st.duplicates += dups
-                                st.rows_written += table.num_rows
-                                out_buf.add_table(table, counts)
-                                continue
+                        if not use_pool and (limit is None or total_read + n <= limit):
+                            prepared = ingest_fast.prepare_or_none(batch, p.name, kind, consts)
+                        if prepared is not None:  # else this batch row by row: the same rows, or the exact error
+                            table, counts, dups = ingest_fast.finish(prepared, counters, seen)
+                            total_read += n
+                            st.rows_read += n
+                            st.duplicates += dups
+                            st.rows_written += table.num_rows
+                            out_buf.add_table(table, counts)
+                            continue
                     items = batch.items() if isinstance(batch, LineBatch) else batch
                     for item in items:
                         if limit is not None and total_read >= limit:
@@ -261,9 +268,13 @@ def ingest(
                 limited=limited,
             )
     except BaseException:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
         rejects.close()
         _discard(writer, rejects_path, remove_folder=created)
         raise
+    if pool is not None:
+        pool.shutdown(wait=True)
     rejects.close()
     return IngestResult(
         out=out, contract=kind, rows_read=sum(s.rows_read for s in stats), rows_written=sum(s.rows_written for s in stats),
@@ -281,6 +292,54 @@ def _batches(spec: str) -> Iterator[LineBatch | Iterator[RawRow | RowError]]:
         yield from read_jsonl_batches(spec)
     else:
         yield read_input(spec)
+
+
+POOL_MIN_BYTES = 64 << 20  # smaller inputs finish before worker processes would have started
+POOL_MAX_WORKERS = 8
+
+
+def _pool_workers(spec: str, workers: int | None) -> int:
+    if workers is not None:
+        return workers
+    try:
+        size = os.path.getsize(spec) * (4 if spec.lower().endswith(".gz") else 1)  # ~4x for gzip'd text
+    except OSError:
+        return 0
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    # the parent keeps a core: it numbers, dedups and writes (zstd) what the workers prepare
+    return min(cores - 1, POOL_MAX_WORKERS) if size >= POOL_MIN_BYTES else 0
+
+
+def _start_pool(n: int) -> Any:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # fork where there is one (as `datasets.map(num_proc=)` does): a worker starts at once and
+    # does not re-run the caller's main script (spawn would, and an unguarded script calling
+    # ingest() would then fail); Arrow re-creates its thread pools in a forked child
+    methods = multiprocessing.get_all_start_methods()
+    ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    return ProcessPoolExecutor(max_workers=n, mp_context=ctx)
+
+
+def _prepared_in_order(pool: Any, batches: Iterator[Any], preset: str, kind: Kind, consts: Constants,
+                       ) -> Iterator[tuple[Any, ingest_fast.Prepared | None]]:
+    """(batch, prepared or None) in input order, with about two batches per worker in flight
+    (memory: that many batches of JSONL_BATCH_BYTES and their tables)."""
+    from collections import deque
+
+    depth = 2 * pool._max_workers
+    pending: deque = deque()
+    for b in batches:
+        fut = pool.submit(ingest_fast.prepare_or_none, b, preset, kind, consts) \
+            if isinstance(b, LineBatch) and b.error is None else None
+        pending.append((b, fut))
+        while len(pending) >= depth:
+            b0, f0 = pending.popleft()
+            yield b0, (f0.result() if f0 is not None else None)
+    while pending:
+        b0, f0 = pending.popleft()
+        yield b0, (f0.result() if f0 is not None else None)
 
 
 class _OutBuffer:

@@ -446,6 +446,14 @@ def prepare(batch: LineBatch, preset_name: str, kind: str, consts: Any) -> Prepa
                     [teachers[k] for k in open_rows], [t["completion"][k] for k in open_rows])
 
 
+def prepare_or_none(batch: LineBatch, preset_name: str, kind: str, consts: Any) -> Prepared | None:
+    """`prepare`, with None for a batch that must go row by row (the worker pool's task)."""
+    try:
+        return prepare(batch, preset_name, kind, consts)
+    except Fallback:
+        return None
+
+
 def finish(p: Prepared, counters: dict[str, int], seen: set[str] | None) -> tuple[pa.Table, list[int], int]:
     """Apply the run's state: drop problems already written (`seen`), number the samples of
     trace rows that do not carry one (`counters`). Cannot fail."""
@@ -512,4 +520,4 @@ def _table(cols: dict[str, list[Any]], schema: pa.Schema) -> pa.Table:
     return pa.Table.from_arrays([pa.array(cols[f.name], type=f.type) for f in schema], schema=schema)
 
 
-__all__ = ["Fallback", "Prepared", "convert", "finish", "parse", "prepare", "problem_ids", "supports", "trace_ids"]
+__all__ = ["Fallback", "Prepared", "convert", "finish", "parse", "prepare", "prepare_or_none", "problem_ids", "supports", "trace_ids"]

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from factory import ingest as ingest_module
 from factory import ingest_fast
 from factory import ingest_readers
 from factory.dataset import read_manifest
@@ -39,14 +40,14 @@ BATCH_PRESETS = {"gsm8k", "math500", "aime24", "aime25", "amc23", "skyt1-traces"
 def count_batches(monkeypatch):
     """Counts batches the batch path mapped (so a test cannot pass by never using it)."""
     done = {"batch": 0}
-    real = ingest_fast.convert
+    real = ingest_fast.finish
 
-    def convert(*a, **kw):
+    def finish(*a, **kw):
         out = real(*a, **kw)
         done["batch"] += 1
         return out
 
-    monkeypatch.setattr(ingest_fast, "convert", convert)
+    monkeypatch.setattr(ingest_fast, "finish", finish)
     return done
 
 
@@ -180,3 +181,22 @@ def test_column_ids_equal_the_schema_ids():
     teachers = [rnd.choice(["t", "ü", ""]) for _ in problems]
     pids = ingest_fast.problem_ids("code", problems, answers)
     assert ingest_fast.trace_ids(pids, idx, teachers, problems) == [trace_id(*a) for a in zip(pids, idx, teachers, problems)]
+
+
+def test_worker_processes_give_the_same_shards_and_rejects(tmp_path, monkeypatch):
+    monkeypatch.setattr(ingest_readers, "JSONL_BATCH_BYTES", 3000)
+    rows: list = [{"problem": f"P{i % 50}", "completion": f"<think>t{i}</think> {i}", "model": "m"} for i in range(300)]
+    rows[100] = {"problem": "P1"}  # no completion: rejected, its batch row by row
+    rows[200] = ""
+    src = tmp_path / "t.jsonl"
+    src.write_bytes(_lines(rows))
+    started = []
+    real = ingest_module._start_pool
+    monkeypatch.setattr(ingest_module, "_start_pool", lambda n: started.append(n) or real(n))
+    out = {}
+    for name, kw in (("rows", {"engine": "rows"}), ("pool", {"workers": 2})):
+        ingest([str(src)], out=tmp_path / name, preset="think-traces", on_error="skip", **kw)
+        m = read_manifest(tmp_path / name)
+        out[name] = ([s.sha256 for s in m.shards], m.stats, (tmp_path / name / "rejected" / "rejects.jsonl").read_text())
+    assert started == [2]
+    assert out["pool"] == out["rows"] and out["pool"][1]["rows_rejected"] == 1
