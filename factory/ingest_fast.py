@@ -134,6 +134,27 @@ def _ambiguous_float(v: Any) -> bool:
     return False
 
 
+class Backed(list):
+    """A column's Python values that are exactly an Arrow string column's (no conversion
+    changed a value): the output table takes the Arrow column as it is, without a copy."""
+
+    __slots__ = ("arrow",)
+
+    def __init__(self, values: list[Any], arrow: pa.ChunkedArray) -> None:
+        super().__init__(values)
+        self.arrow = arrow if arrow.type == pa.string() else arrow.cast(pa.string())
+
+
+def by_rows(values: list[Any], rows: list[int]) -> list[Any]:
+    """values[r] for r in rows (input rows -> output rows), keeping the Arrow column."""
+    if len(rows) == len(values) and (not rows or rows[-1] == len(rows) - 1) and rows == list(range(len(rows))):
+        return values
+    out = [values[r] for r in rows]
+    if isinstance(values, Backed):
+        return Backed(out, values.arrow.take(pa.array(rows, type=pa.int64())))
+    return out
+
+
 class Cols:
     """The columns of one parsed batch, read the way `RowView` reads one row (no --map)."""
 
@@ -186,10 +207,14 @@ class Cols:
         if vals is None:
             return [None] * self.n
         try:
-            return [v if type(v) is str and (not nonempty or not required or v.strip()) else
-                    as_text(col, v, required=required, nonempty=nonempty) for v in vals]
+            out = [v if type(v) is str and (not nonempty or not required or v.strip()) else
+                   as_text(col, v, required=required, nonempty=nonempty) for v in vals]
         except RowFail as e:
             raise Fallback(e.message) from None
+        arr = self.table.column(col)
+        if arr.type in (pa.string(), pa.large_string()):  # as_text returns a string as it is (or fails)
+            return Backed(out, arr)
+        return out
 
     def integer(self, default: str | tuple[str, ...] | None) -> list[int | None]:
         col, vals = self.get(default, required=False)
@@ -264,8 +289,9 @@ def think_cols(c: Cols) -> Part:
 
 
 def _qwen_eval_trace_cols(c: Cols, part: Part, splitter: Callable[[str], Split]) -> Part:
-    _, samples = c.get("code", required=True)
-    assert samples is not None
+    col, samples = c.get("code", required=True)
+    assert samples is not None and col is not None
+    code = c.table.column(col)
     if any(type(s) is str for s in samples):
         samples = [[s] if type(s) is str else s for s in samples]  # a single string is a list of one
     if any(not isinstance(s, list) or not all(type(x) is str for x in s) for s in samples):
@@ -303,6 +329,10 @@ def _qwen_eval_trace_cols(c: Cols, part: Part, splitter: Callable[[str], Split])
             out["completion"].append(text)
             out["split"].append((splitter(text), None))
             out["meta"].append(meta)
+    if pa.types.is_list(code.type) and code.type.value_type == pa.string():  # each sample a string, checked above
+        out["completion"] = Backed(out["completion"], pa.chunked_array([ch.flatten() for ch in code.chunks], type=pa.string()))
+    if isinstance(prompt, Backed):  # required, so never empty: the `or problem` above never applied
+        out["prompt"] = by_rows(prompt, out["row"])
     return out
 
 
@@ -437,7 +467,7 @@ def prepare(batch: LineBatch, preset_name: str, kind: str, consts: Any) -> Prepa
         "completion": t["completion"], "reasoning": [s.reasoning for s, _ in splits],
         "reasoning_finished": [bool(s.reasoning_finished) for s, _ in splits], "answer": [s.answer for s, _ in splits],
         "finish_reason": finish_reasons, "prompt_tokens": [None] * m, "completion_tokens": [None] * m,
-        "domain": [domain] * m, "source": [source[r] for r in rows], "problem": [part["problem"][r] for r in rows],
+        "domain": [domain] * m, "source": [source[r] for r in rows], "problem": by_rows(part["problem"], rows),
         "reference_answer": [part["reference_answer"][r] for r in rows], "tests": [None] * m,
         "difficulty": [part["difficulty"][r] for r in rows], "level": [part["level"][r] for r in rows],
         "language": [language] * m, "license": [license_] * m, "meta": metas,
@@ -517,7 +547,8 @@ _MISSING: Any = object()
 
 
 def _table(cols: dict[str, list[Any]], schema: pa.Schema) -> pa.Table:
-    return pa.Table.from_arrays([pa.array(cols[f.name], type=f.type) for f in schema], schema=schema)
+    return pa.Table.from_arrays([cols[f.name].arrow if isinstance(cols[f.name], Backed) else pa.array(cols[f.name], type=f.type)
+                                 for f in schema], schema=schema)
 
 
 __all__ = ["Fallback", "Prepared", "convert", "finish", "parse", "prepare", "prepare_or_none", "problem_ids", "supports", "trace_ids"]
