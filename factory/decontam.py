@@ -395,6 +395,8 @@ def run_decontam(
     t0 = time.time()
     input_path, out_path = Path(input_path), Path(out_path)
     m = check_folder(input_path)
+    if mode == "create" and ((out_path / "manifest.json").exists() or any(out_path.glob("*.parquet"))):
+        raise DatasetError(f"{out_path}: output folder already holds a dataset", hint="choose another --out, or pass --overwrite to replace it")
     paths = shard_paths(input_path)
     if paths:
         schema = pq.read_schema(paths[0]).remove_metadata()
