@@ -717,10 +717,14 @@ def _doc_texts(src: Source, cfg: DedupConfig, ids: set[str]) -> dict[str, str]:
     out: dict[str, str] = {}
     if not ids:
         return out
-    for rb in iter_batches(src.path, columns=list(dict.fromkeys([key, src.text_column])), batch_size=cfg.batch_size):
+    fallback = src.by == "trace" and cfg.text_field is None and "completion" in src.schema.names
+    cols = [key, src.text_column] + (["completion"] if fallback else [])
+    for rb in iter_batches(src.path, columns=list(dict.fromkeys(cols)), batch_size=cfg.batch_size):
         b = pl.from_arrow(rb)
         hit = b.filter(pl.col(key).is_in(list(ids)))
-        for k, t in zip(hit[key].to_list(), hit[src.text_column].to_list()):
+        # the same text the fingerprints saw (a trace without reasoning: its completion)
+        text = hit.select(pl.coalesce(pl.col(src.text_column), pl.col("completion"))).to_series() if fallback else hit[src.text_column]
+        for k, t in zip(hit[key].to_list(), text.to_list()):
             out.setdefault(k, t or "")
     return out
 
