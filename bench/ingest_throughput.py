@@ -13,7 +13,8 @@ Each input is ingested, each run in its own process so peak RSS is its own, by:
     mapping at all), the usual way to turn a JSONL file into Parquet.
 Prints rows/s, peak RSS and the throughput ratio ours / datasets per input.
 
-Run: `python bench/ingest_throughput.py --rows 50000` (add `--only gsm8k`, `--engines batch rows`).
+Run: `python bench/ingest_throughput.py --rows 50000` (add `--only gsm8k`, `--engines batch rows`,
+`--workers auto 0 4`).
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ import resource, sys
 import pandas, pyarrow.compute
 from factory.ingest import ingest
 t = time.time()
-r = ingest([sys.argv[1]], out=sys.argv[2], preset=sys.argv[3], engine=sys.argv[4])
+r = ingest([sys.argv[1]], out=sys.argv[2], preset=sys.argv[3], engine=sys.argv[4],
+           workers=None if sys.argv[5] == "auto" else int(sys.argv[5]))
 print(t - t0, r.rows_written, time.time() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 """
 
@@ -111,6 +113,8 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=50_000, help="rows per input")
     ap.add_argument("--only", nargs="*", choices=sorted(INPUTS), default=sorted(INPUTS))
     ap.add_argument("--engines", nargs="*", choices=["batch", "rows"], default=["batch"])
+    ap.add_argument("--workers", nargs="*", default=["auto"],
+                    help="ingest(workers=) values to run: auto, 0 (none), N>1 (worker processes)")
     args = ap.parse_args()
     t0 = time.time()
     with tempfile.TemporaryDirectory() as tmp:
@@ -121,11 +125,13 @@ def main() -> None:
             print(f"\n{name}: {args.rows} rows, {src.stat().st_size / 1e6:.0f} MB of JSONL, --preset {preset}")
             results = []
             for engine in args.engines:
-                results.append((f"factory ingest ({engine})", _run(_OURS, str(src), str(Path(tmp) / f"ours-{name}-{engine}"), preset, engine)))
+                for w in (args.workers if engine == "batch" else ["0"]):
+                    label = f"ours ({engine}, workers={w})" if engine == "batch" else "ours (rows)"
+                    results.append((label, _run(_OURS, str(src), str(Path(tmp) / f"ours-{name}-{engine}-{w}"), preset, engine, w)))
             theirs = _run(_DATASETS, str(src), str(Path(tmp) / f"theirs-{name}.parquet"), str(Path(tmp) / f"cache-{name}"))
             results.append(("datasets json->parquet", theirs))
             for label, (rows, secs, rss, imports) in results:
-                print(f"  {label:24s} {rows:>9d} rows  {secs:7.2f} s  {rows / secs:9.0f} rows/s  peak RSS {rss:6.0f} MB"
+                print(f"  {label:26s} {rows:>9d} rows  {secs:7.2f} s  {rows / secs:9.0f} rows/s  peak RSS {rss:6.0f} MB"
                       f"  (+{imports:.1f} s imports)")
             for label, (rows, secs, _, _) in results[:-1]:
                 print(f"  throughput ratio {label} / datasets: {(rows / secs) / (theirs[0] / theirs[1]):.2f}")

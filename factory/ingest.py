@@ -2,7 +2,11 @@
 `datasets` datasets) into a Problem or Trace dataset folder.
 
 Rows stream from the readers (`ingest_readers`) through a preset's mapping (`ingest_presets`)
-into `DatasetWriter` in batches, so memory stays bounded. A row that cannot be read or mapped
+into `DatasetWriter` in batches, so memory stays bounded. JSON Lines inputs of the common
+presets take the batch path (`ingest_fast`: Arrow parses a batch of lines, columns are mapped
+whole, large inputs use worker processes); a batch it cannot map exactly as the row path would
+goes row by row, so the shards are byte-identical either way (`engine="rows"` forces the row
+path). A row that cannot be read or mapped
 is an `InputError` naming the file, line/row and column (`--on-error fail`, the default), or
 with `--on-error skip` goes to `<out>/rejected/rejects.jsonl` with its reason and raw text.
 Nothing is dropped silently: rows read, written and rejected (by reason), and repeated
