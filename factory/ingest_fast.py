@@ -88,7 +88,13 @@ def parse(batch: LineBatch) -> pa.Table:
     except UnicodeDecodeError:
         raise Fallback("invalid UTF-8") from None
     try:
-        table = pj.read_json(pa.py_buffer(data), read_options=pj.ReadOptions(block_size=max(1 << 20, len(data) // 8 + 1)))
+        try:
+            # blocks parse in parallel; a line longer than a block needs one block for all
+            table = pj.read_json(pa.py_buffer(data), read_options=pj.ReadOptions(block_size=max(1 << 20, len(data) // 8 + 1)))
+        except pa.ArrowInvalid as e:
+            if "straddl" not in str(e):
+                raise
+            table = pj.read_json(pa.py_buffer(data), read_options=pj.ReadOptions(block_size=len(data) + 1))
     except Exception as e:  # Arrow raises ArrowInvalid and others: any doubt goes row by row
         raise Fallback(f"Arrow JSON: {e}") from None
     if table.num_rows != batch.line_count():  # two objects on a line, which json.loads rejects

@@ -200,3 +200,12 @@ def test_worker_processes_give_the_same_shards_and_rejects(tmp_path, monkeypatch
         out[name] = ([s.sha256 for s in m.shards], m.stats, (tmp_path / name / "rejected" / "rejects.jsonl").read_text())
     assert started == [2]
     assert out["pool"] == out["rows"] and out["pool"][1]["rows_rejected"] == 1
+
+
+def test_a_line_longer_than_a_parse_block_stays_on_the_batch_path(tmp_path, count_batches):
+    long = "<think>" + "step. " * 400_000 + "</think> 42"  # 2.4 MB: over Arrow's parse block
+    rows = [{"problem": "P", "completion": long}, {"problem": "Q", "completion": "<think>a</think> b"}]
+    src = tmp_path / "long.jsonl"
+    src.write_bytes(_lines(rows))
+    res = _both(tmp_path, [str(src)], preset="think-traces")
+    assert res["batch"] == res["rows"] and count_batches["batch"] == 1
