@@ -31,7 +31,17 @@ import pyarrow as pa
 from factory.dataset import DatasetWriter
 from factory.ingest_presets import PRESETS, Kind, Preset, RowFail, RowView, allowed_dests, detect_preset, get_preset
 from factory import ingest_fast
-from factory.ingest_readers import LineBatch, RawRow, RowError, detect_format, peek_columns, read_input, read_jsonl_batches
+from factory.ingest_readers import (
+    LineBatch,
+    RawRow,
+    RowError,
+    TableBatch,
+    detect_format,
+    peek_columns,
+    read_input,
+    read_jsonl_batches,
+    read_parquet_batches,
+)
 from factory.schemas.contracts import DOMAINS, FINISH_REASONS, meta_json
 from factory.schemas.errors import InputError
 from factory.schemas.ids import problem_id, trace_id
@@ -219,7 +229,7 @@ def ingest(
                 for batch, prepared in stream:
                     if limited:
                         break
-                    if fast and isinstance(batch, LineBatch):
+                    if fast and isinstance(batch, (LineBatch, TableBatch)):
                         n = batch.line_count()
                         # the batch that reaches past --limit goes row by row, which stops at it
                         if not use_pool and (limit is None or total_read + n <= limit):
@@ -232,7 +242,7 @@ def ingest(
                             st.rows_written += table.num_rows
                             out_buf.add_table(table, counts)
                             continue
-                    items = batch.items() if isinstance(batch, LineBatch) else batch
+                    items = batch.items() if isinstance(batch, (LineBatch, TableBatch)) else batch
                     for item in items:
                         if limit is not None and total_read >= limit:
                             limited = True
@@ -289,11 +299,14 @@ def ingest(
 
 
 
-def _batches(spec: str) -> Iterator[LineBatch | Iterator[RawRow | RowError]]:
-    """JSON Lines come as line batches (the batch path can take them whole); any other input
-    as one stream of rows."""
-    if detect_format(spec) == "jsonl":
+def _batches(spec: str) -> Iterator[LineBatch | TableBatch | Iterator[RawRow | RowError]]:
+    """JSON Lines and Parquet come in batches (the batch path can take them whole); any other
+    input as one stream of rows."""
+    fmt = detect_format(spec)
+    if fmt == "jsonl":
         yield from read_jsonl_batches(spec)
+    elif fmt == "parquet":
+        yield from read_parquet_batches(spec)
     else:
         yield read_input(spec)
 
@@ -336,7 +349,7 @@ def _prepared_in_order(pool: Any, batches: Iterator[Any], preset: str, kind: Kin
     pending: deque = deque()
     for b in batches:
         fut = pool.submit(ingest_fast.prepare_or_none, b, preset, kind, consts) \
-            if isinstance(b, LineBatch) and b.error is None else None
+            if isinstance(b, (LineBatch, TableBatch)) and b.error is None else None
         pending.append((b, fut))
         while len(pending) >= depth:
             b0, f0 = pending.popleft()

@@ -38,7 +38,7 @@ from factory.ingest_presets import (
     split_skyt1,
     split_think,
 )
-from factory.ingest_readers import LineBatch
+from factory.ingest_readers import LineBatch, TableBatch
 from factory.schemas.contracts import DOMAINS, FINISH_REASONS, meta_json
 
 
@@ -76,9 +76,14 @@ def trace_ids(pids: list[str], indexes: list[int], teachers: list[str], completi
 # ---------------------------------------------------------------------------------------------
 
 
-def parse(batch: LineBatch) -> pa.Table:
+def parse(batch: LineBatch | TableBatch) -> pa.Table:
     """The batch as an Arrow table, one row per line, or Fallback."""
     import pyarrow.json as pj
+
+    if isinstance(batch, TableBatch):  # Parquet: already a table
+        if batch.error is not None or not batch.table.num_rows:
+            raise Fallback("read error")
+        return batch.table
 
     if batch.error is not None or not batch.data or not batch.plain():
         raise Fallback("blank/BOM/indented line or read error")
@@ -164,8 +169,11 @@ def by_rows(values: list[Any], rows: list[int]) -> list[Any]:
 class Cols:
     """The columns of one parsed batch, read the way `RowView` reads one row (no --map)."""
 
-    def __init__(self, table: pa.Table, batch: LineBatch) -> None:
+    def __init__(self, table: pa.Table, batch: LineBatch | TableBatch) -> None:
         self.table = table
+        # Parquet rows are what the row path sees (`to_pylist`, every column in every row);
+        # JSON read by Arrow loses "absent" vs null and 1 vs 1.0, so those need care
+        self.json = isinstance(batch, LineBatch)
         self.n = table.num_rows
         self.names = set(table.schema.names)
         self.first_row = batch.first_row
@@ -196,8 +204,10 @@ class Cols:
             return None, None
         col = present[0]
         arr = self.table.column(col)
-        if arr.null_count and (required or len(present) > 1):
+        if arr.null_count and (required or (len(present) > 1 and self.json)):
             raise Fallback("null or absent value")
+        if not self.json:
+            return col, arr.to_pylist()
         if not _plain_type(arr.type):
             raise Fallback(f"column type {arr.type}")
         vals = arr.to_pylist()
@@ -411,14 +421,14 @@ class Prepared:
     open_completions: list[str]
 
 
-def convert(batch: LineBatch, preset: Preset, kind: str, consts: Any, counters: dict[str, int],
+def convert(batch: LineBatch | TableBatch, preset: Preset, kind: str, consts: Any, counters: dict[str, int],
             seen: set[str] | None) -> tuple[pa.Table, list[int], int]:
     """(output table, output rows per input row, duplicates dropped). Raises Fallback before
     changing `counters` or `seen` when any row needs the row path."""
     return finish(prepare(batch, preset.name, kind, consts), counters, seen)
 
 
-def prepare(batch: LineBatch, preset_name: str, kind: str, consts: Any) -> Prepared:
+def prepare(batch: LineBatch | TableBatch, preset_name: str, kind: str, consts: Any) -> Prepared:
     """The stateless part of `convert` (runs in a worker process when the input is large)."""
     from factory.ingest_presets import PRESETS
     from factory.schemas.contracts import PROBLEM_SCHEMA, TRACE_SCHEMA
@@ -482,7 +492,7 @@ def prepare(batch: LineBatch, preset_name: str, kind: str, consts: Any) -> Prepa
                     [teachers[k] for k in open_rows], [t["completion"][k] for k in open_rows])
 
 
-def prepare_or_none(batch: LineBatch, preset_name: str, kind: str, consts: Any) -> Prepared | None:
+def prepare_or_none(batch: LineBatch | TableBatch, preset_name: str, kind: str, consts: Any) -> Prepared | None:
     """`prepare`, with None for a batch that must go row by row (the worker pool's task)."""
     try:
         return prepare(batch, preset_name, kind, consts)

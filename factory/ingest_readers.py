@@ -599,6 +599,41 @@ def _read_csv(path: str) -> Iterator[RawRow | RowError]:
 
 
 def _read_parquet(path: str) -> Iterator[RawRow | RowError]:
+    for batch in read_parquet_batches(path):
+        yield from batch.items()
+
+
+PARQUET_BATCH_ROWS = 1000  # rows per record batch read (a corrupted file is reported after these)
+PARQUET_GROUP_ROWS = 16_000  # record batches grouped into one TableBatch up to this many rows
+
+
+@dataclass
+class TableBatch:
+    """Consecutive rows of a Parquet file as an Arrow table: mapped whole by the batch path,
+    or row by row (`items`, the reference path: each row as `to_pylist` gives it)."""
+
+    path: str
+    table: Any  # pa.Table
+    first_row: int
+    error: InputError | None = None  # a read error after these rows: raised once they are used
+
+    def line_count(self) -> int:
+        return self.table.num_rows
+
+    def items(self) -> Iterator[RawRow | RowError]:
+        row = self.first_row - 1
+        for batch in self.table.to_batches():
+            for rec in batch.to_pylist():
+                row += 1
+                yield RawRow(Loc(self.path, row), rec)
+        if self.error is not None:
+            raise self.error
+
+
+def read_parquet_batches(path: str) -> Iterator[TableBatch]:
+    """A Parquet file in groups of record batches. File-level problems raise at once; a file
+    corrupted part-way gives the rows before the damage first, the error raised when that
+    last batch is used (after the same rows as reading row by row)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -608,14 +643,28 @@ def _read_parquet(path: str) -> Iterator[RawRow | RowError]:
         raise file_error(path, f"not a readable Parquet file ({e})") from None
     if pf.metadata.num_rows == 0:
         raise file_error(path, "empty file: the Parquet file holds no rows")
-    row = 0
-    try:
-        for batch in pf.iter_batches(batch_size=1000):
-            for rec in batch.to_pylist():
-                row += 1
-                yield RawRow(Loc(path, row), rec)
-    except (pa.ArrowInvalid, OSError) as e:
-        raise file_error(path, f"Parquet file is corrupted after row {row} ({e})") from None
+    row = 0  # rows in batches already yielded or held
+    group: list[Any] = []
+    held = 0
+    it = pf.iter_batches(batch_size=PARQUET_BATCH_ROWS)
+    while True:
+        try:
+            rb = next(it, None)
+        except (pa.ArrowInvalid, OSError) as e:
+            err = file_error(path, f"Parquet file is corrupted after row {row} ({e})")
+            table = pa.Table.from_batches(group) if group else pf.schema_arrow.empty_table()
+            yield TableBatch(path, table, row - held + 1, error=err)
+            return
+        if rb is None:
+            break
+        group.append(rb)
+        held += rb.num_rows
+        row += rb.num_rows
+        if held >= PARQUET_GROUP_ROWS:
+            yield TableBatch(path, pa.Table.from_batches(group), row - held + 1)
+            group, held = [], 0
+    if group:
+        yield TableBatch(path, pa.Table.from_batches(group), row - held + 1)
 
 
 def _iter_hf(ds: Any, path: str) -> Iterator[RawRow]:
@@ -692,4 +741,4 @@ def _read_hf_hub(spec: str) -> Iterator[RawRow | RowError]:
         yield RawRow(Loc(spec, i), dict(rec))
 
 
-__all__ = ["FORMATS", "LineBatch", "Loc", "RawRow", "RowError", "read_jsonl_batches", "detect_format", "file_error", "peek_columns", "read_input"]
+__all__ = ["FORMATS", "LineBatch", "Loc", "RawRow", "RowError", "TableBatch", "read_jsonl_batches", "read_parquet_batches", "detect_format", "file_error", "peek_columns", "read_input"]

@@ -209,3 +209,25 @@ def test_a_line_longer_than_a_parse_block_stays_on_the_batch_path(tmp_path, coun
     src.write_bytes(_lines(rows))
     res = _both(tmp_path, [str(src)], preset="think-traces")
     assert res["batch"] == res["rows"] and count_batches["batch"] == 1
+
+
+@pytest.mark.parametrize("rel,preset", [("math/gsm8k_test.jsonl", "gsm8k"), ("math/amc23.jsonl", "amc23"),
+                                        ("traces/qwen25math_math_cot_100_bo8.jsonl.gz", "qwen-traces")],
+                         ids=["gsm8k", "amc23", "bo8"])
+def test_parquet_inputs_give_the_same_shards(shared_data, tmp_path, monkeypatch, count_batches, rel, preset):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    monkeypatch.setattr(ingest_readers, "PARQUET_BATCH_ROWS", 64)
+    monkeypatch.setattr(ingest_readers, "PARQUET_GROUP_ROWS", 200)
+    opener = gzip.open if rel.endswith(".gz") else open
+    with opener(shared_data / rel, "rt", encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f]
+    if preset == "gsm8k":
+        rows[300]["question"] = None  # rejected: its group goes row by row
+    src = tmp_path / "in.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), src)
+    res = _both(tmp_path, [str(src)], preset=preset, on_error="skip")
+    assert res["batch"] == res["rows"]
+    assert res["batch"][2]["rows_rejected"] == (1 if preset == "gsm8k" else 0)
+    assert count_batches["batch"] >= 1
