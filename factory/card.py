@@ -104,7 +104,9 @@ def _funnel(f: Facts) -> str:
     domains = sorted({d for r in f.funnel for d in (r.by_domain or {})})
     rows, prev = [], None
     for r in f.funnel:
-        kept = _pct(r.rows, prev) if prev is not None else "–"
+        # a row larger than the one before joins other branches (e.g. curate reading several
+        # folders): a "kept" share would be meaningless there
+        kept = _pct(r.rows, prev) if prev is not None and r.rows <= prev else "–"
         rows.append([r.label, f"`{r.name}`", f"{r.rows:,}", kept, *[f"{(r.by_domain or {}).get(d, 0):,}" if r.by_domain else "–" for d in domains]])
         prev = r.rows
     lines += ["", _table(["stage", "step", "rows", "kept", *domains], rows)]

@@ -56,7 +56,7 @@ def run(section: dict[str, Any], ctx: Any) -> dict[str, Any]:
             return {"out": str(out), "train_rows": m.rows, "skipped": True}
     report = curate(cfg, seed=ctx.seed, out=out, base=ctx.run_dir, overwrite=ctx.overwrite,
                     rewrite=make_rewrite(cfg.get("journey")), command=f"factory run {ctx.recipe_name}",
-                    params={"recipe": ctx.recipe_name, "seed": ctx.seed, "fingerprint": fp, "lineage": sources},
+                    params={"recipe": ctx.recipe_name, "seed": ctx.seed, "fingerprint": fp, "source_folders": sources},
                     log=ctx.log)
     print_report(report, ctx.log)
     return {"out": str(out), "train_rows": report["train"]["rows"], "validation_rows": report["validation"]["rows"],

@@ -129,6 +129,11 @@ def stage_of(m: Manifest, path: Path) -> str:
     """Which funnel stage a folder is the output of, from its command (or folder name)."""
     text = f"{m.command or ''} {path.name}".lower()
     if m.contract == "problem":
+        # dedup/decontaminate usually run on problems, before generation: still funnel stages
+        for label in ("deduplicated", "decontaminated"):
+            words = dict(FUNNEL_STAGES)[label]
+            if "ingest" not in text and any(w in text for w in words):
+                return label
         return "problems"
     if m.contract == "sft":
         return "mixed"
@@ -503,6 +508,10 @@ def _funnel(splits: list[Split], folders: list[Folder]) -> list[FunnelRow]:
         if f.stage == "problems":
             continue
         m, name = f.manifest, f.manifest.command or f.path.name
+        if m.contract == "problem":  # problem-level dedup/decontaminate: counts are problems, say so
+            rows.append(FunnelRow(f.stage, f"{name} (problems)", m.rows,
+                                  dict(sorted(_column_counts([f.path], "domain").items())) or None, str(f.path)))
+            continue
         steps = _step_rows(m, f.path, f.stage)
         if f.stage == "generated" or not steps:
             label = f.stage if f.stage in FUNNEL_LABELS else _label_for(name, "other")

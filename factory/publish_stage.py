@@ -83,11 +83,14 @@ def input_folder(section: dict[str, Any], ctx: StageContext, stage: str) -> Path
 
 
 def lineage_of(section: dict[str, Any], ctx: StageContext, src: Path) -> list[Path]:
-    """The section's `lineage`, plus every folder an earlier stage of this run wrote: in a
-    recipe run the card and report see the whole pipeline without anyone listing it."""
+    """The section's `lineage` when given (exactly that chain: a recipe with parallel branches
+    names the one its funnel should follow), else every folder an earlier stage of this run
+    wrote, so the card and report see the whole pipeline without anyone listing it."""
     from factory.dataset import MANIFEST
 
     paths = [ctx.path(p) for p in section.get("lineage") or []]
+    if paths:
+        return paths
     for summary in ctx.summaries.values():
         out = summary.get("out") if isinstance(summary, dict) else None
         if isinstance(out, str):

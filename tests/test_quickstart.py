@@ -32,6 +32,20 @@ def test_quickstart_runs_every_stage_and_reruns_as_noop(tmp_path):
     for msgs in train.column("messages").to_pylist():
         assert msgs[-1]["role"] == "assistant" and msgs[-1]["content"].startswith("<think>\n")
     assert (out / "hub" / "README.md").exists() and (out / "report.html").exists()
+    # the card's funnel shows the real numbers of this run's manifests
+    card = (out / "hub" / "README.md").read_text()
+    funnel = card.split("## Funnel", 1)[1].split("\n## ", 1)[0]
+    rows = {}
+    for line in funnel.splitlines():
+        cells = [c.strip().strip("`") for c in line.strip().strip("|").split("|")]
+        if len(cells) >= 3 and cells[2].replace(",", "").isdigit():
+            rows[cells[1]] = int(cells[2].replace(",", ""))
+    m = lambda p: read_manifest(out / p).rows  # noqa: E731
+    assert rows["factory run: dedup (problems)"] == m("problems/math_dedup")
+    assert rows["factory run: decontaminate (problems)"] == m("problems/math_clean")
+    assert rows["math"] == m("verified/long_cot")
+    assert rows["language"] == m("filtered/long_cot")
+    assert rows["the published set (all splits)"] == m("sft/train") + m("sft/validation")
     assert (out / "student" / "model.safetensors").exists()
     ev = json.loads((out / "eval" / "eval.json").read_text())
     assert {x["benchmark"] for x in ev["results"]} == {"math500", "humaneval"}
