@@ -231,3 +231,13 @@ def test_parquet_inputs_give_the_same_shards(shared_data, tmp_path, monkeypatch,
     assert res["batch"] == res["rows"]
     assert res["batch"][2]["rows_rejected"] == (1 if preset == "gsm8k" else 0)
     assert count_batches["batch"] >= 1
+
+
+@pytest.mark.parametrize("bad", [b"\xff", b"\xc0\xaf", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"\xe2\x82"],
+                         ids=["ff", "overlong", "surrogate", "beyond-max", "cut"])
+def test_invalid_utf8_anywhere_is_the_row_paths_error(tmp_path, bad):
+    good = _lines([_gsm(i) for i in range(20)])
+    src = tmp_path / "u.jsonl"
+    src.write_bytes(good + b'{"question": "x' + bad + b'", "answer": "#### 1"}\n' + good)
+    res = _both(tmp_path, [str(src)], preset="gsm8k", on_error="skip")
+    assert res["batch"] == res["rows"] and res["batch"][2]["rejected_by_reason"] == {"not_utf8": 1}
