@@ -549,6 +549,8 @@ _HASHABLE = (str, int, float, bool, type(None))
 def _meta_json(meta: dict[str, Any]) -> str | None:
     """`meta_json(meta)`, remembered for the few distinct metas of scalars a file repeats
     (the key holds each value's type: True == 1 == 1.0 as dict keys, not in JSON)."""
+    if not meta:
+        return None  # meta_json's answer for an empty meta
     key = []
     for k, v in meta.items():
         if type(v) not in _HASHABLE:
