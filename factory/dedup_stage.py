@@ -24,7 +24,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from factory.stages import StageContext
+from factory.stages import StageContext, folder_keys, unknown_keys
 
 _INTS = ("ngram", "num_perm", "bands", "rows", "seed", "workers")
 _CHOICES = {
@@ -53,14 +53,8 @@ def _config(section: dict[str, Any], seed: int):
 
 
 def validate(section: dict[str, Any], path: str) -> list[str]:
-    problems: list[str] = []
-    for key in section:
-        if key not in KEYS:
-            problems.append(f"{path}.{key}: unknown key (expected one of {sorted(KEYS)})")
-    for key in ("input", "out"):
-        v = section.get(key)
-        if not isinstance(v, str) or not v:
-            problems.append(f"{path}.{key}: expected a folder path (string), found {v!r}")
+    problems: list[str] = unknown_keys(section, path, KEYS)
+    problems += folder_keys(section, path)
     for key in _INTS:
         v = section.get(key)
         if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):

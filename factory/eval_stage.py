@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from factory.stages import StageContext
+from factory.stages import StageContext, unknown_keys
 
 KEYS = {"model": str, "benchmarks": list, "out": str, "n": int, "temperature": (int, float), "top_p": (int, float),
         "max_tokens": int, "seed": int, "limit": int, "prompt": str, "backend": str, "base_url": str, "max_model_len": int, "note": str}
@@ -24,11 +24,11 @@ REQUIRED = ("model", "benchmarks", "out")
 def validate(section: dict[str, Any], path: str) -> list[str]:
     from factory.eval import BENCHMARKS
 
-    problems = []
+    problems = unknown_keys(section, path, KEYS)
     for k, v in section.items():
         if k not in KEYS:
-            problems.append(f"{path}.{k}: unknown key (expected one of {sorted(KEYS)})")
-        elif not isinstance(v, KEYS[k]) or isinstance(v, bool):
+            continue
+        if not isinstance(v, KEYS[k]) or isinstance(v, bool):
             want = KEYS[k].__name__ if isinstance(KEYS[k], type) else "number"
             problems.append(f"{path}.{k}: expected {want}, found {type(v).__name__} {v!r}")
     for k in REQUIRED:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from factory.stages import StageContext
+from factory.stages import StageContext, folder_keys, unknown_keys
 
 DEFAULT_FILTERS = ("format", "readability", "language")
 KEYS = {"input", "out", "filters", "options", "executor", "workers", "batch_rows"}
@@ -35,14 +35,8 @@ def validate_section(section: dict[str, Any], path: str, *, default_filters: tup
     from factory.filtering import filter_specs
     from factory.schemas.errors import FactoryError
 
-    problems: list[str] = []
-    for key in section:
-        if key not in KEYS:
-            problems.append(f"{path}.{key}: unknown key (expected one of {sorted(KEYS)})")
-    for key in ("input", "out"):
-        v = section.get(key)
-        if not isinstance(v, str) or not v:
-            problems.append(f"{path}.{key}: expected a folder path (string), found {v!r}")
+    problems: list[str] = unknown_keys(section, path, KEYS)
+    problems += folder_keys(section, path)
     names = section.get("filters", list(default_filters))
     if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
         problems.append(f"{path}.filters: expected a non-empty list of filter names, found {names!r}")

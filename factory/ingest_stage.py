@@ -20,7 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from factory.stages import PACKAGE_DATA, StageContext
+from factory.stages import PACKAGE_DATA, StageContext, unknown_keys
 
 KEYS = {"inputs", "preset", "to", "out", "limit", "map", "on_error", "domain", "source", "license", "language", "teacher"}
 _STRING_KEYS = ("preset", "source", "license", "language", "teacher")
@@ -30,10 +30,7 @@ def validate(section: dict[str, Any], path: str) -> list[str]:
     from factory.ingest_presets import PRESETS, allowed_dests
     from factory.schemas.contracts import DOMAINS
 
-    problems: list[str] = []
-    for key in section:
-        if key not in KEYS:
-            problems.append(f"{path}.{key}: unknown key (expected one of {sorted(KEYS)})")
+    problems: list[str] = unknown_keys(section, path, KEYS)
     inputs = section.get("inputs")
     if isinstance(inputs, str):
         inputs = [inputs]

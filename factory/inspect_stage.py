@@ -13,16 +13,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from factory.stages import StageContext
+from factory.stages import StageContext, unknown_keys
 
 KEYS = {"path", "rows", "full_check"}
 
 
 def validate(section: dict[str, Any], path: str) -> list[str]:
-    problems: list[str] = []
-    for key in section:
-        if key not in KEYS:
-            problems.append(f"{path}.{key}: unknown key (expected one of {sorted(KEYS)})")
+    problems: list[str] = unknown_keys(section, path, KEYS)
     p = section.get("path")
     if p is not None and not (isinstance(p, str) and p) and not (
         isinstance(p, list) and p and all(isinstance(x, str) and x for x in p)

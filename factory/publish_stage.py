@@ -21,13 +21,13 @@ import re
 from pathlib import Path
 from typing import Any
 
-from factory.stages import StageContext
+from factory.stages import StageContext, unknown_keys
 
 KEYS = {"input", "out", "repo_id", "dry_run", "private", "revision", "config", "max_shard_size", "lineage"}
 
 
 def _check_common(section: dict[str, Any], path: str, keys: set[str]) -> list[str]:
-    problems = [f"{path}.{k}: unknown key (expected one of {sorted(keys)})" for k in section if k not in keys]
+    problems = unknown_keys(section, path, keys)
     for key in ("input", "out"):
         v = section.get(key)
         if v is not None and (not isinstance(v, str) or not v):

@@ -45,6 +45,21 @@ def resolve_path(p: str | Path, base: Path) -> Path:
     return q if q.is_absolute() else base / q
 
 
+def unknown_keys(section: dict[str, Any], path: str, keys: set[str] | dict[str, Any]) -> list[str]:
+    """`path.key: unknown key (expected one of [...])` for every key a stage does not read."""
+    return [f"{path}.{k}: unknown key (expected one of {sorted(keys)})" for k in section if k not in keys]
+
+
+def folder_keys(section: dict[str, Any], path: str, names: tuple[str, ...] = ("input", "out")) -> list[str]:
+    """Every named key must hold a non-empty folder path."""
+    problems = []
+    for key in names:
+        v = section.get(key)
+        if not isinstance(v, str) or not v:
+            problems.append(f"{path}.{key}: expected a folder path (string), found {v!r}")
+    return problems
+
+
 Validate = Callable[[dict[str, Any], str], list[str]]
 Run = Callable[[dict[str, Any], StageContext], dict[str, Any]]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from factory.stages import StageContext
+from factory.stages import StageContext, unknown_keys
 
 KEYS = {"data": str, "student": str, "out": str, "preset": str, "set": list, "lora": bool, "chat_template": str}
 REQUIRED = ("data", "student", "out")
@@ -18,11 +18,11 @@ REQUIRED = ("data", "student", "out")
 def validate(section: dict[str, Any], path: str) -> list[str]:
     from factory.train_presets import PRESETS
 
-    problems = []
+    problems = unknown_keys(section, path, KEYS)
     for k, v in section.items():
         if k not in KEYS:
-            problems.append(f"{path}.{k}: unknown key (expected one of {sorted(KEYS)})")
-        elif not isinstance(v, KEYS[k]):
+            continue
+        if not isinstance(v, KEYS[k]):
             problems.append(f"{path}.{k}: expected {KEYS[k].__name__}, found {type(v).__name__} {v!r}")
     for k in REQUIRED:
         if k not in section:
