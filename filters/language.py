@@ -58,8 +58,9 @@ Exercise: `factory filter TRACES --out OUT --filters language`, `python bench/la
 
 from __future__ import annotations
 
+import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar
@@ -144,7 +145,9 @@ _CLOSE_TO: dict[str, set[str]] = {}
 for _a, _b in _SISTERS:
     _CLOSE_TO.setdefault(_a, set()).add(_b)
     _CLOSE_TO.setdefault(_b, set()).add(_a)
-_WORD = re.compile(r"[^\W\d_]{2,}")
+# words: runs of 2+ letters, or one accented letter on its own ("É normal.", "È terribile.":
+# Portuguese/Italian "is"; a lone ASCII letter is a variable name, x or a)
+_WORD = re.compile(r"[^\W\d_]{2,}|[\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u00ff]")
 # Common English words that are not also common words of another Latin-script language (no
 # "a", "in", "no", "per", "die", "was", "so", "come"): a segment fastText calls foreign gets the
 # slow second opinion only when it holds one of them (target en only; ~10x fewer py3langid calls).
@@ -157,6 +160,18 @@ _ENGLISH_WORDS = frozenset(
     "answer answers problem problems step steps case cases way wait hmm okay right left side sides hour hours day "
     "days week year years earns cost costs".split()
 )
+# English function words that are not also everyday words of another Latin-script language
+# (no "is"/"we"/"of": Dutch; "to"/"on": Polish, Czech; "do": Portuguese; "at"/"for"/"her":
+# Danish/Norwegian; "also"/"was"/"will"/"an"/"so"/"man": German; "me"/"he"/"has"/"no":
+# Spanish, Italian, French). An ASCII-lettered segment where they make up a quarter of the
+# words is English without asking the model: fastText calls such a segment `en` anyway, and
+# it is the common case in an English chain of thought (see `SegmentClassifier.english_by_words`).
+_ENGLISH_ONLY = frozenset(
+    "the and that this with which what would should could there their they them these those have been were "
+    "from your you his she not but then than when where who how why because about after before each every "
+    "some more other into only very are it its our can be let don doesn didn isn aren wasn".split()
+)
+_SPANISH_MARKS = ("\u00bf", "\u00a1")  # ¿ ¡
 # function names and operators written in plain text math: no language
 _MATH_WORDS = frozenset(
     "sqrt cbrt sin cos tan cot sec csc arcsin arccos arctan sinh cosh tanh log ln lg exp lim max min "
@@ -205,7 +220,10 @@ class Segment:
     text: str
     language: str | None  # None = undecided (too short / unsure)
     units: int
-    how: str  # "script" | "model" | "vi-letters" | "short" | "unsure" | "disputed"
+    # "script" | "model" | "model-marked" | "english-words" | "vi-letters" | "context" |
+    # "short" | "unsure" | "disputed"
+    how: str
+    runs: dict[str, int] = field(default_factory=dict)  # runs of letters per non-Latin script code
 
 
 @dataclass
@@ -224,23 +242,53 @@ def split_segments(text: str) -> list[str]:
     return [s for s in _SEGMENT.split(text) if s and not s.isspace()]
 
 
+def _foreign_marked(seg: str, words: list[str]) -> bool:
+    """A lower-case word with accented letters ("salió", "mäßiger", "é") or ¿/¡: English prose
+    has neither (names are capitalised: "Müller" is no mark)."""
+    if any(m in seg for m in _SPANISH_MARKS):
+        return True
+    return any(not w.isascii() and (w.islower() or len(w) == 1) for w in words)
+
+
 class SegmentClassifier:
-    """Give each segment a language (or None) with the script fast path + fastText lite."""
+    """Give each segment a language (or None) with the script fast path + fastText lite.
+
+    Results are cached by (target, segment text): chains of thought repeat "Wait.", "Let me
+    check." and whole looping paragraphs across rows, and each distinct segment is classified
+    once per process (the cache is dropped when it reaches `cache_size` entries)."""
 
     def __init__(
-        self, *, min_units: int = 3, min_confidence: float = 0.4, script_share: float = 0.25, sure: float = 0.995
+        self,
+        *,
+        min_units: int = 3,
+        min_confidence: float = 0.4,
+        script_share: float = 0.25,
+        sure: float = 0.995,
+        english_share: float = 0.25,
+        cache_size: int = 200_000,
     ) -> None:
         self.sure = sure  # fastText probability above which a long segment needs no second opinion
         self.second_opinion_words = 10
+        # below this share of letters among the non-space characters a segment is mostly
+        # numbers and symbols ("So, 25 kuna / 5.18 kuna per USD = 4.826 USD per hour.": 0.49),
+        # where lid.176-lite guesses wildly; prose scores > 0.85 (NTREX: 97% of the segments
+        # that used to get a second opinion), where py3langid overturned fastText 10 times in
+        # 1,132 asks and was wrong 9 times (bench/language.py)
+        self.second_opinion_prose = 0.85
         self.min_units = min_units
         self.min_confidence = min_confidence
         self.script_share = script_share
+        self.english_share = english_share
+        self.cache_size = cache_size
+        self._cache: dict[tuple[str | None, str], Segment] = {}
 
     @staticmethod
-    def script_units(segment: str) -> tuple[dict[str, int], int]:
-        """Units per script code ('L' = Latin words of >= 2 letters) and the Latin word count."""
+    def script_units(segment: str) -> tuple[dict[str, int], int, dict[str, int]]:
+        """Units per script code ('L' = Latin words of >= 2 letters), the Latin word count, and
+        the number of runs of letters per non-Latin script code (Greek excluded)."""
         codes = _NOT_CODE.sub(" ", segment.translate(_TABLE))
         units: dict[str, int] = {}
+        runs: dict[str, int] = {}
         for run in _RUNS.findall(codes):
             c = run[0]
             if c == "R":
@@ -249,13 +297,27 @@ class SegmentClassifier:
                 if len(run) >= 2:
                     units["L"] = units.get("L", 0) + 1
                 continue
-            n = len(run) if _SCRIPTS[c][1] == "char" else 1
+            runs[c] = runs.get(c, 0) + 1
+            # a run of a spaced script is a word; text that lost its spaces
+            # ("تتضمنالدورةالتدريبية...") still holds one word per ~8 letters
+            n = len(run) if _SCRIPTS[c][1] == "char" else max(1, len(run) // 8)
             units[c] = units.get(c, 0) + n
         if "I" in units:
             units["I"] = max(1, units["I"] // 4)  # Thai: ~4 characters per word
-        return units, units.get("L", 0)
+        return units, units.get("L", 0), runs
 
-    def _decide_latin(self, seg: str, total: int, words: int, labels: Any, probs: Any, target: str | None) -> Segment:
+    def english_by_words(self, joined: str, words: list[str]) -> bool:
+        """ASCII letters only, >= 2 English-only function words making up `english_share` of
+        the words: English without a model call. On the bench's NTREX/MGSM segments this
+        decides ~80% of the English ones and calls no foreign segment English."""
+        if not joined.isascii():
+            return False
+        hits = sum(1 for w in words if w.lower() in _ENGLISH_ONLY)
+        return hits >= 2 and hits >= self.english_share * len(words)
+
+    def _decide_latin(
+        self, seg: str, total: int, words: int, labels: Any, probs: Any, target: str | None, *, marked: bool
+    ) -> Segment:
         """Pick the model's language for a Latin segment, giving the target the benefit of the doubt.
 
         - top label is the target -> target;
@@ -264,7 +326,10 @@ class SegmentClassifier:
           the model is among the other languages (a Swahili sentence is clearly not English even
           when lid.176-lite hesitates between sw and lg);
         - otherwise the top label needs `min_confidence`, more for very short segments (3 words:
-          0.9, 4-5 words: 0.6) because "Oh, no." or "Hats off to Thomas." fit many languages.
+          0.9, 4-5 words: 0.6) because "Oh, no." or "Hats off to Thomas." fit many languages;
+          for an English target, a segment with lower-case accented words or ¿¡ ("No salió
+          bien.", "Ziemlich mäßiger Stoff.") is foreign however unsure the model is about
+          which foreign language it is.
         """
         probs_by = {lab[len(_LABEL):]: float(p) for lab, p in zip(labels, probs)}
         if not probs_by:
@@ -283,68 +348,98 @@ class SegmentClassifier:
                 return Segment(seg, top, total, "model")
         need = 0.9 if words <= 3 else 0.6 if words <= 5 else self.min_confidence
         if top != target and top_p < need:
+            if marked and target == "en":
+                return Segment(seg, top, total, "model-marked")
             return Segment(seg, None, total, "unsure")
         return Segment(seg, top, total, "model")
 
     def classify(self, segments: list[str], *, target: str | None = None) -> list[Segment]:
         # a looping trace repeats the same sentences hundreds of times: classify each once
-        seen: dict[str, Segment] = {}
+        cache = self._cache
+        if len(cache) > self.cache_size:
+            cache.clear()
         out: list[Segment] = []
         for seg in segments:
-            if seg not in seen:
-                seen[seg] = self._classify_one(seg, target)
-            out.append(seen[seg])
+            key = (target, seg)
+            hit = cache.get(key)
+            if hit is None:
+                hit = cache[key] = self._classify_one(seg, target)
+            out.append(hit)
         return out
 
     def _classify_one(self, seg: str, target: str | None) -> Segment:
-        units, latin = self.script_units(seg)
-        total = sum(units.values())
-        other = {c: n for c, n in units.items() if c != "L"}
-        # a script segment is clear from 2 units ("Это нормально."); Latin needs min_units words
-        if total < self.min_units and (not other or max(other.values()) < 2):
-            return Segment(seg, None, total, "short")
-        if other:
-            top = max(other, key=other.get)  # type: ignore[arg-type]
-            if other[top] >= self.script_share * total:
-                lang = _SCRIPTS[top][0]
-                if top == "H" and units.get("K", 0) > 0:
-                    lang = "ja"
-                if target and top in _LANG_SCRIPTS.get(target, ()):
-                    # the target writes this script (a kanji-only Japanese headline, a
-                    # Ukrainian line in Cyrillic): the script alone cannot tell them apart
-                    lang = target
-                return Segment(seg, lang, total, "script")
+        runs: dict[str, int] = {}
+        if seg.isascii():
+            # the common case in an English chain of thought: no other script to count
+            total = 0
+        else:
+            units, latin, runs = self.script_units(seg)
+            total = sum(units.values())
+            other = {c: n for c, n in units.items() if c != "L"}
+            # a script segment is clear from 2 units ("Это нормально."); Latin needs min_units words
+            if total < self.min_units and (not other or max(other.values()) < 2) and latin < 2:
+                return Segment(seg, None, total, "short", runs)
+            if other:
+                top = max(other, key=other.get)  # type: ignore[arg-type]
+                if other[top] >= self.script_share * total:
+                    lang = _SCRIPTS[top][0]
+                    if top == "H" and units.get("K", 0) > 0:
+                        lang = "ja"
+                    if target and top in _LANG_SCRIPTS.get(target, ()):
+                        # the target writes this script (a kanji-only Japanese headline, a
+                        # Ukrainian line in Cyrillic): the script alone cannot tell them apart
+                        lang = target
+                    return Segment(seg, lang, total, "script", runs)
+            total -= latin
         words = [w for w in _WORD.findall(seg) if w.lower() not in _MATH_WORDS and not (w.isupper() and len(w) <= 3)]
-        vi_words = sum(1 for w in words if _VIETNAMESE.search(w))
-        if vi_words >= 2 and vi_words >= 0.3 * len(words):
-            # letters only Vietnamese uses, in a third of the words (one name, "Nguyễn", is not enough)
-            return Segment(seg, "vi", total, "vi-letters")
-        if len(words) < self.min_units:
-            return Segment(seg, None, total, "short")
+        n_words = len(words)
+        joined = " ".join(words)
+        if not joined.isascii():
+            vi_words = sum(1 for w in words if _VIETNAMESE.search(w))
+            if vi_words >= 2 and vi_words >= 0.3 * n_words:
+                # letters only Vietnamese uses, in a third of the words (one name, "Nguyễn", is not enough)
+                return Segment(seg, "vi", n_words + total, "vi-letters", runs)
+        marked = target == "en" and not joined.isascii() and _foreign_marked(seg, words)
+        # two words are enough when they carry a foreign mark ("É normal.", "No salió.")
+        if n_words < self.min_units and not (marked and n_words == 2):
+            return Segment(seg, None, n_words + total, "short", runs)
+        total += n_words
+        if target == "en" and self.english_by_words(joined, words):
+            return Segment(seg, "en", total, "english-words", runs)
         # the model sees words only: digits, operators, variable names (AC, x, sqrt) pull
-        # short mathematical sentences towards arbitrary languages
-        labels, probs = _fasttext_model().predict(" ".join(words), k=5)
-        total = len(words) + total - latin
-        decided = self._decide_latin(seg, total, len(words), labels, probs, target)
-        unsure_or_short = float(probs[0]) < self.sure or len(words) < self.second_opinion_words
-        if target == "en" and unsure_or_short and not any(w.lower() in _ENGLISH_WORDS for w in words):
-            unsure_or_short = False  # no English word at all: nothing for a second opinion to rescue
-        if target and decided.language not in (None, target) and unsure_or_short:
-            # second opinion, asked only when fastText says "foreign" (rare on clean text, so
-            # the slower model costs little): lid.176-lite calls "So, 25 kuna / 5.18 kuna per
-            # USD = 4.826 USD per hour." Italian at p=0.99, py3langid calls it Shona. A
-            # foreign verdict needs both models to name the same language; otherwise the
-            # segment is not counted either way.
-            second = _py3langid_label(" ".join(words))
-            if second != decided.language:
-                top5 = {lab[len(_LABEL):] for lab in labels}
-                if second != target and second in top5:
-                    # fastText ranked py3langid's pick too ("Un cerdo asesino ...": fr 0.46,
-                    # es 0.35; py3langid: es): both models agree it is that language
-                    decided = Segment(seg, second, total, "model")
-                else:
-                    decided = Segment(seg, None, total, "disputed")
-        return decided
+        # short mathematical sentences towards arbitrary languages. Called on the pybind
+        # object directly (fasttext's wrapper adds ~15% per call); its list form
+        # `multilinePredict` returns labels without probabilities and measured <= 10% faster
+        preds = _fasttext_model().f.predict(joined + "\n", 5, 0.0, "strict")
+        probs = [p for p, _ in preds]
+        labels = [lab for _, lab in preds]
+        decided = self._decide_latin(seg, total, n_words, labels, probs, target, marked=marked)
+        decided.runs = runs
+        if not (target and decided.language not in (None, target)):
+            return decided
+        unsure_or_short = not probs or probs[0] < self.sure or n_words < self.second_opinion_words
+        if not unsure_or_short or decided.how == "model-marked":
+            return decided
+        if target == "en":
+            if not any(w.lower() in _ENGLISH_WORDS for w in words):
+                return decided  # no English word at all: nothing for a second opinion to rescue
+            non_space = len(seg) - sum(seg.count(ch) for ch in " \t\r\n")
+            if sum(map(len, words)) >= self.second_opinion_prose * non_space:
+                return decided  # English prose: fastText is reliable here, py3langid no better
+        # other targets always ask: lid.176-lite calls clean Portuguese sentences Spanish
+        # ("Espera-se que o Rosa se desloque ...": es 0.72, pt 0.12), py3langid says pt
+        # second opinion on symbol-heavy segments: lid.176-lite calls "So, 25 kuna / 5.18
+        # kuna per USD = 4.826 USD per hour." Italian at p=0.99, py3langid calls it Shona. A
+        # foreign verdict needs both models to name the same language; otherwise the
+        # segment is not counted either way.
+        second = _py3langid_label(joined)
+        if second == decided.language:
+            return decided
+        if second != target and second in {lab[len(_LABEL):] for lab in labels}:
+            # fastText ranked py3langid's pick too ("Un cerdo asesino ...": fr 0.46,
+            # es 0.35; py3langid: es): both models agree it is that language
+            return Segment(seg, second, total, "model", runs)
+        return Segment(seg, None, total, "disputed", runs)
 
 
 def foreign_runs(text: str, target: str) -> int:
@@ -354,24 +449,81 @@ def foreign_runs(text: str, target: str) -> int:
     return sum(1 for run in _RUNS.findall(codes) if run[0] not in "LR" and run[0] not in allowed)
 
 
+def smooth(segments: list[Segment]) -> list[Segment]:
+    """An undecided short/unsure segment whose nearest decided neighbours on both sides share a
+    language takes that language ("Oh, nein." between two German sentences is German). Edges
+    and disputed segments stay undecided; only undecided segments change."""
+    n = len(segments)
+    before: list[str | None] = [None] * n
+    last: str | None = None
+    for i, s in enumerate(segments):
+        before[i] = last
+        if s.language is not None:
+            last = s.language
+    out = list(segments)
+    last = None
+    for i in range(n - 1, -1, -1):
+        s = segments[i]
+        if s.language is not None:
+            last = s.language
+        elif last is not None and before[i] == last and s.how in ("short", "unsure"):
+            out[i] = replace(s, language=last, how="context")
+    return out
+
+
 def analyse(text: str, target: str, classifier: SegmentClassifier | None = None) -> LanguageReport:
     """Score one chain of thought against a target language."""
     target = normalise_language(target)
     classifier = classifier or SegmentClassifier()
     masked = mask_non_language(text or "")
-    segs = classifier.classify(split_segments(masked), target=target)
+    segs = smooth(classifier.classify(split_segments(masked), target=target))
     weights: dict[str, int] = {}
+    allowed = _LANG_SCRIPTS.get(target, set())
+    n_runs = 0
     for s in segs:
         if s.language is not None:
             weights[s.language] = weights.get(s.language, 0) + s.units
+        if s.runs:
+            # segments are the masked text cut at whitespace (and after 。！？, which are no
+            # letters): their runs add up to `foreign_runs(masked, target)`
+            n_runs += sum(k for c, k in s.runs.items() if c not in allowed)
     total = sum(weights.values())
     found = {k: v / total for k, v in sorted(weights.items(), key=lambda kv: -kv[1])} if total else {}
     share = found.get(target, 0.0) if total else None
-    return LanguageReport(share, found, foreign_runs(masked, target), segs)
+    return LanguageReport(share, found, n_runs, segs)
+
+
+# -- the filter ------------------------------------------------------------------------------------
+# A process pool pays ~0.5-1 s per worker to start (imports + the fastText model); the filter
+# scores ~2-5 MB of chain of thought per CPU-second, so a pool is worth it from ~4 MB a batch.
+_PARALLEL_MIN_CHARS = 4_000_000
+_WORKER_CLASSIFIERS: dict[tuple[int, float], SegmentClassifier] = {}
+
+
+def _score_texts(texts: list[str], langs: list[str], min_units: int, min_confidence: float) -> tuple[list, list, list]:
+    """(shares, found strings, foreign-run counts) for rows; runs in this process or a pool worker."""
+    key = (min_units, min_confidence)
+    clf = _WORKER_CLASSIFIERS.get(key)
+    if clf is None:
+        clf = _WORKER_CLASSIFIERS[key] = SegmentClassifier(min_units=min_units, min_confidence=min_confidence)
+    shares: list[float | None] = []
+    found: list[str] = []
+    runs: list[int] = []
+    for text, lang in zip(texts, langs):
+        rep = analyse(text, lang, clf)
+        shares.append(rep.share)
+        found.append(",".join(f"{k}:{v:.2f}" for k, v in rep.found.items()))
+        runs.append(rep.foreign_runs)
+    return shares, found, runs
 
 
 class LanguageFilter:
-    """Reject chains of thought that are not written in the target language."""
+    """Reject chains of thought that are not written in the target language.
+
+    `workers`: processes for large batches (None = all cores; batches under ~4 MB of text are
+    scored in this process, where a pool's start-up would cost more than it saves). The pool
+    starts on the first large batch and lives as long as the filter; it is not pickled (Ray
+    actors build their own filter with `workers=1`)."""
 
     name: ClassVar[str] = "language"
     columns: ClassVar[tuple[str, ...]] = ("completion", "reasoning", "language")
@@ -384,26 +536,43 @@ class LanguageFilter:
         max_foreign_runs: int = 0,
         min_units: int = 3,
         min_confidence: float = 0.4,
+        workers: int | None = None,
     ) -> None:
         if not 0.0 <= threshold <= 1.0:
             raise ValueError(f"threshold: expected a share in [0, 1], found {threshold}")
+        if workers is not None and workers < 1:
+            raise ValueError(f"workers: expected None (all cores) or >= 1, found {workers}")
         self.target = normalise_language(target) if target else None
         self.threshold = threshold
         self.max_foreign_runs = max_foreign_runs
-        self.classifier = SegmentClassifier(min_units=min_units, min_confidence=min_confidence)
+        self.min_units = min_units
+        self.min_confidence = min_confidence
+        self.workers = workers
+        self.parallel_min_chars = _PARALLEL_MIN_CHARS
+        self._pool: Any = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_pool": None}
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def _n_workers(self) -> int:
+        return self.workers if self.workers is not None else (os.cpu_count() or 1)
 
     def score(self, batch: pl.DataFrame) -> pl.DataFrame:
         # the chain of thought; rows without a separated thought are scored on the whole completion
-        texts = batch.select(pl.coalesce("reasoning", "completion")).to_series().to_list()
+        texts = [t or "" for t in batch.select(pl.coalesce("reasoning", "completion")).to_series().to_list()]
         langs = batch.get_column("language").to_list() if self.target is None else [self.target] * batch.height
-        shares: list[float | None] = []
-        found: list[str] = []
-        runs: list[int] = []
-        for text, lang in zip(texts, langs):
-            rep = analyse(text or "", lang or "en", self.classifier)
-            shares.append(rep.share)
-            found.append(",".join(f"{k}:{v:.2f}" for k, v in rep.found.items()))
-            runs.append(rep.foreign_runs)
+        langs = [lang or "en" for lang in langs]
+        n_workers = self._n_workers()
+        n_chars = sum(map(len, texts))
+        if n_workers > 1 and len(texts) >= 2 * n_workers and n_chars >= self.parallel_min_chars:
+            shares, found, runs = self._score_parallel(texts, langs, n_workers, n_chars)
+        else:
+            shares, found, runs = _score_texts(texts, langs, self.min_units, self.min_confidence)
         scores = pl.DataFrame(
             {
                 "score_language": pl.Series(shares, dtype=pl.Float64),
@@ -421,6 +590,40 @@ class LanguageFilter:
             .otherwise(pl.lit("ok"))
         )
         return scores.with_columns(verdict.cast(pl.String).alias("verdict_language"))
+
+    def _score_parallel(self, texts: list[str], langs: list[str], n_workers: int, n_chars: int) -> tuple[list, list, list]:
+        if self._pool is None:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            # forkserver, not fork: polars' thread pool is running in this process, and
+            # forking a threaded process can deadlock the child
+            self._pool = ProcessPoolExecutor(max_workers=n_workers, mp_context=multiprocessing.get_context("forkserver"))
+        # chunks of ~equal characters, 4 per worker so a chunk of long traces does not leave
+        # the other workers idle at the end; results come back in row order
+        target = n_chars / (4 * n_workers)
+        bounds = [0]
+        acc = 0
+        for i, t in enumerate(texts):
+            acc += len(t)
+            if acc >= target:
+                bounds.append(i + 1)
+                acc = 0
+        if bounds[-1] != len(texts):
+            bounds.append(len(texts))
+        futures = [
+            self._pool.submit(_score_texts, texts[a:b], langs[a:b], self.min_units, self.min_confidence)
+            for a, b in zip(bounds, bounds[1:])
+        ]
+        shares: list = []
+        found: list = []
+        runs: list = []
+        for fut in futures:
+            s, f, r = fut.result()
+            shares += s
+            found += f
+            runs += r
+        return shares, found, runs
 
     def keep(self, scores: pl.DataFrame) -> pl.Series:
         # decided from the score columns alone, so the threshold can change without re-scoring
