@@ -11,7 +11,9 @@ Each input is ingested, each run in its own process so peak RSS is its own, by:
     zstd Parquet shards + manifest), with `--engine rows` too if asked (the row-by-row path);
   - datasets: `load_dataset("json", ...)` then `to_parquet` (parse + Arrow cache + Parquet, no
     mapping at all), the usual way to turn a JSONL file into Parquet.
-Prints rows/s, peak RSS and the throughput ratio ours / datasets per input.
+Prints rows/s, CPU seconds (process + worker processes; Arrow's threads count in the process),
+peak RSS and the throughput ratio ours / datasets per input. On a machine shared with other
+work the wall-clock ratio swings from run to run; the CPU ratio is steadier.
 
 Run: `python bench/ingest_throughput.py --rows 50000` (add `--only gsm8k`, `--engines batch rows`,
 `--workers auto 0 4`).
@@ -39,10 +41,12 @@ t0 = time.time()
 import resource, sys
 import pandas, pyarrow.compute
 from factory.ingest import ingest
-t = time.time()
+t, c = time.time(), time.process_time()
 r = ingest([sys.argv[1]], out=sys.argv[2], preset=sys.argv[3], engine=sys.argv[4],
            workers=None if sys.argv[5] == "auto" else int(sys.argv[5]))
-print(t - t0, r.rows_written, time.time() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+ch = resource.getrusage(resource.RUSAGE_CHILDREN)  # worker processes, if any
+cpu = time.process_time() - c + ch.ru_utime + ch.ru_stime
+print(cpu, t - t0, r.rows_written, time.time() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 """
 
 _DATASETS = """
@@ -51,10 +55,10 @@ t0 = time.time()
 import os, resource, sys
 os.environ["HF_DATASETS_CACHE"] = sys.argv[3]
 import datasets
-t = time.time()
+t, c = time.time(), time.process_time()
 ds = datasets.load_dataset("json", data_files=sys.argv[1], split="train")
 ds.to_parquet(sys.argv[2])
-print(t - t0, len(ds), time.time() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+print(time.process_time() - c, t - t0, len(ds), time.time() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 """
 
 DATA = Path(__file__).resolve().parents[1] / "factory" / "data"
@@ -99,13 +103,13 @@ INPUTS = {
 }
 
 
-def _run(code: str, *args: str) -> tuple[int, float, float, float]:
+def _run(code: str, *args: str) -> tuple[int, float, float, float, float]:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
     out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env)
     if out.returncode:
         raise SystemExit(out.stderr[-3000:])
-    imports, rows, secs, rss = out.stdout.split()[-4:]
-    return int(rows), float(secs), float(rss), float(imports)
+    cpu, imports, rows, secs, rss = out.stdout.split()[-5:]
+    return int(rows), float(secs), float(rss), float(imports), float(cpu)
 
 
 def main() -> None:
@@ -130,11 +134,12 @@ def main() -> None:
                     results.append((label, _run(_OURS, str(src), str(Path(tmp) / f"ours-{name}-{engine}-{w}"), preset, engine, w)))
             theirs = _run(_DATASETS, str(src), str(Path(tmp) / f"theirs-{name}.parquet"), str(Path(tmp) / f"cache-{name}"))
             results.append(("datasets json->parquet", theirs))
-            for label, (rows, secs, rss, imports) in results:
-                print(f"  {label:26s} {rows:>9d} rows  {secs:7.2f} s  {rows / secs:9.0f} rows/s  peak RSS {rss:6.0f} MB"
-                      f"  (+{imports:.1f} s imports)")
-            for label, (rows, secs, _, _) in results[:-1]:
-                print(f"  throughput ratio {label} / datasets: {(rows / secs) / (theirs[0] / theirs[1]):.2f}")
+            for label, (rows, secs, rss, imports, cpu) in results:
+                print(f"  {label:26s} {rows:>9d} rows  {secs:7.2f} s  {rows / secs:9.0f} rows/s  CPU {cpu:6.2f} s"
+                      f"  peak RSS {rss:6.0f} MB  (+{imports:.1f} s imports)")
+            for label, (rows, secs, _, _, cpu) in results[:-1]:
+                print(f"  throughput ratio {label} / datasets: {(rows / secs) / (theirs[0] / theirs[1]):.2f}"
+                      f"  (CPU seconds ratio datasets / ours: {theirs[4] / cpu:.2f})")
             src.unlink()
     print(f"\nwall time {time.time() - t0:.1f} s")
 
