@@ -16,7 +16,7 @@ peak RSS and the throughput ratio ours / datasets per input. On a machine shared
 work the wall-clock ratio swings from run to run; the CPU ratio is steadier.
 
 Run: `python bench/ingest_throughput.py --rows 50000` (add `--only gsm8k`, `--engines batch rows`,
-`--workers auto 0 4`).
+`--workers auto 0 4`, `--repeat 3` for the median of three alternating runs).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import argparse
 import gzip
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -112,11 +113,17 @@ def _run(code: str, *args: str) -> tuple[int, float, float, float, float]:
     return int(rows), float(secs), float(rss), float(imports), float(cpu)
 
 
+def _median(runs: list[tuple[int, float, float, float, float]]) -> tuple[int, float, float, float, float]:
+    """The run with the median wall time (rows, secs, rss, imports, cpu)."""
+    return sorted(runs, key=lambda r: r[1])[len(runs) // 2]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=50_000, help="rows per input")
     ap.add_argument("--only", nargs="*", choices=sorted(INPUTS), default=sorted(INPUTS))
     ap.add_argument("--engines", nargs="*", choices=["batch", "rows"], default=["batch"])
+    ap.add_argument("--repeat", type=int, default=1, help="runs of each side, alternating; the median is shown")
     ap.add_argument("--workers", nargs="*", default=["auto"],
                     help="ingest(workers=) values to run: auto, 0 (none), N>1 (worker processes)")
     args = ap.parse_args()
@@ -127,13 +134,21 @@ def main() -> None:
             src = Path(tmp) / f"{name}.jsonl"
             make(src, args.rows)
             print(f"\n{name}: {args.rows} rows, {src.stat().st_size / 1e6:.0f} MB of JSONL, --preset {preset}")
-            results = []
-            for engine in args.engines:
-                for w in (args.workers if engine == "batch" else ["0"]):
-                    label = f"ours ({engine}, workers={w})" if engine == "batch" else "ours (rows)"
-                    results.append((label, _run(_OURS, str(src), str(Path(tmp) / f"ours-{name}-{engine}-{w}"), preset, engine, w)))
-            theirs = _run(_DATASETS, str(src), str(Path(tmp) / f"theirs-{name}.parquet"), str(Path(tmp) / f"cache-{name}"))
-            results.append(("datasets json->parquet", theirs))
+            runs: dict[str, list] = {}
+            for k in range(args.repeat):
+                for engine in args.engines:
+                    for w in (args.workers if engine == "batch" else ["0"]):
+                        label = f"ours ({engine}, workers={w})" if engine == "batch" else "ours (rows)"
+                        out = Path(tmp) / f"ours-{name}-{engine}-{w}-{k}"
+                        runs.setdefault(label, []).append(_run(_OURS, str(src), str(out), preset, engine, w))
+                        shutil.rmtree(out)
+                out = Path(tmp) / f"theirs-{name}-{k}.parquet"
+                runs.setdefault("datasets json->parquet", []).append(
+                    _run(_DATASETS, str(src), str(out), str(Path(tmp) / f"cache-{name}-{k}")))
+                out.unlink()
+                shutil.rmtree(Path(tmp) / f"cache-{name}-{k}")
+            results = [(label, _median(r)) for label, r in runs.items()]
+            theirs = results[-1][1]
             for label, (rows, secs, rss, imports, cpu) in results:
                 print(f"  {label:26s} {rows:>9d} rows  {secs:7.2f} s  {rows / secs:9.0f} rows/s  CPU {cpu:6.2f} s"
                       f"  peak RSS {rss:6.0f} MB  (+{imports:.1f} s imports)")
