@@ -56,8 +56,10 @@ def problem_ids(domain: str, problems: list[str], answers: list[str | None]) -> 
     same sha256 over the same bytes (parts joined by 0x1f, None as 0x00)."""
     head = domain.encode("utf-8") + _SEP
     sha = hashlib.sha256
+    tail = _SEP + _NONE  # tests: None
+    # the first 16 hex digits of the digest are its first 8 bytes in hex
     return [
-        "p_" + sha(head + p.strip().encode("utf-8") + _SEP + (a.encode("utf-8") if a is not None else _NONE) + _SEP + _NONE).hexdigest()[:16]
+        "p_" + sha(head + p.strip().encode("utf-8") + _SEP + (a.encode("utf-8") if a is not None else _NONE) + tail).digest()[:8].hex()
         for p, a in zip(problems, answers)
     ]
 
@@ -66,7 +68,7 @@ def trace_ids(pids: list[str], indexes: list[int], teachers: list[str], completi
     """`factory.schemas.ids.trace_id` for whole columns (an int part is hashed as its JSON text)."""
     sha = hashlib.sha256
     return [
-        "t_" + sha(f"{p}\x1f{i}\x1f{t}\x1f".encode("utf-8") + c.encode("utf-8")).hexdigest()[:16]
+        "t_" + sha(f"{p}\x1f{i}\x1f{t}\x1f".encode("utf-8") + c.encode("utf-8")).digest()[:8].hex()
         for p, i, t, c in zip(pids, indexes, teachers, completions)
     ]
 
@@ -443,24 +445,25 @@ def prepare(batch: LineBatch | TableBatch, preset_name: str, kind: str, consts: 
     domain = consts.domain if consts.domain is not None else preset.domain
     if domain not in DOMAINS:
         raise Fallback("domain")
+    source: list[str]
     if consts.source is not None:
-        source = [consts.source or "unknown"] * c.n
+        source = Same(consts.source or "unknown", c.n)
     elif preset.source_column:
         _, col = c.get(preset.source_column, required=False)
         col = col if col is not None else [None] * c.n
         source = [(v if isinstance(v, str) and v else preset.source) or "unknown" for v in col]
     else:
-        source = [preset.source or "unknown"] * c.n
+        source = Same(preset.source or "unknown", c.n)
     license_ = consts.license if consts.license is not None else preset.license
     language = (consts.language if consts.language is not None else "en") or "en"
     pids = problem_ids(domain, part["problem"], part["reference_answer"])
 
     if kind == "problem":
-        cols = {"id": pids, "source": source, "source_id": part["source_id"], "domain": [domain] * c.n,
+        cols = {"id": pids, "source": source, "source_id": part["source_id"], "domain": Same(domain, c.n),
                 "problem": part["problem"], "reference_answer": part["reference_answer"],
-                "reference_solution": part["reference_solution"], "tests": [None] * c.n,
-                "difficulty": part["difficulty"], "level": part["level"], "language": [language] * c.n,
-                "license": [license_] * c.n, "meta": [_meta_json(m) for m in part["meta"]]}
+                "reference_solution": part["reference_solution"], "tests": Same(None, c.n),
+                "difficulty": part["difficulty"], "level": part["level"], "language": Same(language, c.n),
+                "license": Same(license_, c.n), "meta": [_meta_json(m) for m in part["meta"]]}
         return Prepared(_table(cols, PROBLEM_SCHEMA), list(range(c.n)), c.n, pids, [], [], [], [])
 
     t = TRACE_COLS[preset.name](c, part)
@@ -568,9 +571,28 @@ def _meta_json(meta: dict[str, Any]) -> str | None:
 _MISSING: Any = object()
 
 
+class Same(list):
+    """n copies of one value: the output column is built by Arrow, not from n Python objects."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any, n: int) -> None:
+        super().__init__([value] * n)
+        self.value = value
+
+
+def _column(values: list[Any], f: pa.Field) -> pa.Array | pa.ChunkedArray:
+    if isinstance(values, Backed):
+        return values.arrow
+    if isinstance(values, Same) and not pa.types.is_nested(f.type):  # (pa.nulls of a struct has null children)
+        if values.value is None:
+            return pa.nulls(len(values), type=f.type)
+        return pa.repeat(pa.scalar(values.value, type=f.type), len(values))
+    return pa.array(values, type=f.type)
+
+
 def _table(cols: dict[str, list[Any]], schema: pa.Schema) -> pa.Table:
-    return pa.Table.from_arrays([cols[f.name].arrow if isinstance(cols[f.name], Backed) else pa.array(cols[f.name], type=f.type)
-                                 for f in schema], schema=schema)
+    return pa.Table.from_arrays([_column(cols[f.name], f) for f in schema], schema=schema)
 
 
 __all__ = ["Fallback", "Prepared", "convert", "finish", "parse", "prepare", "prepare_or_none", "problem_ids", "supports", "trace_ids"]

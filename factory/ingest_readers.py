@@ -19,6 +19,7 @@ import csv
 import gzip
 import json
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
@@ -200,6 +201,9 @@ def _read_jsonl(path: str) -> Iterator[RawRow | RowError]:
 JSONL_BATCH_BYTES = 8 << 20  # bytes read per batch: ~15k short rows or ~1k long traces
 
 
+_NOT_OBJECT_START = re.compile(rb"\n[^{]")
+
+
 @dataclass
 class LineBatch:
     """Consecutive whole lines of a JSON Lines file, with where they start, so they can be
@@ -234,9 +238,8 @@ class LineBatch:
         """Every line is one JSON object at the start (no blank line, no BOM, no leading
         space): then line i is row first_row + i and can go to a whole-batch parser."""
         if self._plain is None:
-            d = self.data
-            self.line_count()
-            self._plain = d[:1] == b"{" and d.count(b"\n{") == self._newlines - d.endswith(b"\n")
+            # a newline followed by anything but "{" (the file's final newline is followed by nothing)
+            self._plain = self.data[:1] == b"{" and _NOT_OBJECT_START.search(self.data) is None
         return self._plain
 
     def items(self) -> Iterator[RawRow | RowError]:
@@ -290,31 +293,22 @@ def read_jsonl_batches(path: str, *, max_bytes: int | None = None) -> Iterator[L
     gz = path.lower().endswith(".gz")
     max_bytes = max_bytes or JSONL_BATCH_BYTES
     lineno, offset, row = 0, 0, 0
-    rest = b""
     with _open_binary(path) as f:
         while True:
             try:
-                chunk = f.read(max_bytes)
+                data = f.read(max_bytes)
+                if data and not data.endswith(b"\n"):
+                    data += f.readline()  # finish the last line (it may be longer than a batch)
             except (EOFError, gzip.BadGzipFile, OSError):
                 yield _damaged_tail(path, offset, lineno, row, gz)
                 return
-            if not chunk:
+            if not data:
                 break
-            data = rest + chunk
-            cut = data.rfind(b"\n") + 1
-            if cut == 0:
-                rest = data  # one line longer than a batch: read on
-                continue
-            batch = LineBatch(path, data[:cut], lineno + 1, offset, row + 1, gz)
-            rest = data[cut:]
+            batch = LineBatch(path, data, lineno + 1, offset, row + 1, gz)
             lineno += batch.line_count()
-            offset += cut
+            offset += len(data)
             row += batch.rows()
             yield batch
-    if rest:
-        batch = LineBatch(path, rest, lineno + 1, offset, row + 1, gz)
-        row += batch.rows()
-        yield batch
     if row == 0:
         raise file_error(path, "empty file: no rows found (expected one JSON object per line)")
 
