@@ -1,14 +1,18 @@
 """The batch path of `factory ingest`: a batch of JSON Lines is parsed at once by Arrow's
-multi-threaded JSON reader and each output column is built from whole input columns (one list
-comprehension per column: answer extraction, sha256 ids, the reasoning split), instead of one
-`RowView` and one dict per row.
+multi-threaded JSON reader (a Parquet batch is already Arrow), and each output column is built
+from whole input columns: one list comprehension per column for what needs Python (answer
+extraction, sha256 ids, the reasoning split of `factory.reasoning`), Arrow arrays reused as they
+are for text that passes through, instead of one `RowView` and one dict per row.
 
 It gives exactly the rows of the row-by-row path (`ingest(..., engine="rows")`, the reference;
-tests/test_ingest.py compares the shards byte for byte on every shipped file). Anything it is
-not sure to map the same way (a blank line, a value of an unexpected type, a missing or null
-column, a bad value, a `--map`) raises `Fallback`, and the driver maps that batch row by row,
-which also produces the exact error message or reject row. The value checks themselves are the
-row path's (`as_text`, `as_integer`, `gsm8k_answer`, the splitters), applied per column.
+tests/test_ingest_batch.py compares the shards byte for byte on every shipped file). Anything it
+is not sure to map the same way (a blank line, invalid UTF-8, a value of an unexpected type, a
+missing or null column, a bad value, a `--map`) raises `Fallback`, and the driver maps that
+batch row by row, which also produces the exact error message or reject row. The value checks
+are the row path's own (`as_text`, `as_integer`, `gsm8k_answer`, the splitters), per column.
+
+`prepare` needs no state of the run, so large inputs prepare batches in worker processes;
+`finish` then applies the run's state (problems already written, sample numbering) in order.
 
 Presets with a batch mapping: gsm8k, math500, aime24, aime25, amc23, skyt1-traces, qwen-traces,
 think-traces. The others (code sets, chat messages, generic tables) map row by row.
