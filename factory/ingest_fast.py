@@ -486,7 +486,14 @@ def prepare(batch: LineBatch | TableBatch, preset_name: str, kind: str, consts: 
     indexes = t["sample_index"]
     tpids = [pids[r] for r in rows]
     open_rows = [k for k, i in enumerate(indexes) if i < 0]
-    ids = trace_ids(tpids, indexes, teachers, t["completion"])  # the open rows' ids are redone in finish
+    if open_rows:  # their ids wait for their sample numbers (finish)
+        ids = [""] * len(rows)
+        closed = [k for k, i in enumerate(indexes) if i >= 0]
+        for k, tid in zip(closed, trace_ids([tpids[k] for k in closed], [indexes[k] for k in closed],
+                                            [teachers[k] for k in closed], [t["completion"][k] for k in closed])):
+            ids[k] = tid
+    else:
+        ids = trace_ids(tpids, indexes, teachers, t["completion"])
     m = len(rows)
     cols = {
         "id": ids, "problem_id": tpids, "sample_index": [max(i, 0) for i in indexes], "teacher": teachers,
@@ -533,12 +540,15 @@ def finish(p: Prepared, counters: dict[str, int], seen: set[str] | None) -> tupl
             i = counters.get(pid, 0)
             counters[pid] = i + 1
             indexes.append(i)
-        index_col = table.column("sample_index").to_pylist()
-        id_col = table.column("id").to_pylist()
         new_ids = trace_ids(p.open_pids, indexes, p.open_teachers, p.open_completions)
-        for k, i, tid in zip(p.open_rows, indexes, new_ids):
-            index_col[k] = i
-            id_col[k] = tid
+        if len(p.open_rows) == table.num_rows:  # no row numbered its samples (the usual case)
+            index_col, id_col = indexes, new_ids
+        else:
+            index_col = table.column("sample_index").to_pylist()
+            id_col = table.column("id").to_pylist()
+            for k, i, tid in zip(p.open_rows, indexes, new_ids):
+                index_col[k] = i
+                id_col[k] = tid
         schema = table.schema
         table = table.set_column(schema.get_field_index("sample_index"), schema.field("sample_index"),
                                  pa.array(index_col, type=pa.int32()))
