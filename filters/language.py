@@ -60,6 +60,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
@@ -122,6 +123,8 @@ def _build_table() -> dict[int, str]:
 _TABLE = _build_table()
 _NOT_CODE = re.compile(r"[^LHKGCADBTMIWR]+")
 _RUNS = re.compile(r"L+|H+|K+|G+|C+|A+|D+|B+|T+|M+|I+|W+|R+")
+_OTHER_CODE = re.compile(r"[HKGCADBTMIW]")
+_LATIN_RUN = re.compile(r"LL+")
 _VIETNAMESE = re.compile("[\u1ea0-\u1ef9\u0110\u0111\u01a0\u01a1\u01af\u01b0]")
 
 # -- masking: what is no language ----------------------------------------------------------------
@@ -163,13 +166,21 @@ _ENGLISH_WORDS = frozenset(
 # English function words that are not also everyday words of another Latin-script language
 # (no "is"/"we"/"of": Dutch; "to"/"on": Polish, Czech; "do": Portuguese; "at"/"for"/"her":
 # Danish/Norwegian; "also"/"was"/"will"/"an"/"so"/"man": German; "me"/"he"/"has"/"no":
-# Spanish, Italian, French). An ASCII-lettered segment where they make up a quarter of the
-# words is English without asking the model: fastText calls such a segment `en` anyway, and
+# Spanish, Italian, French). An ASCII-lettered segment where they make up a tenth of the
+# words, with no function word of another language, is English without asking the model: fastText calls such a segment `en` anyway, and
 # it is the common case in an English chain of thought (see `SegmentClassifier.english_by_words`).
 _ENGLISH_ONLY = frozenset(
     "the and that this with which what would should could there their they them these those have been were "
     "from your you his she not but then than when where who how why because about after before each every "
     "some more other into only very are it its our can be let don doesn didn isn aren wasn".split()
+)
+# everyday function words of the other big Latin-script languages (de, fr, es, pt, it, nl, the
+# Nordic languages, sw, vi without tone marks): one of them and the segment goes to the model
+_FOREIGN_FUNCTION = frozenset(
+    "der das und ist nicht ein eine den dem des mit sich auf für von zu im wir ich sie le les et est un une du au aux "
+    "pas ce qui dans pour sur avec sont il elle nous vous el los las y que en por con para una del lo se su como más "
+    "pero os não um uma ao da das dos na em com mais foi che di sono non gli della nel alla anche het een van zijn "
+    "niet ook dat wordt og ikke jeg och att är inte jag som ya wa kwa ni za katika ili cho".split()
 )
 _SPANISH_MARKS = ("\u00bf", "\u00a1")  # ¿ ¡
 # function names and operators written in plain text math: no language
@@ -178,7 +189,14 @@ _MATH_WORDS = frozenset(
     "mod gcd lcm det res deg arg sgn floor ceil inf sup frac cdot pi mathrm mathbf boxed dx dy dt".split()
 )
 
+# a math word or a short all-caps point name (AC, BD) as a whole word (letters on neither side,
+# the way _WORD cuts words)
+_MATHISH = re.compile(
+    r"(?<![^\W\d_])(?:(?i:" + "|".join(sorted(_MATH_WORDS, key=len, reverse=True)) + r")|[A-Z]{2,3})(?![^\W\d_])"
+)
 
+
+@lru_cache(maxsize=4096)
 def normalise_language(code: str | None) -> str:
     """'en', 'EN', 'zh-Hans', 'pt_PT' -> primary subtag in lower case ('en', 'zh', 'pt')."""
     if not code:
@@ -264,7 +282,7 @@ class SegmentClassifier:
         min_confidence: float = 0.4,
         script_share: float = 0.25,
         sure: float = 0.995,
-        english_share: float = 0.25,
+        english_share: float = 0.1,
         cache_size: int = 200_000,
     ) -> None:
         self.sure = sure  # fastText probability above which a long segment needs no second opinion
@@ -286,9 +304,15 @@ class SegmentClassifier:
     def script_units(segment: str) -> tuple[dict[str, int], int, dict[str, int]]:
         """Units per script code ('L' = Latin words of >= 2 letters), the Latin word count, and
         the number of runs of letters per non-Latin script code (Greek excluded)."""
-        codes = _NOT_CODE.sub(" ", segment.translate(_TABLE))
+        # no _NOT_CODE pass needed: code letters are ASCII, and every ASCII character is mapped,
+        # so characters left unmapped (’ « 。) can never be mistaken for a code
+        codes = segment.translate(_TABLE)
         units: dict[str, int] = {}
         runs: dict[str, int] = {}
+        if not _OTHER_CODE.search(codes):
+            # Latin letters only (German, French, ... with accents): count words, skip the runs loop
+            latin = sum(1 for run in _LATIN_RUN.findall(codes))
+            return ({"L": latin} if latin else {}), latin, runs
         for run in _RUNS.findall(codes):
             c = run[0]
             if c == "R":
@@ -308,11 +332,18 @@ class SegmentClassifier:
 
     def english_by_words(self, joined: str, words: list[str]) -> bool:
         """ASCII letters only, >= 2 English-only function words making up `english_share` of
-        the words: English without a model call. On the bench's NTREX/MGSM segments this
-        decides ~80% of the English ones and calls no foreign segment English."""
+        the words, and no function word of another language: English without a model call.
+        On the bench's NTREX/MGSM segments with >= 3 ASCII words this decides 70% of the
+        English ones and 1 of 2,469 foreign ones (a Portuguese sentence that is mostly an
+        English book title); on the real Sky-T1 traces it decides ~74% of such segments."""
         if not joined.isascii():
             return False
-        hits = sum(1 for w in words if w.lower() in _ENGLISH_ONLY)
+        hits = 0
+        for w in joined.lower().split():
+            if w in _ENGLISH_ONLY:
+                hits += 1
+            elif w in _FOREIGN_FUNCTION:
+                return False
         return hits >= 2 and hits >= self.english_share * len(words)
 
     def _decide_latin(
@@ -391,10 +422,12 @@ class SegmentClassifier:
                         lang = target
                     return Segment(seg, lang, total, "script", runs)
             total -= latin
-        words = [w for w in _WORD.findall(seg) if w.lower() not in _MATH_WORDS and not (w.isupper() and len(w) <= 3)]
+        words = _WORD.findall(seg)
+        if _MATHISH.search(seg):  # most prose segments have no function name or point name: skip the filter
+            words = [w for w in words if w.lower() not in _MATH_WORDS and not (w.isupper() and len(w) <= 3 and w.isascii())]
         n_words = len(words)
         joined = " ".join(words)
-        if not joined.isascii():
+        if not joined.isascii() and _VIETNAMESE.search(joined):
             vi_words = sum(1 for w in words if _VIETNAMESE.search(w))
             if vi_words >= 2 and vi_words >= 0.3 * n_words:
                 # letters only Vietnamese uses, in a third of the words (one name, "Nguyễn", is not enough)
@@ -421,11 +454,11 @@ class SegmentClassifier:
         if not unsure_or_short or decided.how == "model-marked":
             return decided
         if target == "en":
-            if not any(w.lower() in _ENGLISH_WORDS for w in words):
-                return decided  # no English word at all: nothing for a second opinion to rescue
             non_space = len(seg) - sum(seg.count(ch) for ch in " \t\r\n")
             if sum(map(len, words)) >= self.second_opinion_prose * non_space:
-                return decided  # English prose: fastText is reliable here, py3langid no better
+                return decided  # prose: fastText is reliable here, py3langid no better
+            if not any(w.lower() in _ENGLISH_WORDS for w in words):
+                return decided  # no English word at all: nothing for a second opinion to rescue
         # other targets always ask: lid.176-lite calls clean Portuguese sentences Spanish
         # ("Espera-se que o Rosa se desloque ...": es 0.72, pt 0.12), py3langid says pt
         # second opinion on symbol-heavy segments: lid.176-lite calls "So, 25 kuna / 5.18
@@ -454,6 +487,8 @@ def smooth(segments: list[Segment]) -> list[Segment]:
     language takes that language ("Oh, nein." between two German sentences is German). Edges
     and disputed segments stay undecided; only undecided segments change."""
     n = len(segments)
+    if n < 3 or all(s.language is not None for s in segments):
+        return segments
     before: list[str | None] = [None] * n
     last: str | None = None
     for i, s in enumerate(segments):
@@ -500,8 +535,19 @@ _PARALLEL_MIN_CHARS = 4_000_000
 _WORKER_CLASSIFIERS: dict[tuple[int, float], SegmentClassifier] = {}
 
 
-def _score_texts(texts: list[str], langs: list[str], min_units: int, min_confidence: float) -> tuple[list, list, list]:
-    """(shares, found strings, foreign-run counts) for rows; runs in this process or a pool worker."""
+def _load_models(hold_s: float) -> int:
+    """Pool start-up: load both models in a worker (~0.8 s CPU), then hold it for `hold_s` so
+    that the next start-up task lands on another worker. Returns the worker's pid."""
+    _fasttext_model()
+    _py3langid().classify("warm up")  # py3langid decompresses its model on the first call
+    time.sleep(hold_s)
+    return os.getpid()
+
+
+def _score_texts(texts: list[str], langs: list[str], min_units: int, min_confidence: float) -> tuple[list, list, list, float]:
+    """(shares, found strings, foreign-run counts, CPU seconds spent) for rows; runs in this
+    process or in a pool worker."""
+    cpu0 = time.process_time()
     key = (min_units, min_confidence)
     clf = _WORKER_CLASSIFIERS.get(key)
     if clf is None:
@@ -514,7 +560,7 @@ def _score_texts(texts: list[str], langs: list[str], min_units: int, min_confide
         shares.append(rep.share)
         found.append(",".join(f"{k}:{v:.2f}" for k, v in rep.found.items()))
         runs.append(rep.foreign_runs)
-    return shares, found, runs
+    return shares, found, runs, time.process_time() - cpu0
 
 
 class LanguageFilter:
@@ -550,6 +596,7 @@ class LanguageFilter:
         self.workers = workers
         self.parallel_min_chars = _PARALLEL_MIN_CHARS
         self._pool: Any = None
+        self.cpu_seconds = 0.0  # scoring CPU time so far, pool workers included (bench/language.py reads it)
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_pool": None}
@@ -570,9 +617,10 @@ class LanguageFilter:
         n_workers = self._n_workers()
         n_chars = sum(map(len, texts))
         if n_workers > 1 and len(texts) >= 2 * n_workers and n_chars >= self.parallel_min_chars:
-            shares, found, runs = self._score_parallel(texts, langs, n_workers, n_chars)
+            shares, found, runs, cpu = self._score_parallel(texts, langs, n_workers, n_chars)
         else:
-            shares, found, runs = _score_texts(texts, langs, self.min_units, self.min_confidence)
+            shares, found, runs, cpu = _score_texts(texts, langs, self.min_units, self.min_confidence)
+        self.cpu_seconds += cpu
         scores = pl.DataFrame(
             {
                 "score_language": pl.Series(shares, dtype=pl.Float64),
@@ -591,7 +639,7 @@ class LanguageFilter:
         )
         return scores.with_columns(verdict.cast(pl.String).alias("verdict_language"))
 
-    def _score_parallel(self, texts: list[str], langs: list[str], n_workers: int, n_chars: int) -> tuple[list, list, list]:
+    def _score_parallel(self, texts: list[str], langs: list[str], n_workers: int, n_chars: int) -> tuple[list, list, list, float]:
         if self._pool is None:
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
@@ -599,6 +647,9 @@ class LanguageFilter:
             # forkserver, not fork: polars' thread pool is running in this process, and
             # forking a threaded process can deadlock the child
             self._pool = ProcessPoolExecutor(max_workers=n_workers, mp_context=multiprocessing.get_context("forkserver"))
+            # every worker loads the models before the first chunk, not in the middle of it
+            for fut in [self._pool.submit(_load_models, 0.2) for _ in range(n_workers)]:
+                fut.result()
         # chunks of ~equal characters, 4 per worker so a chunk of long traces does not leave
         # the other workers idle at the end; results come back in row order
         target = n_chars / (4 * n_workers)
@@ -618,12 +669,14 @@ class LanguageFilter:
         shares: list = []
         found: list = []
         runs: list = []
+        cpu = 0.0
         for fut in futures:
-            s, f, r = fut.result()
+            s, f, r, c = fut.result()
             shares += s
             found += f
             runs += r
-        return shares, found, runs
+            cpu += c
+        return shares, found, runs, cpu
 
     def keep(self, scores: pl.DataFrame) -> pl.Series:
         # decided from the score columns alone, so the threshold can change without re-scoring
