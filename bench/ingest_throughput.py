@@ -47,7 +47,16 @@ r = ingest([sys.argv[1]], out=sys.argv[2], preset=sys.argv[3], engine=sys.argv[4
            workers=None if sys.argv[5] == "auto" else int(sys.argv[5]))
 ch = resource.getrusage(resource.RUSAGE_CHILDREN)  # worker processes, if any
 cpu = time.process_time() - c + ch.ru_utime + ch.ru_stime
-print(cpu, t - t0, r.rows_written, time.time() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+def peak_mb():  # this process's own peak (ru_maxrss may carry the parent's peak across exec)
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(cpu, t - t0, r.rows_written, time.time() - t, peak_mb())
 """
 
 _DATASETS = """
@@ -59,7 +68,16 @@ import datasets
 t, c = time.time(), time.process_time()
 ds = datasets.load_dataset("json", data_files=sys.argv[1], split="train")
 ds.to_parquet(sys.argv[2])
-print(time.process_time() - c, t - t0, len(ds), time.time() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+def peak_mb():  # this process's own peak (ru_maxrss may carry the parent's peak across exec)
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(time.process_time() - c, t - t0, len(ds), time.time() - t, peak_mb())
 """
 
 DATA = Path(__file__).resolve().parents[1] / "factory" / "data"
