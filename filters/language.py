@@ -61,6 +61,7 @@ from __future__ import annotations
 import os
 import re
 import time
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
@@ -124,6 +125,8 @@ _TABLE = _build_table()
 _NOT_CODE = re.compile(r"[^LHKGCADBTMIWR]+")
 _RUNS = re.compile(r"L+|H+|K+|G+|C+|A+|D+|B+|T+|M+|I+|W+|R+")
 _OTHER_CODE = re.compile(r"[HKGCADBTMIW]")
+_OTHER_RUNS = re.compile(r"H+|K+|G+|C+|A+|D+|B+|T+|M+|I+|W+")
+_LONG_RUN = {c: re.compile(c + "{16,}") for c in "CADBTMW"}  # word-script runs long enough to hold 2+ words
 _LATIN_RUN = re.compile(r"LL+")
 _VIETNAMESE = re.compile("[\u1ea0-\u1ef9\u0110\u0111\u01a0\u01a1\u01af\u01b0]")
 
@@ -189,11 +192,6 @@ _MATH_WORDS = frozenset(
     "mod gcd lcm det res deg arg sgn floor ceil inf sup frac cdot pi mathrm mathbf boxed dx dy dt".split()
 )
 
-# a math word or a short all-caps point name (AC, BD) as a whole word (letters on neither side,
-# the way _WORD cuts words)
-_MATHISH = re.compile(
-    r"(?<![^\W\d_])(?:(?i:" + "|".join(sorted(_MATH_WORDS, key=len, reverse=True)) + r")|[A-Z]{2,3})(?![^\W\d_])"
-)
 
 
 @lru_cache(maxsize=4096)
@@ -313,19 +311,18 @@ class SegmentClassifier:
             # Latin letters only (German, French, ... with accents): count words, skip the runs loop
             latin = sum(1 for run in _LATIN_RUN.findall(codes))
             return ({"L": latin} if latin else {}), latin, runs
-        for run in _RUNS.findall(codes):
-            c = run[0]
-            if c == "R":
-                continue  # Greek letters are math symbols in a chain of thought
-            if c == "L":
-                if len(run) >= 2:
-                    units["L"] = units.get("L", 0) + 1
-                continue
-            runs[c] = runs.get(c, 0) + 1
-            # a run of a spaced script is a word; text that lost its spaces
-            # ("تتضمنالدورةالتدريبية...") still holds one word per ~8 letters
-            n = len(run) if _SCRIPTS[c][1] == "char" else max(1, len(run) // 8)
-            units[c] = units.get(c, 0) + n
+        # counted in C where possible: a segment of Russian is ~20 runs, one per word
+        latin = len(_LATIN_RUN.findall(codes))
+        if latin:
+            units["L"] = latin
+        for c, n in Counter(run[0] for run in _OTHER_RUNS.findall(codes)).items():
+            runs[c] = n
+            if _SCRIPTS[c][1] == "char":
+                units[c] = codes.count(c)
+            else:
+                # a run of a spaced script is a word; text that lost its spaces
+                # ("تتضمنالدورةالتدريبية...") still holds one word per ~8 letters
+                units[c] = n + sum(len(r) // 8 - 1 for r in _LONG_RUN[c].findall(codes))
         if "I" in units:
             units["I"] = max(1, units["I"] // 4)  # Thai: ~4 characters per word
         return units, units.get("L", 0), runs
@@ -422,9 +419,7 @@ class SegmentClassifier:
                         lang = target
                     return Segment(seg, lang, total, "script", runs)
             total -= latin
-        words = _WORD.findall(seg)
-        if _MATHISH.search(seg):  # most prose segments have no function name or point name: skip the filter
-            words = [w for w in words if w.lower() not in _MATH_WORDS and not (w.isupper() and len(w) <= 3 and w.isascii())]
+        words = [w for w in _WORD.findall(seg) if w.lower() not in _MATH_WORDS and not (w.isupper() and len(w) <= 3 and w.isascii())]
         n_words = len(words)
         joined = " ".join(words)
         if not joined.isascii() and _VIETNAMESE.search(joined):

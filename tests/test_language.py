@@ -163,3 +163,70 @@ def test_bundled_model_only_never_a_download(monkeypatch):
     language._fasttext_model.cache_clear()
     rep = analyse("Dies ist ein ganz gewöhnlicher deutscher Satz über Zahlen und Summen.", "en")
     assert rep.found == {"de": 1.0}
+
+
+def test_pool_scores_equal_one_process(mixed_rows):
+    """The process pool (forced on for a small batch) gives the same columns, in row order."""
+    df = _frame(mixed_rows[:60] + [r for r in mixed_rows if json.loads(r["meta"])["drifts"]])
+    one = LanguageFilter(workers=1).score(df)
+    pooled = LanguageFilter(workers=2)
+    pooled.parallel_min_chars = 0
+    try:
+        many = pooled.score(df)
+    finally:
+        pooled.close()
+    assert many.equals(one)
+    assert pooled.cpu_seconds > 0
+
+
+def test_foreign_marks_decide_short_segments():
+    """Short foreign sentences fastText is unsure about: lower-case accented words or ¿¡ make
+    them foreign for an English target; names with accents do not."""
+    for text in ("No salió bien.", "Ziemlich mäßiger Stoff.", "É muito mau."):
+        rep = analyse(text, "en")
+        assert rep.found and "en" not in rep.found, (text, rep.segments)
+    rep = analyse("Then Señor Peña checked the total again.", "en")
+    assert rep.found == {"en": 1.0}
+
+
+def test_english_function_words_skip_the_model(monkeypatch):
+    from factory.filters import language
+
+    calls = []
+
+    class Spy:
+        def predict(self, text, k, threshold, errors):
+            calls.append(text)
+            return [(0.99, "__label__de")]
+
+    monkeypatch.setattr(language, "_fasttext_model", lambda: type("M", (), {"f": Spy()})())
+    clf = language.SegmentClassifier()
+    [seg] = clf.classify(["Then we add the two values and check that their sum is right."], target="en")
+    assert seg.language == "en" and seg.how == "english-words" and calls == []
+    # a function word of another language sends the segment to the model
+    [seg] = clf.classify(["Wir sehen, dass the Ergebnis und die Summe stimmen."], target="en")
+    assert len(calls) == 1 and seg.how != "english-words"
+
+
+def test_context_and_edges():
+    """An undecided short segment between two German sentences is German; at the edge it stays undecided."""
+    de1 = "Das ist ein ganz normaler deutscher Satz über Zahlen und Summen."
+    de2 = "Wir rechnen jetzt die Summe der beiden Werte noch einmal aus."
+    rep = analyse(f"{de1}\nOh, nein.\n{de2}", "en")
+    assert [s.how for s in rep.segments][1] == "context" and rep.segments[1].language == "de"
+    rep = analyse(f"Oh, nein.\n{de1}\n{de2}", "en")
+    assert rep.segments[0].language is None
+
+
+def test_symbol_heavy_english_is_not_called_foreign():
+    """lid.176-lite calls this Italian at p=0.99; py3langid's second opinion disagrees, so it is not counted."""
+    rep = analyse("So, 25 kuna / 5.18 kuna per USD = 4.826 USD per hour.", "en")
+    assert rep.share in (None, 1.0)
+
+
+def test_unspaced_script_text_counts_words():
+    from factory.filters.language import SegmentClassifier
+
+    units, _, runs = SegmentClassifier.script_units("تتضمنالدورةالتدريبيةالطويلةالتيتستغرقساعةسلسلةمنالمهام")
+    assert runs == {"A": 1} and units["A"] >= 5
+    assert analyse("تتضمنالدورةالتدريبيةالطويلةالتيتستغرقساعةسلسلةمنالمهامالتفاعلية.", "en").found == {"ar": 1.0}
