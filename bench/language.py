@@ -14,7 +14,9 @@ What it prints:
    language; precision/recall of "this document mixes languages" for our filter vs whole-text ID;
 3. false alarms on clean text: English chunks, and each foreign language's own chunks with that
    language as the target (names and brands stay in Latin letters there);
-4. segments/s of our filter (including masking and segmenting) vs py3langid per segment;
+4. segments/s of our filter (including masking and segmenting) vs py3langid and raw fastText-lite
+   per segment: on all segments, on the Latin-script ones only (the worst case), through
+   `LanguageFilter.score` with one row per segment, with and without its process pool;
 5. the real traces: the three drifting rows caught, the controls passing.
 
 Speeds: every timed run is repeated (`--repeat`, default 3) with a fresh classifier (its
