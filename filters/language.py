@@ -298,7 +298,7 @@ class SegmentClassifier:
         script_share: float = 0.25,
         sure: float = 0.995,
         english_share: float = 0.1,
-        cache_size: int = 200_000,
+        cache_size: int = 50_000,  # ~25 MB of segments at most
     ) -> None:
         self.sure = sure  # fastText probability above which a long segment needs no second opinion
         self.second_opinion_words = 10
@@ -619,7 +619,10 @@ class LanguageFilter:
             self._pool = None
 
     def _n_workers(self) -> int:
-        return self.workers if self.workers is not None else (os.cpu_count() or 1)
+        if self.workers is not None:
+            return self.workers
+        # the cores this process may run on (a container or taskset can allow fewer than cpu_count)
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
     def score(self, batch: pl.DataFrame) -> pl.DataFrame:
         # the chain of thought; rows without a separated thought are scored on the whole completion
