@@ -77,8 +77,13 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import time
+import warnings
 from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
@@ -547,6 +552,22 @@ _PARALLEL_MIN_CHARS = 4_000_000
 _WORKER_CLASSIFIERS: dict[tuple[int, float], SegmentClassifier] = {}
 
 
+@contextmanager
+def _main_hidden() -> Iterator[None]:
+    """Hide `__main__.__file__` / `__spec__`, which multiprocessing reads when it starts a
+    non-fork worker to decide whether to re-import the caller's main module."""
+    main = sys.modules.get("__main__")
+    saved = {k: main.__dict__.pop(k) for k in ("__file__", "__spec__") if main is not None and k in main.__dict__}
+    try:
+        if main is not None and "__spec__" in saved:
+            main.__spec__ = None  # multiprocessing reads the attribute; None means "no module name"
+        yield
+    finally:
+        if main is not None:
+            main.__dict__.pop("__spec__", None)
+            main.__dict__.update(saved)
+
+
 def _load_models(hold_s: float) -> int:
     """Pool start-up: load both models in a worker (~0.8 s CPU), then hold it for `hold_s` so
     that the next start-up task lands on another worker. Returns the worker's pid."""
@@ -632,7 +653,14 @@ class LanguageFilter:
         n_workers = self._n_workers()
         n_chars = sum(map(len, texts))
         if n_workers > 1 and len(texts) >= 2 * n_workers and n_chars >= self.parallel_min_chars:
-            shares, found, runs, cpu = self._score_parallel(texts, langs, n_workers, n_chars)
+            try:
+                shares, found, runs, cpu = self._score_parallel(texts, langs, n_workers, n_chars)
+            except BrokenProcessPool as exc:
+                # a worker died (out of memory, killed): score here, and stay in-process from now on
+                warnings.warn(f"language filter: process pool failed ({exc}); scoring in this process", stacklevel=2)
+                self.close()
+                self.workers = 1
+                shares, found, runs, cpu = _score_texts(texts, langs, self.min_units, self.min_confidence)
         else:
             shares, found, runs, cpu = _score_texts(texts, langs, self.min_units, self.min_confidence)
         self.cpu_seconds += cpu
@@ -662,9 +690,13 @@ class LanguageFilter:
             # forkserver, not fork: polars' thread pool is running in this process, and
             # forking a threaded process can deadlock the child
             self._pool = ProcessPoolExecutor(max_workers=n_workers, mp_context=multiprocessing.get_context("forkserver"))
-            # every worker loads the models before the first chunk, not in the middle of it
-            for fut in [self._pool.submit(_load_models, 0.2) for _ in range(n_workers)]:
-                fut.result()
+            # every worker starts now and loads the models before the first chunk. Non-fork
+            # workers normally re-run the caller's __main__ (a script without a main guard
+            # would run its whole pipeline again; `python -` has no file to run at all); the
+            # workers need only this module, so __main__'s file and spec are hidden while they start
+            with _main_hidden():
+                for fut in [self._pool.submit(_load_models, 0.2) for _ in range(n_workers)]:
+                    fut.result()
         # chunks of ~equal characters, 4 per worker so a chunk of long traces does not leave
         # the other workers idle at the end; results come back in row order
         target = n_chars / (4 * n_workers)

@@ -230,3 +230,27 @@ def test_unspaced_script_text_counts_words():
     units, _, runs = SegmentClassifier.script_units("تتضمنالدورةالتدريبيةالطويلةالتيتستغرقساعةسلسلةمنالمهام")
     assert runs == {"A": 1} and units["A"] >= 5
     assert analyse("تتضمنالدورةالتدريبيةالطويلةالتيتستغرقساعةسلسلةمنالمهامالتفاعلية.", "en").found == {"ar": 1.0}
+
+
+def test_pool_workers_do_not_rerun_an_unguarded_script(tmp_path):
+    """Pool workers import only this module: a user's script without `if __name__ == "__main__"`
+    is not run again inside each worker (multiprocessing's spawn/forkserver default)."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "import polars as pl\n"
+        "from factory.filters.language import LanguageFilter\n"
+        "print('SCRIPT-RAN', flush=True)\n"
+        "f = LanguageFilter(workers=2)\n"
+        "f.parallel_min_chars = 0\n"
+        "df = pl.DataFrame({'completion': ['This is an ordinary English sentence about numbers.'] * 8,\n"
+        "                   'reasoning': [None] * 8, 'language': ['en'] * 8})\n"
+        "print(f.score(df)['verdict_language'].to_list(), f._pool is not None, flush=True)\n"
+        "f.close()\n"
+    )
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.count("SCRIPT-RAN") == 1
+    assert "['ok', 'ok', 'ok', 'ok', 'ok', 'ok', 'ok', 'ok'] True" in out.stdout
