@@ -53,7 +53,7 @@ a 5% share. Lower it to tolerate quoted foreign sentences (NTREX's English sourc
 faut bien le faire." — the bench lists such documents); raise `max_foreign_runs` to tolerate
 foreign-script words (a CoT that explains a Chinese term on purpose).
 
-Measured by `python bench/language.py` (shared 2-core box, load ~1.3; speeds per CPU-second,
+Measured by `python bench/language.py` (shared 2-core box, load ~1; speeds per CPU-second,
 best of 3, which is the number held to the 10k target; wall-clock alongside in the bench
 output): every NTREX sentence in 13 languages + MGSM exemplars judged alone against English:
 99.95% right on the 99.6% of segments decided, 99.65% counting undecided foreign segments as
@@ -61,14 +61,14 @@ misses (was 99.49%), exact language 99.82%; documents with one spliced foreign s
 foreign tail: precision 0.983 / recall 0.968, against recall 0.34 / 0.38 for whole-text
 py3langid / fastText-lite (all 10 alarms on "clean" documents point at a real foreign
 sentence in the source: a French quote, an untranslated English book title); 3/3 real
-drifting traces caught, 567/567 English controls kept. Speed: 15.7k segments/CPU-s on all
-26k segments (92% foreign, half of them Latin) = 2.8x py3langid and 0.6x raw fastText-lite
+drifting traces caught, 567/567 English controls kept. Speed: 16.0k segments/CPU-s on all
+26k segments (92% foreign, half of them Latin) = 2.1x py3langid and 0.54x raw fastText-lite
 (which neither masks, segments nor counts scripts); 12.0k/CPU-s in the worst case
-(Latin-script segments only, 86% foreign); 19.6k/CPU-s end to end on the spliced documents;
-82k/CPU-s on the real long traces. The previous version, timed the same way in one run: 9.2k,
-7.4k and 39k. The pool reaches 27k/wall-s
-(all segments) and 181k/wall-s (real traces) on the 2 cores when the box is quiet, and no
-gain when other jobs hold the cores.
+(Latin-script segments only, 86% foreign); 23k/CPU-s end to end on the spliced documents;
+93k/CPU-s on the real long traces. The previous version, timed the same way in one run with
+this one: 10.6k, 6.4k (this one 10.6k in that run) and 39k. The pool reaches 30k/wall-s (all
+segments) and 188k/wall-s (real traces) on the 2 cores when the box is quiet, and nothing
+when other jobs hold the cores.
 
 Exercise: `factory filter TRACES --out OUT --filters language`, `python bench/language.py`.
 """
