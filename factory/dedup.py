@@ -40,7 +40,7 @@ import pyarrow.parquet as pq
 
 from factory.dataset import DatasetWriter, check_folder, iter_batches, read_manifest, shard_paths
 from factory.filters.minhash import MinHashParams, band_hashes, signatures
-from factory.filters.textnorm import Shingles, exact_hashes, normalize_texts, shingle_hashes, words_of
+from factory.filters.textnorm import Shingles, exact_hashes, mix64, normalize_texts, shingle_hashes, words_of
 from factory.lsh import BucketStore, bucket_pairs, choose_keepers, components, exact_pairs, verify_pairs
 from factory.schemas.errors import DatasetError, InputError
 
@@ -185,29 +185,43 @@ def boilerplate_shingles(src: Source, cfg: DedupConfig, *, log: Callable[[str], 
     key = "problem_id" if (src.contract == "trace" and src.by == "problem") else "id"
     rate = min(1.0, cfg.boilerplate_sample / max(src.rows, 1))
     cut = np.uint64(min(int(rate * 2**64), 2**64 - 1))
-    seen_texts: set[int] = set()
+    # sampled texts are gathered into groups of ~32 MB, each normalised and shingled on all
+    # cores (threads: polars and numpy release the GIL)
+    from concurrent.futures import ThreadPoolExecutor
+
+    workers = _workers(cfg)
+    seen: set[int] = set()
     parts: list[np.ndarray] = []
-    for rb in iter_batches(src.path, columns=list(dict.fromkeys([key, src.text_column])), batch_size=cfg.batch_size):
-        b = pl.from_arrow(rb)
-        assert isinstance(b, pl.DataFrame)
-        pick = (b[key].hash(seed=0xB0B).to_numpy() <= cut) if rate < 1.0 else np.ones(b.height, dtype=bool)
-        if not pick.any():
-            continue
-        norm = normalize_texts(b[src.text_column].filter(pl.Series(pick)))
+    group: list[pl.Series] = []
+    group_bytes = 0
+
+    def flush(pool: ThreadPoolExecutor) -> None:
+        nonlocal group, group_bytes
+        texts = pl.concat(group)
+        group, group_bytes = [], 0
+        step = -(-len(texts) // workers)
+        norm = pl.concat(list(pool.map(normalize_texts, [texts[i : i + step] for i in range(0, len(texts), step)])))
+        # exact repeats count once (a problem copied many times is not boilerplate)
         ex = exact_hashes(norm).tolist()
-        fresh = [i for i, h in enumerate(ex) if h not in seen_texts and not seen_texts.add(h)]
-        if not fresh:
-            continue
-        sh = shingle_hashes(words_of(norm[fresh]), cfg.ngram, short="skip")
-        doc = np.repeat(np.arange(len(fresh)), np.diff(sh.offsets))
-        # each shingle once per text: sort by (text, hash) and drop repeats (lexsort on two
-        # flat keys; np.unique(axis=0) was 10x slower)
-        order = np.lexsort((sh.hashes, doc))
-        h, d = sh.hashes[order], doc[order]
-        first = np.ones(len(h), dtype=bool)
-        first[1:] = (h[1:] != h[:-1]) | (d[1:] != d[:-1])
-        parts.append(h[first])
-    n_texts = len(seen_texts)
+        fresh = norm.gather([i for i, h in enumerate(ex) if h not in seen and not seen.add(h)])
+        step = -(-len(fresh) // workers) or 1
+        parts.extend(
+            pool.map(lambda i: distinct_per_text(shingle_hashes(words_of(fresh[i : i + step]), cfg.ngram, short="skip")), range(0, len(fresh), step))
+        )
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for rb in iter_batches(src.path, columns=list(dict.fromkeys([key, src.text_column])), batch_size=cfg.batch_size):
+            b = pl.from_arrow(rb)
+            assert isinstance(b, pl.DataFrame)
+            pick = (b[key].hash(seed=0xB0B).to_numpy() <= cut) if rate < 1.0 else np.ones(b.height, dtype=bool)
+            if pick.any():
+                group.append(b[src.text_column].filter(pl.Series(pick)))
+                group_bytes += int(group[-1].str.len_bytes().sum() or 0)
+                if group_bytes >= 32 << 20:
+                    flush(pool)
+        if group:
+            flush(pool)
+    n_texts = len(seen)
     if not parts:
         return np.zeros(0, np.uint64)
     values, df = np.unique(np.concatenate(parts), return_counts=True)
@@ -216,6 +230,22 @@ def boilerplate_shingles(src: Source, cfg: DedupConfig, *, log: Callable[[str], 
     if len(out):
         log(f"boilerplate: {len(out)} shingle(s) found in >= {need} of {n_texts} sampled distinct texts are left out of signatures")
     return out
+
+
+def distinct_per_text(sh: Shingles) -> np.ndarray:
+    """The shingle hashes of a batch with each text's repeats removed (a shingle counts once
+    per text). One argsort of hash XOR a per-text salt: equal keys are exactly the repeats
+    within one text (a cross-text collision of 64-bit keys has probability ~n^2/2^65); 4.5x
+    faster than np.lexsort on (text, hash)."""
+    if not len(sh.hashes):
+        return sh.hashes
+    doc = np.repeat(np.arange(len(sh.offsets) - 1, dtype=np.uint64), np.diff(sh.offsets))
+    key = sh.hashes ^ mix64(doc + np.uint64(1))
+    order = np.argsort(key)
+    k = key[order]
+    first = np.ones(len(k), dtype=bool)
+    first[1:] = k[1:] != k[:-1]
+    return sh.hashes[order[first]]
 
 
 def _worker_init() -> None:
@@ -519,12 +549,7 @@ def cluster_texts(texts: list[str], cfg: DedupConfig | None = None) -> np.ndarra
         norm = normalize_texts(sample)
         _, first = np.unique(exact_hashes(norm), return_index=True)
         sh = shingle_hashes(words_of(norm[np.sort(first).tolist()]), cfg.ngram, short="skip")
-        doc = np.repeat(np.arange(len(first)), np.diff(sh.offsets))
-        order = np.lexsort((sh.hashes, doc))
-        h, d = sh.hashes[order], doc[order]
-        keep = np.ones(len(h), dtype=bool)
-        keep[1:] = (h[1:] != h[:-1]) | (d[1:] != d[:-1])
-        values, df = np.unique(h[keep], return_counts=True)
+        values, df = np.unique(distinct_per_text(sh), return_counts=True)
         boiler = np.sort(values[df >= max(cfg.boilerplate_min_docs, int(np.ceil(cfg.boilerplate * len(first))))])
     workers = _workers(cfg)
     step = max(1, min(cfg.batch_size, -(-n // workers)))
@@ -569,7 +594,7 @@ def _workers(cfg: DedupConfig) -> int:
 
 @dataclass
 class Pass1:
-    store: Any  # .groups() yields sorted (key, doc) entries; .close(); .partitions
+    store: Any  # .groups() yields entries grouped by key; .close(); .partitions
     exact: np.ndarray
     n_docs: int
 
@@ -601,14 +626,17 @@ def _local_fingerprints(
             from concurrent.futures import ThreadPoolExecutor
 
             with ThreadPoolExecutor(max_workers=workers) as tpool:
+                # every batch is submitted before any is consumed (the input is small), so
+                # reading the next batch overlaps fingerprinting the previous one
+                futs = []
                 for docs, texts in docs_iter:
                     step = -(-len(docs) // workers)
-                    futs = [
+                    futs += [
                         (docs[i : i + step], tpool.submit(fingerprint, texts[i : i + step], ngram=cfg.ngram, params=params, boilerplate=boilerplate))
                         for i in range(0, len(docs), step)
                     ]
-                    for d, fut in futs:
-                        consume(d, fut.result())
+                for d, fut in futs:
+                    consume(d, fut.result())
         else:
             import multiprocessing as mp
 

@@ -66,7 +66,7 @@ class BucketStore:
                 self._files[i].write(arr[lo:hi].tobytes())
 
     def groups(self):
-        """Yield each partition's entries sorted by (key, doc)."""
+        """Yield each partition's entries grouped by key (sort_entries)."""
         if not self.spilled:
             arr = np.concatenate(self._mem) if self._mem else np.empty(0, dtype=_ENTRY)
             self._mem = []
@@ -91,10 +91,10 @@ class BucketStore:
 
 
 def sort_entries(arr: np.ndarray) -> np.ndarray:
-    """Entries sorted by (key, doc). lexsort on the two plain columns is ~10x faster than
-    np.sort(order=...) on the structured array."""
-    order = np.lexsort((arr["doc"], arr["key"]))
-    return arr[order]
+    """Entries grouped by key (sorted by key; members of a bucket in any order: bucket_pairs
+    does not depend on it). One argsort of the keys is 2x faster than lexsort on (key, doc)
+    and ~20x faster than np.sort(order=...) on the structured array."""
+    return arr[np.argsort(arr["key"])]
 
 
 def bucket_pairs(sorted_entries: np.ndarray, *, rank: np.ndarray | None = None) -> np.ndarray:

@@ -38,6 +38,8 @@ _LATEX_RULES: tuple[tuple[str, str], ...] = (
 )
 # Everything that is not a letter or digit separates words ($, {, }, \, punctuation, spaces).
 _NON_WORD = r"[^\p{L}\p{N}]+"
+# a run of separators that is not exactly one space (same result as _NON_WORD -> " ")
+_SEPARATOR_RUN = r"[^\p{L}\p{N}]*[^\p{L}\p{N} ][^\p{L}\p{N}]*| {2,}"
 
 NumberMode = Literal["keep", "mask"]
 
@@ -46,26 +48,40 @@ _POLY = np.uint64(0x9E3779B97F4A7C15)
 _WORD_SEED = 0x5EED
 
 
+def _latex_and_separators(e: pl.Expr, numbers: NumberMode) -> pl.Expr:
+    """Lower-case, LaTeX rules, separator runs -> one space, optional number masking, strip."""
+    e = e.str.to_lowercase()
+    for pattern, repl in _LATEX_RULES:
+        e = e.str.replace_all(pattern, repl)
+    # every run of non-word characters becomes one space; a run that already is one space is
+    # left alone (most separators are single spaces: matching only the others is 1.8x faster
+    # than rewriting every run, with the same output)
+    e = e.str.replace_all(_SEPARATOR_RUN, " ")
+    if numbers == "mask":
+        e = e.str.replace_all(r"\p{N}+", "0")
+    return e.str.strip_chars()
+
+
 def normalize_expr(expr: pl.Expr, *, numbers: NumberMode = "keep") -> pl.Expr:
     """Polars expression: normalised text (lower-case words separated by single spaces).
 
     numbers="mask" replaces every digit run by `0`, so a renumbered copy normalises the same
     (used by decontamination; dedup keeps numbers: a renumbered problem is a new problem)."""
     e = expr.fill_null("")
-    # NFKC is the identity on ASCII; only the (few) non-ASCII texts pay for it (5x faster)
-    e = pl.when(e.str.contains(r"[^\x00-\x7F]")).then(e.str.normalize("NFKC")).otherwise(e).str.to_lowercase()
-    for pattern, repl in _LATEX_RULES:
-        e = e.str.replace_all(pattern, repl)
-    # one pass turns punctuation and whitespace runs alike into one space
-    e = e.str.replace_all(_NON_WORD, " ")
-    if numbers == "mask":
-        e = e.str.replace_all(r"\p{N}+", "0")
-    return e.str.strip_chars()
+    # NFKC is the identity on ASCII; only the (few) non-ASCII texts need it
+    e = pl.when(e.str.len_bytes() != e.str.len_chars()).then(e.str.normalize("NFKC")).otherwise(e)
+    return _latex_and_separators(e, numbers)
 
 
 def normalize_texts(texts: list[str] | pl.Series, *, numbers: NumberMode = "keep") -> pl.Series:
+    """`normalize_expr` over a Series. NFKC runs on the non-ASCII texts only (gathered and
+    scattered back): a when/then evaluates both branches on every row."""
     s = texts if isinstance(texts, pl.Series) else pl.Series("text", texts, dtype=pl.String)
-    return s.to_frame("text").select(normalize_expr(pl.col("text"), numbers=numbers)).to_series()
+    s = s.fill_null("").rename("text")
+    idx = np.flatnonzero((s.str.len_bytes() != s.str.len_chars()).to_numpy())
+    if len(idx):
+        s = s.scatter(idx, s.gather(idx).str.normalize("NFKC"))
+    return s.to_frame().select(_latex_and_separators(pl.col("text"), numbers)).to_series()
 
 
 def normalize_text(text: str, *, numbers: NumberMode = "keep") -> str:
@@ -103,9 +119,11 @@ def words_of(normalized: pl.Series, *, content: bool = False) -> Words:
     lists = normalized.str.split(" ")
     # "" splits into [""]: a text with no words has length 0
     lengths = lists.list.len().to_numpy().astype(np.int64)
-    lengths[(normalized == "").fill_null(True).to_numpy()] = 0
+    empty = (normalized == "").fill_null(True).to_numpy()
+    lengths[empty] = 0
     flat = lists.explode()
-    flat = flat.filter(flat.is_not_null() & (flat != ""))
+    if empty.any():  # normalised texts have no empty words otherwise (single spaces, stripped)
+        flat = flat.filter(flat.is_not_null() & (flat != ""))
     hashes = flat.hash(seed=_WORD_SEED).to_numpy().astype(np.uint64, copy=False)
     offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])

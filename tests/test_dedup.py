@@ -113,6 +113,49 @@ def test_normalisation_makes_presentation_variants_equal():
     assert normalize_text("What is 2+2?") != normalize_text("What is 2+3?")
 
 
+def test_batch_normaliser_matches_the_plain_expression_on_real_multilingual_text(shared_data, package_data):
+    """normalize_texts (NFKC gathered/scattered on non-ASCII rows only, separator runs that are
+    one space left alone) gives exactly what the plain polars expression gives."""
+    import polars as pl
+
+    from factory.filters.textnorm import _LATEX_RULES, _NON_WORD, normalize_expr, normalize_texts
+
+    def reference(numbers):  # NFKC on every row, every separator run rewritten
+        e = pl.col("t").fill_null("").str.normalize("NFKC").str.to_lowercase()
+        for pattern, repl in _LATEX_RULES:
+            e = e.str.replace_all(pattern, repl)
+        e = e.str.replace_all(_NON_WORD, " ")
+        return (e.str.replace_all(r"\p{N}+", "0") if numbers == "mask" else e).str.strip_chars()
+
+    texts = [p["problem"] for p in _math500(package_data)[:200]]
+    for stem in ("eng", "zho", "rus", "arb", "hin"):
+        path = shared_data / "text" / "ntrex128" / f"newstest2019-ref.{stem}.txt.gz"
+        if path.exists():
+            texts += gzip.open(path, "rt", encoding="utf-8").read().splitlines()[:100]
+    texts += [None, "", "  \t ", "Ｆｕｌｌ－ｗｉｄｔｈ\u00a0１２３", "ﬁnd  x² — “½”", "a\n\nb", " lead", "trail "]
+    assert sum(t is not None and not t.isascii() for t in texts) > 300
+    s = pl.Series("t", texts, dtype=pl.String)
+    for numbers in ("keep", "mask"):
+        plain = s.to_frame().select(normalize_expr(pl.col("t"), numbers=numbers)).to_series()
+        ref = s.to_frame().select(reference(numbers)).to_series()
+        assert plain.to_list() == ref.to_list()
+        assert normalize_texts(s, numbers=numbers).to_list() == ref.to_list()
+        assert all("  " not in t and t == t.strip() for t in plain.to_list())
+    assert s.to_list() == texts  # the input Series is not modified in place
+
+
+def test_distinct_per_text_counts_each_shingle_once_per_text(package_data):
+    from factory.dedup import distinct_per_text
+
+    texts = [p["problem"] for p in _math500(package_data)[:300]]
+    texts += [texts[0] + " " + texts[0], "a b c d e a b c d e a b c d e"]  # repeats inside one text
+    sh = text_shingles(texts, 5)
+    got = np.sort(distinct_per_text(sh))
+    want = np.sort(np.concatenate([np.unique(sh.hashes[sh.offsets[i] : sh.offsets[i + 1]]) for i in range(len(texts))]))
+    assert np.array_equal(got, want)
+    assert len(got) < len(sh.hashes)
+
+
 def test_shingles_short_texts_and_word_order():
     sh = text_shingles(["one two three", "one two three four five six", "", "three two one"], 5)
     counts = np.diff(sh.offsets).tolist()
