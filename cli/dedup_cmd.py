@@ -28,8 +28,9 @@ def dedup_command(
     boilerplate: Annotated[float, typer.Option("--boilerplate", help="Shingles in at least this fraction of distinct texts (a shared header) are left out of signatures; 0 = off.", min=0.0, max=0.99)] = 0.01,
     text_field: Annotated[Optional[str], typer.Option("--text-field", help="Column holding the text (default: problem, or reasoning for --by trace).")] = None,
     memory_budget: Annotated[str, typer.Option("--memory-budget", help="Memory budget; LSH buckets and output partitions spill to disk beyond it.")] = "2GB",
-    workers: Annotated[int, typer.Option("--workers", help="Worker processes (0 = all cores).", min=0)] = 0,
-    executor: Annotated[Literal["local", "ray"], typer.Option("--executor", help="local: process pool; ray: Ray Data map_batches + groupby shuffle.")] = "local",
+    workers: Annotated[int, typer.Option("--workers", help="Fingerprint workers (0 = all cores).", min=0)] = 0,
+    pool: Annotated[Literal["threads", "processes"], typer.Option("--pool", help="threads (default: no start-up cost, shared memory) or spawned worker processes.")] = "threads",
+    executor: Annotated[Literal["local", "ray"], typer.Option("--executor", help="local: this machine's cores; ray: Ray Data map_batches + groupby shuffle.")] = "local",
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing dataset at --out.")] = False,
 ) -> None:
     """Remove exact and near-duplicate problems (or traces) and report the clusters."""
@@ -38,7 +39,7 @@ def dedup_command(
     cfg = DedupConfig(
         by=by, method=method, ngram=ngram, num_perm=num_perm, bands=bands, rows=rows, threshold=threshold,
         seed=seed, verify=verify == "jaccard", keep=keep, text_field=text_field, boilerplate=boilerplate,
-        memory_budget=parse_bytes(memory_budget), workers=workers, executor=executor,
+        memory_budget=parse_bytes(memory_budget), workers=workers, pool=pool, executor=executor,
     )
     r = run_dedup(input_dir, out_dir, cfg, mode="overwrite" if overwrite else "create", log=lambda s: err.print(s))
     print_dedup_report(r.stats)

@@ -12,6 +12,7 @@
       text_field: problem        # optional
       memory_budget: 2GB         # optional
       workers: 0                 # optional (0 = all cores)
+      pool: threads              # optional: threads | processes (fingerprint workers)
       executor: local            # optional: local | ray
 
 Re-running with the same settings on an unchanged input is a no-op (the manifest records both).
@@ -33,6 +34,7 @@ _CHOICES = {
     "verify": ("jaccard", "none"),
     "keep": ("most_correct", "smallest_id"),
     "executor": ("local", "ray"),
+    "pool": ("threads", "processes"),
 }
 KEYS = {"input", "out", "threshold", "boilerplate", "text_field", "memory_budget", *_INTS, *_CHOICES}
 
@@ -40,7 +42,7 @@ KEYS = {"input", "out", "threshold", "boilerplate", "text_field", "memory_budget
 def _config(section: dict[str, Any], seed: int):
     from factory.dedup import DedupConfig, parse_bytes
 
-    kw: dict[str, Any] = {k: section[k] for k in (*_INTS, "by", "method", "keep", "executor", "text_field") if k in section}
+    kw: dict[str, Any] = {k: section[k] for k in (*_INTS, "by", "method", "keep", "executor", "pool", "text_field") if k in section}
     for key in ("threshold", "boilerplate"):
         if key in section:
             kw[key] = float(section[key])
@@ -114,7 +116,7 @@ def run(section: dict[str, Any], ctx: StageContext) -> dict[str, Any]:
 def _settings(cfg) -> dict[str, Any]:
     from dataclasses import asdict
 
-    return {k: v for k, v in asdict(cfg).items() if k not in ("workers", "executor", "memory_budget", "batch_size")}
+    return {k: v for k, v in asdict(cfg).items() if k not in ("workers", "executor", "memory_budget", "batch_size", "pool")}
 
 
 def _summary(stats: dict[str, Any]) -> dict[str, Any]:

@@ -48,11 +48,13 @@ _POLY = np.uint64(0x9E3779B97F4A7C15)
 _WORD_SEED = 0x5EED
 
 
-def _latex_and_separators(e: pl.Expr, numbers: NumberMode) -> pl.Expr:
-    """Lower-case, LaTeX rules, separator runs -> one space, optional number masking, strip."""
-    e = e.str.to_lowercase()
+def _latex(e: pl.Expr) -> pl.Expr:
     for pattern, repl in _LATEX_RULES:
         e = e.str.replace_all(pattern, repl)
+    return e
+
+
+def _separators(e: pl.Expr, numbers: NumberMode) -> pl.Expr:
     # every run of non-word characters becomes one space; a run that already is one space is
     # left alone (most separators are single spaces: matching only the others is 1.8x faster
     # than rewriting every run, with the same output)
@@ -70,18 +72,29 @@ def normalize_expr(expr: pl.Expr, *, numbers: NumberMode = "keep") -> pl.Expr:
     e = expr.fill_null("")
     # NFKC is the identity on ASCII; only the (few) non-ASCII texts need it
     e = pl.when(e.str.len_bytes() != e.str.len_chars()).then(e.str.normalize("NFKC")).otherwise(e)
-    return _latex_and_separators(e, numbers)
+    return _separators(_latex(e.str.to_lowercase()), numbers)
+
+
+def _on_rows(s: pl.Series, rows: pl.Series, expr: pl.Expr) -> pl.Series:
+    """`expr` (over pl.col("text")) applied to the rows where `rows` is True only, scattered
+    back (a when/then would evaluate the expression on every row)."""
+    idx = np.flatnonzero(rows.to_numpy())
+    if not len(idx):
+        return s
+    return s.scatter(idx, s.gather(idx).to_frame("text").select(expr).to_series())
 
 
 def normalize_texts(texts: list[str] | pl.Series, *, numbers: NumberMode = "keep") -> pl.Series:
-    """`normalize_expr` over a Series. NFKC runs on the non-ASCII texts only (gathered and
-    scattered back): a when/then evaluates both branches on every row."""
+    """`normalize_expr` over a Series, faster: NFKC runs on the non-ASCII texts only and the
+    LaTeX rules on the texts holding a backslash or `°` only (the rules match nothing
+    else); gathered and scattered back."""
     s = texts if isinstance(texts, pl.Series) else pl.Series("text", texts, dtype=pl.String)
     s = s.fill_null("").rename("text")
-    idx = np.flatnonzero((s.str.len_bytes() != s.str.len_chars()).to_numpy())
-    if len(idx):
-        s = s.scatter(idx, s.gather(idx).str.normalize("NFKC"))
-    return s.to_frame().select(_latex_and_separators(pl.col("text"), numbers)).to_series()
+    s = _on_rows(s, s.str.len_bytes() != s.str.len_chars(), pl.col("text").str.normalize("NFKC"))
+    s = s.str.to_lowercase()
+    latex = s.str.contains("\\", literal=True) | s.str.contains("^", literal=True) | s.str.contains("°", literal=True)
+    s = _on_rows(s, latex, _latex(pl.col("text")))
+    return s.to_frame().select(_separators(pl.col("text"), numbers)).to_series()
 
 
 def normalize_text(text: str, *, numbers: NumberMode = "keep") -> str:

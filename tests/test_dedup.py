@@ -299,11 +299,16 @@ def test_identical_output_across_runs_shard_orders_spilling_and_workers(planted,
     shuffled = list(rows)
     random.Random(3).shuffle(shuffled)
     write_dataset(tmp_path / "shuffled", "problem", shuffled, rows_per_shard=97)
-    # shuffled shards + bucket spill to 8 partitions + 3 output partitions + 2 worker processes
+    # shuffled shards + bucket spill to 8 partitions + 3 output partitions + 2 worker threads
     cfg = DedupConfig(bucket_partitions=8, output_partitions=3, batch_size=100, workers=2)
     r = run_dedup(tmp_path / "shuffled", tmp_path / "spilled", cfg)
     assert r.stats["bucket_partitions"] == 8 and r.stats["output_partitions"] == 3
     assert _shard_hashes(tmp_path / "spilled") == base
+    # the same with 2 spawned worker processes
+    cfg = DedupConfig(output_partitions=2, batch_size=150, workers=2, pool="processes")
+    r = run_dedup(tmp_path / "shuffled", tmp_path / "processes", cfg)
+    assert read_manifest(tmp_path / "processes").run["pool"] == "processes"
+    assert _shard_hashes(tmp_path / "processes") == base
 
 
 def test_ray_executor_gives_the_same_clusters(planted, deduped, tmp_path):
