@@ -156,15 +156,43 @@ def fingerprint(
 ) -> Fingerprints:
     """Exact hash, signature and band hashes of each text. Shingles in `boilerplate` (sorted
     uint64) are left out of the signature unless a text has nothing else."""
-    norm = normalize_texts(texts)
-    ex = exact_hashes(norm)
     if params is None:
-        return Fingerprints(ex, None, None, np.ones(len(ex), dtype=bool))
-    sh = shingle_hashes(words_of(norm), ngram)
+        return Fingerprints(exact_hashes(normalize_texts(texts)), None, None, np.ones(len(texts), dtype=bool))
+    prep = prepare(texts, ngram=ngram)
+    return sign(prep, params=params, boilerplate=boilerplate)
+
+
+@dataclass
+class Prepared:
+    """A batch normalised and shingled, before MinHash (the boilerplate rule needs shingles)."""
+
+    exact: np.ndarray  # (n,) uint64
+    shingles: Shingles  # short="whole"
+    short: np.ndarray  # (n,) bool: 1..ngram-1 words (one whole-text shingle)
+
+
+def prepare(texts: list[str] | pl.Series, *, ngram: int) -> Prepared:
+    norm = normalize_texts(texts)
+    words = words_of(norm)
+    lengths = words.lengths
+    return Prepared(exact_hashes(norm), shingle_hashes(words, ngram), (lengths > 0) & (lengths < ngram))
+
+
+def sign(prep: Prepared, *, params: MinHashParams, boilerplate: np.ndarray | None = None) -> Fingerprints:
+    sh = prep.shingles
     if boilerplate is not None and len(boilerplate) and len(sh.hashes):
         sh = drop_shingles(sh, boilerplate)
     sig = signatures(sh, params.num_perm, params.seed)
-    return Fingerprints(ex, band_hashes(sig, params.bands, params.rows), sig, np.diff(sh.offsets) > 0)
+    return Fingerprints(prep.exact, band_hashes(sig, params.bands, params.rows), sig, np.diff(sh.offsets) > 0)
+
+
+def select_texts(sh: Shingles, idx: np.ndarray) -> Shingles:
+    """The shingles of texts `idx` only (vectorised gather of their ranges)."""
+    counts = np.diff(sh.offsets)[idx]
+    offsets = np.zeros(len(idx) + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    flat = np.repeat(sh.offsets[:-1][idx] - offsets[:-1], counts) + np.arange(offsets[-1], dtype=np.int64)
+    return Shingles(sh.hashes[flat], offsets, sh.starts[flat])
 
 
 def drop_shingles(sh: Shingles, drop: np.ndarray) -> Shingles:
@@ -193,8 +221,7 @@ def boilerplate_shingles(src: Source, cfg: DedupConfig, *, log: Callable[[str], 
     if cfg.method != "minhash" or cfg.boilerplate <= 0 or src.rows == 0:
         return np.zeros(0, np.uint64)
     key = "problem_id" if (src.contract == "trace" and src.by == "problem") else "id"
-    rate = min(1.0, cfg.boilerplate_sample / max(src.rows, 1))
-    cut = np.uint64(min(int(rate * 2**64), 2**64 - 1))
+    rate, cut = _sample_cut(src, cfg)
     # sampled texts are gathered into groups of ~32 MB, each normalised and shingled on all
     # cores (threads: polars and numpy release the GIL)
     from concurrent.futures import ThreadPoolExecutor
@@ -223,7 +250,7 @@ def boilerplate_shingles(src: Source, cfg: DedupConfig, *, log: Callable[[str], 
         for rb in iter_batches(src.path, columns=list(dict.fromkeys([key, src.text_column])), batch_size=cfg.batch_size):
             b = pl.from_arrow(rb)
             assert isinstance(b, pl.DataFrame)
-            pick = (b[key].hash(seed=0xB0B).to_numpy() <= cut) if rate < 1.0 else np.ones(b.height, dtype=bool)
+            pick = _sampled(b[key], rate, cut)
             if pick.any():
                 group.append(b[src.text_column].filter(pl.Series(pick)))
                 group_bytes += int(group[-1].str.len_bytes().sum() or 0)
@@ -232,6 +259,11 @@ def boilerplate_shingles(src: Source, cfg: DedupConfig, *, log: Callable[[str], 
         if group:
             flush(pool)
     n_texts = len(seen)
+    return _boilerplate_rule(parts, n_texts, cfg, log)
+
+
+def _boilerplate_rule(parts: list[np.ndarray], n_texts: int, cfg: DedupConfig, log: Callable[[str], None]) -> np.ndarray:
+    """Shingles (each counted once per distinct sampled text) found in enough of the texts."""
     if not parts:
         return np.zeros(0, np.uint64)
     values, df = np.unique(np.concatenate(parts), return_counts=True)
@@ -240,6 +272,16 @@ def boilerplate_shingles(src: Source, cfg: DedupConfig, *, log: Callable[[str], 
     if len(out):
         log(f"boilerplate: {len(out)} shingle(s) found in >= {need} of {n_texts} sampled distinct texts are left out of signatures")
     return out
+
+
+def _sample_cut(src: Source, cfg: DedupConfig) -> tuple[float, np.uint64]:
+    rate = min(1.0, cfg.boilerplate_sample / max(src.rows, 1))
+    return rate, np.uint64(min(int(rate * 2**64), 2**64 - 1))
+
+
+def _sampled(keys: pl.Series, rate: float, cut: np.uint64) -> np.ndarray:
+    """The boilerplate sample: documents whose key hashes below the cut (order independent)."""
+    return (keys.hash(seed=0xB0B).to_numpy() <= cut) if rate < 1.0 else np.ones(len(keys), dtype=bool)
 
 
 def distinct_per_text(sh: Shingles) -> np.ndarray:
@@ -429,15 +471,22 @@ def run_dedup(
         # an entry is 16 bytes; sorting a partition needs ~3x its size; a quarter of the budget
         partitions = cfg.bucket_partitions or max(1, int(np.ceil(src.rows * max(n_bands, 1) * 16 * 3 / (cfg.memory_budget * 0.25))))
         sig_path = workdir / "signatures.u32"
-        boiler = boilerplate_shingles(src, cfg, log=log)
         docs_iter = iter_docs(src, cfg, index)
-        if cfg.executor == "ray":
-            from factory.dedup_ray import ray_fingerprints
-
-            fps = ray_fingerprints(docs_iter, cfg, params, sig_path, log=log, boilerplate=boiler)
-        else:
+        if _one_pass(src, cfg, params):
+            # small input: shingle every document once, take the boilerplate rule's sample from
+            # those shingles, then MinHash (no separate sampling pass over the input)
             store = BucketStore(partitions=partitions, workdir=workdir)
-            fps = _local_fingerprints(docs_iter, cfg, params, sig_path, src.rows, store, boiler)
+            fps = _one_pass_fingerprints(docs_iter, src, cfg, params, sig_path, store, index, log)
+            boiler = fps.boilerplate
+        else:
+            boiler = boilerplate_shingles(src, cfg, log=log)
+            if cfg.executor == "ray":
+                from factory.dedup_ray import ray_fingerprints
+
+                fps = ray_fingerprints(docs_iter, cfg, params, sig_path, log=log, boilerplate=boiler)
+            else:
+                store = BucketStore(partitions=partitions, workdir=workdir)
+                fps = _local_fingerprints(docs_iter, cfg, params, sig_path, src.rows, store, boiler)
         store, exact, n_docs = fps.store, fps.exact, fps.n_docs
         t_fp = time.time() - t0
         log(f"fingerprinted {n_docs} documents in {t_fp:.1f}s ({store.partitions} bucket partition(s))")
@@ -614,6 +663,69 @@ class Pass1:
     store: Any  # .groups() yields entries grouped by key; .close(); .partitions
     exact: np.ndarray
     n_docs: int
+    boilerplate: np.ndarray | None = None  # set by the one-pass path
+
+
+# the one-pass path keeps a small input's shingles in memory (~8 bytes a word, ~1.5x the text)
+ONE_PASS_MAX_ROWS = 40_000
+
+
+def _one_pass(src: Source, cfg: DedupConfig, params: MinHashParams | None) -> bool:
+    """Small problem inputs on this machine's threads: one read, one normalisation."""
+    if params is None or cfg.boilerplate <= 0 or cfg.executor != "local" or cfg.pool != "threads":
+        return False
+    # the sampling pass reads the raw text column; a trace document's text can differ from it
+    # (reasoning falls back to the completion), so only documents whose text is that column
+    if not (src.contract == "problem" or src.by == "problem"):
+        return False
+    input_bytes = sum(p.stat().st_size for p in shard_paths(src.path))
+    # zstd Parquet of text expands ~4-8x; the shingles take ~1.5x the text
+    return src.rows <= ONE_PASS_MAX_ROWS and input_bytes * 8 * 3 <= cfg.memory_budget // 4
+
+
+def _one_pass_fingerprints(
+    docs_iter, src: Source, cfg: DedupConfig, params: MinHashParams, sig_path: Path, store: BucketStore, index: DocIndex,
+    log: Callable[[str], None],
+) -> Pass1:
+    """`boilerplate_shingles` + `_local_fingerprints` with each document normalised and
+    shingled once: the same sample (keys hashed below the cut, distinct texts counted once,
+    texts of 1..ngram-1 words left out), so the same boilerplate and output."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    workers = _workers(cfg)
+    rate, cut = _sample_cut(src, cfg)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        chunks = []  # (docs, sampled mask, future of Prepared)
+        for docs, texts in docs_iter:
+            keys = index.doc_ids[-1]  # iter_docs appends this batch's document keys before yielding
+            picked = _sampled(keys, rate, cut)
+            step = -(-len(docs) // workers)
+            chunks += [(docs[i : i + step], picked[i : i + step], pool.submit(prepare, texts[i : i + step], ngram=cfg.ngram))
+                       for i in range(0, len(docs), step)]
+        preps = [(d, m, f.result()) for d, m, f in chunks]
+        seen: set[int] = set()
+        parts = []
+        for _, m, prep in preps:
+            idx = np.flatnonzero(m)
+            ex = prep.exact[idx].tolist()
+            fresh = np.asarray([i for i, h in zip(idx.tolist(), ex) if h not in seen and not seen.add(h)], dtype=np.int64)
+            fresh = fresh[~prep.short[fresh]] if len(fresh) else fresh
+            if len(fresh):
+                parts.append(distinct_per_text(select_texts(prep.shingles, fresh)))
+        boiler = _boilerplate_rule(parts, len(seen), cfg, log)
+        futs = [(d, pool.submit(sign, prep, params=params, boilerplate=boiler)) for d, _, prep in preps]
+        exact_parts = []
+        n_docs = 0
+        with open(sig_path, "wb") as sig_file:
+            for d, fut in futs:
+                fp = fut.result()
+                exact_parts.append(fp.exact)
+                n_docs += len(d)
+                keep = fp.has_shingles
+                store.add(fp.bands[keep], d[keep])
+                sig_file.write(np.ascontiguousarray(fp.sigs).tobytes())
+    exact = np.concatenate(exact_parts) if exact_parts else np.zeros(0, np.uint64)
+    return Pass1(store, exact, n_docs, boiler)
 
 
 def _local_fingerprints(

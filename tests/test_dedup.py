@@ -245,6 +245,18 @@ def test_long_shared_header_is_boilerplate_not_duplication(tmp_path, package_dat
     assert r.stats["rows_rejected"] == 1 and r.stats["rejected_by"] == {"dedup:exact": 1}
     off = run_dedup(tmp_path / "in", tmp_path / "off", DedupConfig(boilerplate=0))
     assert off.stats["rows_rejected"] > 20  # what the header alone would have done
+    # the one-pass path (small input: sample taken from the fingerprint pass's shingles) and the
+    # two-pass path (separate sampling pass, worker processes) agree, also on a partial sample
+    from factory.dedup import _one_pass, open_source
+
+    for kw in ({}, {"boilerplate_sample": 15, "boilerplate_min_docs": 5}):
+        one_cfg, two_cfg = DedupConfig(**kw), DedupConfig(**kw, pool="processes", workers=2)
+        assert _one_pass(open_source(tmp_path / "in", one_cfg), one_cfg, one_cfg.minhash())
+        assert not _one_pass(open_source(tmp_path / "in", two_cfg), two_cfg, two_cfg.minhash())
+        a = run_dedup(tmp_path / "in", tmp_path / f"one{len(kw)}", one_cfg)
+        b = run_dedup(tmp_path / "in", tmp_path / f"two{len(kw)}", two_cfg)
+        assert a.stats["boilerplate_shingles"] == b.stats["boilerplate_shingles"] > 0
+        assert _shard_hashes(tmp_path / f"one{len(kw)}") == _shard_hashes(tmp_path / f"two{len(kw)}")
 
 
 def test_keep_rule_prefers_verified_correct_traces(tmp_path, package_data):
