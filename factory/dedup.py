@@ -608,22 +608,30 @@ def cluster_texts(texts: list[str], cfg: DedupConfig | None = None) -> np.ndarra
     params = cfg.minhash() if cfg.method == "minhash" else None
     n = len(texts)
     series = pl.Series("text", texts, dtype=pl.String)
-    boiler = np.zeros(0, np.uint64)
-    if params is not None and cfg.boilerplate > 0 and n:
-        # the same rule as boilerplate_shingles, on a prefix sample (texts have no ids here)
-        sample = series[: cfg.boilerplate_sample]
-        norm = normalize_texts(sample)
-        _, first = np.unique(exact_hashes(norm), return_index=True)
-        sh = shingle_hashes(words_of(norm[np.sort(first).tolist()]), cfg.ngram, short="skip")
-        values, df = np.unique(distinct_per_text(sh), return_counts=True)
-        boiler = np.sort(values[df >= max(cfg.boilerplate_min_docs, int(np.ceil(cfg.boilerplate * len(first))))])
     workers = _workers(cfg)
     step = max(1, min(cfg.batch_size, -(-n // workers)))
     chunks = [(np.arange(i, min(i + step, n)), series[i : i + step]) for i in range(0, n, step)]
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        fps = list(pool.map(lambda c: fingerprint(c[1], ngram=cfg.ngram, params=params, boilerplate=boiler), chunks))
+        if params is None:
+            fps = list(pool.map(lambda c: fingerprint(c[1], ngram=cfg.ngram, params=None), chunks))
+        else:
+            preps = list(pool.map(lambda c: prepare(c[1], ngram=cfg.ngram), chunks))
+            boiler = np.zeros(0, np.uint64)
+            if cfg.boilerplate > 0 and n:
+                # the boilerplate rule on a prefix sample (texts have no ids to hash here)
+                seen: set[int] = set()
+                parts = []
+                for (docs, _), prep in zip(chunks, preps):
+                    k = int(np.clip(cfg.boilerplate_sample - docs[0], 0, len(docs)))
+                    ex = prep.exact[:k].tolist()
+                    fresh = np.asarray([i for i, h in enumerate(ex) if h not in seen and not seen.add(h)], dtype=np.int64)
+                    fresh = fresh[~prep.short[fresh]] if len(fresh) else fresh
+                    if len(fresh):
+                        parts.append(distinct_per_text(select_texts(prep.shingles, fresh)))
+                boiler = _boilerplate_rule(parts, len(seen), cfg, lambda _: None)
+            fps = list(pool.map(lambda prep: sign(prep, params=params, boilerplate=boiler), preps))
     exact = np.concatenate([f.exact for f in fps]) if fps else np.zeros(0, np.uint64)
     pairs = [exact_pairs(exact)]
     if params is not None and fps:

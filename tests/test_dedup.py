@@ -323,6 +323,24 @@ def test_identical_output_across_runs_shard_orders_spilling_and_workers(planted,
     assert _shard_hashes(tmp_path / "processes") == base
 
 
+def test_in_memory_core_gives_the_same_clusters(planted, deduped):
+    """cluster_texts (the core bench/dedup.py compares with datasketch) partitions the texts
+    exactly as run_dedup does (the whole input is the boilerplate sample in both)."""
+    from factory.dedup import cluster_texts
+
+    _, rows, _ = planted
+    _, kept, rej = deduped
+    cluster_of = {r["id"]: r["cluster_id"] for t in (kept, rej) for r in t.select(["id", "cluster_id"]).to_pylist()}
+    labels = cluster_texts([r["problem"] for r in rows], DedupConfig(workers=2, batch_size=100))
+    by_label: dict[int, set[str]] = {}
+    by_cluster: dict[str, set[str]] = {}
+    for r, lab in zip(rows, labels.tolist()):
+        by_label.setdefault(lab, set()).add(r["id"])
+        by_cluster.setdefault(cluster_of[r["id"]], set()).add(r["id"])
+    assert sorted(map(sorted, by_label.values())) == sorted(map(sorted, by_cluster.values()))
+    assert sum(len(v) > 1 for v in by_label.values()) >= 10  # the planted copies are found
+
+
 def test_ray_executor_gives_the_same_clusters(planted, deduped, tmp_path):
     ray = pytest.importorskip("ray")
     d, _, _ = planted
