@@ -237,14 +237,10 @@ def boilerplate_shingles(src: Source, cfg: DedupConfig, *, log: Callable[[str], 
         texts = pl.concat(group)
         group, group_bytes = [], 0
         step = -(-len(texts) // workers)
-        norm = pl.concat(list(pool.map(normalize_texts, [texts[i : i + step] for i in range(0, len(texts), step)])))
-        # exact repeats count once (a problem copied many times is not boilerplate)
-        ex = exact_hashes(norm).tolist()
-        fresh = norm.gather([i for i, h in enumerate(ex) if h not in seen and not seen.add(h)])
-        step = -(-len(fresh) // workers) or 1
-        parts.extend(
-            pool.map(lambda i: distinct_per_text(shingle_hashes(words_of(fresh[i : i + step]), cfg.ngram, short="skip")), range(0, len(fresh), step))
-        )
+        for prep in pool.map(lambda i: prepare(texts[i : i + step], ngram=cfg.ngram), range(0, len(texts), step)):
+            part = _sample_part(prep, np.arange(len(prep.exact)), seen)
+            if part is not None:
+                parts.append(part)
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for rb in iter_batches(src.path, columns=list(dict.fromkeys([key, src.text_column])), batch_size=cfg.batch_size):
@@ -282,6 +278,16 @@ def _sample_cut(src: Source, cfg: DedupConfig) -> tuple[float, np.uint64]:
 def _sampled(keys: pl.Series, rate: float, cut: np.uint64) -> np.ndarray:
     """The boilerplate sample: documents whose key hashes below the cut (order independent)."""
     return (keys.hash(seed=0xB0B).to_numpy() <= cut) if rate < 1.0 else np.ones(len(keys), dtype=bool)
+
+
+def _sample_part(prep: Prepared, idx: np.ndarray, seen: set[int]) -> np.ndarray | None:
+    """The boilerplate rule's share of one prepared batch: the distinct shingles of each sampled
+    text (`idx`) whose normalised text is not in `seen` yet (exact repeats count once; `seen`
+    is updated), texts of 1..ngram-1 words left out (they have no n-gram)."""
+    ex = prep.exact[idx].tolist()
+    fresh = np.asarray([i for i, h in zip(idx.tolist(), ex) if h not in seen and not seen.add(h)], dtype=np.int64)
+    fresh = fresh[~prep.short[fresh]] if len(fresh) else fresh
+    return distinct_per_text(select_texts(prep.shingles, fresh)) if len(fresh) else None
 
 
 def distinct_per_text(sh: Shingles) -> np.ndarray:
@@ -472,7 +478,8 @@ def run_dedup(
         partitions = cfg.bucket_partitions or max(1, int(np.ceil(src.rows * max(n_bands, 1) * 16 * 3 / (cfg.memory_budget * 0.25))))
         sig_path = workdir / "signatures.u32"
         docs_iter = iter_docs(src, cfg, index)
-        if _one_pass(src, cfg, params):
+        input_bytes = sum(p.stat().st_size for p in shard_paths(src.path))
+        if _one_pass(src, cfg, params, input_bytes):
             # small input: shingle every document once, take the boilerplate rule's sample from
             # those shingles, then MinHash (no separate sampling pass over the input)
             store = BucketStore(partitions=partitions, workdir=workdir)
@@ -555,7 +562,6 @@ def run_dedup(
         # Arrow strings, not a numpy object array of Python str (~75 MB per 1M rows)
         cluster_of_row = doc_ids.to_arrow().cast(pa.string()).take(pa.array(keeper[row_doc])) if n_rows else pa.array([], pa.string())
         # rows of a kept problem can still repeat one trace id; each row stays
-        input_bytes = sum(p.stat().st_size for p in shard_paths(src.path))
         # a zstd shard expands ~8x in memory as Arrow; one output partition gets a quarter of the budget
         out_parts = cfg.output_partitions or max(1, int(np.ceil(input_bytes * 8 / (cfg.memory_budget * 0.25))))
         with (
@@ -624,12 +630,9 @@ def cluster_texts(texts: list[str], cfg: DedupConfig | None = None) -> np.ndarra
                 seen: set[int] = set()
                 parts = []
                 for (docs, _), prep in zip(chunks, preps):
-                    k = int(np.clip(cfg.boilerplate_sample - docs[0], 0, len(docs)))
-                    ex = prep.exact[:k].tolist()
-                    fresh = np.asarray([i for i, h in enumerate(ex) if h not in seen and not seen.add(h)], dtype=np.int64)
-                    fresh = fresh[~prep.short[fresh]] if len(fresh) else fresh
-                    if len(fresh):
-                        parts.append(distinct_per_text(select_texts(prep.shingles, fresh)))
+                    part = _sample_part(prep, np.arange(int(np.clip(cfg.boilerplate_sample - docs[0], 0, len(docs)))), seen)
+                    if part is not None:
+                        parts.append(part)
                 boiler = _boilerplate_rule(parts, len(seen), cfg, lambda _: None)
             fps = list(pool.map(lambda prep: sign(prep, params=params, boilerplate=boiler), preps))
     exact = np.concatenate([f.exact for f in fps]) if fps else np.zeros(0, np.uint64)
@@ -678,7 +681,7 @@ class Pass1:
 ONE_PASS_MAX_ROWS = 40_000
 
 
-def _one_pass(src: Source, cfg: DedupConfig, params: MinHashParams | None) -> bool:
+def _one_pass(src: Source, cfg: DedupConfig, params: MinHashParams | None, input_bytes: int) -> bool:
     """Small problem inputs on this machine's threads: one read, one normalisation."""
     if params is None or cfg.boilerplate <= 0 or cfg.executor != "local" or cfg.pool != "threads":
         return False
@@ -686,7 +689,6 @@ def _one_pass(src: Source, cfg: DedupConfig, params: MinHashParams | None) -> bo
     # (reasoning falls back to the completion), so only documents whose text is that column
     if not (src.contract == "problem" or src.by == "problem"):
         return False
-    input_bytes = sum(p.stat().st_size for p in shard_paths(src.path))
     # zstd Parquet of text expands ~4-8x; the shingles take ~1.5x the text
     return src.rows <= ONE_PASS_MAX_ROWS and input_bytes * 8 * 3 <= cfg.memory_budget // 4
 
@@ -714,43 +716,45 @@ def _one_pass_fingerprints(
         seen: set[int] = set()
         parts = []
         for _, m, prep in preps:
-            idx = np.flatnonzero(m)
-            ex = prep.exact[idx].tolist()
-            fresh = np.asarray([i for i, h in zip(idx.tolist(), ex) if h not in seen and not seen.add(h)], dtype=np.int64)
-            fresh = fresh[~prep.short[fresh]] if len(fresh) else fresh
-            if len(fresh):
-                parts.append(distinct_per_text(select_texts(prep.shingles, fresh)))
+            part = _sample_part(prep, np.flatnonzero(m), seen)
+            if part is not None:
+                parts.append(part)
         boiler = _boilerplate_rule(parts, len(seen), cfg, log)
         futs = [(d, pool.submit(sign, prep, params=params, boilerplate=boiler)) for d, _, prep in preps]
-        exact_parts = []
-        n_docs = 0
         with open(sig_path, "wb") as sig_file:
+            consume = _Sink(store, sig_file)
             for d, fut in futs:
-                fp = fut.result()
-                exact_parts.append(fp.exact)
-                n_docs += len(d)
-                keep = fp.has_shingles
-                store.add(fp.bands[keep], d[keep])
-                sig_file.write(np.ascontiguousarray(fp.sigs).tobytes())
-    exact = np.concatenate(exact_parts) if exact_parts else np.zeros(0, np.uint64)
-    return Pass1(store, exact, n_docs, boiler)
+                consume(d, fut.result())
+    return consume.result(boiler)
+
+
+class _Sink:
+    """Takes fingerprints in document order: exact hashes kept, band hashes to the store,
+    signatures appended to the signature file."""
+
+    def __init__(self, store: BucketStore, sig_file) -> None:
+        self.store, self.sig_file = store, sig_file
+        self.exact_parts: list[np.ndarray] = []
+        self.n_docs = 0
+
+    def __call__(self, docs: np.ndarray, fp: Fingerprints) -> None:
+        self.exact_parts.append(fp.exact)
+        self.n_docs += len(docs)
+        if fp.bands is not None and fp.sigs is not None:
+            keep = fp.has_shingles  # texts without words are left to exact dedup
+            self.store.add(fp.bands[keep], docs[keep])
+            self.sig_file.write(np.ascontiguousarray(fp.sigs).tobytes())
+
+    def result(self, boilerplate: np.ndarray | None = None) -> Pass1:
+        exact = np.concatenate(self.exact_parts) if self.exact_parts else np.zeros(0, np.uint64)
+        return Pass1(self.store, exact, self.n_docs, boilerplate)
 
 
 def _local_fingerprints(
     docs_iter, cfg: DedupConfig, params: MinHashParams | None, sig_path: Path, n_rows: int, store: BucketStore, boilerplate: np.ndarray
 ) -> Pass1:
-    exact_parts: list[np.ndarray] = []
-    n_docs = 0
     with open(sig_path, "wb") as sig_file:
-
-        def consume(docs: np.ndarray, fp: Fingerprints) -> None:
-            nonlocal n_docs
-            exact_parts.append(fp.exact)
-            n_docs += len(docs)
-            if fp.bands is not None and fp.sigs is not None:
-                keep = fp.has_shingles  # texts without words are left to exact dedup
-                store.add(fp.bands[keep], docs[keep])
-                sig_file.write(np.ascontiguousarray(fp.sigs).tobytes())
+        consume = _Sink(store, sig_file)
 
         workers = _workers(cfg)
         if workers <= 1:
@@ -789,8 +793,7 @@ def _local_fingerprints(
                         consume(d, fut.result())
                 for d, fut in pending:
                     consume(d, fut.result())
-    exact = np.concatenate(exact_parts) if exact_parts else np.zeros(0, np.uint64)
-    return Pass1(store, exact, n_docs)
+    return consume.result()
 
 
 def _write_sorted(src, cfg, row_rank, row_kept, row_exact, cluster_of_row, kept_schema, rej_schema, w, wr, out_parts, workdir) -> None:

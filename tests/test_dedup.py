@@ -247,12 +247,14 @@ def test_long_shared_header_is_boilerplate_not_duplication(tmp_path, package_dat
     assert off.stats["rows_rejected"] > 20  # what the header alone would have done
     # the one-pass path (small input: sample taken from the fingerprint pass's shingles) and the
     # two-pass path (separate sampling pass, worker processes) agree, also on a partial sample
+    from factory.dataset import shard_paths
     from factory.dedup import _one_pass, open_source
 
+    size = sum(p.stat().st_size for p in shard_paths(tmp_path / "in"))
     for kw in ({}, {"boilerplate_sample": 15, "boilerplate_min_docs": 5}):
         one_cfg, two_cfg = DedupConfig(**kw), DedupConfig(**kw, pool="processes", workers=2)
-        assert _one_pass(open_source(tmp_path / "in", one_cfg), one_cfg, one_cfg.minhash())
-        assert not _one_pass(open_source(tmp_path / "in", two_cfg), two_cfg, two_cfg.minhash())
+        assert _one_pass(open_source(tmp_path / "in", one_cfg), one_cfg, one_cfg.minhash(), size)
+        assert not _one_pass(open_source(tmp_path / "in", two_cfg), two_cfg, two_cfg.minhash(), size)
         a = run_dedup(tmp_path / "in", tmp_path / f"one{len(kw)}", one_cfg)
         b = run_dedup(tmp_path / "in", tmp_path / f"two{len(kw)}", two_cfg)
         assert a.stats["boilerplate_shingles"] == b.stats["boilerplate_shingles"] > 0
