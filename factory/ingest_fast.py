@@ -38,6 +38,7 @@ from factory.ingest_presets import (
     as_integer,
     as_text,
     gsm8k_answer,
+    qwen_sample_meta,
     split_plain,
     split_skyt1,
     split_think,
@@ -337,16 +338,6 @@ def _qwen_eval_trace_cols(c: Cols, part: Part, splitter: Callable[[str], Split])
         scores, preds, rewards = extra["score"][r], extra["pred"][r], extra["pred_score"][r]
         idx = part["meta"][r].get("idx")
         for i, text in enumerate(texts):
-            meta: dict[str, Any] = {}
-            if scores is not None:
-                meta["label_correct"] = bool(scores[i]) if scores[i] is not None else None
-            if preds is not None:
-                meta["label_pred"] = preds[i]
-            if rewards is not None:
-                rw = rewards[i]
-                meta["reward_score"] = rw[0] if isinstance(rw, list) and len(rw) == 1 else rw
-            if idx is not None:
-                meta["idx"] = idx
             out["row"].append(r)
             out["sample_index"].append(i)
             out["teacher"].append(teacher[r])
@@ -354,7 +345,7 @@ def _qwen_eval_trace_cols(c: Cols, part: Part, splitter: Callable[[str], Split])
             out["prompt"].append(prompt[r] or part["problem"][r])
             out["completion"].append(text)
             out["split"].append((splitter(text), None))
-            out["meta"].append(meta)
+            out["meta"].append(qwen_sample_meta(scores, preds, rewards, i, idx))
     if pa.types.is_list(code.type) and code.type.value_type == pa.string():  # each sample a string, checked above
         out["completion"] = Backed(out["completion"], pa.chunked_array([ch.flatten() for ch in code.chunks], type=pa.string()))
     if isinstance(prompt, Backed):  # required, so never empty: the `or problem` above never applied

@@ -521,21 +521,26 @@ def _qwen_eval_traces(v: RowView, problem: dict[str, Any], splitter: Callable[[s
     system = v.text("system_prompt", "system", required=False, nonempty=False) or None
     prompt = v.text("prompt", ("query", "question"))
     teacher = v.text("teacher", "model", required=False)
-    out = []
-    for i, text in enumerate(samples):
-        meta: dict[str, Any] = {}
-        if scores is not None:
-            meta["label_correct"] = bool(scores[i]) if scores[i] is not None else None
-        if preds is not None:
-            meta["label_pred"] = preds[i]
-        if rewards is not None:
-            r = rewards[i]
-            meta["reward_score"] = r[0] if isinstance(r, list) and len(r) == 1 else r
-        if problem.get("meta", {}).get("idx") is not None:
-            meta["idx"] = problem["meta"]["idx"]
-        out.append(_trace(splitter(text), text, sample_index=i, prompt=prompt or problem["problem"], system_prompt=system,
-                          meta=meta, teacher=teacher))
-    return out
+    idx = problem.get("meta", {}).get("idx")
+    return [_trace(splitter(text), text, sample_index=i, prompt=prompt or problem["problem"], system_prompt=system,
+                   meta=qwen_sample_meta(scores, preds, rewards, i, idx), teacher=teacher)
+            for i, text in enumerate(samples)]
+
+
+def qwen_sample_meta(scores: list | None, preds: list | None, rewards: list | None, i: int, idx: Any) -> dict[str, Any]:
+    """Meta of sample `i` of a Qwen2.5-Math evaluation row (the row path and the batch path
+    share it, so both write the same bytes)."""
+    meta: dict[str, Any] = {}
+    if scores is not None:
+        meta["label_correct"] = bool(scores[i]) if scores[i] is not None else None
+    if preds is not None:
+        meta["label_pred"] = preds[i]
+    if rewards is not None:
+        r = rewards[i]
+        meta["reward_score"] = r[0] if isinstance(r, list) and len(r) == 1 else r
+    if idx is not None:
+        meta["idx"] = idx
+    return meta
 
 
 def skyt1_traces(v: RowView, problem: dict[str, Any]) -> list[dict[str, Any]]:
