@@ -32,11 +32,24 @@ import tempfile
 import time
 from pathlib import Path
 
+# both child scripts report their own peak the same way
+_PEAK_MB = """
+def peak_mb():  # this process's own peak (ru_maxrss may carry the parent's peak across exec)
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+"""
+
 # Both clocks start once the libraries are imported. `import datasets` loads pyarrow and pandas;
 # pyarrow loads pandas lazily at its first list->array conversion (any pa.array call, which
 # ours and the row path make), so ours imports it before its clock too. The import seconds are
 # printed beside the results.
-_OURS = """
+_OURS = (
+    """
 import time
 t0 = time.time()
 import resource, sys
@@ -47,19 +60,14 @@ r = ingest([sys.argv[1]], out=sys.argv[2], preset=sys.argv[3], engine=sys.argv[4
            workers=None if sys.argv[5] == "auto" else int(sys.argv[5]))
 ch = resource.getrusage(resource.RUSAGE_CHILDREN)  # worker processes, if any
 cpu = time.process_time() - c + ch.ru_utime + ch.ru_stime
-
-def peak_mb():  # this process's own peak (ru_maxrss may carry the parent's peak across exec)
-    try:
-        for line in open("/proc/self/status"):
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(cpu, t - t0, r.rows_written, time.time() - t, peak_mb())
 """
+    + _PEAK_MB
+    + """print(cpu, t - t0, r.rows_written, time.time() - t, peak_mb())
+"""
+)
 
-_DATASETS = """
+_DATASETS = (
+    """
 import time
 t0 = time.time()
 import os, resource, sys
@@ -68,17 +76,11 @@ import datasets
 t, c = time.time(), time.process_time()
 ds = datasets.load_dataset("json", data_files=sys.argv[1], split="train")
 ds.to_parquet(sys.argv[2])
-
-def peak_mb():  # this process's own peak (ru_maxrss may carry the parent's peak across exec)
-    try:
-        for line in open("/proc/self/status"):
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(time.process_time() - c, t - t0, len(ds), time.time() - t, peak_mb())
 """
+    + _PEAK_MB
+    + """print(time.process_time() - c, t - t0, len(ds), time.time() - t, peak_mb())
+"""
+)
 
 DATA = Path(__file__).resolve().parents[1] / "factory" / "data"
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
