@@ -21,7 +21,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from factory.filters.code_verify import TestSpec, verify_many
+from factory.filters.code.verify import TestSpec, verify_many
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "code" / "HumanEval.jsonl.gz"
 

@@ -1,5 +1,5 @@
 """Curate at scale: 1,000,000 synthetic traces (125,000 problems x 8 samples, math and code),
-curated into a 50,000-example mix by `factory.curate` (streamed scan of small columns, rows
+curated into a 50,000-example mix by `factory.curate.core` (streamed scan of small columns, rows
 fetched by id), side by side with what a user would otherwise write: polars, eager — read the
 whole folder, filter, pick the shortest correct trace per problem, sample per domain.
 Each runs in its own process; the script prints wall time and peak RSS of both and the ratios.
@@ -34,9 +34,9 @@ SAMPLES = 8
 def make_traces(folder: Path, n_traces: int, *, seed: int = 0) -> None:
     import numpy as np
     import pyarrow as pa
-
-    from factory.dataset import DatasetWriter
     from factory.schemas.contracts import TRACE_SCHEMA
+
+    from factory.io.dataset import DatasetWriter
 
     schema = TRACE_SCHEMA.append(pa.field("verdict_math", pa.string())).append(pa.field("verdict_code", pa.string()))
     rng = np.random.default_rng(seed)
@@ -102,8 +102,9 @@ def mix_size(n_traces: int) -> int:
 
 
 def run_factory(traces: Path, out: Path, size: int) -> dict:
-    from factory.curate import curate
     from factory.recipes.curate_spec import curate_config, validate_curate
+
+    from factory.curate.core import curate
 
     assert validate_curate(SECTION) == []
     rep = curate(curate_config(SECTION), seed=0, out=out, inputs={"traces": [traces]}, size=size, log=lambda m: None)

@@ -201,11 +201,10 @@ def build_corpus(n_docs: int, seed: int) -> tuple[list[str], list[tuple[int, int
 
 
 def write_folder(path: Path, docs: list[str]) -> None:
-    from factory.dataset import DatasetWriter
-
     import pyarrow as pa
-
     from factory.schemas.contracts import PROBLEM_SCHEMA
+
+    from factory.io.dataset import DatasetWriter
 
     with DatasetWriter(path, "problem", mode="overwrite", rows_per_shard=100_000, validate=False) as w:
         for lo in range(0, len(docs), 100_000):
@@ -250,8 +249,8 @@ def cluster_pairs(labels: dict[int, int]) -> set[tuple[int, int]]:
 
 def run_factory(folder: Path, out: Path, *, threshold: float, num_perm: int, bands: int = 0, rows: int = 0, workers: int = 0,
                 budget: str = "2GB", batch_size: int = 10_000, repeat: int = 3, pool: str = "threads") -> tuple:
-    from factory.dataset import iter_batches
-    from factory.dedup import DedupConfig, parse_bytes, run_dedup
+    from factory.dedup.core import DedupConfig, parse_bytes, run_dedup
+    from factory.io.dataset import iter_batches
 
     cfg = DedupConfig(threshold=threshold, num_perm=num_perm, bands=bands, rows=rows, workers=workers, memory_budget=parse_bytes(budget),
                       batch_size=batch_size, pool=pool)
@@ -275,7 +274,7 @@ def run_factory(folder: Path, out: Path, *, threshold: float, num_perm: int, ban
 def run_factory_core(docs: list[str], *, threshold: float, num_perm: int, repeat: int = 3) -> tuple:
     """factory's dedup core on the same in-memory texts datasketch gets (no Parquet reading or
     writing): normalise, boilerplate, fingerprints on all cores (threads), LSH, verify, components."""
-    from factory.dedup import DedupConfig, cluster_texts
+    from factory.dedup.core import DedupConfig, cluster_texts
 
     cfg = DedupConfig(threshold=threshold, num_perm=num_perm)
     best = None
@@ -291,7 +290,6 @@ def run_factory_core(docs: list[str], *, threshold: float, num_perm: int, repeat
 
 def run_datasketch(docs: list[str], *, threshold: float, num_perm: int) -> tuple:
     from datasketch import MinHash, MinHashLSH
-
     from factory.filters.textnorm import normalize_texts
 
     with PeakRSS() as mem:
@@ -392,7 +390,7 @@ def million(args) -> None:
     tmp = Path(args.workdir or tempfile.mkdtemp(prefix="bench-dedup-1m-"))
     try:
         t0 = time.perf_counter()
-        from factory.dataset import DatasetWriter  # noqa: F401
+        from factory.io.dataset import DatasetWriter  # noqa: F401
 
         chunks = []
         step = 100_000
@@ -400,10 +398,9 @@ def million(args) -> None:
         folder = tmp / "in"
         # write in chunks so generation itself stays in bounded memory
         import pyarrow as pa
-
         from factory.schemas.contracts import PROBLEM_SCHEMA
 
-        from factory.dataset import DatasetWriter as W
+        from factory.io.dataset import DatasetWriter as W
 
         reuse = (folder / "manifest.json").exists() and args.keep
         with (W(folder, "problem", mode="append", rows_per_shard=100_000, validate=False) if reuse else
@@ -442,7 +439,7 @@ def million(args) -> None:
             print(f"reusing {folder} (--keep)")
         else:
             print(f"generated {docs_all_written} problems ({size / 2**20:.0f} MB of zstd Parquet) in {time.perf_counter() - t0:.0f}s")
-        from factory.dedup import DedupConfig, parse_bytes, run_dedup
+        from factory.dedup.core import DedupConfig, parse_bytes, run_dedup
 
         cfg = DedupConfig(threshold=args.threshold, num_perm=args.num_perm, memory_budget=parse_bytes(args.memory_budget))
         with PeakRSS() as mem:

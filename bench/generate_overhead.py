@@ -49,7 +49,7 @@ def run_direct(model_dir: str, rows: list[dict], *, n: int, max_tokens: int, bat
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from factory.prompts import PRESETS
+    from factory.generate.prompts import PRESETS
 
     t0 = time.perf_counter()
     tok = AutoTokenizer.from_pretrained(model_dir)
@@ -75,7 +75,7 @@ def run_direct(model_dir: str, rows: list[dict], *, n: int, max_tokens: int, bat
 
 def run_factory(model_dir: str, problems: Path, out: Path, *, n: int, max_tokens: int, batch_size: int,
                 temperature: float, top_p: float, device: str) -> tuple[float, int]:
-    from factory.generate import GenerateOptions, run_generate
+    from factory.generate.core import GenerateOptions, run_generate
 
     shutil.rmtree(out, ignore_errors=True)
     t0 = time.perf_counter()
@@ -100,7 +100,7 @@ def main() -> None:
 
     import torch
 
-    from factory.dataset import write_dataset
+    from factory.io.dataset import write_dataset
 
     torch.set_num_threads(args.threads)
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
@@ -108,7 +108,7 @@ def main() -> None:
     try:
         model_dir = args.model
         if model_dir is None:
-            from factory.teachers.tiny import build_tiny_model
+            from factory.generate.teachers.tiny import build_tiny_model
 
             model_dir = str(build_tiny_model(work / "tiny"))
         problems = work / "problems"

@@ -7,7 +7,7 @@ Three inputs of N rows each, written as JSONL:
   - skyt1: the shipped Sky-T1 long-CoT rows repeated (~8 KB a row, real long traces),
     `--preset skyt1-traces`.
 Each input is ingested, each run in its own process so peak RSS is its own, by:
-  - ours: `factory.ingest.ingest(...)` (parse, map, split reasoning, hash ids, validate, write
+  - ours: `factory.ingest.core.ingest(...)` (parse, map, split reasoning, hash ids, validate, write
     zstd Parquet shards + manifest), with `--engine rows` too if asked (the row-by-row path);
   - datasets: `load_dataset("json", ...)` then `to_parquet` (parse + Arrow cache + Parquet, no
     mapping at all), the usual way to turn a JSONL file into Parquet.
@@ -54,7 +54,7 @@ import time
 t0 = time.time()
 import resource, sys
 import pandas, pyarrow.compute
-from factory.ingest import ingest
+from factory.ingest.core import ingest
 t, c = time.time(), time.process_time()
 r = ingest([sys.argv[1]], out=sys.argv[2], preset=sys.argv[3], engine=sys.argv[4],
            workers=None if sys.argv[5] == "auto" else int(sys.argv[5]))

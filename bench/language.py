@@ -137,7 +137,6 @@ def _close_pools() -> None:
 def _reset_worker_cache() -> None:
     """Empty the in-process classifier cache that `LanguageFilter.score(workers=1)` uses."""
     from factory.filters import language
-
     language._WORKER_CLASSIFIERS.clear()
 
 
@@ -154,10 +153,8 @@ def main() -> None:
     args = ap.parse_args()
 
     sys.path.insert(0, str(HERE.parent))
-    import py3langid
-
     import polars as pl
-
+    import py3langid
     from factory.filters.language import (
         LanguageFilter,
         SegmentClassifier,

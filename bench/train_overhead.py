@@ -24,8 +24,9 @@ sys.path.insert(0, str(REPO))
 
 
 def make_sft(path: Path, rows: int) -> None:
-    from factory.dataset import write_dataset
     from factory.schemas import sft_id
+
+    from factory.io.dataset import write_dataset
 
     src = REPO / "factory" / "data" / "traces" / "skyt1_long_cot_math500.jsonl.gz"
     out = []
@@ -62,9 +63,14 @@ def main() -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import SFTTrainer
 
-    from factory.teachers.tiny import build_tiny_model
-    from factory.train import build_sft_config, load_messages, packing_efficiency, train
-    from factory.train_presets import resolve_preset
+    from factory.generate.teachers.tiny import build_tiny_model
+    from factory.train.core import (
+        build_sft_config,
+        load_messages,
+        packing_efficiency,
+        train,
+    )
+    from factory.train.presets import resolve_preset
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_train_"))
     model_dir = build_tiny_model(tmp / "model", hidden_size=args.hidden, heads=4, kv_heads=2)

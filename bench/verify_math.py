@@ -64,10 +64,9 @@ def corrected_labels(rows: list[dict]) -> list[bool]:
 def run_side_by_side(rows: list[dict], *, workers: int, timeout_s: float, chunks: int) -> dict:
     """Both verifiers over the same pairs, interleaved chunk by chunk so both see the same
     machine load (a shared box's load swings by 5x within a minute)."""
+    from factory.filters.math.equiv import MathEquivalence
+    from factory.filters.math.extract import extract_from_trace
     from math_verify import parse, verify
-
-    from factory.filters.math_equiv import MathEquivalence
-    from factory.filters.math_extract import extract_from_trace
 
     eq = MathEquivalence(workers=workers, timeout_s=timeout_s)
     ours: list[bool] = []

@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import Annotated, Any, Callable
 
 import typer
-
 from factory.cli.boundary import guarded, set_debug
 from factory.cli.stubs import EXTRA_ARGS, not_built
 
@@ -54,8 +53,8 @@ from factory.cli.run_cmd import run_cmd  # noqa: E402
 
 command("run", run_cmd)
 
-from factory.cli.recipes_cmd import recipes_app  # noqa: E402
 from factory.cli.curate_cmd import curate_cmd  # noqa: E402
+from factory.cli.recipes_cmd import recipes_app  # noqa: E402
 
 group("recipes", recipes_app)
 command("curate", curate_cmd)

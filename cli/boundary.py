@@ -12,7 +12,6 @@ import sys
 from typing import Any, Callable
 
 import typer
-
 from factory.schemas.errors import FactoryError
 
 _state = {"debug": False}

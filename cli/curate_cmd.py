@@ -22,12 +22,14 @@ def curate_cmd(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an earlier mix in --out.")] = False,
 ) -> None:
     """Assemble an SFT mix (quotas, journey learning, non-reasoning data) from a recipe."""
-    from factory.cli.console import err, out as console
-    from factory.curate import curate, print_report
-    from factory.curate_stage import make_rewrite
+    from factory.cli.console import err
+    from factory.cli.console import out as console
     from factory.recipes.curate_spec import curate_config, validate_curate
     from factory.recipes.loader import load_recipe
     from factory.schemas.errors import RecipeError
+
+    from factory.curate.core import curate, print_report
+    from factory.curate.stage import make_rewrite
 
     overrides = list(set_) + ([f"curate.mix.size={size}"] if size is not None else [])
     r = load_recipe(recipe, overrides=overrides)

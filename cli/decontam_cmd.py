@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated, Literal, Optional
 
 import typer
-
 from factory.cli.console import err, out
 
 
@@ -27,7 +26,7 @@ def decontaminate_command(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing dataset at --out.")] = False,
 ) -> None:
     """Remove benchmark problems (reworded, renumbered or reformatted copies too) by n-gram overlap."""
-    from factory.decontam import BUILTIN, DecontamConfig, run_decontam
+    from factory.dedup.decontam import BUILTIN, DecontamConfig, run_decontam
 
     cfg = DecontamConfig(
         ngram=ngram, action=action, min_matches=min_matches, common_items=common_items, min_overlap=min_overlap,

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated, Literal, Optional
 
 import typer
-
 from factory.cli.console import err, out
 
 
@@ -34,7 +33,7 @@ def dedup_command(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing dataset at --out.")] = False,
 ) -> None:
     """Remove exact and near-duplicate problems (or traces) and report the clusters."""
-    from factory.dedup import DedupConfig, parse_bytes, run_dedup
+    from factory.dedup.core import DedupConfig, parse_bytes, run_dedup
 
     cfg = DedupConfig(
         by=by, method=method, ngram=ngram, num_perm=num_perm, bands=bands, rows=rows, threshold=threshold,

@@ -27,8 +27,10 @@ def eval_cmd(
     """Score a model: pass@1 (mean over n samples), pass@k and majority vote maj@n."""
     import json
 
-    from factory.cli.console import err, out as console
-    from factory.eval import EvalOptions, results_table, run_eval
+    from factory.cli.console import err
+    from factory.cli.console import out as console
+
+    from factory.eval.core import EvalOptions, results_table, run_eval
 
     record = run_eval(EvalOptions(model=model, benchmarks=benchmarks.split(","), out=out, backend=backend, n=n,
                                   temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed, limit=limit,

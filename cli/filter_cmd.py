@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Optional
 
 import typer
-
 from factory.cli.console import err, out
 
 Executor = Literal["local", "ray"]
@@ -37,8 +36,9 @@ def run_and_print(
     command: str,
 ) -> None:
     """Shared by `factory filter` and `factory verify`: build the chain, run it, print the funnel."""
-    from factory.filtering import filter_specs, funnel_table, run_filters
     from factory.schemas.errors import FactoryError
+
+    from factory.score.runner import filter_specs, funnel_table, run_filters
 
     stray = [n for n in options if n not in names]
     if stray:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from factory.teachers.base import BACKENDS
+from factory.generate.teachers.base import BACKENDS
 
 
 def generate_cmd(
@@ -48,9 +48,11 @@ def generate_cmd(
 ) -> None:
     """The teacher writes n chain-of-thought samples per problem into a Trace folder (resumable:
     re-running the same command skips every finished (problem, sample))."""
-    from factory.cli.console import err, out as console
-    from factory.generate import GenerateOptions, run_generate
+    from factory.cli.console import err
+    from factory.cli.console import out as console
     from factory.schemas.errors import InputError
+
+    from factory.generate.core import GenerateOptions, run_generate
 
     def choice(flag: str, value: str, allowed: tuple[str, ...]) -> str:
         if value not in allowed:

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated, Literal, Optional
 
 import typer
-
 from factory.cli.console import out
 
 _PRESET_HELP = (
@@ -44,7 +43,7 @@ def ingest_command(
     """
     from rich.table import Table
 
-    from factory.ingest import ingest
+    from factory.ingest.core import ingest
 
     r = ingest(
         inputs, out=out_dir, preset=preset, to=to, maps=map_ or [], on_error=on_error, limit=limit,

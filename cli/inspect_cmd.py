@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-
 from factory.cli.console import out
 
 
@@ -23,7 +22,7 @@ def inspect_command(
     from rich.panel import Panel
     from rich.table import Table
 
-    from factory.inspect import column_line, format_value, summarize
+    from factory.io.inspect import column_line, format_value, summarize
 
     s = summarize(path, rows=rows, full_check=full_check)
     head = Table.grid(padding=(0, 2))

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-
 from factory.cli.console import out
 
 
@@ -24,7 +23,7 @@ def publish(
     lineage: Annotated[list[Path] | None, typer.Option("--lineage", help="An upstream dataset folder to read funnels from (repeatable).")] = None,
 ) -> None:
     """Write a Hub-ready folder with a generated dataset card and report, then upload it."""
-    from factory.publish import publish as run_publish
+    from factory.publish.core import publish as run_publish
 
     res = run_publish(src, repo_id=repo_id, out=out_dir, config=config, private=private, revision=revision,
                       dry_run=dry_run, max_shard_size=max_shard_size, lineage=list(lineage or []))

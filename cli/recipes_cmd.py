@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-
 from factory.cli.console import out
 
 recipes_app = typer.Typer(help="List, show and validate recipes.", no_args_is_help=True)
@@ -48,8 +47,9 @@ def validate_cmd(
 ) -> None:
     """Check the whole recipe (every stage section); list every problem at once."""
     from factory.recipes.loader import load_recipe
-    from factory.run import validate_recipe
     from factory.schemas.errors import RecipeError
+
+    from factory.pipeline.recipe import validate_recipe
 
     r = load_recipe(name, overrides=list(set_))
     problems = validate_recipe(r)

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-
 from factory.cli.console import out
 
 
@@ -17,7 +16,7 @@ def report(
     lineage: Annotated[list[Path] | None, typer.Option("--lineage", help="An upstream dataset folder to read funnels from (repeatable).")] = None,
 ) -> None:
     """Write an HTML report with embedded plots of a dataset folder and its lineage."""
-    from factory.report import write_report
+    from factory.publish.report import write_report
 
     path = write_report(src, out_file or Path(src) / "report.html", lineage=list(lineage or []))
     out.print(f"wrote {path}")

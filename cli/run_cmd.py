@@ -16,8 +16,10 @@ def run_cmd(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace outputs of earlier runs in --out.")] = False,
 ) -> None:
     """Run the stages a recipe names, in order."""
-    from factory.cli.console import err, out as console
-    from factory.run import run_recipe
+    from factory.cli.console import err
+    from factory.cli.console import out as console
+
+    from factory.pipeline.recipe import run_recipe
 
     record = run_recipe(recipe, out=out, overrides=list(set_), overwrite=overwrite, only=list(only) or None,
                         log=lambda m: err.print(m))

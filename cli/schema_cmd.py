@@ -7,7 +7,6 @@ import json
 from typing import Annotated, Literal
 
 import typer
-
 from factory.cli.console import out
 
 schema_app = typer.Typer(help="Show the data contracts (problem, trace, sft).", no_args_is_help=True)
@@ -18,9 +17,8 @@ ContractName = Literal["problem", "trace", "sft"]
 @schema_app.command("show")
 def show(name: Annotated[ContractName, typer.Argument(help="problem | trace | sft")]) -> None:
     """Print the Arrow schema of a contract and the schema version."""
-    from rich.table import Table
-
     from factory.schemas.contracts import SCHEMA_VERSION, contract_for
+    from rich.table import Table
 
     c = contract_for(name)
     t = Table(title=f"{c.name} (schema version {SCHEMA_VERSION})", show_lines=False)

@@ -4,7 +4,6 @@ issue that tracks it, and exits non-zero. A module replaces its stub when the co
 from __future__ import annotations
 
 import typer
-
 from factory.schemas.errors import NotBuiltYetError
 
 EXTRA_ARGS = {"allow_extra_args": True, "ignore_unknown_options": True}

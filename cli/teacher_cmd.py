@@ -19,7 +19,8 @@ def init_tiny(
     """Build a tiny RANDOM Qwen3-style model (~1 MB) with a locally trained tokenizer and a ChatML
     template with <think> support. Its output is random text: for offline smoke tests only."""
     from factory.cli.console import out as console
-    from factory.teachers.tiny import build_tiny_model
+
+    from factory.generate.teachers.tiny import build_tiny_model
 
     path = build_tiny_model(out, seed=seed, overwrite=overwrite)
     size = sum(p.stat().st_size for p in path.iterdir()) / 1e6

@@ -20,12 +20,13 @@ def train_cmd(
     preflight_only: Annotated[bool, typer.Option("--preflight-only", help="Only check the student's template.")] = False,
 ) -> None:
     """Distil a student with TRL's SFTTrainer (template preflight first; resumes from checkpoints)."""
-    from factory.cli.console import err, out as console
+    from factory.cli.console import err
+    from factory.cli.console import out as console
 
     if preflight_only:
         from transformers import AutoTokenizer, GenerationConfig
 
-        from factory.preflight import preflight
+        from factory.train.preflight import preflight
 
         tok = AutoTokenizer.from_pretrained(student)
         try:
@@ -36,7 +37,7 @@ def train_cmd(
         console.print(f"[green]preflight ok[/]: end-of-turn {rep.eot_token!r} trained and stops generation; "
                       f"{'patched template' if rep.patched else 'template as is'}")
         return
-    from factory.train import train
+    from factory.train.core import train
 
     res = train(data=data, student=student, out=out, preset=preset, overrides=list(set_), lora=lora,
                 chat_template_file=chat_template, resume=not no_resume, log=lambda m: err.print(m))

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-
 from factory.cli.console import err
 from factory.cli.filter_cmd import Executor, parse_filter_names, run_and_print
 

@@ -8,7 +8,7 @@ those columns alone — "score, then decide": thresholds can change without re-s
 `apply_chain` runs a chain over one batch: every filter scores every row (so the funnel can
 show what each filter would reject), rows are kept only if every filter keeps them, and a
 rejected row's `reject_reason` names the FIRST filter in chain order that rejected it and its
-verdict, e.g. `math:wrong`. The folder runner (factory.filtering) streams batches through it.
+verdict, e.g. `math:wrong`. The folder runner (factory.score.runner) streams batches through it.
 """
 
 from __future__ import annotations

@@ -90,7 +90,6 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import polars as pl
-
 from factory.schemas.errors import MissingDependencyError
 
 # -- scripts --------------------------------------------------------------------------------

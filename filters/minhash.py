@@ -23,7 +23,6 @@ import functools
 from dataclasses import dataclass
 
 import numpy as np
-
 from factory.filters.textnorm import Shingles, mix64
 
 EMPTY_SLOT = np.uint32(0xFFFFFFFF)  # slot value of a text with no shingles

@@ -3,10 +3,10 @@ Add a filter: write the class in its own module, import it here, add one line to
 
 from __future__ import annotations
 
-from factory.filters.code_filter import CodeVerifier
+from factory.filters.code.filter import CodeVerifier
 from factory.filters.format import FormatFilter, ReadabilityFilter
 from factory.filters.language import LanguageFilter
-from factory.filters.math_filter import MathVerifier
+from factory.filters.math.filter import MathVerifier
 
 FILTERS: dict[str, type] = {
     "format": FormatFilter,

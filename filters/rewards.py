@@ -12,7 +12,7 @@ value per completion (TRL repeats each prompt's row for its G generations), plus
   thought written in the target language (column `language`, default "en"), in [0, 1]; a
   thought too short to judge gets 1.0, an empty one 0.0.
 - `accuracy_reward`: delegates to the math verifier's `accuracy_reward`
-  (`factory.filters.math_reward`, imported when first called); the gold answer comes from the
+  (`factory.filters.math.reward`, imported when first called); the gold answer comes from the
   `solution` column, or `reference_answer` in factory datasets.
 
 Use: `GRPOTrainer(..., reward_funcs=[accuracy_reward, format_reward, language_consistency_reward])`.
@@ -24,7 +24,6 @@ from __future__ import annotations
 from typing import Any
 
 import polars as pl
-
 from factory.filters.format import FormatFilter
 from factory.filters.language import SegmentClassifier, analyse
 
@@ -100,11 +99,11 @@ def accuracy_reward(completions: list[Completion], **kwargs: Any) -> list[float 
     cannot be parsed (TRL then ignores that reward). The reference comes from the dataset's
     `solution` column (TRL's convention) or, for factory datasets, `reference_answer`."""
     try:
-        from factory.filters.math_reward import accuracy_reward as math_accuracy_reward
+        from factory.filters.math.reward import accuracy_reward as math_accuracy_reward
     except ImportError as e:  # pragma: no cover - the math verifier ships with factory
         from factory.schemas.errors import NotBuiltYetError
 
-        raise NotBuiltYetError(f"accuracy_reward needs the math verifier (factory.filters.math_reward): {e}") from None
+        raise NotBuiltYetError(f"accuracy_reward needs the math verifier (factory.filters.math.reward): {e}") from None
     if "solution" not in kwargs:
         if "reference_answer" not in kwargs:
             raise ValueError("accuracy_reward: expected a `solution` or `reference_answer` column with one gold answer per completion")

@@ -1,6 +1,6 @@
 """The `curate:` section of a recipe: its declarative spec, its defaults, and `validate_curate`,
 which reports every problem at once (`curate.mix.buckets[1].fraction: expected a number in
-[0, 1], found 1.5`). The curate engine (`factory.curate`) reads the normalised config that
+[0, 1], found 1.5`). The curate engine (`factory.curate.core`) reads the normalised config that
 `curate_config` returns, so defaults live in ONE place: here.
 
     curate:
@@ -22,8 +22,20 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from factory.recipes.spec import (
+    Bool,
+    Bounds,
+    Enum,
+    Int,
+    ListOf,
+    Map,
+    Nullable,
+    Num,
+    OneOf,
+    Str,
+    check,
+)
 from factory.schemas.contracts import DOMAINS, SFT_KINDS
-from factory.recipes.spec import Bool, Bounds, Enum, Int, ListOf, Map, Nullable, Num, OneOf, Str, check
 
 POLICIES = ("all-correct", "shortest-correct", "longest-correct", "k-per-problem", "diverse")
 DIFFICULTY_FROM = ("level", "pass_rate", "metadata", "none")

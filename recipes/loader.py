@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
 from factory.schemas.errors import RecipeError
 
 RECIPES_DIR = Path(__file__).resolve().parent

@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, get_args, get_origin
 
 import pyarrow as pa
-
 from factory.schemas.errors import SchemaError
 
 # Bump when a contract changes incompatibly; recorded in every manifest.

@@ -59,6 +59,6 @@ def package_data() -> Path:
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> Path:
     """The tiny random Qwen3 model (built once per test session, ~3 s)."""
-    from factory.teachers.tiny import build_tiny_model
+    from factory.generate.teachers.tiny import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model")

@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-
-from factory.dataset import DatasetWriter
 from factory.schemas.contracts import TRACE_SCHEMA
 from factory.schemas.ids import problem_id, trace_id
+
+from factory.io.dataset import DatasetWriter
 
 TRACES = Path(__file__).resolve().parents[1] / "factory" / "data" / "traces"
 FILES = {
@@ -96,7 +96,6 @@ def write_traces(path: Path, rows: list[dict[str, Any]]) -> Path:
 def score_with_filters(rows: list[dict[str, Any]], names: list[str]) -> list[dict[str, Any]]:
     """Add the REAL filters' verdict columns (factory.filters.registry) to trace rows."""
     import polars as pl
-
     from factory.filters.registry import FILTERS
 
     df = pl.DataFrame(rows, infer_schema_length=None)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from factory.dataset import write_dataset
 from factory.schemas.ids import problem_id
+
+from factory.io.dataset import write_dataset
 
 
 def math500_rows(shared_data: Path, k: int) -> list[dict]:

@@ -16,10 +16,10 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 import pyarrow as pa
-
-from factory.dataset import DatasetWriter, write_dataset
 from factory.schemas.contracts import TRACE_SCHEMA
 from factory.schemas.ids import problem_id, sft_id, trace_id
+
+from factory.io.dataset import DatasetWriter, write_dataset
 
 SAMPLING = {"temperature": 0.7, "top_p": 0.95, "max_tokens": 16384, "n": 1, "seed": 0,
             "top_k": None, "prompt_preset": "qwen", "extra": None}

@@ -10,11 +10,11 @@ import re
 from pathlib import Path
 
 import pytest
-
-from factory.card import build_card
-from factory.dataset import read_manifest, read_table, write_dataset
-from factory.facts import FUNNEL_LABELS, gather
 from publish_lineage import build_lineage
+
+from factory.io.dataset import read_manifest, read_table, write_dataset
+from factory.publish.card import build_card
+from factory.publish.lineage import FUNNEL_LABELS, gather
 
 GOLDEN = Path(__file__).parent / "golden" / "card.md"
 
@@ -110,9 +110,8 @@ def test_a_bare_folder_gives_a_card_without_crashing(tmp_path):
 def test_the_card_of_a_real_pipeline_run_matches_its_manifests(lineage, tmp_path):
     """The shipped traces (replayed) through the real stages: verify -> filter -> dedup ->
     decontaminate -> curate (r1-800k at size 10); the card's numbers are the manifests'."""
-    from typer.testing import CliRunner
-
     from factory.cli.app import app
+    from typer.testing import CliRunner
 
     aime = Path(__file__).resolve().parents[1] / "factory" / "data" / "benchmarks" / "aime24.jsonl.gz"
     run = CliRunner().invoke

@@ -5,9 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from typer.testing import CliRunner
-
 from factory.cli.app import app
+from typer.testing import CliRunner
 
 
 def test_schema_show_and_json():

@@ -13,10 +13,15 @@ from collections import Counter
 
 import polars as pl
 import pytest
-
-from factory.filters.code_extract import extract_program
-from factory.filters.code_filter import CodeVerifier
-from factory.filters.code_verify import TestSpec, compare_call, compare_stdout, verify_many, verify_program
+from factory.filters.code.extract import extract_program
+from factory.filters.code.filter import CodeVerifier
+from factory.filters.code.verify import (
+    TestSpec,
+    compare_call,
+    compare_stdout,
+    verify_many,
+    verify_program,
+)
 from factory.schemas.errors import InputError
 
 # ------------------------------------------------------------------------------------------

@@ -8,12 +8,18 @@ import json
 from pathlib import Path
 
 import pytest
+from curate_data import (
+    code_trace_rows,
+    handmade_science_rows,
+    score_with_filters,
+    trace_rows,
+    write_traces,
+)
+from factory.cli.app import app
 from typer.testing import CliRunner
 
-from curate_data import code_trace_rows, handmade_science_rows, score_with_filters, trace_rows, write_traces
-from factory.cli.app import app
-from factory.dataset import read_manifest, read_table
-from factory.sft import SKY_T1_SYSTEM_PROMPT, parse_assistant
+from factory.curate.sft import SKY_T1_SYSTEM_PROMPT, parse_assistant
+from factory.io.dataset import read_manifest, read_table
 
 runner = CliRunner()
 
@@ -178,8 +184,8 @@ def test_missing_verdicts_and_bad_inputs_are_clear_errors(data):
 
 
 def test_sft_folders_mix_in_as_non_reasoning(data):
-    from factory.dataset import write_dataset
-    from factory.sft import make_row
+    from factory.curate.sft import make_row
+    from factory.io.dataset import write_dataset
 
     sft_dir = data["tmp"] / "my_sft"
     rows = [make_row(user=f"Write a haiku about the number {i}.", assistant=f"<think>\n\n</think>\n\nHaiku {i}",
@@ -204,7 +210,8 @@ def test_sft_folders_mix_in_as_non_reasoning(data):
 
 def test_problem_folders_supply_missing_levels(data):
     from curate_data import write_traces as wt
-    from factory.dataset import write_dataset
+
+    from factory.io.dataset import write_dataset
 
     src = list(trace_rows("qwen", limit=60))
     traces = wt(data["tmp"] / "nolevel", [{**r, "level": None} for r in src])

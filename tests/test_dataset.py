@@ -11,9 +11,9 @@ import textwrap
 
 import pyarrow as pa
 import pytest
-
-from factory import dataset as ds
 from factory.schemas import DatasetError, problem_id
+
+from factory.io import dataset as ds
 
 
 def _rows(n, start=0):
@@ -114,7 +114,7 @@ def test_million_rows_stream_with_bounded_memory(tmp_path):
     script = textwrap.dedent(
         f"""
         import pyarrow as pa
-        from factory import dataset as ds
+        from factory.io import dataset as ds
         N = 1_000_000
         def batches():
             for start in range(0, N, 50_000):

@@ -10,11 +10,18 @@ import re
 from pathlib import Path
 
 import pytest
+from factory.schemas.ids import problem_id
 from typer.testing import CliRunner
 
-from factory.dataset import read_manifest, read_table, write_dataset
-from factory.decontam import BUILTIN, DecontamConfig, build_index, match_texts, registry, run_decontam
-from factory.schemas.ids import problem_id
+from factory.dedup.decontam import (
+    BUILTIN,
+    DecontamConfig,
+    build_index,
+    match_texts,
+    registry,
+    run_decontam,
+)
+from factory.io.dataset import read_manifest, read_table, write_dataset
 
 
 def _bench(package_data: Path, name: str) -> list[dict]:
@@ -115,7 +122,7 @@ def test_short_texts_use_whole_text_and_containment(index, tmp_path):
     # a short user item (6 words < 8) is found inside a longer text, in order, digits kept
     (tmp_path / "mine.jsonl").write_text(json.dumps({"qid": "q1", "question": "Evaluate the integral of x squared"}) + "\n")
     cfg2 = DecontamConfig(builtin=())
-    from factory.decontam import load_user_benchmark
+    from factory.dedup.decontam import load_user_benchmark
 
     idx2 = build_index(load_user_benchmark(f"mine={tmp_path / 'mine.jsonl'}:question"), cfg2)
     h = match_texts(["Please evaluate the integral of x squared from 0 to 1.", "Evaluate the integral of x cubed from 0 to 1."], idx2, cfg2)
@@ -147,8 +154,9 @@ def test_stage_drops_and_reports_per_benchmark(package_data, tmp_path):
 
 def test_trace_folder_user_benchmarks_command_and_stage(package_data, tmp_path):
     from factory.cli.app import app
-    from factory import decontam_stage
-    from factory.stages import StageContext
+
+    from factory.dedup import decontam_stage
+    from factory.pipeline.stages import StageContext
 
     # real Sky-T1 traces are answers to MATH-500 problems: every one is contaminated
     with gzip.open(package_data / "traces" / "skyt1_long_cot_math500.jsonl.gz", "rt") as f:

@@ -12,14 +12,14 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pytest
-from typer.testing import CliRunner
-
-from factory.dataset import DatasetWriter, read_manifest, read_table, write_dataset
-from factory.dedup import DedupConfig, run_dedup
 from factory.filters.minhash import estimated_jaccard, signatures
 from factory.filters.textnorm import normalize_text, text_shingles
 from factory.schemas.contracts import TRACE_SCHEMA
 from factory.schemas.ids import problem_id
+from typer.testing import CliRunner
+
+from factory.dedup.core import DedupConfig, run_dedup
+from factory.io.dataset import DatasetWriter, read_manifest, read_table, write_dataset
 
 HEADER = (
     "You are a careful competition mathematician. Read the problem below, think step by step, check every "
@@ -117,8 +117,12 @@ def test_batch_normaliser_matches_the_plain_expression_on_real_multilingual_text
     """normalize_texts (NFKC gathered/scattered on non-ASCII rows only, separator runs that are
     one space left alone) gives exactly what the plain polars expression gives."""
     import polars as pl
-
-    from factory.filters.textnorm import _LATEX_RULES, _NON_WORD, normalize_expr, normalize_texts
+    from factory.filters.textnorm import (
+        _LATEX_RULES,
+        _NON_WORD,
+        normalize_expr,
+        normalize_texts,
+    )
 
     def reference(numbers):  # NFKC on every row, every separator run rewritten
         e = pl.col("t").fill_null("").str.normalize("NFKC").str.to_lowercase()
@@ -145,7 +149,7 @@ def test_batch_normaliser_matches_the_plain_expression_on_real_multilingual_text
 
 
 def test_distinct_per_text_counts_each_shingle_once_per_text(package_data):
-    from factory.dedup import distinct_per_text
+    from factory.dedup.core import distinct_per_text
 
     texts = [p["problem"] for p in _math500(package_data)[:300]]
     texts += [texts[0] + " " + texts[0], "a b c d e a b c d e a b c d e"]  # repeats inside one text
@@ -247,8 +251,8 @@ def test_long_shared_header_is_boilerplate_not_duplication(tmp_path, package_dat
     assert off.stats["rows_rejected"] > 20  # what the header alone would have done
     # the one-pass path (small input: sample taken from the fingerprint pass's shingles) and the
     # two-pass path (separate sampling pass, worker processes) agree, also on a partial sample
-    from factory.dataset import shard_paths
-    from factory.dedup import _one_pass, open_source
+    from factory.dedup.core import _one_pass, open_source
+    from factory.io.dataset import shard_paths
 
     size = sum(p.stat().st_size for p in shard_paths(tmp_path / "in"))
     for kw in ({}, {"boilerplate_sample": 15, "boilerplate_min_docs": 5}):
@@ -328,7 +332,7 @@ def test_identical_output_across_runs_shard_orders_spilling_and_workers(planted,
 def test_in_memory_core_gives_the_same_clusters(planted, deduped):
     """cluster_texts (the core bench/dedup.py compares with datasketch) partitions the texts
     exactly as run_dedup does (the whole input is the boilerplate sample in both)."""
-    from factory.dedup import cluster_texts
+    from factory.dedup.core import cluster_texts
 
     _, rows, _ = planted
     _, kept, rej = deduped
@@ -375,8 +379,8 @@ def test_command_prints_report_and_errors_are_clear(planted, tmp_path):
 
 
 def test_recipe_stage_validates_runs_and_skips(planted, tmp_path):
-    from factory import dedup_stage
-    from factory.stages import StageContext
+    from factory.dedup import stage as dedup_stage
+    from factory.pipeline.stages import StageContext
 
     probs = dedup_stage.validate({"input": "p", "out": "q", "thresh": 0.5, "threshold": 2, "by": "row", "bands": 200, "rows": 1}, "dedup")
     text = "\n".join(probs)

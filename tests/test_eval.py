@@ -13,7 +13,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from factory.metrics import majority_vote, pass_at_k, score_benchmark
+from factory.eval.metrics import majority_vote, pass_at_k, score_benchmark
 
 torch.set_num_threads(1)
 
@@ -47,8 +47,8 @@ def test_short_sample_count_is_refused():
 def test_majority_vote_on_real_best_of_8_traces_matches_author_labels(shared_data):
     """maj@8 and pass@1 computed by our verifier on the 100 x 8 real samples agree with the same
     metrics computed from the authors' per-sample correctness labels."""
-    from factory.filters.math_equiv import MathEquivalence
-    from factory.filters.math_extract import extract_from_trace
+    from factory.filters.math.equiv import MathEquivalence
+    from factory.filters.math.extract import extract_from_trace
 
     rows = [json.loads(line) for line in gzip.open(shared_data / "traces" / "qwen25math_math_cot_100_bo8.jsonl.gz", "rt")]
     ours, theirs = {}, {}

@@ -10,12 +10,17 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from factory.schemas.errors import DatasetError, FactoryError
 from trace_rows import mixed_reasoning_rows, rows_from_traces
 from typer.testing import CliRunner
 
-from factory.dataset import read_manifest, read_table, write_dataset
-from factory.filtering import build_filters, filter_specs, problem_batches, run_filters
-from factory.schemas.errors import DatasetError, FactoryError
+from factory.io.dataset import read_manifest, read_table, write_dataset
+from factory.score.runner import (
+    build_filters,
+    filter_specs,
+    problem_batches,
+    run_filters,
+)
 
 CHAIN = ["format", "readability", "language"]
 
@@ -143,7 +148,7 @@ def test_ray_executor_gives_the_same_output(traces_dir, tmp_path):
 
 
 def test_recipe_stages_validate_and_run(traces_dir, tmp_path):
-    from factory.stages import StageContext, get_stages
+    from factory.pipeline.stages import StageContext, get_stages
 
     stages = get_stages()
     v_filter, r_filter = stages["filter"]

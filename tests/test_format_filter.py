@@ -10,10 +10,14 @@ import json
 import polars as pl
 import pyarrow as pa
 import pytest
-from trace_rows import mixed_reasoning_rows, rows_from_traces, trace_row
-
-from factory.filters.format import FormatFilter, ReadabilityFilter, compression_ratio, repeated_ngram_share
+from factory.filters.format import (
+    FormatFilter,
+    ReadabilityFilter,
+    compression_ratio,
+    repeated_ngram_share,
+)
 from factory.schemas.contracts import TRACE_SCHEMA
+from trace_rows import mixed_reasoning_rows, rows_from_traces, trace_row
 
 
 def _frame(rows):

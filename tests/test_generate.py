@@ -7,13 +7,13 @@ import json
 from collections import Counter
 
 import pytest
-from typer.testing import CliRunner
-
-from factory.dataset import check_folder, read_manifest, read_table
-from factory.generate import GenerateOptions, run_generate
 from factory.schemas.contracts import CONTRACTS
 from factory.schemas.errors import DatasetError
 from gen_helpers import math500_rows, write_problems
+from typer.testing import CliRunner
+
+from factory.generate.core import GenerateOptions, run_generate
+from factory.io.dataset import check_folder, read_manifest, read_table
 
 
 @pytest.fixture(scope="module")
@@ -130,7 +130,7 @@ def test_cli_generate_and_bad_input(tiny_model, problems50, tmp_path):
 
 
 def test_a_second_writer_on_the_same_folder_is_refused(tiny_model, problems50, tmp_path):
-    from factory.generate import _lock_folder, _unlock_folder
+    from factory.generate.core import _lock_folder, _unlock_folder
 
     out = tmp_path / "busy"
     held = _lock_folder(out)  # as if another generate were running
@@ -157,7 +157,7 @@ def test_user_template_prompt_is_used_and_recorded(tiny_model, problems50, tmp_p
 
 
 def test_plain_progress_lines_when_not_a_terminal():
-    from factory.progress import RowProgress
+    from factory.pipeline.progress import RowProgress
 
     lines = []
     with RowProgress(total=10, done=2, log=lines.append, rich=False, every_s=0.0) as bar:
@@ -167,7 +167,7 @@ def test_plain_progress_lines_when_not_a_terminal():
 
 
 def test_a_failing_teacher_keeps_the_rows_that_completed(tiny_model, problems50, tmp_path, monkeypatch):
-    from factory.teachers.hf import TransformersTeacher
+    from factory.generate.teachers.hf import TransformersTeacher
 
     real = TransformersTeacher._generate_batch
     calls = {"n": 0}

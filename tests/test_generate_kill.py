@@ -11,9 +11,10 @@ import subprocess
 import sys
 import time
 
-from factory.dataset import check_folder, read_table
-from factory.generate import GenerateOptions, run_generate
 from gen_helpers import math500_rows, write_problems
+
+from factory.generate.core import GenerateOptions, run_generate
+from factory.io.dataset import check_folder, read_table
 
 
 def test_sigkill_then_resume_gives_exactly_problems_times_n(tiny_model, shared_data, tmp_path):

@@ -4,10 +4,10 @@ as the local run, and resumes the same way (finished keys are skipped before dis
 from __future__ import annotations
 
 import pytest
-
-from factory.dataset import check_folder, read_table
-from factory.generate import GenerateOptions, run_generate
 from gen_helpers import math500_rows, write_problems
+
+from factory.generate.core import GenerateOptions, run_generate
+from factory.io.dataset import check_folder, read_table
 
 ray = pytest.importorskip("ray")  # the `ray` extra; installed with make test
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from factory.dataset import read_manifest, read_table
-from factory.generate import GenerateOptions, run_generate
-from factory.generate_stage import validate
-from factory.run import run_recipe
 from factory.schemas.errors import MissingDependencyError, RecipeError
+
+from factory.generate.core import GenerateOptions, run_generate
+from factory.generate.stage import validate
+from factory.io.dataset import read_manifest, read_table
+from factory.pipeline.recipe import run_recipe
 
 RECIPE = """
 name: gen-test

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-
-from factory.dataset import read_table, write_dataset
-from factory.hub_layout import parse_size, read_front_matter, write_hub_folder
 from factory.schemas.errors import DatasetError, InputError
 from publish_lineage import build_lineage
+
+from factory.io.dataset import read_table, write_dataset
+from factory.publish.hub_layout import parse_size, read_front_matter, write_hub_folder
 
 
 @pytest.fixture(scope="module")

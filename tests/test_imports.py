@@ -51,9 +51,8 @@ def test_cli_import_loads_no_heavy_library():
 
 
 def test_help_lists_every_product_command():
-    from typer.testing import CliRunner
-
     from factory.cli.app import app
+    from typer.testing import CliRunner
 
     res = CliRunner().invoke(app, ["--help"])
     assert res.exit_code == 0

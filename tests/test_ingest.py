@@ -13,15 +13,15 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from typer.testing import CliRunner
-
 from factory.cli.app import app
-from factory.dataset import file_sha256, read_manifest, read_table
-from factory.ingest import ingest
-from factory.ingest_presets import split_skyt1, split_think
 from factory.schemas.contracts import CONTRACTS
 from factory.schemas.errors import DatasetError, InputError
-from factory.stages import StageContext, get_stages
+from typer.testing import CliRunner
+
+from factory.ingest.core import ingest
+from factory.ingest.presets import split_skyt1, split_think
+from factory.io.dataset import file_sha256, read_manifest, read_table
+from factory.pipeline.stages import StageContext, get_stages
 
 # (file under shared/data, preset, expected rows written, contract)
 FILES = [
@@ -448,7 +448,7 @@ def test_csv_with_a_long_trace_field(tmp_path):
 
 
 def test_help_names_every_preset():
-    from factory.ingest_presets import PRESETS
+    from factory.ingest.presets import PRESETS
 
     r = CliRunner().invoke(app, ["ingest", "--help"])
     assert r.exit_code == 0

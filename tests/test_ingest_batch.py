@@ -1,4 +1,4 @@
-"""The batch path of `factory ingest` (`factory.ingest_fast`) against the row-by-row reference
+"""The batch path of `factory ingest` (`factory.ingest.fast`) against the row-by-row reference
 path (`engine="rows"`): byte-identical shards, the same stats and the same rejects on every
 shipped file and on inputs built to push batches onto the row path (blank lines, a BOM, bad
 rows, mixed types, ambiguous floats, duplicates, --limit across batches, a damaged gzip)."""
@@ -11,14 +11,14 @@ import random
 from pathlib import Path
 
 import pytest
-
-from factory import ingest as ingest_module
-from factory import ingest_fast
-from factory import ingest_readers
-from factory.dataset import read_manifest
-from factory.ingest import ingest
 from factory.schemas.errors import InputError
 from factory.schemas.ids import problem_id, trace_id
+
+from factory.ingest import core as ingest_module
+from factory.ingest import fast as ingest_fast
+from factory.ingest.core import ingest
+from factory.ingest import readers as ingest_readers
+from factory.io.dataset import read_manifest
 
 SHIPPED = [  # (file under shared/data, preset)
     ("math/gsm8k_test.jsonl", "gsm8k"),

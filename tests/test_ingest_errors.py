@@ -11,12 +11,12 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from factory.cli.app import app
+from factory.schemas.errors import InputError
 from typer.testing import CliRunner
 
-from factory.cli.app import app
-from factory.dataset import read_manifest, read_table
-from factory.ingest import ingest
-from factory.schemas.errors import InputError
+from factory.ingest.core import ingest
+from factory.io.dataset import read_manifest, read_table
 
 GOOD = '{"question": "What is 2+3?", "answer": "Add.\\n#### 5"}\n'
 
@@ -176,7 +176,7 @@ def test_missing_path(tmp_path):
 
 def test_unreadable_file(tmp_path, monkeypatch):
     p = _write(tmp_path / "a.jsonl", GOOD)
-    import factory.ingest_readers as readers
+    import factory.ingest.readers as readers
 
     # the tests may run as root, for whom chmod 000 still reads: make access() say no instead
     monkeypatch.setattr(readers.os, "access", lambda path, mode: False)
@@ -262,7 +262,7 @@ def test_fail_mode_from_the_cli_is_one_red_line(tmp_path):
 
 @pytest.mark.parametrize("chunk", [5, 7, 1 << 20])
 def test_json_array_streams_in_chunks_with_exact_positions(tmp_path, monkeypatch, chunk):
-    import factory.ingest_readers as readers
+    import factory.ingest.readers as readers
 
     monkeypatch.setattr(readers, "JSON_CHUNK", chunk)  # tiny chunks cut multi-byte characters and rows
     rows = [{"question": f"Combien font {i} + {i}? — 数学 {i}", "answer": f"…\n#### {2 * i}"} for i in range(30)]

@@ -9,15 +9,15 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from typer.testing import CliRunner
-
 from factory.cli.app import app
-from factory.dataset import DatasetWriter, read_manifest, read_table
-from factory.ingest import ingest
-from factory.inspect import fold_text, summarize, summary_text
 from factory.schemas.contracts import TRACE_SCHEMA
 from factory.schemas.errors import DatasetError
-from factory.stages import StageContext, get_stages
+from typer.testing import CliRunner
+
+from factory.ingest.core import ingest
+from factory.io.dataset import DatasetWriter, read_manifest, read_table
+from factory.io.inspect import fold_text, summarize, summary_text
+from factory.pipeline.stages import StageContext, get_stages
 
 
 @pytest.fixture(scope="module")

@@ -8,14 +8,20 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
-
 from curate_data import shipped_trace_folder, trace_rows
 from factory.cli.app import app
-from factory.dataset import read_table
-from factory.filters.math_equiv import MathEquivalence
-from factory.journey import AnswerChecker, JourneyConfig, build, last_boxed, rewrite_with_teacher
-from factory.sft import parse_assistant
+from factory.filters.math.equiv import MathEquivalence
+from typer.testing import CliRunner
+
+from factory.curate.journey import (
+    AnswerChecker,
+    JourneyConfig,
+    build,
+    last_boxed,
+    rewrite_with_teacher,
+)
+from factory.curate.sft import parse_assistant
+from factory.io.dataset import read_table
 
 
 @pytest.fixture(scope="module")
@@ -164,13 +170,13 @@ def test_rewrite_hook_is_revalidated(checker):
 
 
 class _EchoTeacher:
-    """A toy backend implementing the factory.teachers protocol: it 'rewrites' by echoing the
+    """A toy backend implementing the factory.generate.teachers protocol: it 'rewrites' by echoing the
     text after the prompt, wrapped in its own think block."""
 
     name, backend, chunk_requests, gpus = "echo", "toy", None, 0
 
     def generate(self, requests, sampling, *, on_result=None):
-        from factory.teachers.base import Completion
+        from factory.generate.teachers.base import Completion
 
         assert sampling.n == 1 and sampling.temperature == 0.0
         return [[Completion(text="<think>\nrewriting\n</think>\n\n" + r.messages[0]["content"].split("\n\n", 1)[1],
@@ -191,7 +197,7 @@ def test_rewrite_with_teacher_backend(checker):
 def test_recipe_rewrite_runs_through_a_real_teacher_backend(folders, tmp_path):
     """`curate.journey.rewrite` builds a transformers teacher (the tiny random model): its
     rewrites are gibberish, so re-validation must drop every one, each by name."""
-    from factory.teachers.tiny import build_tiny_model
+    from factory.generate.teachers.tiny import build_tiny_model
 
     model = build_tiny_model(tmp_path / "tiny")
     bo8 = shipped_trace_folder(tmp_path, "bo8", limit=30)  # a few journeys are enough to exercise the backend

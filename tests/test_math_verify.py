@@ -17,14 +17,18 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-
 from factory.filters.base import apply_chain
-from factory.filters.math_equiv import MathEquivalence
-from factory.filters.math_extract import extract_answer, extract_from_trace, last_boxed, solution_text
-from factory.filters.math_filter import MathVerifier
-from factory.filters.math_normalize import evaluate, normalize, plain_to_latex
-from factory.filters.math_reward import accuracy_reward
-from factory.filters.math_symbolic import SymbolicPool
+from factory.filters.math.equiv import MathEquivalence
+from factory.filters.math.extract import (
+    extract_answer,
+    extract_from_trace,
+    last_boxed,
+    solution_text,
+)
+from factory.filters.math.filter import MathVerifier
+from factory.filters.math.normalize import evaluate, normalize, plain_to_latex
+from factory.filters.math.reward import accuracy_reward
+from factory.filters.math.symbolic import SymbolicPool
 
 TRACE_FILES = (
     "skyt1_long_cot_math500",

@@ -1,4 +1,4 @@
-"""The mix engine (factory.mix) and the per-problem / difficulty selection of factory.curate:
+"""The mix engine (factory.curate.mix) and the per-problem / difficulty selection of factory.curate.core:
 exact quotas, seeded determinism, up/down-sampling, balancing, and every shortfall path
 reporting how many candidates were available."""
 
@@ -6,10 +6,18 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
-
-from factory.curate import per_problem, select_traces
-from factory.mix import QuotaError, allocate, auto_size, Bucket, largest_remainder, quotas, water_fill
 from factory.recipes.curate_spec import curate_config
+
+from factory.curate.core import per_problem, select_traces
+from factory.curate.mix import (
+    Bucket,
+    QuotaError,
+    allocate,
+    auto_size,
+    largest_remainder,
+    quotas,
+    water_fill,
+)
 
 
 def _cands(spec: dict[str, int]) -> pl.DataFrame:

@@ -9,14 +9,14 @@ from __future__ import annotations
 import json
 
 import pytest
-from typer.testing import CliRunner
-
-from factory.dataset import read_manifest, read_table
 from factory.schemas.ids import problem_id
-from factory.teachers.base import Request, SamplingConfig, TeacherError
-from factory.teachers.openai_backend import OpenAITeacher, retry_after_seconds
 from gen_helpers import math500_rows, write_problems
 from openai_server import FakeOpenAIServer
+from typer.testing import CliRunner
+
+from factory.generate.teachers.base import Request, SamplingConfig, TeacherError
+from factory.generate.teachers.openai_backend import OpenAITeacher, retry_after_seconds
+from factory.io.dataset import read_manifest, read_table
 
 
 @pytest.fixture(scope="module")
@@ -148,7 +148,7 @@ def test_cli_end_to_end_reasoning_field_error_rows_and_key_never_shown(fresh, sh
 
 
 def test_only_errors_retries_just_the_error_rows(fresh, shared_data, tmp_path):
-    from factory.generate import GenerateOptions, run_generate
+    from factory.generate.core import GenerateOptions, run_generate
 
     rows = math500_rows(shared_data, 3)
     fresh.poison = rows[1]["problem"][:30]

@@ -15,14 +15,14 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from factory.cli.app import app
+from factory.schemas.errors import InputError
+from publish_lineage import build_lineage
 from typer.testing import CliRunner
 
-from factory.cli.app import app
-from factory.dataset import read_manifest
-from factory.publish import PublishError, check_repo_id, publish, upload_folder
-from factory.schemas.errors import InputError
-from factory.stages import StageContext, get_stages
-from publish_lineage import build_lineage
+from factory.io.dataset import read_manifest
+from factory.pipeline.stages import StageContext, get_stages
+from factory.publish.core import PublishError, check_repo_id, publish, upload_folder
 
 SECRET = "hf_SECRETxxTOKENxx1234567890abcd"
 
@@ -122,7 +122,7 @@ def test_upload_arguments_and_republishing_unchanged_uploads_nothing(lineage, tm
     # one split changed (a validation row dropped): only its shard and the card/report go up
     import shutil
 
-    from factory.dataset import read_table, write_dataset
+    from factory.io.dataset import read_table, write_dataset
 
     changed = tmp_path / "sft_changed"
     shutil.copytree(lineage["sft"] / "train", changed / "train")

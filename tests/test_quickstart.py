@@ -7,7 +7,7 @@ import json
 
 from typer.testing import CliRunner
 
-from factory.dataset import read_manifest, read_table
+from factory.io.dataset import read_manifest, read_table
 
 
 def test_quickstart_runs_every_stage_and_reruns_as_noop(tmp_path):

@@ -7,10 +7,10 @@ import gzip
 import json
 
 import pytest
-
-from factory.prompts import BOXED, PRESETS, SKY_T1_SYSTEM, load_prompt
-from factory.reasoning import split_reasoning
 from factory.schemas.errors import InputError
+from factory.schemas.text import split_reasoning
+
+from factory.generate.prompts import BOXED, PRESETS, SKY_T1_SYSTEM, load_prompt
 
 
 def test_think_tags_prefill_and_truncation():

@@ -4,15 +4,14 @@ reports every problem at once with exact messages; `key.sub=value` overrides wor
 
 from __future__ import annotations
 
-
 import pytest
-from typer.testing import CliRunner
-
 from factory.cli.app import app
 from factory.recipes.curate_spec import validate_curate
 from factory.recipes.loader import RECIPES_DIR, list_recipes, load_recipe
-from factory.run import validate_recipe
 from factory.schemas.errors import RecipeError
+from typer.testing import CliRunner
+
+from factory.pipeline.recipe import validate_recipe
 
 runner = CliRunner()
 MINE = {"r1-800k", "sky-t1-17k", "s1k", "journey"}
@@ -127,7 +126,7 @@ def test_factory_run_runs_the_curate_stage(tmp_path):
         "  mix:\n    size: 10\n    buckets: [{name: all, fraction: 1.0}]\n")
     res = runner.invoke(app, ["run", str(recipe), "--out", str(run_dir)])
     assert res.exit_code == 0, res.output
-    from factory.dataset import read_table
+    from factory.io.dataset import read_table
 
     rows = read_table(run_dir / "sft" / "train").to_pylist()
     assert len(rows) == 10 and {r["source"] for r in rows} == {"math500-qwen"}

@@ -15,12 +15,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from factory.cli.app import app
+from publish_lineage import build_lineage
 from typer.testing import CliRunner
 
-from factory.cli.app import app
-from factory.dataset import write_dataset
-from factory.report import write_report
-from publish_lineage import build_lineage
+from factory.io.dataset import write_dataset
+from factory.publish.report import write_report
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",

@@ -7,9 +7,13 @@ from __future__ import annotations
 import math
 
 import pytest
+from factory.filters.rewards import (
+    accuracy_reward,
+    completion_text,
+    format_reward,
+    language_consistency_reward,
+)
 from trace_rows import rows_from_traces
-
-from factory.filters.rewards import accuracy_reward, completion_text, format_reward, language_consistency_reward
 
 G = 4
 

@@ -12,11 +12,10 @@ import textwrap
 
 import polars as pl
 import pytest
-
-from factory.filters import sandbox
 from factory.filters.base import apply_chain
-from factory.filters.code_filter import CodeVerifier
-from factory.filters.sandbox import Limits, SandboxWarning, run_many, run_python
+from factory.filters.code import sandbox
+from factory.filters.code.filter import CodeVerifier
+from factory.filters.code.sandbox import Limits, SandboxWarning, run_many, run_python
 
 FAST = Limits(wall_s=3.0, cpu_s=3, memory_mb=256, nproc=16)
 IS_ROOT = os.geteuid() == 0

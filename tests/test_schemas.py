@@ -8,7 +8,6 @@ import typing
 
 import pyarrow as pa
 import pytest
-
 from factory.schemas import CONTRACTS, SchemaError, problem_id, trace_id
 from factory.schemas.contracts import _unwrap_optional, rows_to_table
 

@@ -4,10 +4,10 @@ validation `factory run` performs before any stage starts."""
 from __future__ import annotations
 
 import pytest
-
 from factory.recipes import load_recipe
-from factory.run import run_recipe, validate_recipe
 from factory.schemas import RecipeError
+
+from factory.pipeline.recipe import run_recipe, validate_recipe
 
 
 def test_train_and_eval_sections_report_all_problems():

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from factory.schemas import sft_id
 from typer.testing import CliRunner
 
-from factory.dataset import write_dataset
-from factory.schemas import sft_id
+from factory.io.dataset import write_dataset
 
 torch.set_num_threads(1)
 
@@ -45,7 +45,7 @@ def _params(model_dir):
 
 
 def test_training_changes_params_lowers_loss_and_masks_prompt(tmp_path, tiny_model, shared_data):
-    from factory.train import build_trainer, train
+    from factory.train.core import build_trainer, train
 
     data = _sft_folder(tmp_path / "sft", shared_data)
     trainer, ctx = build_trainer(data=data, student=str(tiny_model), out=tmp_path / "probe", preset="tiny",
@@ -80,7 +80,7 @@ def test_training_changes_params_lowers_loss_and_masks_prompt(tmp_path, tiny_mod
 def test_interrupted_run_resumes_from_checkpoint(tmp_path, tiny_model, shared_data):
     from transformers import TrainerCallback
 
-    from factory.train import train
+    from factory.train.core import train
 
     class Crash(TrainerCallback):
         def on_step_end(self, args, state, control, **kw):
@@ -102,7 +102,7 @@ def test_interrupted_run_resumes_from_checkpoint(tmp_path, tiny_model, shared_da
 
 
 def test_lora_trains_and_saves_merged_student(tmp_path, tiny_model, shared_data):
-    from factory.train import train
+    from factory.train.core import train
 
     data = _sft_folder(tmp_path / "sft", shared_data, n=12)
     res = train(data=data, student=str(tiny_model), out=tmp_path / "lora", preset="tiny", lora=True,
@@ -117,7 +117,7 @@ def test_lora_trains_and_saves_merged_student(tmp_path, tiny_model, shared_data)
 def test_preflight_refuses_template_that_drops_think(tiny_model):
     from transformers import AutoTokenizer, GenerationConfig
 
-    from factory.preflight import TemplateError, preflight
+    from factory.train.preflight import TemplateError, preflight
 
     tok = AutoTokenizer.from_pretrained(tiny_model)
     gc = GenerationConfig.from_pretrained(tiny_model)
@@ -134,7 +134,7 @@ def test_preflight_refuses_template_that_drops_think(tiny_model):
 def test_preflight_refuses_mismatched_end_of_turn(tiny_model):
     from transformers import AutoTokenizer, GenerationConfig
 
-    from factory.preflight import TemplateError, preflight
+    from factory.train.preflight import TemplateError, preflight
 
     tok = AutoTokenizer.from_pretrained(tiny_model)
     wrong_stop = GenerationConfig(eos_token_id=tok.convert_tokens_to_ids("<|endoftext|>"))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from factory.teachers.base import Request, SamplingConfig
+from factory.generate.teachers.base import Request, SamplingConfig
 
 pytestmark = pytest.mark.gpu
 
@@ -14,7 +14,7 @@ pytestmark = pytest.mark.gpu
 @pytest.fixture(scope="module")
 def vllm_tiny(tmp_path_factory):
     pytest.importorskip("vllm")
-    from factory.teachers.tiny import build_tiny_model
+    from factory.generate.teachers.tiny import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("vllm") / "m", hidden_size=256, heads=4, kv_heads=2)
 
@@ -25,7 +25,7 @@ def _req(i: int, samples: list[int]) -> Request:
 
 
 def test_vllm_generates_seeded_samples_independent_of_batching(vllm_tiny):
-    from factory.teachers.vllm_backend import VllmTeacher
+    from factory.generate.teachers.vllm_backend import VllmTeacher
 
     t = VllmTeacher(str(vllm_tiny), max_model_len=1024, gpu_memory_utilization=0.3)
     try:
@@ -42,9 +42,10 @@ def test_vllm_generates_seeded_samples_independent_of_batching(vllm_tiny):
 
 
 def test_generate_command_with_vllm(vllm_tiny, shared_data, tmp_path):
-    from factory.dataset import read_manifest
-    from factory.generate import GenerateOptions, run_generate
     from gen_helpers import math500_rows, write_problems
+
+    from factory.generate.core import GenerateOptions, run_generate
+    from factory.io.dataset import read_manifest
 
     problems = write_problems(tmp_path / "p", math500_rows(shared_data, 20))
     out = tmp_path / "t"

@@ -1,0 +1,670 @@
+"""`factory curate`: turn verified trace folders (plus problem and SFT folders) into an SFT mix
+following a recipe's `curate:` section, written as `OUT/train/` and `OUT/validation/` dataset
+folders in the `sft` contract.
+
+The pipeline, with bounded memory (text is read twice, streamed, never all at once):
+1. scan: stream every trace folder batch by batch, keeping only small columns (ids, domain,
+   source, teacher, level, verdict/score columns the recipe names) and two derived facts per
+   trace — whether it has a final answer, and its token count. 1M traces ≈ 100 MB of metadata.
+2. select: per-domain rules (`select:`) name why each trace is dropped (first failed check:
+   not_correct, where:verdict_language, level_out_of_bounds, over_token_budget, ...); pass
+   rates per problem (`difficulty.from: pass_rate`) come from the same correctness rule.
+3. per-problem policy: all-correct | shortest-correct | longest-correct | k-per-problem | diverse.
+4. journey samples (factory.curate.journey) and non-reasoning examples (factory.curate.nonreasoning).
+5. mix (factory.curate.mix): exact seeded quotas; a shortfall is an error unless allow_short.
+6. fetch: read the full rows of the chosen traces only (polars scan filtered by id), render
+   the assistant turn, split train/validation by problem, write, report.
+
+Same recipe + seed + inputs -> byte-identical shards (no clocks or set orders in rows).
+
+Exercise: `factory curate --recipe journey --traces DIR --out OUT`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from factory.curate.sft import (
+    SKY_T1_SYSTEM_PROMPT,
+    approx_tokens,
+    make_row,
+    mix_report,
+    render_assistant,
+    split_by_problem,
+    split_trace,
+)
+from factory.io.dataset import (
+    DatasetWriter,
+    atomic_write_text,
+    iter_batches,
+    read_manifest,
+    scan,
+    shard_paths,
+)
+from factory.schemas.errors import DatasetError, InputError
+from factory.schemas.ids import stable_hash
+
+META_COLS = ["id", "problem_id", "teacher", "domain", "source", "level", "difficulty", "finish_reason",
+             "completion_tokens"]
+# low-cardinality columns held as categoricals: at 1M traces a string column costs ~25 MB, a
+# categorical ~4 MB (u32 codes)
+CATEGORICAL = ("teacher", "domain", "source", "difficulty", "finish_reason")
+SYSTEM_ALIASES = {"@sky-t1": SKY_T1_SYSTEM_PROMPT}
+DEFAULT_PASS_BINS = [
+    {"name": "hard", "pass_rate": {"le": 0.25}},
+    {"name": "medium", "pass_rate": {"lt": 0.75}},
+    {"name": "easy", "pass_rate": {"le": 1.0}},
+]
+
+
+# ---------------------------------------------------------------------------------------------
+# inputs
+# ---------------------------------------------------------------------------------------------
+
+def resolve_sources(cfg: dict[str, Any], *, base: Path, inputs: dict[str, list[Path]] | None) -> list[dict[str, Any]]:
+    """Recipe sources, with command-line folders replacing the recipe's of the same kind."""
+    from factory.pipeline.stages import resolve_path
+
+    inputs = {k: v for k, v in (inputs or {}).items() if v}
+    out = []
+    for s in cfg.get("sources") or []:
+        if s["kind"] in inputs:
+            continue
+        out.append({**s, "path": resolve_path(s["path"], base)})
+    for kind, paths in inputs.items():
+        for p in paths:
+            out.append({"kind": kind, "path": Path(p)})
+    for s in out:
+        m = read_manifest(s["path"])  # raises a clear DatasetError for a missing/half-written folder
+        expected = {"traces": "trace", "problems": "problem", "sft": "sft"}[s["kind"]]
+        if m.contract != expected:
+            raise DatasetError(f"{s['path']}: given as {s['kind']} but holds {m.contract} rows",
+                               hint=f"pass it with --{ {'trace': 'traces', 'problem': 'problems', 'sft': 'sft'}[m.contract] }")
+    return out
+
+
+def _rule_columns(cfg: dict[str, Any]) -> set[str]:
+    cols: set[str] = set()
+    for rule in cfg["select"].values():
+        for key in ("correct", "where", "scores"):
+            cols.update((rule.get(key) or {}).keys())
+    if cfg.get("journey"):
+        cols.update(cfg["journey"]["wrong"].keys())
+        cols.update(cfg["journey"]["correct"].keys())
+    return cols
+
+
+def _schema_names(path: Path) -> list[str]:
+    paths = shard_paths(path)
+    if not paths:
+        return []
+    return pq.read_schema(paths[0]).names
+
+
+def scan_traces(sources: list[dict[str, Any]], cfg: dict[str, Any]) -> tuple[pl.DataFrame, dict[str, Any]]:
+    """Stream every trace folder; return the small metadata frame (one row per trace)."""
+    rule_cols = sorted(_rule_columns(cfg))
+    count_mode = cfg["budget"]["count"]
+    frames = []
+    seen_cols: set[str] = set()
+    for si, s in enumerate(sources):
+        if s["kind"] != "traces":
+            continue
+        names = _schema_names(s["path"])
+        present_rule = [c for c in rule_cols if c in names]
+        seen_cols.update(present_rule)
+        cols = [c for c in META_COLS + ["completion", "reasoning", "answer", "tests"] + present_rule if c in names]
+        parts: list[pa.Table] = []  # per batch: the small columns only (Arrow, one conversion at the end)
+        for batch in iter_batches(s["path"], columns=cols, batch_size=10_000):
+            comp = batch.column("completion").to_pylist()
+            reas = batch.column("reasoning").to_pylist()
+            ans = batch.column("answer").to_pylist()
+            has_final, est = [], []
+            for c, r, a in zip(comp, reas, ans):
+                rr, aa = split_trace(c or "", r, a)
+                has_final.append(aa is not None)
+                est.append(approx_tokens(rr) + approx_tokens(aa) if aa is not None else approx_tokens(c))
+            small = {c: batch.column(c) for c in META_COLS + present_rule if c in names}
+            small["has_final"] = pa.array(has_final, pa.bool_())
+            small["est_tokens"] = pa.array(est, pa.int64())
+            small["has_tests"] = pc.is_valid(batch.column("tests")) if "tests" in names else pa.array([False] * batch.num_rows)
+            parts.append(pa.table(small))
+            del comp, reas, ans, batch
+        if not parts:
+            continue
+        df = pl.from_arrow(pa.concat_tables(parts))
+        del parts
+        pa.default_memory_pool().release_unused()  # hand the freed text buffers back to the OS
+        df = df.with_columns(pl.lit(si, dtype=pl.Int32).alias("src"))
+        for c in rule_cols:
+            if c not in df.columns:
+                df = df.with_columns(pl.lit(None, dtype=pl.String).alias(c))
+        if s.get("name"):
+            df = df.with_columns(pl.lit(s["name"]).alias("source"))
+        if s.get("domain"):
+            df = df.with_columns(pl.lit(s["domain"]).alias("domain"))
+        df = df.with_columns([pl.col(c).cast(pl.String).cast(pl.Categorical) for c in CATEGORICAL if c in df.columns]
+                             + [pl.col(c).cast(pl.String).cast(pl.Categorical) for c in rule_cols
+                                if c.startswith("verdict_") and c in df.columns])
+        frames.append(df.select(sorted(df.columns)))
+    if not frames:
+        return pl.DataFrame(), {"traces_in": 0}
+    # rule columns may hold strings in one folder and numbers in another: relax to a common type
+    meta = pl.concat(frames, how="diagonal_relaxed")
+    missing_everywhere = [c for c in rule_cols if c not in seen_cols]
+    n_in = meta.height
+    if meta["id"].is_duplicated().any():
+        meta = meta.unique(subset=["id"], keep="first", maintain_order=True)
+    if count_mode == "completion_tokens":
+        meta = meta.with_columns(pl.coalesce(pl.col("completion_tokens"), pl.col("est_tokens")).alias("n_tokens"))
+    else:
+        meta = meta.with_columns(pl.col("est_tokens").alias("n_tokens"))
+    return meta, {"traces_in": n_in, "duplicate_trace_ids": n_in - meta.height, "missing_columns": missing_everywhere}
+
+
+def apply_problems(meta: pl.DataFrame, sources: list[dict[str, Any]]) -> tuple[pl.DataFrame, int]:
+    """Fill a trace's missing level/difficulty from problem folders; count the problems given."""
+    frames = [scan(s["path"]).select(["id", "level", "difficulty"]).collect()
+              for s in sources if s["kind"] == "problems"]
+    if not frames:
+        return meta, 0
+    probs = pl.concat(frames).unique(subset=["id"], keep="first", maintain_order=True)
+    if meta.height:
+        meta = meta.join(probs.rename({"id": "problem_id", "level": "_plevel", "difficulty": "_pdiff"}),
+                         on="problem_id", how="left", maintain_order="left")
+        meta = meta.with_columns(pl.coalesce("level", "_plevel").alias("level"),
+                                 pl.coalesce("difficulty", "_pdiff").alias("difficulty")).drop("_plevel", "_pdiff")
+    return meta, probs.height
+
+
+# ---------------------------------------------------------------------------------------------
+# selection
+# ---------------------------------------------------------------------------------------------
+
+def _values_expr(col: str, values: list[Any]) -> pl.Expr:
+    strs = [str(v).lower() if isinstance(v, bool) else str(v) for v in values]
+    e = pl.col(col).cast(pl.String)
+    e = pl.when(pl.col(col).cast(pl.String).is_in(["true", "false"])).then(e.str.to_lowercase()).otherwise(e)
+    return e.is_in(strs).fill_null(False)
+
+
+def _bounds_expr(e: pl.Expr, b: dict[str, float] | None) -> pl.Expr:
+    if not b:
+        return pl.lit(True)
+    out = pl.lit(True)
+    if "gt" in b:
+        out = out & (e > b["gt"])
+    if "ge" in b:
+        out = out & (e >= b["ge"])
+    if "lt" in b:
+        out = out & (e < b["lt"])
+    if "le" in b:
+        out = out & (e <= b["le"])
+    return out.fill_null(False)
+
+
+def _criterion(crit: dict[str, list[Any]] | None) -> pl.Expr:
+    e = pl.lit(True)
+    for col, vals in (crit or {}).items():
+        e = e & _values_expr(col, vals)
+    return e
+
+
+def _rule_for_domain(cfg: dict[str, Any]) -> pl.Expr:
+    """The select-rule key each row uses: its domain's rule, else `all`, else null."""
+    rules = cfg["select"]
+    e = pl.lit("all" if "all" in rules else None, dtype=pl.String)
+    for d in rules:
+        if d != "all":
+            e = pl.when(pl.col("domain") == d).then(pl.lit(d)).otherwise(e)
+    return e
+
+
+def _by_rule(cfg: dict[str, Any], build: Callable[[dict[str, Any]], pl.Expr], default: pl.Expr) -> pl.Expr:
+    e = default
+    for key, rule in cfg["select"].items():
+        e = pl.when(pl.col("_rule") == key).then(build(rule)).otherwise(e)
+    return e
+
+
+def difficulty_labels(meta: pl.DataFrame, cfg: dict[str, Any]) -> pl.DataFrame:
+    d = cfg["difficulty"]
+    src = d["from"]
+    bins = d.get("bins")
+    if src == "none":
+        return meta.with_columns(pl.lit(None, dtype=pl.String).alias("difficulty_label"))
+    if src == "metadata":
+        return meta.with_columns(pl.col("difficulty").cast(pl.String).alias("difficulty_label"))
+    if src == "pass_rate":
+        bins = bins or DEFAULT_PASS_BINS
+    if bins:
+        e = pl.lit(None, dtype=pl.String)
+        for b in reversed(bins):
+            cond = pl.lit(True)
+            if b.get("pass_rate"):
+                cond = cond & _bounds_expr(pl.col("pass_rate"), b["pass_rate"])
+            if b.get("level"):
+                cond = cond & _bounds_expr(pl.col("level"), b["level"])
+            e = pl.when(cond).then(pl.lit(b["name"])).otherwise(e)
+        return meta.with_columns(e.alias("difficulty_label"))
+    # level without bins: "level-5", falling back to the difficulty column
+    return meta.with_columns(
+        pl.when(pl.col("level").is_not_null()).then(pl.lit("level-") + pl.col("level").cast(pl.String))
+        .otherwise(pl.col("difficulty").cast(pl.String)).alias("difficulty_label"))
+
+
+# not quality checks for journey traces: who wrote it, how hard the problem is, and whether it
+# reached a final answer (a wrong attempt may stop at its boxed conclusion inside the thought)
+NOT_QUALITY = {"teacher_not_selected", "source_not_selected", "pass_rate_out_of_bounds", "no_final_answer"}
+
+
+def select_traces(meta: pl.DataFrame, cfg: dict[str, Any]) -> tuple[pl.DataFrame, dict[str, int]]:
+    """Adds _rule, is_correct, pass_rate, n_samples, difficulty_label and `drop` (the first
+    failed check's name, null = kept) to the metadata frame."""
+    meta = meta.with_columns(_rule_for_domain(cfg).cast(pl.Categorical).alias("_rule"))
+    meta = meta.with_columns(_by_rule(cfg, lambda r: _criterion(r.get("correct")), pl.lit(False)).alias("is_correct"))
+    d = cfg["difficulty"]
+    # pass rate = mean correctness over the problem's samples (only the named teachers' when
+    # given); window expressions, not a join, so the 1M-row frame is never copied
+    sample = pl.col("is_correct").cast(pl.Float64)
+    if d.get("teachers"):
+        sample = pl.when(pl.col("teacher").cast(pl.String).is_in(d["teachers"])).then(sample).otherwise(None)
+    meta = meta.with_columns(sample.mean().over("problem_id").alias("pass_rate"),
+                             sample.count().over("problem_id").cast(pl.Int64).alias("n_samples"))
+    meta = meta.with_columns(
+        pl.when(pl.col("n_samples") >= d.get("min_samples", 1)).then(pl.col("pass_rate")).otherwise(None).alias("pass_rate"))
+    meta = difficulty_labels(meta, cfg)
+    budget = cfg["budget"]
+
+    def reason(rule: dict[str, Any], *, quality_only: bool = False) -> pl.Expr:
+        checks: list[tuple[str, pl.Expr]] = []
+        if rule.get("teachers"):
+            checks.append(("teacher_not_selected", pl.col("teacher").is_in(rule["teachers"]).fill_null(False)))
+        if rule.get("sources"):
+            checks.append(("source_not_selected", pl.col("source").is_in(rule["sources"]).fill_null(False)))
+        if rule.get("finish_reasons"):
+            checks.append(("finish_reason", pl.col("finish_reason").is_in(rule["finish_reasons"]).fill_null(False)))
+        for col, vals in (rule.get("correct") or {}).items():
+            checks.append((f"not_correct:{col}", _values_expr(col, vals)))
+        for col, vals in (rule.get("where") or {}).items():
+            checks.append((f"where:{col}", _values_expr(col, vals)))
+        for col, b in (rule.get("scores") or {}).items():
+            checks.append((f"score:{col}", _bounds_expr(pl.col(col).cast(pl.Float64, strict=False), b)))
+        if rule.get("level"):
+            # rows without a level pass: competition sets such as AIME carry none
+            checks.append(("level_out_of_bounds",
+                           pl.col("level").is_null() | _bounds_expr(pl.col("level"), rule["level"])))
+        if rule.get("difficulty"):
+            checks.append(("difficulty_not_selected", pl.col("difficulty_label").is_in(rule["difficulty"]).fill_null(False)))
+        if rule.get("pass_rate"):
+            checks.append(("pass_rate_out_of_bounds", _bounds_expr(pl.col("pass_rate"), rule["pass_rate"])))
+        if rule.get("require_answer", True):
+            checks.append(("no_final_answer", pl.col("has_final")))
+        if rule.get("require_tests"):
+            checks.append(("no_tests", pl.col("has_tests")))
+        if budget.get("max_tokens"):
+            checks.append(("over_token_budget", pl.col("n_tokens") <= budget["max_tokens"]))
+        if budget.get("min_tokens"):
+            checks.append(("under_token_budget", pl.col("n_tokens") >= budget["min_tokens"]))
+        if quality_only:
+            checks = [(n, ok) for n, ok in checks if n not in NOT_QUALITY and not n.startswith("not_correct:")]
+        e = pl.lit(None, dtype=pl.String)
+        for name, ok in reversed(checks):
+            e = pl.when(~ok.fill_null(False)).then(pl.lit(name)).otherwise(e)
+        return e
+
+    meta = meta.with_columns(_by_rule(cfg, reason, pl.lit("no_select_rule_for_domain")).cast(pl.Categorical).alias("drop"))
+    if cfg.get("journey"):
+        # journey traces (wrong ones included) must pass the same quality checks, whatever
+        # their correctness, teacher or the problem's pass rate
+        meta = meta.with_columns(_by_rule(cfg, lambda r: reason(r, quality_only=True), pl.lit("no_select_rule_for_domain"))
+                                 .cast(pl.Categorical).alias("drop_quality"))
+    counts = meta.filter(pl.col("drop").is_not_null()).select(pl.col("drop").cast(pl.String)).group_by("drop").len().sort("drop")
+    return meta, {k: int(v) for k, v in zip(counts["drop"].to_list(), counts["len"].to_list())}
+
+
+def _hash_col(frame: pl.DataFrame, *parts: Any, col: str = "id") -> pl.Series:
+    return pl.Series("_h", [stable_hash(*parts, v) for v in frame[col].to_list()], dtype=pl.String)
+
+
+def per_problem(kept: pl.DataFrame, policy: str, k: int, *, seed: int) -> pl.DataFrame:
+    """Which of a problem's qualifying traces become examples."""
+    if kept.height == 0 or policy == "all-correct":
+        return kept
+    if policy == "k-per-problem":
+        kept = kept.with_columns(_hash_col(kept, seed, "per-problem")).sort(["problem_id", "_h"])
+        return kept.filter(pl.int_range(pl.len()).over("problem_id") < k).drop("_h")
+    desc = policy == "longest-correct"
+    kept = kept.sort(["problem_id", "n_tokens", "id"], descending=[False, desc, False])
+    rank = pl.int_range(pl.len()).over("problem_id")
+    if policy in ("shortest-correct", "longest-correct"):
+        return kept.filter(rank == 0)
+    # diverse: k traces spread evenly over the problem's length range (shortest, longest, between)
+    m = pl.len().over("problem_id")
+    keep = pl.lit(False)
+    for i in range(k):
+        pos = ((m - 1) * i / max(k - 1, 1)).round(0).cast(pl.Int64) if k > 1 else pl.lit(0, dtype=pl.Int64)
+        keep = keep | (rank == pos)
+    return kept.filter(keep)
+
+
+# ---------------------------------------------------------------------------------------------
+# fetching full rows
+# ---------------------------------------------------------------------------------------------
+
+TEXT_COLS = ["id", "problem_id", "prompt", "problem", "completion", "reasoning", "answer", "system_prompt",
+             "reference_answer", "language", "license", "domain", "source", "teacher"]
+
+
+def fetch(sources: list[dict[str, Any]], ids_by_src: dict[int, list[str]], columns: list[str]) -> dict[str, dict[str, Any]]:
+    """Full rows for the chosen ids only (a streaming scan filtered by id)."""
+    out: dict[str, dict[str, Any]] = {}
+    for si, ids in ids_by_src.items():
+        if not ids:
+            continue
+        lf = scan(sources[si]["path"])
+        names = lf.collect_schema().names()
+        cols = [c for c in columns if c in names]
+        df = lf.filter(pl.col("id").is_in(sorted(set(ids)))).select(cols).collect()
+        for r in df.iter_rows(named=True):
+            if sources[si].get("name"):
+                r["source"] = sources[si]["name"]
+            if sources[si].get("domain"):
+                r["domain"] = sources[si]["domain"]
+            if sources[si].get("license") and not r.get("license"):
+                r["license"] = sources[si]["license"]
+            out.setdefault(r["id"], r)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# the curate run
+# ---------------------------------------------------------------------------------------------
+
+def _journey_candidates(meta: pl.DataFrame, sources, cfg, *, seed, fmt, checker, rewrite, log) -> tuple[list[dict], dict]:
+    from factory.curate import journey as J
+    j = cfg["journey"]
+    if not j or not j.get("enabled", True) or meta.height == 0:
+        return [], {}
+    m = meta.filter(pl.col("domain").is_in(j["domains"]) & pl.col("drop_quality").is_null())
+    quality_drops = meta.filter(pl.col("domain").is_in(j["domains"]) & pl.col("drop_quality").is_not_null()
+                                & (_criterion(j["wrong"]) | _criterion(j["correct"]))).height
+    wrong = m.filter(_criterion(j["wrong"]))
+    correct = m.filter(_criterion(j["correct"]) & pl.col("has_final"))
+    if j.get("wrong_teachers"):
+        wrong = wrong.filter(pl.col("teacher").is_in(j["wrong_teachers"]))
+    if j.get("correct_teachers"):
+        correct = correct.filter(pl.col("teacher").is_in(j["correct_teachers"]))
+    # wrong attempts that reach a final answer first: an unfinished thought states nothing to refute
+    wrong = wrong.with_columns(_hash_col(wrong, seed, "journey-wrong"), (~pl.col("has_final")).alias("_unfinished"))
+    wrong = wrong.sort(["problem_id", "_unfinished", "_h"]).drop("_unfinished")
+    correct = correct.with_columns(_hash_col(correct, seed, "journey-correct")).sort(["problem_id", "_h"])
+    k = j["per_problem"]
+    w = wrong.with_columns(pl.int_range(pl.len()).over("problem_id").alias("_i")).filter(pl.col("_i") < k)
+    c = correct.with_columns(pl.int_range(pl.len()).over("problem_id").alias("_i")).filter(pl.col("_i") < k)
+    pairs = w.select("problem_id", "_i", pl.col("id").alias("wid"), pl.col("src").alias("wsrc")).join(
+        c.select("problem_id", "_i", pl.col("id").alias("cid"), pl.col("src").alias("csrc"),
+                 "domain", "source", "teacher", "level", "difficulty_label"),
+        on=["problem_id", "_i"], how="inner").sort(["problem_id", "_i"])
+    report = {"problems_with_wrong_and_correct": int(pairs.select(pl.col("problem_id").n_unique()).item()),
+              "pairs": pairs.height, "checker": "", "traces_failing_quality_checks": quality_drops}
+    if pairs.height == 0:
+        return [], report
+    ids_by_src: dict[int, list[str]] = {}
+    for wid, ws, cid, cs in pairs.select("wid", "wsrc", "cid", "csrc").iter_rows():
+        ids_by_src.setdefault(ws, []).append(wid)
+        ids_by_src.setdefault(cs, []).append(cid)
+    rows = fetch(sources, ids_by_src, TEXT_COLS)
+    jcfg = J.JourneyConfig.from_section(j, fmt=fmt, seed=seed, max_tokens=cfg["budget"].get("max_tokens"))
+    own_checker = checker is None
+    checker = checker or J.AnswerChecker()
+    report["checker"] = checker.backend
+    try:
+        pair_rows = [(rows[wid], rows[cid]) for wid, cid in pairs.select("wid", "cid").iter_rows()]
+        reference = {r["problem_id"]: r["reference_answer"] for pr in pair_rows for r in pr if r.get("reference_answer")}
+        kept, drops = J.build(pair_rows, reference=reference, cfg=jcfg, checker=checker, rewrite=rewrite)
+    finally:
+        if own_checker:
+            checker.close()
+    info = {r["problem_id"] + "|" + r["cid"]: r for r in pairs.iter_rows(named=True)}
+    cands = []
+    for d in kept:
+        p = info[d.problem_id + "|" + d.correct["id"]]
+        cands.append({
+            "key": f"j:{d.wrong['id']}:{d.correct['id']}", "kind": "journey", "domain": p["domain"],
+            "source": p["source"], "teacher": p["teacher"], "level": p["level"], "difficulty": p["difficulty_label"],
+            "n_tokens": approx_tokens(d.content), "draft": d,
+        })
+    report.update({"built": len(kept), "drops": dict(sorted(drops.items()))})
+    log(f"journey: {report['pairs']} wrong/correct pairs -> {len(kept)} valid samples "
+        f"(drops: {dict(sorted(drops.items())) or 'none'}; verifier: {report['checker']})")
+    return cands, report
+
+
+def _nonreasoning_candidates(sources, cfg, *, base: Path) -> tuple[list[dict], dict]:
+    from factory.curate import nonreasoning as NR
+    from factory.pipeline.stages import resolve_path
+
+    nr = cfg.get("non_reasoning")
+    cands: list[dict] = []
+    report: dict[str, int] = {}
+    if nr:
+        gen: list[dict] = []
+        if nr.get("self_cognition"):
+            sc = NR.self_cognition(nr["self_cognition"])
+            report["self_cognition"] = len(sc)
+            gen += sc
+        if nr.get("translation"):
+            tr = NR.translation(nr["translation"], sample_path=resolve_path(nr["translation"]["sample"], base))
+            report["translation"] = len(tr)
+            gen += tr
+        for g in gen:
+            content_len = approx_tokens(g["answer"]) + approx_tokens(g["reasoning"])
+            cands.append({"key": g["key"], "kind": "non_reasoning", "domain": g["domain"], "source": g["source"],
+                          "teacher": None, "level": None, "difficulty": None, "n_tokens": content_len, "generated": g})
+    # SFT folders: their rows as they are (factual QA, writing, ...), fetched by id later
+    kind = (nr or {}).get("sft_kind", "non_reasoning")
+    n_sft = 0
+    for si, s in enumerate(sources):
+        if s["kind"] != "sft":
+            continue
+        for batch in iter_batches(s["path"], columns=["id", "messages", "domain", "source"]):
+            for rid, msgs, dom, src in zip(*(batch.column(c).to_pylist() for c in ("id", "messages", "domain", "source"))):
+                n_sft += 1
+                asst = next((m["content"] for m in reversed(msgs) if m["role"] == "assistant"), "")
+                cands.append({"key": f"sft:{si}:{rid}", "kind": kind, "domain": s.get("domain") or dom,
+                              "source": s.get("name") or src,
+                              "teacher": None, "level": None, "difficulty": None, "n_tokens": approx_tokens(asst),
+                              "sft": (si, rid)})
+    if n_sft:
+        report["sft_rows"] = n_sft
+    return cands, report
+
+
+def _meta_field(meta: str | None, key: str) -> Any:
+    try:
+        m = json.loads(meta) if meta else None
+    except json.JSONDecodeError:
+        return None
+    return m.get(key) if isinstance(m, dict) else None
+
+
+def _as_frame(cands: list[dict]) -> pl.DataFrame:
+    return pl.DataFrame(
+        {"key": [c["key"] for c in cands], "kind": [c["kind"] for c in cands],
+         "domain": [c["domain"] for c in cands], "source": [c["source"] for c in cands],
+         "teacher": [c["teacher"] for c in cands], "level": [c["level"] for c in cands],
+         "difficulty": [c["difficulty"] for c in cands], "n_tokens": [c["n_tokens"] for c in cands]},
+        schema={"key": pl.String, "kind": pl.String, "domain": pl.String, "source": pl.String, "teacher": pl.String,
+                "level": pl.Int32, "difficulty": pl.String, "n_tokens": pl.Int64})
+
+
+def curate(
+    cfg: dict[str, Any],
+    *,
+    seed: int,
+    out: Path,
+    inputs: dict[str, list[Path]] | None = None,
+    base: Path | None = None,
+    size: int | None = None,
+    overwrite: bool = False,
+    rewrite: Callable[[list[str]], list[str]] | None = None,
+    checker: Any = None,
+    command: str = "factory curate",
+    params: dict[str, Any] | None = None,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Run a normalised curate config (see factory.recipes.curate_spec.curate_config)."""
+    from factory.curate.mix import allocate
+
+    out = Path(out)
+    base = Path(base) if base is not None else Path.cwd()
+    sources = resolve_sources(cfg, base=base, inputs=inputs)
+    if not sources and not cfg.get("non_reasoning"):
+        raise InputError("nothing to curate: no trace, problem or SFT folders given",
+                         hint="pass --traces DIR (and/or --problems DIR, --sft DIR), or list curate.sources in the recipe")
+    fmt = cfg["output"]["format"]
+    mix_size = size if size is not None else cfg["mix"]["size"]
+
+    meta, scan_info = scan_traces(sources, cfg)
+    funnel: dict[str, Any] = {"traces_in": scan_info["traces_in"], "duplicate_trace_ids": scan_info.get("duplicate_trace_ids", 0)}
+    if meta.height:
+        missing = scan_info["missing_columns"]
+        rule_of = meta.select(_rule_for_domain(cfg).alias("_rule"))["_rule"].value_counts()
+        used = {k: int(n) for k, n in rule_of.iter_rows() if k is not None}
+        # a column is needed when a rule that names it applies to some trace (a code rule needs
+        # verdict_code only when code traces were given)
+        needed = [c for c in missing if any(used.get(key) and (c in (r.get("correct") or {}) or c in (r.get("where") or {})
+                                                               or c in (r.get("scores") or {}))
+                                            for key, r in cfg["select"].items())]
+        if needed:
+            raise InputError(
+                f"no trace folder has the column(s) {needed} that curate.select needs",
+                hint="score the traces first (`factory verify` adds verdict_math/verdict_code, `factory filter` adds "
+                     "verdict_format/verdict_language/...), or change curate.select")
+    meta, n_problems_given = apply_problems(meta, sources)
+    shortcut = _as_frame([])
+    if meta.height:
+        meta, drops = select_traces(meta, cfg)
+        kept = meta.filter(pl.col("drop").is_null())
+        pp = cfg["per_problem"]
+        chosen = per_problem(kept, pp["policy"], pp.get("k", 1), seed=seed)
+        drops["per_problem_policy"] = kept.height - chosen.height
+        funnel.update({"dropped": drops, "qualifying": kept.height, "after_per_problem": chosen.height,
+                       "problems_with_traces": int(meta.select(pl.col("problem_id").n_unique()).item()),
+                       "problems_qualifying": int(kept.select(pl.col("problem_id").n_unique()).item())})
+        shortcut = chosen.select(
+            pl.col("id").alias("key"), pl.lit("shortcut").alias("kind"), "domain", "source", "teacher",
+            pl.col("level").cast(pl.Int32), pl.col("difficulty_label").alias("difficulty"), "n_tokens")
+        src_of = dict(zip(chosen["id"].to_list(), chosen["src"].to_list()))
+    else:
+        src_of = {}
+    if n_problems_given:
+        funnel["problems_given"] = n_problems_given
+    log(f"traces: {funnel['traces_in']} in, {shortcut.height} shortcut candidates "
+        f"(dropped: {funnel.get('dropped', {})})")
+
+    j_cands, j_report = _journey_candidates(meta, sources, cfg, seed=seed, fmt=fmt, checker=checker,
+                                            rewrite=rewrite, log=log) if meta.height else ([], {})
+    nr_cands, nr_report = _nonreasoning_candidates(sources, cfg, base=base)
+    extra = {c["key"]: c for c in j_cands + nr_cands}
+    cands = pl.concat([shortcut, _as_frame(j_cands + nr_cands)], how="vertical_relaxed")
+    selected, alloc = allocate(cands, cfg["mix"]["buckets"], size=mix_size, seed=seed,
+                               allow_short=cfg["mix"]["allow_short"])
+    for w in alloc["warnings"]:
+        log(f"WARNING: {w}")
+
+    # fetch and render
+    ids_by_src: dict[int, list[str]] = {}
+    sft_by_src: dict[int, list[str]] = {}
+    for key in selected["key"].to_list():
+        if key in src_of:
+            ids_by_src.setdefault(src_of[key], []).append(key)
+        elif key in extra and "sft" in extra[key]:
+            si, rid = extra[key]["sft"]
+            sft_by_src.setdefault(si, []).append(rid)
+    trace_rows = fetch(sources, ids_by_src, TEXT_COLS)
+    sft_rows = fetch(sources, sft_by_src, ["id", "messages", "trace_ids", "problem_id", "kind", "domain", "source",
+                                           "language", "license", "meta"])
+    o = cfg["output"]
+    system = SYSTEM_ALIASES.get(o.get("system_prompt"), o.get("system_prompt"))
+    empty_think = (cfg.get("non_reasoning") or {}).get("empty_think", True)
+    rows: list[dict[str, Any]] = []
+    for key, kind, diff, rep in selected.select("key", "kind", "difficulty", "repeat").iter_rows():
+        if kind == "shortcut":
+            t = trace_rows[key]
+            reasoning, answer = split_trace(t["completion"] or "", t["reasoning"], t["answer"])
+            assert answer is not None  # has_final was checked by the scan with the same function
+            row = make_row(user=t["problem"] if o["user"] == "problem" else t["prompt"],
+                           assistant=render_assistant(reasoning, answer, fmt=fmt), system=system, kind="shortcut",
+                           domain=t["domain"], source=t["source"], trace_ids=[t["id"]], problem_id=t["problem_id"],
+                           language=t["language"], license=t["license"],
+                           meta={"teacher": t["teacher"], "difficulty": diff}, repeat=rep)
+        elif kind == "journey":
+            d = extra[key]["draft"]
+            w, c = d.wrong, d.correct
+            row = make_row(user=c["problem"] if o["user"] == "problem" else c["prompt"], assistant=d.content,
+                           system=system, kind="journey", domain=c["domain"], source=c["source"],
+                           trace_ids=[w["id"], c["id"]], problem_id=d.problem_id, language=c["language"],
+                           license=c["license"],
+                           meta={"wrong_teacher": w["teacher"], "correct_teacher": c["teacher"], "difficulty": diff,
+                                 "wrong_answer": d.stated or d.wrong_final, "transition": d.transition,
+                                 "cut": cfg["journey"]["cut"], "rewritten": rewrite is not None}, repeat=rep)
+        elif "generated" in extra[key]:
+            g = extra[key]["generated"]
+            row = make_row(user=g["user"], assistant=render_assistant(g["reasoning"], g["answer"], fmt=fmt,
+                                                                      empty_think=empty_think),
+                           system=system, kind="non_reasoning", domain=g["domain"], source=g["source"], trace_ids=[],
+                           problem_id=None, language=g["language"], license=g["license"], meta=g["meta"], repeat=rep)
+        else:
+            si, rid = extra[key]["sft"]
+            r = dict(sft_rows[rid])
+            if rep:
+                r["id"] = f"{r['id']}_r{rep}"
+            r["kind"] = kind
+            rows.append(r)
+            continue
+        rows.append(row)
+
+    train, val = split_by_problem(rows, fraction=o["validation_fraction"], seed=seed)
+    difficulty_of = {r["id"]: _meta_field(r.get("meta"), "difficulty") for r in rows}
+    report = {
+        "funnel": funnel, "journey": j_report, "non_reasoning": nr_report, "mix": alloc,
+        "train": mix_report(train, difficulty_of), "validation": mix_report(val, difficulty_of),
+        "warnings": alloc["warnings"],
+    }
+    for split, part in (("train", train), ("validation", val)):
+        with DatasetWriter(out / split, "sft", mode="overwrite" if overwrite else "create", command=command,
+                           params=params or {}, rows_per_shard=o["rows_per_shard"]) as w:
+            w.write_rows(part)
+            w.stats.update({"split": split, **report})
+    atomic_write_text(out / "curate_report.json", json.dumps(report, indent=2, ensure_ascii=False, default=str) + "\n")
+    return report
+
+
+def print_report(report: dict[str, Any], log: Callable[[str], None] = print) -> None:
+    f = report["funnel"]
+    log(f"funnel: {f.get('traces_in', 0)} traces in -> {f.get('qualifying', 0)} qualifying -> "
+        f"{f.get('after_per_problem', 0)} after per-problem policy")
+    for name, n in (f.get("dropped") or {}).items():
+        log(f"  dropped {name}: {n}")
+    for b in report["mix"]["buckets"]:
+        log(f"bucket {b['name']}: quota {b['quota']}, available {b['available']}, taken {b['taken']}"
+            + (f", upsampled {b['upsampled']}" if b.get("upsampled") else ""))
+    for split in ("train", "validation"):
+        r = report[split]
+        log(f"{split}: {r['rows']} rows; kind {r['by_kind']}; domain {r['by_domain']}; difficulty {r['by_difficulty']}; "
+            f"assistant tokens (est.) {r['assistant_tokens_est']}")
+    for w in report["warnings"]:
+        log(f"WARNING: {w}")
+
+
+__all__ = ["curate", "print_report", "resolve_sources", "scan_traces", "select_traces", "per_problem"]

@@ -1,0 +1,212 @@
+"""`factory eval`: score a student (or any model) on the shipped benchmarks through the same
+pipeline that makes data — ingest the benchmark (package copies in factory/data/benchmarks),
+generate n samples with a teacher backend (transformers, vLLM, OpenAI-compatible server), judge
+them with the same verifiers (math cascade; code in the sandbox), then report pass@1 averaged
+over n samples, pass@k (unbiased estimator) and majority-vote accuracy maj@n (math).
+
+Before any generation it checks that every prompt plus the generation budget fits the model's
+context (refusing with the longest prompt's length otherwise). Generation resumes like
+`factory generate`: re-running the same command only fills missing samples.
+
+Exercise: `factory eval --model runs/quickstart/student --benchmarks math500,humaneval --limit 5 -n 2 --max-tokens 64`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from factory.data import DATA_DIR
+from factory.eval.metrics import BenchmarkScore, score_benchmark
+from factory.schemas.errors import FactoryError
+
+DATA = DATA_DIR / "benchmarks"
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    name: str
+    file: str
+    preset: str
+    domain: str
+
+
+BENCHMARKS: dict[str, Benchmark] = {
+    "math500": Benchmark("math500", "math500_test.jsonl.gz", "math500", "math"),
+    "aime24": Benchmark("aime24", "aime24.jsonl.gz", "aime24", "math"),
+    "aime25": Benchmark("aime25", "aime25.jsonl.gz", "aime25", "math"),
+    "amc23": Benchmark("amc23", "amc23.jsonl.gz", "amc23", "math"),
+    "gsm8k": Benchmark("gsm8k", "gsm8k_test.jsonl.gz", "gsm8k", "math"),
+    "humaneval": Benchmark("humaneval", "HumanEval.jsonl.gz", "humaneval", "code"),
+    "mbpp": Benchmark("mbpp", "mbpp.jsonl.gz", "mbpp", "code"),
+}
+
+
+@dataclass
+class EvalOptions:
+    model: str
+    benchmarks: list[str]
+    out: Path
+    backend: str = "transformers"
+    n: int = 4
+    temperature: float = 0.6
+    top_p: float = 0.95
+    max_tokens: int = 32768
+    seed: int = 0
+    limit: int | None = None
+    prompt: str | None = None
+    base_url: str | None = None
+    max_model_len: int | None = None  # the openai backend cannot read the context from the model
+    batch_size: int = 16
+    workers: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def parse_benchmarks(spec: str | list[str]) -> list[str]:
+    names = [s.strip() for s in (spec.split(",") if isinstance(spec, str) else spec) if s.strip()]
+    unknown = [n for n in names if n not in BENCHMARKS]
+    if unknown or not names:
+        raise FactoryError(f"--benchmarks: expected names from {sorted(BENCHMARKS)}, found {unknown or names}")
+    return names
+
+
+def _context_window(opts: EvalOptions) -> tuple[int | None, Any]:
+    """(max context in tokens, tokenizer) for local backends; (--max-model-len, None) for servers."""
+    if opts.backend in ("transformers", "vllm"):
+        from transformers import AutoConfig, AutoTokenizer
+
+        try:
+            tok = AutoTokenizer.from_pretrained(opts.model)
+            cfg = AutoConfig.from_pretrained(opts.model)
+        except OSError as e:
+            raise FactoryError(f"cannot load model {opts.model!r}: {e}", hint="pass a local folder, or a Hub id while online") from None
+        limit = opts.max_model_len or getattr(cfg.get_text_config(), "max_position_embeddings", None)
+        return limit, tok
+    return opts.max_model_len, None
+
+
+def check_context(problems_dir: Path, opts: EvalOptions, *, limit_tokens: int | None, tokenizer: Any) -> int:
+    """Refuse when the longest prompt + max_tokens exceeds the context; return the longest prompt."""
+    from factory.generate.core import load_problems
+    from factory.generate.prompts import load_prompt
+
+    prompt = load_prompt(opts.prompt)
+    longest = 0
+    for row in load_problems(problems_dir, limit=opts.limit):
+        r = prompt.render(row)
+        if tokenizer is not None and getattr(tokenizer, "chat_template", None):
+            text = tokenizer.apply_chat_template(r.messages(), tokenize=False, add_generation_prompt=True) + (r.prefill or "")
+            n = len(tokenizer(text, add_special_tokens=False)["input_ids"])
+        else:
+            # no tokenizer (remote server): 1 token per 3 characters is a safe upper estimate
+            n = sum(len(m["content"]) for m in r.messages()) // 3 + 16
+        longest = max(longest, n)
+    if limit_tokens is not None and longest + opts.max_tokens > limit_tokens:
+        raise FactoryError(
+            f"the longest prompt ({longest} tokens) plus --max-tokens {opts.max_tokens} exceeds the model's context "
+            f"of {limit_tokens} tokens",
+            hint=f"lower --max-tokens to at most {max(limit_tokens - longest, 0)}, or use a model with a longer context",
+        )
+    return longest
+
+
+def _judge(traces_dir: Path, bench: Benchmark, *, workers: int | None) -> dict[str, list[dict[str, Any]]]:
+    """Per problem, the n samples' verdicts and answers (with equivalence classes for voting)."""
+    import polars as pl
+
+    from factory.io.dataset import iter_batches
+    from factory.score.runner import build_filters, score_batch
+
+    name = "math" if bench.domain == "math" else "code"
+    filters = build_filters([name], common={"workers": workers})
+    per_problem: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    golds: dict[str, str | None] = {}
+    for batch in iter_batches(traces_dir):
+        scored = score_batch(filters, pl.from_arrow(batch))
+        pred_col = f"score_{name}_pred" if f"score_{name}_pred" in scored.columns else None
+        for row in scored.iter_rows(named=True):
+            verdict = row.get(f"verdict_{name}")
+            if name == "code":
+                # a code sample "answers" when a program was extracted from it
+                answer = None if verdict in ("no_code", "skipped") else verdict
+            else:
+                answer = row.get(pred_col) if pred_col else None
+                if answer is not None and not str(answer).strip():
+                    answer = None
+            per_problem[row["problem_id"]].append({
+                "sample_index": row["sample_index"], "correct": verdict in ("correct", "pass"),
+                "verdict": verdict, "answer": answer, "truncated": row["finish_reason"] == "length",
+            })
+            golds[row["problem_id"]] = row.get("reference_answer")
+    for f in filters:
+        close = getattr(f, "close", None)
+        if close:
+            close()
+    if bench.domain == "math":
+        from factory.filters.math.equiv import MathEquivalence
+
+        with MathEquivalence() as eq:
+            for samples in per_problem.values():
+                samples.sort(key=lambda s: s["sample_index"])
+                classes, _, _ = eq.pseudo_labels([s["answer"] for s in samples])
+                for s, c in zip(samples, classes):
+                    s["class_id"] = c
+    return per_problem
+
+
+def run_eval(opts: EvalOptions, *, log: Callable[[str], None] = print) -> dict[str, Any]:
+    from factory.generate.core import GenerateOptions, run_generate
+    from factory.ingest.core import ingest
+
+    names = parse_benchmarks(opts.benchmarks)
+    if opts.n < 1:
+        raise FactoryError(f"-n: expected at least 1 sample per problem, found {opts.n}")
+    out = Path(opts.out)
+    out.mkdir(parents=True, exist_ok=True)
+    context, tokenizer = _context_window(opts)
+    results: list[BenchmarkScore] = []
+    # ingest and check every benchmark first: refuse before spending any generation
+    for name in names:
+        b = BENCHMARKS[name]
+        pdir = out / name / "problems"
+        if not (pdir / "manifest.json").exists():
+            ingest([str(DATA / b.file)], out=pdir, preset=b.preset, limit=opts.limit, mode="overwrite")
+        longest = check_context(pdir, opts, limit_tokens=context, tokenizer=tokenizer)
+        log(f"{name}: longest prompt {longest} tokens + {opts.max_tokens} generation ≤ context {context}")
+    for name in names:
+        b = BENCHMARKS[name]
+        pdir, tdir = out / name / "problems", out / name / "samples"
+        gopts = GenerateOptions(teacher=opts.model, backend=opts.backend, problems=str(pdir), out=str(tdir), n=opts.n,
+                                temperature=opts.temperature, top_p=opts.top_p, max_tokens=opts.max_tokens, seed=opts.seed,
+                                prompt=opts.prompt, limit=opts.limit, base_url=opts.base_url, batch_size=opts.batch_size,
+                                max_model_len=opts.max_model_len, **opts.extra)
+        run_generate(gopts, log=log, progress=False)
+        per_problem = _judge(tdir, b, workers=opts.workers)
+        results.append(score_benchmark(name, per_problem, n=opts.n, vote=b.domain == "math"))
+    record = {"model": opts.model, "backend": opts.backend, "n": opts.n, "temperature": opts.temperature,
+              "top_p": opts.top_p, "max_tokens": opts.max_tokens, "seed": opts.seed, "limit": opts.limit,
+              "results": [r.to_json() for r in results]}
+    (out / "eval.json").write_text(json.dumps(record, indent=2) + "\n")
+    return record
+
+
+def results_table(record: dict[str, Any]):
+    from rich.table import Table
+
+    n = record["n"]
+    t = Table(title=f"eval of {record['model']} (n={n}, T={record['temperature']}, top-p={record['top_p']})")
+    cols = ["benchmark", "problems", "pass@1"] + [k for k in record["results"][0] if k.startswith("pass@") and k != "pass@1"] \
+        + [f"maj@{n}", "no answer", "truncated"] if record["results"] else []
+    for c in cols:
+        t.add_column(c, justify="right" if c != "benchmark" else "left")
+    for r in record["results"]:
+        row = [r["benchmark"], str(r["problems"])]
+        for c in cols[2:]:
+            key = {"no answer": "no_answer_rate", "truncated": "truncated_rate"}.get(c, c)
+            v = r.get(key)
+            row.append("—" if v is None else f"{100 * v:.1f}%")
+        t.add_row(*row)
+    return t

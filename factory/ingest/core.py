@@ -1,0 +1,554 @@
+"""`factory ingest`: turn problem sets and existing trace sets (JSONL/JSON/Parquet/CSV files or
+`datasets` datasets) into a Problem or Trace dataset folder.
+
+Rows stream from the readers (`ingest_readers`) through a preset's mapping (`ingest_presets`)
+into `DatasetWriter` in batches, so memory stays bounded. JSON Lines inputs of the common
+presets take the batch path (`ingest_fast`: Arrow parses a batch of lines, columns are mapped
+whole, large inputs use worker processes); a batch it cannot map exactly as the row path would
+goes row by row, so the shards are byte-identical either way (`engine="rows"` forces the row
+path). A row that cannot be read or mapped
+is an `InputError` naming the file, line/row and column (`--on-error fail`, the default), or
+with `--on-error skip` goes to `<out>/rejected/rejects.jsonl` with its reason and raw text.
+Nothing is dropped silently: rows read, written and rejected (by reason), and repeated
+problems written once, are returned, printed by the CLI and recorded in the manifest's stats.
+
+Exercise: `factory ingest ../shared/data/traces/skyt1_long_cot_math500.jsonl.gz --preset skyt1-traces --out traces/`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import pyarrow as pa
+
+from factory.ingest import fast as ingest_fast
+from factory.ingest.presets import (
+    PRESETS,
+    Kind,
+    Preset,
+    RowFail,
+    RowView,
+    allowed_dests,
+    detect_preset,
+    get_preset,
+)
+from factory.ingest.readers import (
+    LineBatch,
+    RawRow,
+    RowError,
+    TableBatch,
+    detect_format,
+    peek_columns,
+    read_input,
+    read_jsonl_batches,
+    read_parquet_batches,
+)
+from factory.io.dataset import DatasetWriter
+from factory.schemas.contracts import DOMAINS, FINISH_REASONS, meta_json
+from factory.schemas.errors import InputError
+from factory.schemas.ids import problem_id, trace_id
+
+OnError = Literal["fail", "skip"]
+Mode = Literal["create", "overwrite"]
+Engine = Literal["batch", "rows"]
+REJECTS = Path("rejected") / "rejects.jsonl"
+BATCH_ROWS = 2_000  # rows buffered before a write: ~2k rows x a few KB of text = a few MB
+
+
+@dataclass
+class InputStats:
+    path: str
+    preset: str
+    format: str
+    rows_read: int = 0
+    rows_written: int = 0
+    rows_rejected: int = 0
+    duplicates: int = 0  # problem rows whose id was already written in this run
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class IngestResult:
+    out: Path
+    contract: str
+    rows_read: int
+    rows_written: int
+    rows_rejected: int
+    rejected_by_reason: dict[str, int]
+    inputs: list[InputStats]
+    rejects_file: Path | None = None
+    limited: bool = False
+    duplicates: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "out": str(self.out), "contract": self.contract, "rows_read": self.rows_read,
+            "rows_written": self.rows_written, "rows_rejected": self.rows_rejected,
+            "rejected_by_reason": dict(self.rejected_by_reason), "inputs": [i.to_json() for i in self.inputs],
+            "rejects_file": str(self.rejects_file) if self.rejects_file else None, "limited": self.limited,
+            "duplicates": self.duplicates,
+        }
+
+
+@dataclass
+class Constants:
+    """Values given on the command line that apply to every row (override preset defaults)."""
+
+    domain: str | None = None
+    source: str | None = None
+    license: str | None = None
+    language: str | None = None
+    teacher: str | None = None
+    extra_meta: dict[str, str] = field(default_factory=dict)  # --map meta.KEY=COLUMN
+
+
+def parse_maps(items: list[str] | dict[str, str] | None) -> dict[str, str]:
+    """`["problem=question", ...]` (CLI) or `{problem: question}` (recipe) -> {dest: column}."""
+    if not items:
+        return {}
+    if isinstance(items, dict):
+        return {str(k): str(v) for k, v in items.items()}
+    out: dict[str, str] = {}
+    for item in items:
+        dst, sep, src = item.partition("=")
+        if not sep or not dst.strip() or not src.strip():
+            raise InputError(f"--map {item!r}: expected DEST=COLUMN, e.g. --map problem=question")
+        out[dst.strip()] = src.strip()
+    return out
+
+
+def _check_maps(maps: dict[str, str], preset: Preset, kind: Kind) -> None:
+    allowed = allowed_dests(preset, kind)
+    for dst in maps:
+        if dst.startswith("meta.") and len(dst) > 5:
+            continue
+        if dst not in allowed:
+            raise InputError(
+                f"--map {dst}={maps[dst]}: unknown destination {dst!r} for preset {preset.name!r} making {kind} rows",
+                hint=f"destinations: {', '.join(allowed)}, or meta.KEY to copy a column into meta",
+            )
+
+
+def resolve_presets(inputs: list[str], preset: str | None) -> list[tuple[str, Preset]]:
+    if not inputs:
+        raise InputError("no inputs given: expected one or more files, folders or hf:OWNER/NAME ids")
+    if preset is not None:
+        p = get_preset(preset)
+        for spec in inputs:
+            detect_format(spec)  # fail early on a missing or unreadable input
+        return [(spec, p) for spec in inputs]
+    jobs = []
+    for spec in inputs:
+        detect_format(spec)
+        found = detect_preset(spec, peek_columns(spec))
+        if found is None:
+            raise InputError(f"{spec}: cannot tell which preset fits this input; pass --preset (one of {sorted(PRESETS)})")
+        jobs.append((spec, found))
+    return jobs
+
+
+def ingest(
+    inputs: list[str],
+    *,
+    out: str | os.PathLike[str],
+    preset: str | None = None,
+    to: Kind | None = None,
+    maps: list[str] | dict[str, str] | None = None,
+    on_error: OnError = "fail",
+    limit: int | None = None,
+    mode: Mode = "create",
+    domain: str | None = None,
+    source: str | None = None,
+    license: str | None = None,
+    language: str | None = None,
+    teacher: str | None = None,
+    engine: Engine = "batch",
+    workers: int | None = None,
+) -> IngestResult:
+    """Ingest every input into one dataset folder at `out`; see the module docstring.
+
+    engine: "batch" maps JSON Lines a batch of columns at a time where the preset has a batch
+    mapping (`ingest_fast`), else row by row; "rows" always row by row (the reference path;
+    both write byte-identical shards). workers: processes preparing batches in parallel for a
+    large JSON Lines input (None: one per core but one, up to 8, for inputs of POOL_MIN_BYTES or
+    more; 0 or 1: none). Output order and bytes do not depend on it."""
+    if engine not in ("batch", "rows"):
+        raise InputError(f"engine: expected 'batch' or 'rows', found {engine!r}")
+    if on_error not in ("fail", "skip"):
+        raise InputError(f"--on-error: expected 'fail' or 'skip', found {on_error!r}")
+    if limit is not None and limit < 1:
+        raise InputError(f"--limit: expected a positive integer, found {limit}")
+    if domain is not None and domain not in DOMAINS:
+        raise InputError(f"--domain: expected one of {list(DOMAINS)}, found {domain!r}")
+    inputs = [str(i) for i in inputs]
+    jobs = resolve_presets(inputs, preset)
+    kinds = {to or p.kind for _, p in jobs}
+    if len(kinds) > 1:
+        raise InputError(f"inputs make different row kinds ({', '.join(f'{s}: {p.name}' for s, p in jobs)}); ingest them separately or pass --to")
+    kind: Kind = kinds.pop()  # type: ignore[assignment]
+    for spec, p in jobs:
+        if kind == "trace" and p.traces is None:
+            raise InputError(f"preset {p.name!r} makes problem rows; it has no traces (use --to problem, or a trace preset)")
+    mapping = parse_maps(maps)
+    for _, p in jobs:
+        _check_maps(mapping, p, kind)
+    consts = Constants(domain=domain, source=source, license=license, language=language, teacher=teacher,
+                       extra_meta={k[5:]: v for k, v in mapping.items() if k.startswith("meta.")})
+
+    out = Path(out)
+    params = {
+        "inputs": inputs, "preset": preset, "presets": {s: p.name for s, p in jobs}, "to": kind, "map": mapping,
+        "on_error": on_error, "limit": limit, "domain": domain, "source": source, "license": license,
+        "language": language, "teacher": teacher,
+    }
+    rejects_path = out / REJECTS
+    if mode == "overwrite" and rejects_path.exists():
+        rejects_path.unlink()
+    created = not out.exists()
+    writer = DatasetWriter(out, kind, mode=mode, command=command_line(params, out), params=params)
+    rejects = _Rejects(rejects_path, fresh=True)
+    stats = [InputStats(spec, p.name, _fmt(spec)) for spec, p in jobs]
+    reasons: Counter[str] = Counter()
+    counters: dict[str, int] = {}  # next sample_index per problem, for inputs that do not number samples
+    # a problem listed twice (one row per sample in a trace file, or a repeated row) is written
+    # once; each repeat is counted. 16-hex ids: ~70 bytes each in the set, 70 MB per million.
+    seen: set[str] | None = set() if kind == "problem" else None
+    limited = False
+    out_buf = _OutBuffer(writer)
+    pool = None
+    try:
+        with writer:
+            total_read = 0
+            for (spec, p), st in zip(jobs, stats):
+                fast = engine == "batch" and ingest_fast.supports(p, kind, mapping)
+                if fast and pool is None and limit is None and _pool_workers(spec, workers) > 1:
+                    pool = _start_pool(_pool_workers(spec, workers))
+                use_pool = fast and pool is not None and limit is None
+                stream = _prepared_in_order(pool, _batches(spec), p.name, kind, consts) if use_pool else \
+                    ((b, None) for b in _batches(spec))
+                for batch, prepared in stream:
+                    if limited:
+                        break
+                    if fast and isinstance(batch, (LineBatch, TableBatch)):
+                        n = batch.line_count()
+                        # the batch that reaches past --limit goes row by row, which stops at it
+                        if not use_pool and (limit is None or total_read + n <= limit):
+                            prepared = ingest_fast.prepare_or_none(batch, p.name, kind, consts)
+                        if prepared is not None:  # else this batch row by row: the same rows, or the exact error
+                            table, counts, dups = ingest_fast.finish(prepared, counters, seen)
+                            total_read += n
+                            st.rows_read += n
+                            st.duplicates += dups
+                            st.rows_written += table.num_rows
+                            out_buf.add_table(table, counts)
+                            continue
+                    items = batch.items() if isinstance(batch, (LineBatch, TableBatch)) else batch
+                    for item in items:
+                        if limit is not None and total_read >= limit:
+                            limited = True
+                            break
+                        total_read += 1
+                        st.rows_read += 1
+                        if isinstance(item, RawRow):
+                            try:
+                                rows = _convert(item, p, kind, mapping, consts, counters)
+                            except RowFail as f:
+                                item = RowError(item.loc, f.reason, f.message, field=f.field, raw=item.raw_text())
+                        if isinstance(item, RowError):
+                            if on_error == "fail":
+                                raise item.to_exception()
+                            rejects.write(item)
+                            reasons[item.reason] += 1
+                            st.rows_rejected += 1
+                            continue
+                        if seen is not None:
+                            fresh = [r for r in rows if r["id"] not in seen]
+                            st.duplicates += len(rows) - len(fresh)
+                            seen.update(r["id"] for r in fresh)
+                            rows = fresh
+                        st.rows_written += len(rows)
+                        out_buf.add_rows(rows)
+                if limited:
+                    break
+            out_buf.close()
+            writer.stats.update(
+                rows_read=sum(s.rows_read for s in stats),
+                rows_written=sum(s.rows_written for s in stats),
+                rows_rejected=sum(s.rows_rejected for s in stats),
+                rejected_by_reason=dict(sorted(reasons.items())),
+                rejects_file=str(REJECTS) if rejects.count else None,
+                duplicates=sum(s.duplicates for s in stats),
+                inputs=[s.to_json() for s in stats],
+                limited=limited,
+            )
+    except BaseException:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+        rejects.close()
+        _discard(writer, rejects_path, remove_folder=created)
+        raise
+    if pool is not None:
+        pool.shutdown(wait=True)
+    rejects.close()
+    return IngestResult(
+        out=out, contract=kind, rows_read=sum(s.rows_read for s in stats), rows_written=sum(s.rows_written for s in stats),
+        rows_rejected=sum(s.rows_rejected for s in stats), rejected_by_reason=dict(sorted(reasons.items())), inputs=stats,
+        rejects_file=rejects_path if rejects.count else None, limited=limited,
+        duplicates=sum(s.duplicates for s in stats),
+    )
+
+
+
+def _batches(spec: str) -> Iterator[LineBatch | TableBatch | Iterator[RawRow | RowError]]:
+    """JSON Lines and Parquet come in batches (the batch path can take them whole); any other
+    input as one stream of rows."""
+    fmt = detect_format(spec)
+    if fmt == "jsonl":
+        yield from read_jsonl_batches(spec)
+    elif fmt == "parquet":
+        yield from read_parquet_batches(spec)
+    else:
+        yield read_input(spec)
+
+
+POOL_MIN_BYTES = 64 << 20  # smaller inputs finish before worker processes would have started
+POOL_MAX_WORKERS = 8
+
+
+def _pool_workers(spec: str, workers: int | None) -> int:
+    if workers is not None:
+        return workers
+    try:
+        size = os.path.getsize(spec) * (4 if spec.lower().endswith(".gz") else 1)  # ~4x for gzip'd text
+    except OSError:
+        return 0
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    # the parent keeps a core: it numbers, dedups and writes (zstd) what the workers prepare
+    return min(cores - 1, POOL_MAX_WORKERS) if size >= POOL_MIN_BYTES else 0
+
+
+def _start_pool(n: int) -> Any:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # fork where there is one (as `datasets.map(num_proc=)` does): a worker starts at once and
+    # does not re-run the caller's main script (spawn would, and an unguarded script calling
+    # ingest() would then fail); Arrow re-creates its thread pools in a forked child
+    methods = multiprocessing.get_all_start_methods()
+    ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    return ProcessPoolExecutor(max_workers=n, mp_context=ctx)
+
+
+def _prepared_in_order(pool: Any, batches: Iterator[Any], preset: str, kind: Kind, consts: Constants,
+                       ) -> Iterator[tuple[Any, ingest_fast.Prepared | None]]:
+    """(batch, prepared or None) in input order, with about two batches per worker in flight
+    (memory: that many batches of JSONL_BATCH_BYTES and their tables)."""
+    from collections import deque
+
+    depth = 2 * pool._max_workers
+    pending: deque = deque()
+    for b in batches:
+        fut = pool.submit(ingest_fast.prepare_or_none, b, preset, kind, consts) \
+            if isinstance(b, (LineBatch, TableBatch)) and b.error is None else None
+        pending.append((b, fut))
+        while len(pending) >= depth:
+            b0, f0 = pending.popleft()
+            yield b0, (f0.result() if f0 is not None else None)
+    while pending:
+        b0, f0 = pending.popleft()
+        yield b0, (f0.result() if f0 is not None else None)
+
+
+class _OutBuffer:
+    """Rows on their way to the writer, written in the same pieces whichever path made them:
+    a write happens after the input row that brings the buffer to BATCH_ROWS or more, as the
+    row path always did (the pieces set the row groups, so shards stay byte-identical)."""
+
+    def __init__(self, writer: DatasetWriter) -> None:
+        self.writer = writer
+        self.pieces: list[pa.Table | list[dict[str, Any]]] = []
+        self.count = 0
+
+    def add_rows(self, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            self.pieces.append(rows)
+            self.count += len(rows)
+        if self.count >= BATCH_ROWS:
+            self._write()
+
+    def add_table(self, table: pa.Table, counts: list[int]) -> None:
+        """`counts`: how many of the table's rows each input row made, in order."""
+        start = pos = 0
+        for k in counts:
+            pos += k
+            self.count += k
+            if self.count >= BATCH_ROWS:
+                self.pieces.append(table.slice(start, pos - start))
+                start = pos
+                self._write()
+        if pos > start:
+            self.pieces.append(table.slice(start, pos - start))
+
+    def _write(self) -> None:
+        tables = [p if isinstance(p, pa.Table) else pa.Table.from_pylist(p, schema=self.writer.schema) for p in self.pieces]
+        tables = [t for t in tables if t.num_rows]
+        self.pieces, self.count = [], 0
+        if tables:
+            self.writer.write_table(pa.concat_tables(tables).combine_chunks())
+
+    def close(self) -> None:
+        self._write()
+
+
+def _fmt(spec: str) -> str:
+    try:
+        return detect_format(spec)
+    except InputError:
+        return "?"
+
+
+def _discard(writer: DatasetWriter, rejects_path: Path, *, remove_folder: bool) -> None:
+    """A failed ingest leaves nothing behind: it is cheap to re-run from the start, and a
+    half-written folder would block the next `create`."""
+    for s in writer.shards:
+        (writer.path / s.name).unlink(missing_ok=True)
+    rejects_path.unlink(missing_ok=True)
+    for folder in (rejects_path.parent, writer.path if remove_folder else None):
+        if folder is not None and folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+
+
+class _Rejects:
+    """Append-only JSONL of rejected rows, opened on the first reject."""
+
+    def __init__(self, path: Path, *, fresh: bool) -> None:
+        self.path = path
+        self.count = 0
+        self._f = None
+        if fresh and path.exists():
+            path.unlink()
+
+    def write(self, err: RowError) -> None:
+        if self._f is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._f = open(self.path, "a", encoding="utf-8")
+        self._f.write(json.dumps(err.to_reject(), ensure_ascii=False) + "\n")
+        self.count += 1
+
+    def close(self) -> None:
+        if self._f is not None:
+            self._f.close()
+            self._f = None
+
+
+def _context(view: RowView, preset: Preset, consts: Constants) -> dict[str, Any]:
+    """domain/source/license/language: --map column > command-line constant > file column > preset default."""
+
+    def pick(dst: str, const: str | None, preset_default: str | None) -> str | None:
+        if dst in view.maps:
+            return view.text(dst, None)
+        if const is not None:
+            return const
+        return preset_default
+
+    source_default = preset.source
+    if preset.source_column:
+        col_val = view.raw("source", preset.source_column)
+        if isinstance(col_val, str) and col_val:
+            source_default = col_val
+    domain = pick("domain", consts.domain, preset.domain)
+    if domain not in DOMAINS:
+        raise RowFail("invalid_value", f"expected one of {list(DOMAINS)}, found {domain!r}", field=view.maps.get("domain", "domain"))
+    return {
+        "domain": domain,
+        "source": pick("source", consts.source, source_default) or "unknown",
+        "license": pick("license", consts.license, preset.license),
+        "language": pick("language", consts.language, "en") or "en",
+    }
+
+
+def _convert(item: RawRow, preset: Preset, kind: Kind, maps: dict[str, str], consts: Constants,
+             counters: dict[str, int]) -> list[dict[str, Any]]:
+    view = RowView(item.data, maps, item.loc.row)
+    part = preset.problem(view)
+    ctx = _context(view, preset, consts)
+    meta = dict(part.get("meta") or {})
+    for key, col in consts.extra_meta.items():
+        meta[key] = view.raw(f"meta.{key}", col, required=True)
+    problem_text = part["problem"]
+    tests = part.get("tests")
+    prob = {
+        "id": problem_id(ctx["domain"], problem_text, part.get("reference_answer"), tests),
+        "source": ctx["source"],
+        "source_id": part.get("source_id"),
+        "domain": ctx["domain"],
+        "problem": problem_text,
+        "reference_answer": part.get("reference_answer"),
+        "reference_solution": part.get("reference_solution"),
+        "tests": tests,
+        "difficulty": part.get("difficulty"),
+        "level": part.get("level"),
+        "language": ctx["language"],
+        "license": ctx["license"],
+        "meta": meta_json(meta),
+    }
+    if kind == "problem":
+        return [prob]
+    assert preset.traces is not None
+    out = []
+    for t in preset.traces(view, part):
+        teacher = consts.teacher or t.get("teacher") or "unknown"
+        if t["finish_reason"] not in FINISH_REASONS:
+            raise RowFail("invalid_value", f"expected one of {list(FINISH_REASONS)}, found {t['finish_reason']!r}", field="finish_reason")
+        index = t["sample_index"]
+        if index < 0:  # inputs with one sample per row: number the samples of each problem in order
+            index = counters.get(prob["id"], 0)
+            counters[prob["id"]] = index + 1
+        tmeta = {**meta, **t.get("meta", {})}
+        if prob["source_id"] is not None:
+            tmeta.setdefault("source_id", prob["source_id"])
+        out.append({
+            "id": trace_id(prob["id"], index, teacher, t["completion"]),
+            "problem_id": prob["id"],
+            "sample_index": index,
+            "teacher": teacher,
+            "backend": "replay",
+            "sampling": None,  # the files do not record the sampling parameters
+            "system_prompt": t.get("system_prompt"),
+            "prompt": t["prompt"],
+            "completion": t["completion"],
+            "reasoning": t.get("reasoning"),
+            "reasoning_finished": bool(t.get("reasoning_finished")),
+            "answer": t.get("answer"),
+            "finish_reason": t["finish_reason"],
+            "prompt_tokens": t.get("prompt_tokens"),
+            "completion_tokens": t.get("completion_tokens"),
+            "domain": prob["domain"], "source": prob["source"], "problem": prob["problem"],
+            "reference_answer": prob["reference_answer"], "tests": prob["tests"], "difficulty": prob["difficulty"],
+            "level": prob["level"], "language": prob["language"], "license": prob["license"],
+            "meta": meta_json(tmeta),
+        })
+    return out
+
+
+def command_line(params: dict[str, Any], out: Path) -> str:
+    """The equivalent `factory ingest` command, recorded in the manifest."""
+    parts = ["factory", "ingest", *params["inputs"]]
+    if params.get("preset"):
+        parts += ["--preset", params["preset"]]
+    parts += ["--out", str(out), "--to", params["to"]]
+    for dst, src in (params.get("map") or {}).items():
+        parts += ["--map", f"{dst}={src}"]
+    for key in ("on_error", "limit", "domain", "source", "license", "language", "teacher"):
+        if params.get(key) is not None and not (key == "on_error" and params[key] == "fail"):
+            parts += [f"--{key.replace('_', '-')}", str(params[key])]
+    return shlex.join(parts)
