@@ -14,6 +14,13 @@ The two run interleaved chunk by chunk (`--chunks`), so both see the same machin
 Prints agreement with the authors' labels (as shipped, and corrected: the reviewed wrong labels
 of tests/data/math_label_errors.json flipped), agreement between the two verifiers, pairs/s
 and the ratio. Run: `python bench/verify_math.py` (about a minute; `--limit N` for less).
+
+`--dev` instead scores the reviewed OlympiadBench dev set (tests/data/dev/olympiadbench.jsonl.gz:
+1,350 outputs of two models, labels corrected by hand, see tests/data/dev/README.md) with both
+verifiers and prints their agreement with the reviewed labels, overall, per model and per
+hardness category. Ours runs as the product does (`MathVerifier.score` on a batch whose `meta`
+carries OlympiadBench's `unit` and `answer_type`); math-verify as above. Both compare against
+`gold_fixed` where the stored gold was damaged.
 """
 
 from __future__ import annotations
@@ -113,6 +120,71 @@ def math_verify_start_s() -> float:
     return float(out.stdout.strip())
 
 
+def load_dev() -> list[dict]:
+    path = REPO / "tests" / "data" / "dev" / "olympiadbench.jsonl.gz"
+    with gzip.open(path, "rt") as fh:
+        return [json.loads(line) for line in fh]
+
+
+def run_dev(*, workers: int, timeout_s: float) -> None:
+    """Agreement with the reviewed dev-set labels, ours and math-verify side by side."""
+    import polars as pl
+    from factory.filters.math.filter import MathVerifier
+    from math_verify import parse, verify
+
+    rows = load_dev()
+    golds = [r.get("gold_fixed") or r["gold"] for r in rows]
+    batch = pl.DataFrame(
+        {
+            "problem_id": [f"olympiadbench/{r['idx']}" for r in rows],
+            "problem": [r["question"] for r in rows],
+            "domain": ["math"] * len(rows),
+            "completion": [r["output"] for r in rows],
+            "answer": [None] * len(rows),
+            "reference_answer": golds,
+            "meta": [json.dumps({"unit": r["unit"], "answer_type": r["answer_type"]}) for r in rows],
+        },
+        schema_overrides={"answer": pl.String},
+    )
+    t0 = time.perf_counter()
+    with MathVerifier(workers=workers, timeout_s=timeout_s) as f:
+        scores = f.score(batch)
+    t_ours = time.perf_counter() - t0
+    ours = [v == "correct" for v in scores.get_column("verdict_math").to_list()]
+    t0 = time.perf_counter()
+    mv = [bool(verify(parse("\\boxed{" + g + "}"), parse(r["output"]))) for g, r in zip(golds, rows)]
+    t_mv = time.perf_counter() - t0
+    truth = [bool(r["correct"]) for r in rows]
+    authors = [bool(r["author_label"]) for r in rows]
+
+    def line(name: str, idx: list[int]) -> str:
+        a = sum(ours[k] == truth[k] for k in idx)
+        b = sum(mv[k] == truth[k] for k in idx)
+        c = sum(authors[k] == truth[k] for k in idx)
+        return f"{name:42s}{len(idx):>6d}{a:>8d}{100 * a / len(idx):>8.2f}%{b:>8d}{100 * b / len(idx):>8.2f}%{c:>8d}"
+
+    print(f"dev set: {len(rows)} OlympiadBench outputs, reviewed labels (tests/data/dev/README.md)")
+    print(f"{'':42s}{'rows':>6s}{'ours':>17s}{'math-verify':>17s}{'authors':>8s}")
+    print(line("all", list(range(len(rows)))))
+    for model in sorted({r["model"] for r in rows}):
+        print(line(f"model {model}", [k for k, r in enumerate(rows) if r["model"] == model]))
+    cats: dict[str, list[int]] = {}
+    for k, r in enumerate(rows):
+        for c in r["categories"]:
+            cats.setdefault(c, []).append(k)
+    for c in sorted(cats, key=lambda c: -len(cats[c])):
+        print(line(f"category {c}", cats[c]))
+    wrong = [k for k in range(len(rows)) if ours[k] != truth[k]]
+    print(f"\nours wrong on {len(wrong)} rows:")
+    preds = scores.get_column("score_math_pred").to_list()
+    rules = scores.get_column("score_math_rule").to_list()
+    stages = scores.get_column("score_math_stage").to_list()
+    for k in wrong:
+        r = rows[k]
+        print(f"  {r['model']} {r['idx']}: truth={truth[k]} gold={golds[k]!r} pred={preds[k]!r} ({rules[k]}, {stages[k]}) mv={mv[k]}")
+    print(f"\nseconds: ours {t_ours:.2f} (incl. worker start), math-verify {t_mv:.2f}")
+
+
 def agreement(a: list[bool], b: list[bool]) -> str:
     same = sum(x == y for x, y in zip(a, b))
     return f"{same}/{len(a)} = {100 * same / len(a):.2f}%"
@@ -124,7 +196,11 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="symbolic worker processes (default: all cores)")
     ap.add_argument("--timeout", type=float, default=10.0, help="wall-clock limit per symbolic pair, seconds")
     ap.add_argument("--chunks", type=int, default=6, help="interleave the two verifiers over this many chunks")
+    ap.add_argument("--dev", action="store_true", help="score the reviewed OlympiadBench dev set instead (agreement per category)")
     args = ap.parse_args()
+    if args.dev:
+        run_dev(workers=args.workers, timeout_s=args.timeout)
+        return
 
     rows = load_pairs(args.limit)
     labels = [r["label"] for r in rows]
