@@ -1,5 +1,7 @@
 """Test-wide settings: offline Hub, one torch thread (two threads on a busy 2-core box ran
-15-60x slower), and paths to the shared real data and the data shipped inside the package."""
+15-60x slower), and the two places real data lives, both inside the repository: the data shipped
+in the package (`package_data`, factory/data) and the trimmed copies only tests and benchmarks read
+(`test_data`, tests/data). Origin and license of every file: the SOURCES.md beside it."""
 
 from __future__ import annotations
 
@@ -16,8 +18,8 @@ os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = (REPO.parent / "shared" / "data").resolve()
 PACKAGE_DATA = REPO / "factory" / "data"
+TEST_DATA = REPO / "tests" / "data"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -45,15 +47,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(scope="session")
-def shared_data() -> Path:
-    """The team's shared real data (../shared/data beside the checkout)."""
-    assert SHARED_DATA.is_dir(), f"expected the shared real data at {SHARED_DATA}"
-    return SHARED_DATA
+def package_data() -> Path:
+    """factory/data: benchmarks/, traces/, sample/ (what the product itself reads)."""
+    return PACKAGE_DATA
 
 
 @pytest.fixture(scope="session")
-def package_data() -> Path:
-    return PACKAGE_DATA
+def test_data() -> Path:
+    """tests/data: trimmed real data only tests and benchmarks read (text/ for the language filter)."""
+    return TEST_DATA
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,9 @@
-"""Helpers for the generate tests: Problem folders built from the shared MATH-500 file."""
+"""Helpers for the generate tests: Problem folders built from the shipped MATH-500 file
+(factory/data/benchmarks/math500_test.jsonl.gz)."""
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
@@ -10,9 +12,9 @@ from factory.schemas.ids import problem_id
 from factory.io.dataset import write_dataset
 
 
-def math500_rows(shared_data: Path, k: int) -> list[dict]:
+def math500_rows(package_data: Path, k: int) -> list[dict]:
     rows = []
-    with open(shared_data / "math" / "math500_test.jsonl", encoding="utf-8") as f:
+    with gzip.open(package_data / "benchmarks" / "math500_test.jsonl.gz", "rt", encoding="utf-8") as f:
         for line in f:
             r = json.loads(line)
             rows.append({

@@ -39,12 +39,12 @@ def _think_split(completion: str) -> tuple[str | None, str | None, bool]:
     return "\n\n".join(paras[:-1]).strip() or None, paras[-1].strip(), True
 
 
-def _trace_rows(shared: Path, n_math: int) -> list[dict]:
+def _trace_rows(package_data: Path, n_math: int) -> list[dict]:
     rows = []
     files = [("skyt1_long_cot_math500.jsonl.gz", "Sky-T1-math-correct-5K-27B"),
              ("qwen25_14b_instruct_short_cot_math500.jsonl.gz", "Qwen2.5-14B-Instruct")]
     for fname, default_model in files:
-        with gzip.open(shared / "traces" / fname, "rt") as f:
+        with gzip.open(package_data / "traces" / fname, "rt") as f:
             for i, line in enumerate(f):
                 if i >= n_math:
                     break
@@ -64,7 +64,7 @@ def _trace_rows(shared: Path, n_math: int) -> list[dict]:
                     "level": int(r["level"]), "language": "en", "license": "Apache-2.0",
                     "meta": json.dumps({"label": bool(r["score"][0])}),
                 })
-    with gzip.open(shared / "code" / "HumanEval.jsonl.gz", "rt") as f:
+    with gzip.open(package_data / "benchmarks" / "HumanEval.jsonl.gz", "rt") as f:
         for i, line in enumerate(f):
             if i >= 6:
                 break
@@ -108,10 +108,10 @@ def _lang_score(text: str) -> float:
     return round(sum(c.isascii() for c in letters) / len(letters), 4) if letters else 1.0
 
 
-def build_lineage(root: Path, shared: Path, *, n_math: int = 30, record_lineage: bool = True) -> dict[str, Path]:
+def build_lineage(root: Path, package_data: Path, *, n_math: int = 30, record_lineage: bool = True) -> dict[str, Path]:
     root.mkdir(parents=True, exist_ok=True)
     gen, filt, dedup, decon, sft = (root / n for n in ("traces", "filtered", "deduped", "decontaminated", "sft"))
-    traces = _trace_rows(shared, n_math)
+    traces = _trace_rows(package_data, n_math)
     _write(gen, traces, command="factory generate --backend replay",
            params={"teacher": "replay", "backend": "replay", "sampling": SAMPLING})
 

@@ -20,8 +20,8 @@ GOLDEN = Path(__file__).parent / "golden" / "card.md"
 
 
 @pytest.fixture(scope="module")
-def lineage(tmp_path_factory, shared_data) -> dict[str, Path]:
-    return build_lineage(tmp_path_factory.mktemp("lineage"), shared_data)
+def lineage(tmp_path_factory, package_data) -> dict[str, Path]:
+    return build_lineage(tmp_path_factory.mktemp("lineage"), package_data)
 
 
 def _table_rows(card: str, heading: str) -> list[list[str]]:
@@ -84,8 +84,8 @@ def test_acceptance_teachers_tokens_and_sources_come_from_the_rows(lineage):
     assert facts.example["messages"][1]["content"].startswith("<think>\n")
 
 
-def test_without_recorded_lineage_the_card_says_not_recorded_and_lineage_flags_fill_it(shared_data, tmp_path):
-    paths = build_lineage(tmp_path / "l", shared_data, record_lineage=False)
+def test_without_recorded_lineage_the_card_says_not_recorded_and_lineage_flags_fill_it(package_data, tmp_path):
+    paths = build_lineage(tmp_path / "l", package_data, record_lineage=False)
     card = build_card(gather(paths["sft"]))
     for heading in ("Teachers", "Decontamination", "Acceptance by difficulty"):
         assert card.split(f"## {heading}\n\n", 1)[1].startswith("_not recorded_"), heading

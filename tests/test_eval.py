@@ -44,13 +44,13 @@ def test_short_sample_count_is_refused():
         score_benchmark("x", {"p": [{"correct": True, "answer": "1"}] * 3}, n=4, vote=True)
 
 
-def test_majority_vote_on_real_best_of_8_traces_matches_author_labels(shared_data):
+def test_majority_vote_on_real_best_of_8_traces_matches_author_labels(package_data):
     """maj@8 and pass@1 computed by our verifier on the 100 x 8 real samples agree with the same
     metrics computed from the authors' per-sample correctness labels."""
     from factory.filters.math.equiv import MathEquivalence
     from factory.filters.math.extract import extract_from_trace
 
-    rows = [json.loads(line) for line in gzip.open(shared_data / "traces" / "qwen25math_math_cot_100_bo8.jsonl.gz", "rt")]
+    rows = [json.loads(line) for line in gzip.open(package_data / "traces" / "qwen25math_math_cot_100_bo8.jsonl.gz", "rt")]
     ours, theirs = {}, {}
     with MathEquivalence() as eq:
         for r in rows:

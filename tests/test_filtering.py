@@ -26,10 +26,10 @@ CHAIN = ["format", "readability", "language"]
 
 
 @pytest.fixture(scope="module")
-def traces_dir(tmp_path_factory, package_data, shared_data):
+def traces_dir(tmp_path_factory, package_data, test_data):
     rows = rows_from_traces(package_data / "traces" / "skyt1_long_cot_math500.jsonl.gz", limit=40)
     rows += rows_from_traces(package_data / "traces" / "qwen25math_math_cot_100_bo8.jsonl.gz", limit=3)  # 8 samples each
-    rows += [r for r in mixed_reasoning_rows(shared_data / "text") if json.loads(r["meta"])["drifts"]]
+    rows += [r for r in mixed_reasoning_rows(test_data / "text") if json.loads(r["meta"])["drifts"]]
     path = tmp_path_factory.mktemp("filtering") / "traces"
     write_dataset(path, "trace", rows, rows_per_shard=30)  # several shards
     return path

@@ -136,10 +136,10 @@ def test_readability_rules_name_the_failure():
     assert ReadabilityFilter(allow_code_in_math=True).keep(scores).to_list() == [True, False, True, True]
 
 
-def test_readability_flags_real_loops(shared_data):
+def test_readability_flags_real_loops(test_data):
     """The two real traces documented as degenerate loops are flagged; the real looping Sky-T1
     rows it flags are almost all wrong by the authors' labels."""
-    rows = mixed_reasoning_rows(shared_data / "text")
+    rows = mixed_reasoning_rows(test_data / "text")
     df = _frame(rows)
     scores = ReadabilityFilter().score(df)
     metas = [json.loads(m) for m in df["meta"]]

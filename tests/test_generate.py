@@ -17,8 +17,8 @@ from factory.io.dataset import check_folder, read_manifest, read_table
 
 
 @pytest.fixture(scope="module")
-def problems50(tmp_path_factory, shared_data):
-    return write_problems(tmp_path_factory.mktemp("p") / "problems", math500_rows(shared_data, 50))
+def problems50(tmp_path_factory, package_data):
+    return write_problems(tmp_path_factory.mktemp("p") / "problems", math500_rows(package_data, 50))
 
 
 def _opts(tiny_model, problems, out, **kw):

@@ -17,8 +17,8 @@ from factory.generate.core import GenerateOptions, run_generate
 from factory.io.dataset import check_folder, read_table
 
 
-def test_sigkill_then_resume_gives_exactly_problems_times_n(tiny_model, shared_data, tmp_path):
-    problems = write_problems(tmp_path / "problems", math500_rows(shared_data, 24))
+def test_sigkill_then_resume_gives_exactly_problems_times_n(tiny_model, package_data, tmp_path):
+    problems = write_problems(tmp_path / "problems", math500_rows(package_data, 24))
     out = tmp_path / "traces"
     args = ["--teacher", str(tiny_model), "--problems", str(problems), "--out", str(out), "-n", "2",
             "--max-tokens", "24", "--seed", "11", "--batch-size", "4", "--flush-rows", "4"]

@@ -26,8 +26,8 @@ def _rows(path):
     return {(r["problem_id"], r["sample_index"]): r for r in read_table(path).to_pylist()}
 
 
-def test_ray_executor_gives_the_local_row_set_and_resumes(local_ray, tiny_model, shared_data, tmp_path):
-    problems = write_problems(tmp_path / "problems", math500_rows(shared_data, 50))
+def test_ray_executor_gives_the_local_row_set_and_resumes(local_ray, tiny_model, package_data, tmp_path):
+    problems = write_problems(tmp_path / "problems", math500_rows(package_data, 50))
     base = dict(teacher=str(tiny_model), backend="transformers", problems=str(problems), n=4, max_tokens=8, seed=5,
                 batch_size=32)
     local = tmp_path / "local"

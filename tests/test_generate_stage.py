@@ -72,13 +72,13 @@ def test_recipe_with_a_bad_generate_section_fails_before_running(tmp_path):
         run_recipe(recipe, out=tmp_path / "run", log=lambda m: None)
 
 
-def test_vllm_backend_without_vllm_says_how_to_install(tmp_path, monkeypatch, shared_data):
+def test_vllm_backend_without_vllm_says_how_to_install(tmp_path, monkeypatch, package_data):
     import sys
 
     from gen_helpers import math500_rows, write_problems
 
     monkeypatch.setitem(sys.modules, "vllm", None)  # as if not installed
-    problems = write_problems(tmp_path / "p", math500_rows(shared_data, 2))
+    problems = write_problems(tmp_path / "p", math500_rows(package_data, 2))
     with pytest.raises(MissingDependencyError) as e:
         run_generate(GenerateOptions(teacher="m", backend="vllm", problems=str(problems), out=str(tmp_path / "o")),
                      log=lambda m: None, progress=False)

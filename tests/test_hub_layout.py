@@ -18,8 +18,8 @@ from factory.publish.hub_layout import parse_size, read_front_matter, write_hub_
 
 
 @pytest.fixture(scope="module")
-def lineage(tmp_path_factory, shared_data) -> dict[str, Path]:
-    return build_lineage(tmp_path_factory.mktemp("lineage"), shared_data)
+def lineage(tmp_path_factory, package_data) -> dict[str, Path]:
+    return build_lineage(tmp_path_factory.mktemp("lineage"), package_data)
 
 
 def _norm(t: pa.DataType):

@@ -1,4 +1,4 @@
-"""`factory ingest` on the real shared data: every file with its preset gives the expected row
+"""`factory ingest` on the real data shipped in factory/data: every file with its preset gives the expected row
 count, the presets map the fields the way the sources define them, traces link to their
 problems, every input format reads the same rows, and the CLI and recipe stage work."""
 
@@ -23,16 +23,16 @@ from factory.ingest.presets import split_skyt1, split_think
 from factory.io.dataset import file_sha256, read_manifest, read_table
 from factory.pipeline.stages import StageContext, get_stages
 
-# (file under shared/data, preset, expected rows written, contract)
+# (file under factory/data, preset, expected rows written, contract)
 FILES = [
-    ("math/gsm8k_test.jsonl", "gsm8k", 1319, "problem"),
-    ("math/math500_test.jsonl", "math500", 500, "problem"),
-    ("math/aime24.jsonl", "aime24", 30, "problem"),
-    ("math/aime25.jsonl", "aime25", 30, "problem"),
-    ("math/amc23.jsonl", "amc23", 40, "problem"),
-    ("code/HumanEval.jsonl.gz", "humaneval", 164, "problem"),
-    ("code/mbpp.jsonl", "mbpp", 974, "problem"),
-    ("code/apps_train_sample_coderl.jsonl", "apps", 5, "problem"),
+    ("benchmarks/gsm8k_test.jsonl.gz", "gsm8k", 1319, "problem"),
+    ("benchmarks/math500_test.jsonl.gz", "math500", 500, "problem"),
+    ("benchmarks/aime24.jsonl.gz", "aime24", 30, "problem"),
+    ("benchmarks/aime25.jsonl.gz", "aime25", 30, "problem"),
+    ("benchmarks/amc23.jsonl.gz", "amc23", 40, "problem"),
+    ("benchmarks/HumanEval.jsonl.gz", "humaneval", 164, "problem"),
+    ("benchmarks/mbpp.jsonl.gz", "mbpp", 974, "problem"),
+    ("benchmarks/apps_train_sample_coderl.jsonl.gz", "apps", 5, "problem"),
     ("traces/skyt1_long_cot_math500.jsonl.gz", "skyt1-traces", 500, "trace"),
     ("traces/qwen25_14b_instruct_short_cot_math500.jsonl.gz", "qwen-traces", 500, "trace"),
     ("traces/qwen25math_math_cot_100_bo8.jsonl.gz", "qwen-traces", 800, "trace"),
@@ -40,13 +40,13 @@ FILES = [
 
 
 @pytest.fixture(scope="module")
-def ingested(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Every shared file ingested once with its preset (module-wide: the tests below read them)."""
+def ingested(package_data: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Every shipped file ingested once with its preset (module-wide: the tests below read them)."""
     root = tmp_path_factory.mktemp("ingested")
     out = {}
     for rel, preset, _, _ in FILES:
         name = Path(rel).name.split(".")[0]
-        ingest([str(shared_data / rel)], out=root / name, preset=preset)
+        ingest([str(package_data / rel)], out=root / name, preset=preset)
         out[name] = root / name
     return out
 
@@ -60,7 +60,7 @@ def _meta(row: dict) -> dict:
 
 
 @pytest.mark.parametrize("rel,preset,expected,contract", FILES, ids=[f[0].split("/")[1] for f in FILES])
-def test_every_shared_file_gives_its_expected_count(ingested, rel, preset, expected, contract):
+def test_every_shipped_file_gives_its_expected_count(ingested, rel, preset, expected, contract):
     folder = ingested[Path(rel).name.split(".")[0]]
     m = read_manifest(folder)
     assert (m.contract, m.rows) == (contract, expected)
@@ -74,14 +74,14 @@ def test_every_shared_file_gives_its_expected_count(ingested, rel, preset, expec
 
 
 @pytest.mark.parametrize("rel,preset", [(f[0], f[1]) for f in FILES], ids=[f[0].split("/")[1] for f in FILES])
-def test_autodetect_picks_the_same_preset(shared_data, tmp_path, rel, preset):
-    r = ingest([str(shared_data / rel)], out=tmp_path / "o", limit=2)
+def test_autodetect_picks_the_same_preset(package_data, tmp_path, rel, preset):
+    r = ingest([str(package_data / rel)], out=tmp_path / "o", limit=2)
     assert r.inputs[0].preset == preset
 
 
-def test_gsm8k_answers_after_hashes_without_thousands_separators(ingested, shared_data):
+def test_gsm8k_answers_after_hashes_without_thousands_separators(ingested, package_data):
     rows = _rows(ingested["gsm8k_test"])
-    src = [json.loads(line) for line in open(shared_data / "math/gsm8k_test.jsonl", encoding="utf-8")]
+    src = [json.loads(line) for line in gzip.open(package_data / "benchmarks/gsm8k_test.jsonl.gz", "rt", encoding="utf-8")]
     with_comma = [i for i, s in enumerate(src) if "," in s["answer"].rsplit("####", 1)[1]]
     assert with_comma, "GSM8K test has answers written with thousands separators"
     for i in with_comma:
@@ -91,9 +91,9 @@ def test_gsm8k_answers_after_hashes_without_thousands_separators(ingested, share
     assert all(r["domain"] == "math" and r["source"] == "gsm8k" for r in rows)
 
 
-def test_math500_level_subject_and_unique_id(ingested, shared_data):
+def test_math500_level_subject_and_unique_id(ingested, package_data):
     rows = _rows(ingested["math500_test"])
-    src = [json.loads(line) for line in open(shared_data / "math/math500_test.jsonl", encoding="utf-8")]
+    src = [json.loads(line) for line in gzip.open(package_data / "benchmarks/math500_test.jsonl.gz", "rt", encoding="utf-8")]
     for r, s in zip(rows, src):
         assert r["level"] == s["level"] and r["source_id"] == s["unique_id"]
         assert r["reference_answer"] == s["answer"] and _meta(r)["subject"] == s["subject"]
@@ -138,7 +138,7 @@ def test_mbpp_reference_solutions_pass_their_asserts(ingested):
         _exec_asserts(r["reference_solution"], r["tests"])
 
 
-def test_apps_tests_styles_and_labelled_programs(ingested, shared_data):
+def test_apps_tests_styles_and_labelled_programs(ingested, package_data):
     rows = {r["source_id"]: r for r in _rows(ingested["apps_train_sample_coderl"])}
     styles = sorted(r["tests"]["style"] for r in rows.values())
     assert styles == ["call", "call", "stdin_stdout", "stdin_stdout", "stdin_stdout"]
@@ -191,8 +191,8 @@ def test_traces_link_to_their_problems(ingested):
         assert (t["problem"], t["reference_answer"], t["level"], t["domain"]) == (p["problem"], p["reference_answer"], p["level"], p["domain"])
 
 
-def test_same_input_gives_byte_identical_shards(shared_data, tmp_path):
-    src = str(shared_data / "math/aime24.jsonl")
+def test_same_input_gives_byte_identical_shards(package_data, tmp_path):
+    src = str(package_data / "benchmarks/aime24.jsonl.gz")
     ingest([src], out=tmp_path / "a", preset="aime24")
     ingest([src], out=tmp_path / "b", preset="aime24")
     a, b = read_manifest(tmp_path / "a"), read_manifest(tmp_path / "b")
@@ -336,18 +336,18 @@ def test_split_functions_on_edge_cases():
     assert (s.reasoning, s.answer, s.reasoning_finished) == ("separate", "r", True)
 
 
-def test_limit_and_problem_rows_from_a_trace_file(shared_data, tmp_path):
-    src = str(shared_data / "traces/qwen25math_math_cot_100_bo8.jsonl.gz")
+def test_limit_and_problem_rows_from_a_trace_file(package_data, tmp_path):
+    src = str(package_data / "traces/qwen25math_math_cot_100_bo8.jsonl.gz")
     r = ingest([src], out=tmp_path / "t", preset="qwen-traces", limit=10)
     assert (r.rows_read, r.rows_written, r.limited) == (10, 80, True)
     r = ingest([src], out=tmp_path / "p", preset="qwen-traces", to="problem")
     assert (r.contract, r.rows_written) == ("problem", 100)
     with pytest.raises(InputError, match="makes problem rows; it has no traces"):
-        ingest([str(shared_data / "math/aime24.jsonl")], out=tmp_path / "x", preset="aime24", to="trace")
+        ingest([str(package_data / "benchmarks/aime24.jsonl.gz")], out=tmp_path / "x", preset="aime24", to="trace")
 
 
-def test_cli_ingest_prints_counts_and_refuses_to_clobber(shared_data, tmp_path):
-    src = str(shared_data / "math/aime25.jsonl")
+def test_cli_ingest_prints_counts_and_refuses_to_clobber(package_data, tmp_path):
+    src = str(package_data / "benchmarks/aime25.jsonl.gz")
     runner = CliRunner()
     r = runner.invoke(app, ["ingest", src, "--preset", "aime25", "--out", str(tmp_path / "o")])
     assert r.exit_code == 0, r.output
@@ -422,13 +422,13 @@ def test_think_traces_with_mapped_columns_and_reasoning_field(tmp_path):
     assert (row["reasoning"], row["answer"], row["teacher"], row["finish_reason"]) == ("two and two", "\\boxed{4}", "t1", "length")
 
 
-def test_autodetect_failures_and_mixed_kinds(tmp_path, shared_data):
+def test_autodetect_failures_and_mixed_kinds(tmp_path, package_data):
     p = tmp_path / "odd.jsonl"
     p.write_text('{"colour": "red"}\n')
     with pytest.raises(InputError, match="cannot tell which preset fits this input; pass --preset"):
         ingest([str(p)], out=tmp_path / "o")
     with pytest.raises(InputError, match="inputs make different row kinds"):
-        ingest([str(shared_data / "math/aime24.jsonl"), str(shared_data / "traces/skyt1_long_cot_math500.jsonl.gz")],
+        ingest([str(package_data / "benchmarks/aime24.jsonl.gz"), str(package_data / "traces/skyt1_long_cot_math500.jsonl.gz")],
                out=tmp_path / "o")
     with pytest.raises(InputError, match=r"expected hf:OWNER/NAME"):
         ingest(["hf:a:b:c:d"], out=tmp_path / "o", preset="gsm8k")

@@ -20,15 +20,15 @@ from factory.ingest.core import ingest
 from factory.ingest import readers as ingest_readers
 from factory.io.dataset import read_manifest
 
-SHIPPED = [  # (file under shared/data, preset)
-    ("math/gsm8k_test.jsonl", "gsm8k"),
-    ("math/math500_test.jsonl", "math500"),
-    ("math/aime24.jsonl", "aime24"),
-    ("math/aime25.jsonl", "aime25"),
-    ("math/amc23.jsonl", "amc23"),
-    ("code/HumanEval.jsonl.gz", "humaneval"),
-    ("code/mbpp.jsonl", "mbpp"),
-    ("code/apps_train_sample_coderl.jsonl", "apps"),
+SHIPPED = [  # (file under factory/data, preset)
+    ("benchmarks/gsm8k_test.jsonl.gz", "gsm8k"),
+    ("benchmarks/math500_test.jsonl.gz", "math500"),
+    ("benchmarks/aime24.jsonl.gz", "aime24"),
+    ("benchmarks/aime25.jsonl.gz", "aime25"),
+    ("benchmarks/amc23.jsonl.gz", "amc23"),
+    ("benchmarks/HumanEval.jsonl.gz", "humaneval"),
+    ("benchmarks/mbpp.jsonl.gz", "mbpp"),
+    ("benchmarks/apps_train_sample_coderl.jsonl.gz", "apps"),
     ("traces/skyt1_long_cot_math500.jsonl.gz", "skyt1-traces"),
     ("traces/qwen25_14b_instruct_short_cot_math500.jsonl.gz", "qwen-traces"),
     ("traces/qwen25math_math_cot_100_bo8.jsonl.gz", "qwen-traces"),
@@ -64,8 +64,8 @@ def _both(tmp_path: Path, inputs: list[str], **kw) -> dict[str, tuple]:
 
 
 @pytest.mark.parametrize("rel,preset", SHIPPED, ids=[Path(r).name.split(".")[0] for r, _ in SHIPPED])
-def test_shipped_files_give_byte_identical_shards(shared_data, tmp_path, count_batches, rel, preset):
-    res = _both(tmp_path, [str(shared_data / rel)], preset=preset)
+def test_shipped_files_give_byte_identical_shards(package_data, tmp_path, count_batches, rel, preset):
+    res = _both(tmp_path, [str(package_data / rel)], preset=preset)
     assert res["batch"] == res["rows"]
     assert res["batch"][1] > 0
     if preset in BATCH_PRESETS:
@@ -211,17 +211,17 @@ def test_a_line_longer_than_a_parse_block_stays_on_the_batch_path(tmp_path, coun
     assert res["batch"] == res["rows"] and count_batches["batch"] == 1
 
 
-@pytest.mark.parametrize("rel,preset", [("math/gsm8k_test.jsonl", "gsm8k"), ("math/amc23.jsonl", "amc23"),
+@pytest.mark.parametrize("rel,preset", [("benchmarks/gsm8k_test.jsonl.gz", "gsm8k"), ("benchmarks/amc23.jsonl.gz", "amc23"),
                                         ("traces/qwen25math_math_cot_100_bo8.jsonl.gz", "qwen-traces")],
                          ids=["gsm8k", "amc23", "bo8"])
-def test_parquet_inputs_give_the_same_shards(shared_data, tmp_path, monkeypatch, count_batches, rel, preset):
+def test_parquet_inputs_give_the_same_shards(package_data, tmp_path, monkeypatch, count_batches, rel, preset):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     monkeypatch.setattr(ingest_readers, "PARQUET_BATCH_ROWS", 64)
     monkeypatch.setattr(ingest_readers, "PARQUET_GROUP_ROWS", 200)
     opener = gzip.open if rel.endswith(".gz") else open
-    with opener(shared_data / rel, "rt", encoding="utf-8") as f:
+    with opener(package_data / rel, "rt", encoding="utf-8") as f:
         rows = [json.loads(line) for line in f]
     if preset == "gsm8k":
         rows[300]["question"] = None  # rejected: its group goes row by row

@@ -21,16 +21,16 @@ from factory.pipeline.stages import StageContext, get_stages
 
 
 @pytest.fixture(scope="module")
-def traces(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def traces(package_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("inspect") / "traces"
-    ingest([str(shared_data / "traces/skyt1_long_cot_math500.jsonl.gz")], out=out, preset="skyt1-traces", limit=40)
+    ingest([str(package_data / "traces/skyt1_long_cot_math500.jsonl.gz")], out=out, preset="skyt1-traces", limit=40)
     return out
 
 
 @pytest.fixture(scope="module")
-def problems(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def problems(package_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("inspect") / "problems"
-    ingest([str(shared_data / "code/mbpp.jsonl"), ], out=out, preset="mbpp")
+    ingest([str(package_data / "benchmarks/mbpp.jsonl.gz"), ], out=out, preset="mbpp")
     return out
 
 
@@ -98,9 +98,9 @@ def test_inspect_folder_with_score_columns(tmp_path, traces):
     assert r.exit_code == 0 and "score_len" in r.output and "min 0 mean 4.5 max 9" in r.output
 
 
-def test_half_written_and_truncated_folders_give_the_dataset_error(tmp_path, shared_data):
+def test_half_written_and_truncated_folders_give_the_dataset_error(tmp_path, package_data):
     out = tmp_path / "p"
-    ingest([str(shared_data / "math/aime24.jsonl")], out=out, preset="aime24")
+    ingest([str(package_data / "benchmarks/aime24.jsonl.gz")], out=out, preset="aime24")
     shard = out / read_manifest(out).shards[0].name
     data = shard.read_bytes()
     shard.write_bytes(data[: len(data) // 2])  # truncated on disk

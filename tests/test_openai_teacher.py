@@ -113,12 +113,12 @@ def test_wrong_model_and_wrong_key_stop_the_run_without_leaking_the_key(fresh, m
     assert "MY_KEY" in str(e.value) and "sk-wrong-SECRET-999" not in str(e.value)
 
 
-def test_cli_end_to_end_reasoning_field_error_rows_and_key_never_shown(fresh, shared_data, tmp_path, monkeypatch):
+def test_cli_end_to_end_reasoning_field_error_rows_and_key_never_shown(fresh, package_data, tmp_path, monkeypatch):
     key = "sk-test-SECRET-424242"
     monkeypatch.setenv("FACTORY_TEST_KEY", key)
     fresh.required_key = key
     fresh.reasoning_field = True
-    rows = math500_rows(shared_data, 3)
+    rows = math500_rows(package_data, 3)
     echo = dict(rows[0], problem="ECHO-AUTH what is 1+1?")
     echo["id"] = problem_id("math", echo["problem"], echo["reference_answer"])
     problems = write_problems(tmp_path / "problems", rows + [echo])
@@ -147,10 +147,10 @@ def test_cli_end_to_end_reasoning_field_error_rows_and_key_never_shown(fresh, sh
             assert r["backend"] == "openai" and r["sampling"]["seed"] is not None
 
 
-def test_only_errors_retries_just_the_error_rows(fresh, shared_data, tmp_path):
+def test_only_errors_retries_just_the_error_rows(fresh, package_data, tmp_path):
     from factory.generate.core import GenerateOptions, run_generate
 
-    rows = math500_rows(shared_data, 3)
+    rows = math500_rows(package_data, 3)
     fresh.poison = rows[1]["problem"][:30]
     problems = write_problems(tmp_path / "problems", rows)
     out = tmp_path / "traces"

@@ -28,8 +28,8 @@ SECRET = "hf_SECRETxxTOKENxx1234567890abcd"
 
 
 @pytest.fixture(scope="module")
-def lineage(tmp_path_factory, shared_data) -> dict[str, Path]:
-    return build_lineage(tmp_path_factory.mktemp("lineage"), shared_data)
+def lineage(tmp_path_factory, package_data) -> dict[str, Path]:
+    return build_lineage(tmp_path_factory.mktemp("lineage"), package_data)
 
 
 @pytest.fixture
@@ -280,9 +280,9 @@ def test_publish_and_report_recipe_stages(lineage, tmp_path):
     assert Path(s["out"]).read_text().startswith("<!DOCTYPE html>")
 
 
-def test_in_a_recipe_run_the_card_sees_every_earlier_stage(shared_data, tmp_path):
+def test_in_a_recipe_run_the_card_sees_every_earlier_stage(package_data, tmp_path):
     # curate records no upstream folders here; the run's earlier stage summaries stand in
-    paths = build_lineage(tmp_path / "run", shared_data, record_lineage=False)
+    paths = build_lineage(tmp_path / "run", package_data, record_lineage=False)
     ctx = StageContext(run_dir=tmp_path / "run", recipe_name="quickstart", seed=0, log=lambda s: None)
     for stage in ("generated", "filtered", "deduped", "decontaminated"):
         ctx.summaries[stage] = {"out": paths[stage].name}

@@ -37,8 +37,8 @@ window.addEventListener('load', () => {
 
 
 @pytest.fixture(scope="module")
-def lineage(tmp_path_factory, shared_data) -> dict[str, Path]:
-    return build_lineage(tmp_path_factory.mktemp("lineage"), shared_data)
+def lineage(tmp_path_factory, package_data) -> dict[str, Path]:
+    return build_lineage(tmp_path_factory.mktemp("lineage"), package_data)
 
 
 def _chromium() -> str:

@@ -18,10 +18,10 @@ from factory.io.dataset import write_dataset
 torch.set_num_threads(1)
 
 
-def _sft_folder(path: Path, shared: Path, n: int = 24) -> Path:
+def _sft_folder(path: Path, package_data: Path, n: int = 24) -> Path:
     """SFT rows built from real short-CoT traces (truncated so the tiny run stays fast)."""
     rows = []
-    with gzip.open(shared / "traces" / "qwen25_14b_instruct_short_cot_math500.jsonl.gz", "rt") as f:
+    with gzip.open(package_data / "traces" / "qwen25_14b_instruct_short_cot_math500.jsonl.gz", "rt") as f:
         for i, line in enumerate(f):
             if i >= n:
                 break
@@ -44,10 +44,10 @@ def _params(model_dir):
     return {k: v.detach().clone() for k, v in m.state_dict().items()}
 
 
-def test_training_changes_params_lowers_loss_and_masks_prompt(tmp_path, tiny_model, shared_data):
+def test_training_changes_params_lowers_loss_and_masks_prompt(tmp_path, tiny_model, package_data):
     from factory.train.core import build_trainer, train
 
-    data = _sft_folder(tmp_path / "sft", shared_data)
+    data = _sft_folder(tmp_path / "sft", package_data)
     trainer, ctx = build_trainer(data=data, student=str(tiny_model), out=tmp_path / "probe", preset="tiny",
                                  overrides=["max_length=256"], log=lambda m: None)
     tok = ctx["tokenizer"]
@@ -77,7 +77,7 @@ def test_training_changes_params_lowers_loss_and_masks_prompt(tmp_path, tiny_mod
     assert (tmp_path / "student" / "training_curve.png").stat().st_size > 1000
 
 
-def test_interrupted_run_resumes_from_checkpoint(tmp_path, tiny_model, shared_data):
+def test_interrupted_run_resumes_from_checkpoint(tmp_path, tiny_model, package_data):
     from transformers import TrainerCallback
 
     from factory.train.core import train
@@ -87,7 +87,7 @@ def test_interrupted_run_resumes_from_checkpoint(tmp_path, tiny_model, shared_da
             if state.global_step == 5:
                 raise KeyboardInterrupt("simulated kill after step 5")
 
-    data = _sft_folder(tmp_path / "sft", shared_data)
+    data = _sft_folder(tmp_path / "sft", package_data)
     ov = ["max_steps=8", "save_steps=4", "max_length=256", "num_train_epochs=4"]
     with pytest.raises(KeyboardInterrupt):
         train(data=data, student=str(tiny_model), out=tmp_path / "s", preset="tiny", overrides=ov,
@@ -101,10 +101,10 @@ def test_interrupted_run_resumes_from_checkpoint(tmp_path, tiny_model, shared_da
     assert logged_steps[:4] == [1, 2, 3, 4] and 8 in logged_steps  # the history continues, not restarts
 
 
-def test_lora_trains_and_saves_merged_student(tmp_path, tiny_model, shared_data):
+def test_lora_trains_and_saves_merged_student(tmp_path, tiny_model, package_data):
     from factory.train.core import train
 
-    data = _sft_folder(tmp_path / "sft", shared_data, n=12)
+    data = _sft_folder(tmp_path / "sft", package_data, n=12)
     res = train(data=data, student=str(tiny_model), out=tmp_path / "lora", preset="tiny", lora=True,
                 overrides=["max_steps=3", "max_length=256", "lora_r=4", "lora_alpha=8"], log=lambda m: None)
     assert res.global_step == 3
@@ -147,12 +147,12 @@ def test_preflight_refuses_mismatched_end_of_turn(tiny_model):
         preflight(tok, generation_config=gc, chat_template=eot_outside)
 
 
-def test_train_cli_refuses_bad_template_with_one_line(tmp_path, tiny_model, shared_data):
+def test_train_cli_refuses_bad_template_with_one_line(tmp_path, tiny_model, package_data):
     from factory.cli.app import app
 
     bad = tmp_path / "bad.jinja"
     bad.write_text("{% for m in messages %}{{ m['content'] }}{% endfor %}")
-    data = _sft_folder(tmp_path / "sft", shared_data, n=8)
+    data = _sft_folder(tmp_path / "sft", package_data, n=8)
     r = CliRunner().invoke(app, ["train", "--data", str(data), "--student", str(tiny_model), "--out", str(tmp_path / "o"),
                                  "--preset", "tiny", "--chat-template", str(bad)])
     assert r.exit_code == 1

@@ -41,13 +41,13 @@ def test_vllm_generates_seeded_samples_independent_of_batching(vllm_tiny):
         t.close()
 
 
-def test_generate_command_with_vllm(vllm_tiny, shared_data, tmp_path):
+def test_generate_command_with_vllm(vllm_tiny, package_data, tmp_path):
     from gen_helpers import math500_rows, write_problems
 
     from factory.generate.core import GenerateOptions, run_generate
     from factory.io.dataset import read_manifest
 
-    problems = write_problems(tmp_path / "p", math500_rows(shared_data, 20))
+    problems = write_problems(tmp_path / "p", math500_rows(package_data, 20))
     out = tmp_path / "t"
     run_generate(GenerateOptions(teacher=str(vllm_tiny), backend="vllm", problems=str(problems), out=str(out), n=4,
                                  max_tokens=16, max_model_len=1024, gpu_memory_utilization=0.3), log=lambda m: None,

@@ -1,5 +1,5 @@
 """Build Trace-contract rows from the real shipped traces (factory/data/traces/*.jsonl.gz and
-../shared/data/text/mixed_reasoning) for filter tests. Deliberately independent of the ingest
+tests/data/text/mixed_reasoning) for filter tests. Deliberately independent of the ingest
 stage (built in parallel): it splits the Sky-T1 format itself, the way ingest would.
 
 Each source row holds `code` (the model outputs, one per sample) and `gt` (the gold answer);
