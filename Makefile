@@ -18,5 +18,8 @@ env: $(VENV)/.installed
 quickstart: $(VENV)/.installed
 	HF_HUB_OFFLINE=1 $(BIN)/factory run quickstart --out runs/quickstart --overwrite
 
+# The suite reads only files inside the repository (tests/test_self_contained.py checks it); `.ci/run`
+# runs this target in a fresh clone with nothing beside it. Extra pytest options: make test PYTEST_ARGS='-x -k ingest'
+PYTEST_ARGS ?=
 test: env
-	HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q
+	HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q $(PYTEST_ARGS)
