@@ -10,10 +10,12 @@ Two streaming passes over the input's shards, memory bounded by `memory_budget`:
    Data `map_batches`); band hashes go to a BucketStore (spilled to disk past the budget),
    signatures to a file, from which only candidates' rows are read back for verification.
 2. Buckets -> candidate pairs -> verified pairs (estimated Jaccard >= threshold) + exact pairs
-   -> connected components -> one keeper per component: the most verified-correct traces
-   (a `verdict_*` column saying correct/pass), ties to the smallest id. Every row then gets
-   `cluster_id` (the keeper's id); a removed row goes to `OUT/rejected/` with
-   `reject_reason` (`dedup:exact` or `dedup:near`) and `duplicate_of` (the keeper's id).
+   -> the family rule (factory/dedup/family.py: verified near pairs of problems whose reference
+   answers differ, or that ask another question after a shared preamble, are a family, not
+   duplicates) -> connected components -> one keeper per component: the most verified-correct
+   traces (a `verdict_*` column saying correct/pass), ties to the smallest id. Every row then
+   gets `cluster_id` (the keeper's id), family members `meta.family_id`; a removed row goes to
+   `OUT/rejected/` with `reject_reason` (`dedup:exact` or `dedup:near`) and `duplicate_of`.
 
 Output rows are written in id order (range-partitioned by id rank when they exceed the
 budget), so the output bytes do not depend on shard order or on the number of workers.
@@ -44,6 +46,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from factory.dedup.family import DUP, REASONS, DocInfo, classify, doc_infos, resolve
 from factory.dedup.lsh import (
     BucketStore,
     bucket_pairs,
@@ -121,6 +124,13 @@ class DedupConfig:
     # 0 = derived from memory_budget; set to force spilling (tests, tuning)
     bucket_partitions: int = 0
     output_partitions: int = 0
+    # the family rule (factory/dedup/family.py): near-duplicate problems whose reference answers
+    # differ ("answer"), or that also ask a different question after a shared preamble
+    # ("answer+question", the default), are kept and marked with meta.family_id; "none" drops
+    # every verified near-duplicate as before. Applies to --by problem.
+    family: Literal["answer+question", "answer", "none"] = "answer+question"
+    # rule 2 needs the common word prefix to cover at least this fraction of the shorter text
+    family_preamble: float = 0.5
 
     def problems(self) -> list[str]:
         """Every invalid setting at once (recipe validation and the command share this)."""
@@ -147,6 +157,10 @@ class DedupConfig:
             out.append(f"boilerplate: expected a fraction in [0, 1), found {self.boilerplate!r}")
         if self.pool not in ("threads", "processes"):
             out.append(f"pool: expected threads | processes, found {self.pool!r}")
+        if self.family not in ("answer+question", "answer", "none"):
+            out.append(f"family: expected answer+question | answer | none, found {self.family!r}")
+        if not (0.0 <= float(self.family_preamble) <= 1.0):
+            out.append(f"family_preamble: expected a fraction in [0, 1], found {self.family_preamble!r}")
         if self.batch_size < 1:
             out.append(f"batch_size: expected >= 1, found {self.batch_size}")
         return out
@@ -553,12 +567,25 @@ def run_dedup(
                 found.append(check(batch))
             store.close()
             near_pairs = np.unique(np.concatenate(found), axis=0) if found and sum(map(len, found)) else near_pairs
-        labels = components(n_docs, np.concatenate([pairs_exact, near_pairs]))
+        # -- the family rule: near-duplicates that are different questions stay ---------------
+        kind = np.zeros(len(near_pairs), dtype=np.int8)
+        answers: dict[int, str | None] = {}
+        tails: dict[int, str] = {}
+        if cfg.family != "none" and cfg.by == "problem" and len(near_pairs):
+            info, tails = _family_info(src, cfg, doc_ids, near_pairs)
+            kind = classify(near_pairs, info, rule=cfg.family, preamble=cfg.family_preamble)
+            answers = {d: i.answer for d, i in info.items()}
+        labels, families = resolve(n_docs, pairs_exact, near_pairs, kind, answers, rank)
         keeper = choose_keepers(labels, correct, rank)
         is_kept_doc = keeper == np.arange(n_docs)
         exact_dup = exact == exact[keeper]
+        fam = _families(families, labels, is_kept_doc, rank, rank_order) if (kind != DUP).any() else None
+        kept_without_rule = int(len(np.unique(components(n_docs, np.concatenate([pairs_exact, near_pairs]))))) if fam is not None else int(is_kept_doc.sum())
         t_cluster = time.time() - t0 - t_fp
         log(f"clustered: {candidates} candidate pair(s), {len(near_pairs)} verified, {int(is_kept_doc.sum())} of {n_docs} documents kept ({t_cluster:.1f}s)")
+        if fam is not None:
+            log(f"family rule: {int((kind != DUP).sum())} near-duplicate pair(s) are different questions; "
+                f"{int(is_kept_doc.sum()) - kept_without_rule} document(s) kept in {fam.count} familie(s)")
 
         # -- pass 2: write -------------------------------------------------------------------
         row_doc = np.concatenate(index.row_doc) if index.row_doc else np.zeros(0, np.int64)
@@ -582,6 +609,10 @@ def run_dedup(
         row_exact = exact_dup[row_doc] if n_rows else np.zeros(0, bool)
         # Arrow strings, not a numpy object array of Python str (~75 MB per 1M rows)
         cluster_of_row = doc_ids.to_arrow().cast(pa.string()).take(pa.array(keeper[row_doc])) if n_rows else pa.array([], pa.string())
+        family_of_row = None
+        if fam is not None and n_rows:
+            fd = fam.doc[row_doc]
+            family_of_row = doc_ids.to_arrow().cast(pa.string()).take(pa.array(np.where(fd >= 0, fd, 0), mask=fd < 0))
         # rows of a kept problem can still repeat one trace id; each row stays
         # a zstd shard expands ~8x in memory as Arrow; one output partition gets a quarter of the budget
         out_parts = cfg.output_partitions or max(1, int(np.ceil(input_bytes * 8 / (cfg.memory_budget * 0.25))))
@@ -590,7 +621,8 @@ def run_dedup(
             DatasetWriter(out_path / "rejected", src.contract, mode=mode, command=command, params=run_params, schema=rej_schema) as wr,
         ):
             _write_sorted(
-                src, cfg, row_rank, row_kept, row_exact, cluster_of_row, kept_schema, rej_schema, w, wr, out_parts, workdir
+                src, cfg, row_rank, row_kept, row_exact, cluster_of_row, kept_schema, rej_schema, w, wr, out_parts, workdir,
+                family_of_row=family_of_row,
             )
             sizes = np.bincount(labels) if n_docs else np.zeros(0, np.int64)
             sizes = sizes[sizes > 0]
@@ -617,6 +649,14 @@ def run_dedup(
             if params is not None:
                 stats["minhash"] = {"num_perm": params.num_perm, "bands": params.bands, "rows": params.rows, "threshold": params.threshold, "ngram": cfg.ngram}
             stats["boilerplate_shingles"] = int(len(boiler))
+            stats["family_rule"] = cfg.family if cfg.by == "problem" else "none"
+            stats["family_pairs"] = {r: int((kind == code).sum()) for code, r in REASONS.items()}
+            stats["kept_by_family_rule"] = int(is_kept_doc.sum()) - kept_without_rule
+            stats["families"] = fam.count if fam is not None else 0
+            stats["family_documents"] = fam.documents if fam is not None else 0
+            # kept rows that carry a family_id (a removed copy of a member carries it too)
+            stats["family_rows"] = int((family_of_row.is_valid().to_numpy(zero_copy_only=False) & row_kept).sum()) if family_of_row is not None else 0
+            stats["top_families"] = _top_families(fam, doc_ids, answers, tails, rank, top=top) if fam is not None else []
             stats["seconds"]["total"] = round(time.time() - t0, 3)
             w.stats.update(stats)
             wr.stats.update({"rows": stats["rows_rejected"], "rejected_by": stats["rejected_by"]})
@@ -817,7 +857,7 @@ def _local_fingerprints(
     return consume.result()
 
 
-def _write_sorted(src, cfg, row_rank, row_kept, row_exact, cluster_of_row, kept_schema, rej_schema, w, wr, out_parts, workdir) -> None:
+def _write_sorted(src, cfg, row_rank, row_kept, row_exact, cluster_of_row, kept_schema, rej_schema, w, wr, out_parts, workdir, *, family_of_row=None) -> None:
     """Second pass: decorate every input row and write it in id order (range partitions by
     rank so that only one partition is in memory at a time)."""
     n = len(row_rank)
@@ -832,6 +872,7 @@ def _write_sorted(src, cfg, row_rank, row_kept, row_exact, cluster_of_row, kept_
         t = pa.Table.from_batches([rb])
         # re-deduping a deduped folder: this run's columns replace the old ones
         t = t.drop_columns([c for c in ("cluster_id", "reject_reason", "duplicate_of") if c in t.column_names])
+        t = _set_family(t, family_of_row.slice(sl.start, k) if family_of_row is not None else None)
         kept_here = pa.array(row_kept[sl])
         cluster = cluster_of_row.slice(sl.start, k)
         reason = pc.if_else(pa.array(row_exact[sl]), "dedup:exact", "dedup:near")
@@ -875,6 +916,98 @@ def _write_sorted(src, cfg, row_rank, row_kept, row_exact, cluster_of_row, kept_
             if not keep.all():
                 wr.write_table(tbl.take(pa.array(idx[~keep])).select(rej_schema.names).cast(rej_schema))
         del tbl
+
+
+def _family_info(src: Source, cfg: DedupConfig, doc_ids: pl.Series, pairs: np.ndarray) -> tuple[dict[int, DocInfo], dict[int, str]]:
+    """DocInfo (normalised word hashes, math flags, reference answer) of every document in a
+    verified near pair, by one pass over the input reading only those documents' rows; plus the
+    last 200 characters of each text (the question, for the report). Held as arrays: ~9 bytes
+    a word of the near-duplicate documents only."""
+    need = np.unique(pairs.reshape(-1))
+    key = "problem_id" if src.contract == "trace" else "id"
+    ans_col = "reference_answer" if "reference_answer" in src.schema.names else None
+    want = pl.DataFrame({"_k": doc_ids.gather(need).cast(pl.String), "_d": need})
+    cols = list(dict.fromkeys([key, src.text_column] + ([ans_col] if ans_col else [])))
+    info: dict[int, DocInfo] = {}
+    tails: dict[int, str] = {}
+    for rb in iter_batches(src.path, columns=cols, batch_size=cfg.batch_size):
+        b = pl.from_arrow(rb)
+        assert isinstance(b, pl.DataFrame)
+        hit = b.join(want, left_on=key, right_on="_k", how="inner")
+        if not hit.height:
+            continue
+        hit = hit.filter(~pl.col("_d").is_in(list(info))).unique("_d", keep="first", maintain_order=True)
+        texts = hit[src.text_column].to_list()
+        ans = hit[ans_col].to_list() if ans_col else [None] * hit.height
+        for d, t, di in zip(hit["_d"].to_list(), texts, doc_infos(texts, ans)):
+            info[d] = di
+            tails[d] = (t or "")[-200:]
+    return info, tails
+
+
+@dataclass
+class _Families:
+    doc: np.ndarray  # per document: the family's first kept document (id order), or -1
+    count: int  # families of two or more distinct problems
+    documents: int
+
+
+def _families(families: np.ndarray, labels: np.ndarray, kept: np.ndarray, rank: np.ndarray, rank_order: np.ndarray) -> _Families:
+    """Families (components of all links) holding two or more duplicate clusters, each named by
+    its first kept document in id order."""
+    n_fam = int(families.max()) + 1
+    pairs = np.unique(np.stack([families, labels], axis=1), axis=0)
+    clusters = np.bincount(pairs[:, 0], minlength=n_fam)
+    first = np.full(n_fam, len(rank), dtype=np.int64)
+    np.minimum.at(first, families[kept], rank[kept])
+    multi = clusters[families] >= 2
+    doc = np.where(multi, rank_order[np.minimum(first[families], len(rank) - 1)], -1)
+    return _Families(doc, int((clusters >= 2).sum()), int(multi.sum()))
+
+
+def _top_families(fam: _Families, doc_ids: pl.Series, answers: dict[int, str | None], tails: dict[int, str], rank: np.ndarray, *, top: int) -> list[dict[str, Any]]:
+    """The biggest families (ties: smallest family id) with each member's answer and question."""
+    members: dict[int, list[int]] = {}
+    for d in np.flatnonzero(fam.doc >= 0).tolist():
+        members.setdefault(int(fam.doc[d]), []).append(d)
+    order = sorted(members, key=lambda f: (-len(members[f]), int(rank[f])))[:top]
+    out = []
+    for f in order:
+        ms = sorted(members[f], key=lambda d: int(rank[d]))
+        out.append({
+            "family_id": str(doc_ids[f]),
+            "size": len(ms),
+            "members": [{"id": str(doc_ids[d]), "answer": answers.get(d), "question": tails.get(d, "")[-120:]} for d in ms[:6]],
+        })
+    return out
+
+
+def _set_family(t: pa.Table, family: pa.Array | None) -> pa.Table:
+    """meta.family_id of each row: set where `family` has a value, removed where a previous
+    dedup left one and this run found no family (meta is canonical JSON: sorted keys)."""
+    if "meta" not in t.column_names:
+        return t
+    meta = t.column("meta")
+    stale = pc.fill_null(pc.match_substring(meta, '"family_id"'), False)
+    has = pa.array(np.zeros(t.num_rows, bool)) if family is None else family.is_valid()
+    touch = np.flatnonzero(pc.or_(stale, has).to_numpy(zero_copy_only=False))
+    if not len(touch):
+        return t
+    import json
+
+    from factory.schemas.contracts import meta_json
+
+    values = meta.to_pylist()
+    fam = family.to_pylist() if family is not None else [None] * t.num_rows
+    for i in touch.tolist():
+        m = json.loads(values[i]) if values[i] else {}
+        if not isinstance(m, dict):
+            continue  # not ours to rewrite
+        m.pop("family_id", None)
+        if fam[i] is not None:
+            m["family_id"] = fam[i]
+        values[i] = meta_json(m)
+    return t.set_column(t.column_names.index("meta"), "meta", pa.array(values, meta.type))
 
 
 def _top_clusters(src: Source, cfg: DedupConfig, labels: np.ndarray, keeper: np.ndarray, doc_ids: pl.Series, *, top: int) -> list[dict[str, Any]]:
@@ -940,6 +1073,16 @@ def report_lines(stats: dict[str, Any], *, examples: int = 3) -> list[str]:
         f"candidate pairs {stats['candidate_pairs']}, verified {stats['verified_pairs']}",
         "  cluster sizes: " + ", ".join(f"{k}: {v}" for k, v in stats.get("cluster_sizes", {}).items()),
     ]
+    fp = stats.get("family_pairs") or {}
+    if stats.get("families"):
+        lines.append(
+            f"  family rule ({stats.get('family_rule')}): {sum(fp.values())} near-duplicate pair(s) are different problems "
+            f"(answers differ {fp.get('answer', 0)}, question differs {fp.get('question', 0)}); "
+            f"{stats.get('kept_by_family_rule', 0)} problem(s) kept, {stats['families']} familie(s) marked in meta.family_id"
+        )
+    for f in stats.get("top_families", [])[:examples]:
+        lines.append(f"  family {f['family_id']} ({f['size']} problems): " + "; ".join(
+            f"{m['answer']!r} <- ...{m['question'][-60:]!r}" for m in f["members"][:3]))
     for c in stats.get("top_clusters", [])[:examples]:
         lines.append(f"  cluster {c['cluster_id']} ({c['size']} members) kept: {c['kept']['text'][:100]!r}")
         for e in c["examples"][:2]:
