@@ -155,8 +155,7 @@ def test_stage_drops_and_reports_per_benchmark(package_data, tmp_path):
 def test_trace_folder_user_benchmarks_command_and_stage(package_data, tmp_path):
     from factory.cli.app import app
 
-    from factory.dedup import decontam_stage
-    from factory.pipeline.stages import StageContext
+    from factory.pipeline.recipe import run_section, validate_section
 
     # real Sky-T1 traces are answers to MATH-500 problems: every one is contaminated
     with gzip.open(package_data / "traces" / "skyt1_long_cot_math500.jsonl.gz", "rt") as f:
@@ -168,7 +167,7 @@ def test_trace_folder_user_benchmarks_command_and_stage(package_data, tmp_path):
     assert "math500" in res.output and "10 contaminated" in res.output
     # a user benchmark: a dataset folder and a jsonl with its own text column
     (tmp_path / "extra.jsonl").write_text("\n".join(json.dumps({"id": f"x{i}", "body": t}) for i, t in enumerate(CLEAN[:2])) + "\n")
-    res = CliRunner().invoke(app, ["decontaminate", str(tmp_path / "p"), "--out", str(tmp_path / "o2"), "--no-builtin",
+    res = CliRunner().invoke(app, ["decontaminate", str(tmp_path / "p"), "--out", str(tmp_path / "o2"), "--builtin", "none",
                                    "--benchmark", f"mine={tmp_path / 'extra.jsonl'}:body", "--benchmark", f"folder={tmp_path / 'p'}"])
     assert res.exit_code == 0, res.output
     st = read_manifest(tmp_path / "o2").stats
@@ -188,10 +187,9 @@ def test_trace_folder_user_benchmarks_command_and_stage(package_data, tmp_path):
     st = run_decontam(tmp_path / "t", tmp_path / "t2", DecontamConfig(fields=("problem", "reasoning"))).stats
     assert st["hits_by_benchmark"]["gsm8k"] == 1 and st["examples"]["gsm8k"][0]["item"] == "5"
     # recipe stage
-    probs = decontam_stage.validate({"input": "p", "out": "q", "builtin": ["math501"], "nram": 3}, "decontaminate")
+    probs = validate_section("decontaminate", {"input": "p", "out": "q", "builtin": ["math501"], "nram": 3})
     assert any("decontaminate.nram: unknown key" in p for p in probs) and any("math501" in p for p in probs)
     logs: list[str] = []
-    ctx = StageContext(run_dir=tmp_path, recipe_name="t", seed=1, log=logs.append)
-    s = decontam_stage.run({"input": "p", "out": "clean"}, ctx)
+    s = run_section("decontaminate", {"input": "p", "out": "clean"}, run_dir=tmp_path, seed=1, log=logs.append)
     assert s["contaminated"] == 10 and any("hits per benchmark" in x for x in logs)
-    assert decontam_stage.run({"input": "p", "out": "clean"}, ctx)["skipped"]
+    assert run_section("decontaminate", {"input": "p", "out": "clean"}, run_dir=tmp_path, seed=1, log=logs.append)["skipped"]

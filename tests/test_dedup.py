@@ -382,18 +382,16 @@ def test_command_prints_report_and_errors_are_clear(planted, tmp_path):
 
 
 def test_recipe_stage_validates_runs_and_skips(planted, tmp_path):
-    from factory.dedup import stage as dedup_stage
-    from factory.pipeline.stages import StageContext
+    from factory.pipeline.recipe import run_section, validate_section
 
-    probs = dedup_stage.validate({"input": "p", "out": "q", "thresh": 0.5, "threshold": 2, "by": "row", "bands": 200, "rows": 1}, "dedup")
+    probs = validate_section("dedup", {"input": "p", "out": "q", "thresh": 0.5, "threshold": 2, "by": "row", "bands": 200, "rows": 1})
     text = "\n".join(probs)
-    assert "dedup.thresh: unknown key" in text and "dedup.threshold" in text and "dedup.by" in text
-    assert dedup_stage.validate({"input": "p", "out": "q", "bands": 20, "rows": 10}, "dedup") == [
-        "dedup.bands x rows: expected both > 0 with bands*rows <= num_perm (128), found 20 x 10"
+    assert "dedup.thresh: unknown key" in text and "dedup.threshold: expected a number in (0, 1), found 2" in text and "dedup.by" in text
+    assert validate_section("dedup", {"input": "p", "out": "q", "bands": 20, "rows": 10}) == [
+        "dedup.bands: expected bands and rows both > 0 with bands*rows <= num_perm (128), found 20 x 10"
     ]
     d, _, _ = planted
     logs: list[str] = []
-    ctx = StageContext(run_dir=tmp_path, recipe_name="t", seed=1, log=logs.append)
-    s = dedup_stage.run({"input": str(d / "in"), "out": "dd"}, ctx)
-    assert not s["skipped"] and s["rows_rejected"] > 0 and any("cluster sizes" in x for x in logs)
-    assert dedup_stage.run({"input": str(d / "in"), "out": "dd"}, ctx)["skipped"]
+    s = run_section("dedup", {"input": str(d / "in"), "out": "dd"}, run_dir=tmp_path, seed=1, log=logs.append)
+    assert not s.get("skipped") and s["rows_rejected"] > 0 and any("cluster sizes" in x for x in logs)
+    assert run_section("dedup", {"input": str(d / "in"), "out": "dd"}, run_dir=tmp_path, seed=1, log=logs.append)["skipped"]

@@ -71,7 +71,7 @@ DEFAULT_PASS_BINS = [
 
 def resolve_sources(cfg: dict[str, Any], *, base: Path, inputs: dict[str, list[Path]] | None) -> list[dict[str, Any]]:
     """Recipe sources, with command-line folders replacing the recipe's of the same kind."""
-    from factory.pipeline.stages import resolve_path
+    from factory.pipeline.runner import resolve_path
 
     inputs = {k: v for k, v in (inputs or {}).items() if v}
     out = []
@@ -451,7 +451,7 @@ def _journey_candidates(meta: pl.DataFrame, sources, cfg, *, seed, fmt, checker,
 
 def _nonreasoning_candidates(sources, cfg, *, base: Path) -> tuple[list[dict], dict]:
     from factory.curate import nonreasoning as NR
-    from factory.pipeline.stages import resolve_path
+    from factory.pipeline.runner import resolve_path
 
     nr = cfg.get("non_reasoning")
     cands: list[dict] = []

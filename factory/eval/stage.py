@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from factory.pipeline.stages import StageContext, unknown_keys
+from factory.pipeline.legacy import StageContext, unknown_keys
 
 KEYS = {"model": str, "benchmarks": list, "out": str, "n": int, "temperature": (int, float), "top_p": (int, float),
         "max_tokens": int, "seed": int, "limit": int, "prompt": str, "backend": str, "base_url": str, "max_model_len": int, "note": str}

@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from factory.pipeline.stages import StageContext
+from factory.pipeline.legacy import StageContext
 
 _ENUMS = {"backend": ("transformers", "vllm", "openai", "replay"), "executor": ("local", "ray"),
           "only": ("all", "truncated", "errors")}

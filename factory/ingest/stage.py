@@ -20,7 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from factory.pipeline.stages import PACKAGE_DATA, StageContext, unknown_keys
+from factory.pipeline.legacy import PACKAGE_DATA, StageContext, unknown_keys
 
 KEYS = {"inputs", "preset", "to", "out", "limit", "map", "on_error", "domain", "source", "license", "language", "teacher"}
 _STRING_KEYS = ("preset", "source", "license", "language", "teacher")

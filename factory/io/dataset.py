@@ -25,6 +25,9 @@ from typing import Any, Literal
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from factory.io.files import DISK_ERRNOS, atomic_write_text, disk_error, file_sha256
+from factory.io.files import fsync_dir as _fsync_dir
+from factory.io.pending import pending_owner
 from factory.schemas.contracts import SCHEMA_VERSION, Contract, contract_for
 from factory.schemas.errors import DatasetError
 
@@ -33,39 +36,7 @@ FORMAT = "factory.io.dataset/1"
 SHARD_GLOB = "*.parquet"
 DEFAULT_ROWS_PER_SHARD = 100_000
 DEFAULT_ROW_GROUP_ROWS = 10_000
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write a small text file atomically: temporary name, fsync, rename."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
-
-
-def file_sha256(path: Path, *, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while b := f.read(chunk):
-            h.update(b)
-    return h.hexdigest()
+KNOWN_SCHEMA_VERSIONS = (SCHEMA_VERSION,)
 
 
 @dataclass
@@ -105,22 +76,63 @@ class Manifest:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any], *, where: str) -> Manifest:
+    def from_json(cls, data: Any, *, where: str) -> Manifest:
+        """Parse and check a manifest: its format and schema version, every shard entry (a plain
+        file name inside the folder, listed once, with integer rows and bytes), and that the
+        shards' rows add up to the recorded total. Every problem names the manifest."""
+        hint = "re-run the command that produced this folder (with --overwrite)"
+        if not isinstance(data, dict):
+            raise DatasetError(f"{where}: expected a JSON object, found {type(data).__name__}", hint=hint)
         if data.get("format") != FORMAT:
             raise DatasetError(f"{where}: not a factory dataset manifest (format {data.get('format')!r}, expected {FORMAT!r})")
+        version = data.get("schema_version")
+        if version not in KNOWN_SCHEMA_VERSIONS:
+            raise DatasetError(
+                f"{where}: schema_version {version!r} is not one this factory reads (known: {', '.join(KNOWN_SCHEMA_VERSIONS)})",
+                hint="upgrade factory, or re-run the producing stage with this version",
+            )
         try:
+            shards = data["shards"]
+            if not isinstance(shards, list):
+                raise TypeError(f"'shards' must be a list, found {type(shards).__name__}")
+            infos = []
+            for i, s in enumerate(shards):
+                if not isinstance(s, dict):
+                    raise TypeError(f"shards[{i}] must be an object")
+                info = ShardInfo(name=s["name"], rows=s["rows"], bytes=s["bytes"], sha256=s["sha256"])
+                if not isinstance(info.name, str) or "/" in info.name or "\\" in info.name or info.name in ("", ".", "..") \
+                        or info.name.startswith(".") or not info.name.endswith(".parquet"):
+                    raise ValueError(f"shards[{i}].name {info.name!r} is not a shard file name inside the folder")
+                for key in ("rows", "bytes"):
+                    v = getattr(info, key)
+                    if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                        raise ValueError(f"shards[{i}].{key} must be a non-negative integer, found {v!r}")
+                infos.append(info)
+            names = [s.name for s in infos]
+            dups = sorted({n for n in names if names.count(n) > 1})
+            if dups:
+                raise ValueError(f"shard(s) listed more than once: {dups}")
+            rows = data["rows"]
+            if isinstance(rows, bool) or not isinstance(rows, int):
+                raise ValueError(f"'rows' must be an integer, found {rows!r}")
+            total = sum(s.rows for s in infos)
+            if rows != total:
+                raise ValueError(f"'rows' says {rows} but the shards hold {total}")
+            contract = data["contract"]
+            if not isinstance(contract, str):
+                raise ValueError(f"'contract' must be a string, found {contract!r}")
             return cls(
-                contract=data["contract"],
-                rows=int(data["rows"]),
-                shards=[ShardInfo(**s) for s in data["shards"]],
+                contract=contract,
+                rows=rows,
+                shards=infos,
                 command=data.get("command"),
                 params=data.get("params") or {},
-                schema_version=data.get("schema_version", "?"),
+                schema_version=version,
                 stats=data.get("stats") or {},
                 run=data.get("run") or {},
             )
         except (KeyError, TypeError, ValueError) as e:
-            raise DatasetError(f"{where}: malformed manifest ({e})") from None
+            raise DatasetError(f"{where}: malformed manifest ({e})", hint=hint) from None
 
 
 def read_manifest(path: str | os.PathLike[str]) -> Manifest:
@@ -130,6 +142,12 @@ def read_manifest(path: str | os.PathLike[str]) -> Manifest:
         raise DatasetError(f"{path}: no such dataset folder")
     if not path.is_dir():
         raise DatasetError(f"{path}: expected a dataset folder, found a file", hint="pass the folder that holds manifest.json")
+    owner = pending_owner(path)
+    if owner is not None:
+        raise DatasetError(
+            f"{path}: half-written: the run writing {owner} did not finish",
+            hint="re-run the command that writes it (it resumes or restarts on its own)",
+        )
     if not mpath.exists():
         shards = sorted(p.name for p in path.glob(SHARD_GLOB))
         tmps = sorted(p.name for p in path.glob(".*.tmp"))
@@ -179,9 +197,14 @@ def iter_batches(
     batch_size: int = 10_000,
 ) -> Iterator[pa.RecordBatch]:
     """Stream record batches shard by shard (bounded memory: one row group at a time)."""
-    for p in shard_paths(path):
+    m = check_folder(path)
+    for s in m.shards:
+        p = Path(path) / s.name
         try:
             pf = pq.ParquetFile(p)
+            if pf.metadata.num_rows != s.rows:
+                raise DatasetError(f"{p}: shard holds {pf.metadata.num_rows} rows, the manifest recorded {s.rows}",
+                                   hint="re-run the producing stage")
             yield from pf.iter_batches(batch_size=batch_size, columns=columns)
         except (pa.ArrowInvalid, OSError) as e:
             raise DatasetError(f"{p}: unreadable shard ({e})", hint="re-run the producing stage") from None
@@ -334,6 +357,15 @@ class DatasetWriter:
         self.write_table(pa.Table.from_pylist(rows, schema=self.schema))
 
     def write_table(self, table: pa.Table | pa.RecordBatch) -> None:
+        try:
+            self._write_table(table)
+        except OSError as e:
+            if e.errno in DISK_ERRNOS:
+                self.abort()
+                raise disk_error(e, self.path) from None
+            raise
+
+    def _write_table(self, table: pa.Table | pa.RecordBatch) -> None:
         if isinstance(table, pa.RecordBatch):
             table = pa.Table.from_batches([table])
         if self.validate and self.schema is self.contract.schema:
@@ -381,6 +413,16 @@ class DatasetWriter:
         assert self._tmp is not None and self._final is not None
         with open(self._tmp, "rb+") as f:
             os.fsync(f.fileno())
+        # never give a shard its final name unless it is whole: its footer must read back
+        # with the rows written (a full disk can leave a truncated file without an error)
+        try:
+            rows = pq.ParquetFile(self._tmp).metadata.num_rows
+        except (pa.ArrowInvalid, OSError) as e:
+            raise DatasetError(f"{self._tmp}: the shard just written does not read back ({e})",
+                               hint="check the disk (free space, errors), then re-run the command") from None
+        if rows != self._rows_in_shard:
+            raise DatasetError(f"{self._tmp}: the shard just written holds {rows} rows, expected {self._rows_in_shard}",
+                               hint="check the disk (free space, errors), then re-run the command")
         os.replace(self._tmp, self._final)
         _fsync_dir(self.path)
         self.shards.append(
@@ -392,8 +434,14 @@ class DatasetWriter:
 
     def flush(self) -> None:
         """Make every row written so far durable as a finished shard (used by resumable stages)."""
-        self._flush_pending()
-        self._finish_shard()
+        try:
+            self._flush_pending()
+            self._finish_shard()
+        except OSError as e:
+            if e.errno in DISK_ERRNOS:
+                self.abort()
+                raise disk_error(e, self.path) from None
+            raise
 
     def close(self) -> Manifest:
         if self._closed:
@@ -419,9 +467,11 @@ class DatasetWriter:
         if self._writer is not None:
             try:
                 self._writer.close()
+            except (OSError, pa.ArrowException):
+                pass  # the shard is dropped anyway; the error that got us here is the one to report
             finally:
-                if self._tmp is not None and self._tmp.exists():
-                    self._tmp.unlink()
+                if self._tmp is not None:
+                    self._tmp.unlink(missing_ok=True)
         self._writer = None
         self._closed = True
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from factory.pipeline.stages import StageContext, unknown_keys
+from factory.pipeline.legacy import StageContext, unknown_keys
 
 KEYS = {"path", "rows", "full_check"}
 

@@ -2,6 +2,12 @@
 every problem at once), then run its stages in order inside the run folder, printing each
 stage's summary and writing `run.json` (recipe, seed, stage summaries) at the end.
 
+A stage section holds exactly the options of that stage (the same names as its command's
+flags, without the dashes); folder paths are relative to the run folder, `@data/...` points
+into the data shipped in the package, and a stage with a `seed` option takes the recipe's seed
+unless its section sets one. Each stage runs through the same runner as its command, so a
+re-run skips finished stages and resumes a killed one.
+
 Exercise: `factory run quickstart --out runs/quickstart`.
 """
 
@@ -12,9 +18,11 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from factory.pipeline.stages import StageContext, get_stages
+from factory.pipeline.runner import StageContext, resolve_path, run_stage
+from factory.pipeline.stages import STAGES, _legacy
 from factory.recipes.loader import Recipe, load_recipe
 from factory.schemas.errors import RecipeError
+from factory.schemas.options import check_values, cross_field_problems, option_map
 
 
 def stage_kind(entry: str) -> str:
@@ -23,26 +31,63 @@ def stage_kind(entry: str) -> str:
     return entry.split("/", 1)[0]
 
 
+def section_values(cls: type, section: dict[str, Any], *, seed: int, run_dir: Path | None) -> dict[str, Any]:
+    """A recipe section as option values: the recipe's seed as default, paths resolved."""
+    values = dict(section)
+    opts = option_map(cls)
+    if "seed" in opts and "seed" not in values and opts["seed"].recipe:
+        values["seed"] = seed
+    if run_dir is not None:
+        for name, o in opts.items():
+            if o.role in ("input", "output") and isinstance(values.get(name), (str, list)):
+                v = values[name]
+                values[name] = [_resolve(x, run_dir) for x in v] if isinstance(v, list) else _resolve(v, run_dir)
+    return values
+
+
+def _resolve(p: Any, run_dir: Path) -> Any:
+    if not isinstance(p, str) or not p or p.startswith("hf:") or "://" in p:
+        return p
+    return str(resolve_path(p, run_dir))
+
+
 def validate_recipe(recipe: Recipe) -> list[str]:
     """Every problem of the recipe: unknown stages, unknown sections, each stage's own checks."""
-    stages = get_stages()
+    legacy = _legacy()
+    known = [*STAGES, *legacy]
     problems: list[str] = []
     for i, entry in enumerate(recipe.stages):
-        if stage_kind(entry) not in stages:
-            problems.append(f"stages[{i}]: expected one of {sorted(stages)} (optionally as name/label), found {entry!r}")
+        if stage_kind(entry) not in known:
+            problems.append(f"stages[{i}]: expected one of {sorted(known)} (optionally as name/label), found {entry!r}")
     if len(set(recipe.stages)) != len(recipe.stages):
         dups = sorted({e for e in recipe.stages if recipe.stages.count(e) > 1})
         problems.append(f"stages: each entry must be unique (use name/label to repeat a stage), found duplicates {dups}")
-    allowed = set(recipe.stages) | set(stages) | set(getattr(recipe, "extra_sections", set()))
+    allowed = set(recipe.stages) | set(known)
     for key in recipe.sections:
         if key not in allowed:
             problems.append(f"{key}: unknown section (expected a stage named in `stages`: {recipe.stages})")
     for entry in recipe.stages:
         kind = stage_kind(entry)
-        if kind in stages:
-            validate, _ = stages[kind]
-            problems.extend(validate(recipe.section(entry), entry))
+        section = recipe.section(entry)
+        if kind in STAGES:
+            cls, _ = STAGES[kind]
+            values = section_values(cls, section, seed=recipe.seed, run_dir=None)
+            found = check_values(cls, values, style="recipe", path=entry)
+            if not found:
+                opts = option_map(cls)
+                obj = cls(**{k: _norm(opts[k], v) for k, v in values.items()})
+                found = cross_field_problems(obj, style="recipe", path=entry)
+            problems.extend(found)
+        elif kind in legacy:
+            validate, _ = legacy[kind]
+            problems.extend(validate(section, entry))
     return problems
+
+
+def _norm(o: Any, v: Any) -> Any:
+    from factory.schemas.options import _normalise
+
+    return _normalise(o, v)
 
 
 def run_recipe(
@@ -57,22 +102,67 @@ def run_recipe(
     recipe = load_recipe(recipe_ref, overrides=overrides)
     problems = validate_recipe(recipe)
     if problems:
-        raise RecipeError(problems, source=str(recipe.path))
+        raise RecipeError(problems, source=recipe.path.name if recipe.path else None)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    ctx = StageContext(run_dir=out, recipe_name=recipe.name, seed=recipe.seed, overwrite=overwrite, log=log)
-    stages = get_stages()
+    legacy = _legacy()
+    summaries: dict[str, Any] = {}
     timings = {}
-    for name in recipe.stages:
-        if only and name not in only and stage_kind(name) not in only:
+    for entry in recipe.stages:
+        if only and entry not in only and stage_kind(entry) not in only:
             continue
-        log(f"── stage {name} ──")
+        log(f"── stage {entry} ──")
         t0 = time.time()
-        _, run = stages[stage_kind(name)]
-        summary = run(recipe.section(name), ctx)
-        ctx.summaries[name] = summary
-        timings[name] = round(time.time() - t0, 2)
+        kind = stage_kind(entry)
+        ctx = StageContext(stage=entry, seed=recipe.seed, overwrite=overwrite, log=log, progress=False,
+                           command=f"factory run {recipe.name}: {entry}", run_dir=out, summaries=summaries,
+                           recipe_name=recipe.name)
+        if kind in STAGES:
+            from factory.schemas.options import build
+
+            cls, run = STAGES[kind]
+            opts = build(cls, section_values(cls, recipe.section(entry), seed=recipe.seed, run_dir=out), style="recipe", path=entry)
+            summary = run_stage(kind, opts, ctx, run)
+        else:
+            _, run_legacy = legacy[kind]
+            summary = run_legacy(recipe.section(entry), ctx)
+        summaries[entry] = summary
+        timings[entry] = round(time.time() - t0, 2)
     record = {"recipe": recipe.name, "seed": recipe.seed, "overrides": recipe.overrides,
-              "stages": recipe.stages, "summaries": ctx.summaries, "seconds": timings}
+              "stages": recipe.stages, "summaries": summaries, "seconds": timings}
     (out / "run.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
     return record
+
+
+def validate_section(entry: str, section: dict[str, Any], *, seed: int = 0) -> list[str]:
+    """The problems of one stage section (`entry` is `dedup` or `ingest/traces`), as a recipe
+    run would report them."""
+    from factory.recipes.loader import Recipe
+
+    return validate_recipe(Recipe(name="section", seed=seed, stages=[entry], sections={entry: section}))
+
+
+def run_section(
+    entry: str,
+    section: dict[str, Any],
+    *,
+    run_dir: Path,
+    seed: int = 0,
+    overwrite: bool = False,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Run one stage section inside `run_dir` exactly as `factory run` would (validation,
+    path resolution, lock, resume and record)."""
+    from factory.schemas.options import build
+
+    kind = stage_kind(entry)
+    problems = validate_section(entry, section, seed=seed)
+    if problems:
+        raise RecipeError(problems, source=entry)
+    ctx = StageContext(stage=entry, seed=seed, overwrite=overwrite, log=log, progress=False,
+                       command=f"factory run: {entry}", run_dir=Path(run_dir), recipe_name="section")
+    if kind not in STAGES:
+        return _legacy()[kind][1](section, ctx)
+    cls, run = STAGES[kind]
+    opts = build(cls, section_values(cls, section, seed=seed, run_dir=Path(run_dir)), style="recipe", path=entry)
+    return run_stage(kind, opts, ctx, run)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from factory.pipeline.stages import StageContext
+from factory.pipeline.legacy import StageContext
 from factory.publish.stage import _check_common, input_folder, lineage_of
 
 KEYS = {"input", "out", "lineage"}

@@ -21,7 +21,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from factory.pipeline.stages import StageContext, unknown_keys
+from factory.pipeline.legacy import StageContext, unknown_keys
 
 KEYS = {"input", "out", "repo_id", "dry_run", "private", "revision", "config", "max_shard_size", "lineage"}
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from factory.pipeline.stages import StageContext, folder_keys, unknown_keys
+from factory.pipeline.legacy import StageContext, folder_keys, unknown_keys
 
 DEFAULT_FILTERS = ("format", "readability", "language")
 KEYS = {"input", "out", "filters", "options", "executor", "workers", "batch_rows"}

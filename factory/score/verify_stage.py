@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from factory.pipeline.stages import StageContext
+from factory.pipeline.legacy import StageContext
 from factory.score.filter_stage import run_section, validate_section
 
 DEFAULT_FILTERS = ("math", "code")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from factory.pipeline.stages import StageContext, unknown_keys
+from factory.pipeline.legacy import StageContext, unknown_keys
 
 KEYS = {"data": str, "student": str, "out": str, "preset": str, "set": list, "lora": bool, "chat_template": str}
 REQUIRED = ("data", "student", "out")
