@@ -51,10 +51,10 @@ def group(name: str, sub: typer.Typer) -> None:
     app.add_typer(sub, name=name)
 
 
-def stage(name: str, cls: type, run: Callable[..., Any], present: Callable[..., None] | None = None, **kw: Any) -> None:
+def stage(name: str, cls: type, present: Callable[..., None] | None = None, **kw: Any) -> None:
     from factory.cli.derive import stage_command
 
-    command(name, stage_command(name, cls, run, present=present, **kw))
+    command(name, stage_command(name, cls, present=present, **kw))
 
 
 # --- in pipeline order -----------------------------------------------------------------------
@@ -73,15 +73,15 @@ from factory.cli.schema_cmd import schema_app  # noqa: E402
 from factory.cli.teacher_cmd import teacher_app  # noqa: E402
 from factory.cli.train_cmd import train_cmd  # noqa: E402
 from factory.cli.verify_cmd import verify_command  # noqa: E402
-from factory.dedup.stage import DecontamOptions, DedupOptions, run_decontam, run_dedup  # noqa: E402
+from factory.dedup.options import DecontamOptions, DedupOptions  # noqa: E402
 
 command("ingest", ingest_command)
 command("inspect", inspect_command)
 command("generate", generate_cmd)
 command("verify", verify_command)
 command("filter", filter_command)
-stage("dedup", DedupOptions, run_dedup, dedup_cmd.present)
-stage("decontaminate", DecontamOptions, run_decontam, decontam_cmd.present)
+stage("dedup", DedupOptions, dedup_cmd.present)
+stage("decontaminate", DecontamOptions, decontam_cmd.present)
 command("curate", curate_cmd)
 command("publish", publish)
 command("report", report)

@@ -1,4 +1,4 @@
-"""Output of `factory decontaminate DIR --out OUT` (flags: factory.dedup.stage.DecontamOptions): drop (or flag) rows that share word n-grams with a
+"""Output of `factory decontaminate DIR --out OUT` (flags: factory.dedup.options.DecontamOptions): drop (or flag) rows that share word n-grams with a
 benchmark (the shipped MATH-500, AIME 2024/2025, AMC 2023, GSM8K, HumanEval, MBPP, plus
 `--benchmark NAME=PATH[:COLUMN]`); prints hits per benchmark with the matching n-gram."""
 

@@ -1,4 +1,4 @@
-"""Output of `factory dedup DIR --out OUT` (its flags come from factory.dedup.stage.DedupOptions): exact + MinHash-LSH near-duplicate removal over a problem or
+"""Output of `factory dedup DIR --out OUT` (its flags come from factory.dedup.options.DedupOptions): exact + MinHash-LSH near-duplicate removal over a problem or
 trace folder; prints the report (counts, cluster size histogram, top clusters with examples),
 which the output manifest's stats also record."""
 

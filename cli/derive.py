@@ -1,6 +1,6 @@
 """Command-line flags derived from a stage's options dataclass (factory.schemas.options).
 
-`stage_command(kind, Options, run, present=...)` returns a typer command whose parameters are
+`stage_command(kind, Options, present=...)` returns a typer command whose parameters are
 exactly the dataclass's fields: the same names (`max_tokens` -> `--max-tokens`), defaults and
 help. Values are checked by the same checker as recipe sections, so the messages agree; the
 stage then runs through `factory.pipeline.runner.run_stage` (lock, resume, record), exactly as
@@ -93,7 +93,6 @@ def cli_values(cls: type, kwargs: dict[str, Any]) -> dict[str, Any]:
 def stage_command(
     kind: str,
     cls: type,
-    run: Callable[[Any, Any], dict[str, Any]],
     *,
     present: Present | None = None,
     doc: str | None = None,
@@ -119,6 +118,7 @@ def stage_command(
 
         from factory.cli.console import err
         from factory.pipeline.runner import StageContext, run_stage
+        from factory.pipeline.stages import STAGES  # the engines load only when a command runs
 
         extras = {k: kwargs.pop(k) for k in list(kwargs) if k in extra_names}
         overwrite = bool(kwargs.pop("overwrite", False))
@@ -127,7 +127,7 @@ def stage_command(
             return
         ctx = StageContext(stage=kind, overwrite=overwrite, log=lambda m: err.print(m, markup=False, highlight=False),
                            progress=sys.stderr.isatty(), command=f"factory {kind}")
-        summary = run_stage(kind, opts, ctx, run)
+        summary = run_stage(kind, opts, ctx, STAGES[kind][1])
         if present is not None:
             present(summary, opts, **extras) if extras else present(summary, opts)
         else:

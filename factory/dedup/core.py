@@ -65,6 +65,7 @@ from factory.filters.textnorm import (
     shingle_hashes,
     words_of,
 )
+from factory.dedup.options import DedupOptions, parse_size
 from factory.io.dataset import (
     DatasetWriter,
     check_folder,
@@ -1088,3 +1089,18 @@ def report_lines(stats: dict[str, Any], *, examples: int = 3) -> list[str]:
         for e in c["examples"][:2]:
             lines.append(f"      dup {e['id']}: {e['text'][:100]!r}")
     return lines
+
+
+def run(opts: DedupOptions, ctx: Any) -> dict[str, Any]:
+    """The dedup stage (`factory dedup` and a recipe's `dedup:` section; see factory.pipeline.runner)."""
+    cfg = DedupConfig(
+        by=opts.by, method=opts.method, ngram=opts.ngram, num_perm=opts.num_perm, bands=opts.bands, rows=opts.rows,
+        threshold=opts.threshold, seed=opts.seed, verify=opts.verify == "jaccard", keep=opts.keep,
+        text_field=opts.text_field, boilerplate=opts.boilerplate, memory_budget=parse_size(opts.memory_budget),
+        workers=opts.workers, pool=opts.pool, executor=opts.executor,
+    )
+    r = run_dedup(opts.input, opts.out, cfg, mode="create" if ctx.mode == "create" else "overwrite", command=ctx.command, log=ctx.log)
+    if not ctx.progress:
+        for line in report_lines(r.stats):
+            ctx.log(line)
+    return {"out": str(opts.out), **r.stats}

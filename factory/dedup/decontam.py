@@ -58,6 +58,7 @@ from factory.filters.textnorm import (
     shingle_hashes,
     words_of,
 )
+from factory.dedup.options import DecontamOptions
 from factory.io.dataset import DatasetWriter, check_folder, iter_batches, shard_paths
 from factory.schemas.errors import DatasetError, InputError
 
@@ -528,3 +529,21 @@ def report_lines(stats: dict[str, Any]) -> list[str]:
         for e in exs[:2]:
             lines.append(f"  {b} item {e['item']} <- row {e['id']}: {e['matches']} shared n-grams, e.g. {e['ngram']!r}")
     return lines
+
+
+def run(opts: DecontamOptions, ctx: Any) -> dict[str, Any]:
+    """The decontaminate stage (`factory decontaminate` and a recipe's `decontaminate:` section)."""
+    cfg = DecontamConfig(ngram=opts.ngram, action=opts.action, min_matches=opts.min_matches, common_items=opts.common_items,
+                         min_overlap=opts.min_overlap, min_content_words=opts.min_content_words, fields=tuple(opts.fields),
+                         builtin=tuple(b for b in opts.builtin if b != "none"))
+    specs = []
+    for spec in opts.benchmarks:  # NAME=PATH[:COLUMN]; a recipe's paths are relative to its run folder
+        name, _, rest = spec.partition("=")
+        path, colon, column = rest.rpartition(":") if ":" in rest and not rest.startswith("@") else (rest, "", "")
+        specs.append(f"{name}={ctx.path(path)}{colon}{column}")
+    r = run_decontam(opts.input, opts.out, cfg, benchmarks=specs, mode="create" if ctx.mode == "create" else "overwrite",
+                     command=ctx.command, log=ctx.log)
+    if not ctx.progress:
+        for line in report_lines(r.stats):
+            ctx.log(line)
+    return {"out": str(opts.out), **r.stats}

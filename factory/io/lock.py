@@ -24,6 +24,9 @@ from factory.schemas.errors import DatasetError
 
 LOCK_NAME = ".factory.lock"
 
+# folders this process holds: taking one again (a stage's engine inside the runner) is a no-op
+_HELD: dict[Path, int] = {}
+
 
 def _command() -> str:
     return " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])[:300] if sys.argv else "?"
@@ -36,6 +39,14 @@ def folder_lock(path: str | os.PathLike[str], *, command: str | None = None) -> 
     if p.exists() and not p.is_dir():
         raise DatasetError(f"{p}: expected an output folder, found a file", hint="choose another --out")
     p.mkdir(parents=True, exist_ok=True)
+    key = p.resolve()
+    if key in _HELD:
+        _HELD[key] += 1
+        try:
+            yield p
+        finally:
+            _HELD[key] -= 1
+        return
     lock = p / LOCK_NAME
     fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
     try:
@@ -52,9 +63,11 @@ def folder_lock(path: str | os.PathLike[str], *, command: str | None = None) -> 
                 "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         os.ftruncate(fd, 0)
         os.pwrite(fd, (json.dumps(info) + "\n").encode(), 0)
+        _HELD[key] = 1
         try:
             yield p
         finally:
+            _HELD.pop(key, None)
             with contextlib.suppress(OSError):
                 os.ftruncate(fd, 0)
             fcntl.flock(fd, fcntl.LOCK_UN)

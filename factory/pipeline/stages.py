@@ -1,8 +1,9 @@
 """The stages, by name: `STAGES[name] = (Options, run)`. `factory run` walks a recipe's stages
 through this dict, and every stage command of the CLI is derived from the same pair.
 
-A stage is an options dataclass (factory.schemas.options: one declaration of every option) and
-a `run(opts, ctx) -> summary` function; `factory.pipeline.runner.run_stage` wraps every run
+A stage is an options dataclass (factory.schemas.options: one declaration of every option, in
+its concern's `options.py`, cheap to import) and a `run(opts, ctx) -> summary` function in its
+engine module; `factory.pipeline.runner.run_stage` wraps every run
 with the lock, resume and record rules. Adding a stage = its options and run function in its
 concern's folder + one line here.
 
@@ -14,13 +15,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from factory.dedup.stage import DecontamOptions, DedupOptions, run_decontam, run_dedup
+from factory.dedup import core as dedup
+from factory.dedup import decontam
+from factory.dedup.options import DecontamOptions, DedupOptions
 
 Run = Callable[[Any, Any], dict[str, Any]]
 
 STAGES: dict[str, tuple[type, Run]] = {
-    "dedup": (DedupOptions, run_dedup),
-    "decontaminate": (DecontamOptions, run_decontam),
+    "dedup": (DedupOptions, dedup.run),
+    "decontaminate": (DecontamOptions, decontam.run),
 }
 
 
