@@ -62,7 +62,7 @@ from factory.cli import decontam_cmd, dedup_cmd  # noqa: E402
 from factory.cli.curate_cmd import curate_cmd  # noqa: E402
 from factory.cli.eval_cmd import eval_cmd  # noqa: E402
 from factory.cli.filter_cmd import filter_command  # noqa: E402
-from factory.cli.generate_cmd import generate_cmd  # noqa: E402
+from factory.cli import generate_cmd  # noqa: E402
 from factory.cli.ingest_cmd import ingest_command  # noqa: E402
 from factory.cli.inspect_cmd import inspect_command  # noqa: E402
 from factory.cli.publish_cmd import publish  # noqa: E402
@@ -74,10 +74,14 @@ from factory.cli.teacher_cmd import teacher_app  # noqa: E402
 from factory.cli.train_cmd import train_cmd  # noqa: E402
 from factory.cli.verify_cmd import verify_command  # noqa: E402
 from factory.dedup.options import DecontamOptions, DedupOptions  # noqa: E402
+from factory.generate.options import GenerateOptions  # noqa: E402
+from factory.cli import rl_cmd, tasks_cmd  # noqa: E402
+from factory.rl.options import RLOptions, TasksOptions  # noqa: E402
 
+stage("tasks", TasksOptions, tasks_cmd.present)
 command("ingest", ingest_command)
 command("inspect", inspect_command)
-command("generate", generate_cmd)
+stage("generate", GenerateOptions, generate_cmd.present)
 command("verify", verify_command)
 command("filter", filter_command)
 stage("dedup", DedupOptions, dedup_cmd.present)
@@ -85,6 +89,7 @@ stage("decontaminate", DecontamOptions, decontam_cmd.present)
 command("curate", curate_cmd)
 command("publish", publish)
 command("report", report)
+stage("rl", RLOptions, rl_cmd.present)
 command("train", train_cmd)
 command("eval", eval_cmd)
 command("run", run_cmd)

@@ -18,12 +18,20 @@ from typing import Any
 from factory.dedup import core as dedup
 from factory.dedup import decontam
 from factory.dedup.options import DecontamOptions, DedupOptions
+from factory.generate import core as generate
+from factory.generate.options import GenerateOptions
+from factory.rl import core as rl
+from factory.rl import tasks
+from factory.rl.options import RLOptions, TasksOptions
 
 Run = Callable[[Any, Any], dict[str, Any]]
 
 STAGES: dict[str, tuple[type, Run]] = {
+    "generate": (GenerateOptions, generate.run),
     "dedup": (DedupOptions, dedup.run),
     "decontaminate": (DecontamOptions, decontam.run),
+    "tasks": (TasksOptions, tasks.run),
+    "rl": (RLOptions, rl.run),
 }
 
 
@@ -32,7 +40,6 @@ def _legacy() -> dict[str, tuple[Callable, Callable]]:
     # nothing as each stage moves to STAGES
     from factory.curate import stage as curate_stage
     from factory.eval import stage as eval_stage
-    from factory.generate import stage as generate_stage
     from factory.ingest import stage as ingest_stage
     from factory.io import inspect_stage
     from factory.publish import report_stage
@@ -43,7 +50,6 @@ def _legacy() -> dict[str, tuple[Callable, Callable]]:
     return {
         "ingest": (ingest_stage.validate, ingest_stage.run),
         "inspect": (inspect_stage.validate, inspect_stage.run),
-        "generate": (generate_stage.validate, generate_stage.run),
         "verify": (verify_stage.validate, verify_stage.run),
         "filter": (filter_stage.validate, filter_stage.run),
         "curate": (curate_stage.validate, curate_stage.run),

@@ -1,0 +1,1 @@
+"""`factory rl` (GRPO on the factory's verifiers) and `factory tasks` (TinyZero task problems)."""
