@@ -34,6 +34,8 @@ def _cli_type(o: Option) -> Any:
         t: Any = list[str]
     elif typing.get_origin(b) is list and typing.get_origin(typing.get_args(b)[0]) is not None:
         t = list[str]  # typer takes plain element types; the choices are checked by our checker
+    elif typing.get_origin(b) is typing.Literal:
+        t = str  # checked by our checker, so a bad choice gets the same message as in a recipe
     else:
         t = b
     return Optional[t] if (o.nullable or typing.get_origin(t) is list) else t
@@ -53,6 +55,8 @@ def _param(o: Option) -> inspect.Parameter:
             decls = [f"{o.flag}/--no-{o.flag[2:]}"]
         if typing.get_origin(o.base) is dict or o.base is dict:
             kw["metavar"] = "KEY=VALUE"
+        elif o.choices:
+            kw["metavar"] = "[" + "|".join(str(c) for c in o.choices) + "]"
         info = typer.Option(*decls, **kw)
     default: Any = inspect.Parameter.empty if o.required else (None if isinstance(o.default, (list, dict)) else o.default)
     return inspect.Parameter(o.name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=Annotated[_cli_type(o), info])

@@ -20,7 +20,7 @@ bounds and (through a `Literal` type) its choices in `opt(...)` metadata, the wa
         threshold: float = opt(0.8, help="Jaccard similarity ...", gt=0, lt=1)
         workers: int = opt(0, help="Fingerprint workers (0 = all cores).", ge=0, identity=False)
 
-A dataclass may add cross-field checks with `def problems(self) -> list[tuple[str, str]]`
+A dataclass may add cross-field checks with `def cross_checks(self) -> list[tuple[str, str]]`
 returning `(field name, message)` pairs (e.g. `("max_tokens", "expected >= min_tokens (10), found 5")`).
 
 Exercise: `factory dedup --help`, `factory recipes validate FILE`.
@@ -62,6 +62,7 @@ def opt(
     recipe: bool = True,
     panel: str | None = None,
     secret: bool = False,
+    hub_ok: bool = False,
 ) -> Any:
     """A stage option: a dataclass field whose metadata says how to show and check it.
 
@@ -70,11 +71,14 @@ def opt(
     identity: False for options that do not change the output (workers, batch sizes, memory
     budgets): changing them never invalidates a finished output.
     cli / recipe: False hides the option from the command line / from recipe sections.
-    secret: never recorded in manifests (the option holds a credential)."""
+    secret: never recorded in manifests (the option holds a credential).
+    hub_ok: an input that may also be a Hub id or a served model name (kept verbatim when no such
+    path exists), not only a folder."""
     meta = {
         _KEY: {
             "help": help, "short": short, "flag": flag, "argument": argument, "ge": ge, "gt": gt, "le": le, "lt": lt,
             "role": role, "identity": identity and not secret, "cli": cli, "recipe": recipe, "panel": panel, "secret": secret,
+            "hub_ok": hub_ok,
         }
     }
     if default_factory is not MISSING:
@@ -103,6 +107,7 @@ class Option:
     recipe: bool
     panel: str | None
     secret: bool
+    hub_ok: bool
 
     @property
     def required(self) -> bool:
@@ -154,7 +159,7 @@ def options_of(cls: type) -> tuple[Option, ...]:
             name=f.name, type=hints[f.name], default=default, help=meta["help"],
             flag=meta["flag"] or "--" + f.name.replace("_", "-"), short=meta["short"], argument=meta["argument"],
             ge=meta["ge"], gt=meta["gt"], le=meta["le"], lt=meta["lt"], role=meta["role"], identity=meta["identity"],
-            cli=meta["cli"], recipe=meta["recipe"], panel=meta["panel"], secret=meta["secret"],
+            cli=meta["cli"], recipe=meta["recipe"], panel=meta["panel"], secret=meta["secret"], hub_ok=meta["hub_ok"],
         ))
     return tuple(out)
 
@@ -344,8 +349,8 @@ def build(cls: type, values: Mapping[str, Any], *, style: Style = "recipe", path
 
 
 def cross_field_problems(obj: Any, *, style: Style = "recipe", path: str = "") -> list[str]:
-    """The dataclass's own `problems()` (pairs of field name and message), with references."""
-    fn = getattr(obj, "problems", None)
+    """The dataclass's own `cross_checks()` (pairs of field name and message), with references."""
+    fn = getattr(obj, "cross_checks", None)
     if fn is None:
         return []
     opts = option_map(type(obj))

@@ -130,15 +130,22 @@ def test_cli_generate_and_bad_input(tiny_model, problems50, tmp_path):
 
 
 def test_a_second_writer_on_the_same_folder_is_refused(tiny_model, problems50, tmp_path):
-    from factory.generate.core import _lock_folder, _unlock_folder
+    import subprocess
+    import sys
 
     out = tmp_path / "busy"
-    held = _lock_folder(out)  # as if another generate were running
+    out.mkdir()
+    # another process holds the folder's write lock, as a running `factory generate` would
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom factory.io.lock import folder_lock\n"
+                               f"with folder_lock({str(out)!r}, command='factory generate (other)'):\n"
+                               "    print('held', flush=True); time.sleep(60)"], stdout=subprocess.PIPE, text=True)
     try:
-        with pytest.raises(DatasetError, match="another `factory generate` is writing"):
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(DatasetError, match=r"another run is writing this folder \(pid \d+: factory generate \(other\)"):
             run_generate(_opts(tiny_model, problems50, out, limit=2), log=lambda m: None, progress=False)
     finally:
-        _unlock_folder(held)
+        holder.kill()
+        holder.wait()
     run_generate(_opts(tiny_model, problems50, out, limit=2, n=1), log=lambda m: None, progress=False)
     assert read_manifest(out).rows == 2
 

@@ -13,7 +13,12 @@ import time
 
 from gen_helpers import math500_rows, write_problems
 
+import pytest
+from typer.testing import CliRunner
+
+from factory.cli.app import app
 from factory.generate.core import GenerateOptions, run_generate
+from factory.schemas.errors import DatasetError
 from factory.io.dataset import check_folder, read_table
 
 
@@ -41,10 +46,16 @@ def test_sigkill_then_resume_gives_exactly_problems_times_n(tiny_model, package_
     partial = len(list(out.glob("part-*.parquet")))
     assert partial >= kill_after
 
+    # the killed folder reads as half-written until the same command runs again
+    with pytest.raises(DatasetError, match="half-written"):
+        check_folder(out)
+    res = CliRunner().invoke(app, ["generate", *args])
+    assert res.exit_code == 0, res.output
+    assert "resuming" in res.output
     opts = GenerateOptions(teacher=str(tiny_model), backend="transformers", problems=str(problems), out=str(out), n=2,
                            max_tokens=24, seed=11, batch_size=4, flush_rows=4)
-    summary = run_generate(opts, log=lambda m: None, progress=False)
     m = check_folder(out, full=True)
+    summary = {"resumed": m.run["rows_resumed"], "generated": m.run["rows_generated"]}
     t = read_table(out, columns=["problem_id", "sample_index", "completion"])
     keys = list(zip(t.column("problem_id").to_pylist(), t.column("sample_index").to_pylist()))
     assert m.rows == len(keys) == 48 and len(set(keys)) == 48  # exactly problems x n, no duplicates

@@ -9,9 +9,8 @@ import pytest
 from factory.schemas.errors import MissingDependencyError, RecipeError
 
 from factory.generate.core import GenerateOptions, run_generate
-from factory.generate.stage import validate
 from factory.io.dataset import read_manifest, read_table
-from factory.pipeline.recipe import run_recipe
+from factory.pipeline.recipe import run_recipe, validate_section
 
 RECIPE = """
 name: gen-test
@@ -50,19 +49,21 @@ def test_recipe_replays_real_traces_and_generates_live(tmp_path):
     # a re-run is a no-op for both generate stages
     before = (run_dir / "replayed" / "manifest.json").read_text()
     record = run_recipe(recipe, out=run_dir, log=lambda m: None)
-    assert record["summaries"]["generate"]["noop"] and record["summaries"]["generate/replay"]["noop"]
+    assert record["summaries"]["generate"]["skipped"] and record["summaries"]["generate/replay"]["skipped"]
     assert (run_dir / "replayed" / "manifest.json").read_text() == before
 
 
 def test_stage_validation_reports_every_problem():
-    problems = validate({"teacher": 3, "out": "x", "backend": "gpt", "n": 0, "temprature": 1.0, "prompt": "r9"},
-                        "generate")
+    problems = validate_section("generate", {"teacher": 3, "out": "x", "backend": "gpt", "n": 0, "temprature": 1.0, "prompt": "r9"})
     text = "\n".join(problems)
-    for needle in ["generate.teacher", "generate.problems: required", "generate.backend: expected one of",
-                   "generate.n: expected at least 1", "generate.temprature: unknown key", "generate.prompt"]:
+    for needle in ["generate.teacher: expected a non-empty string, found 3", "generate.problems: expected a non-empty string, found nothing (required)",
+                   "generate.backend: expected one of transformers, vllm, openai, replay, found 'gpt'",
+                   "generate.n: expected an integer >= 1, found 0", "generate.temprature: unknown key"]:
         assert needle in text, (needle, text)
-    assert validate({"teacher": "t", "problems": "p", "out": "o", "backend": "openai"}, "g") == [
-        "g.base_url: required with backend openai (e.g. http://localhost:8000/v1)"]
+    # cross-field checks run once the types are right
+    assert validate_section("generate", {"teacher": "t", "problems": "p", "out": "o", "backend": "openai", "prompt": "r9"}) == [
+        "generate.base_url: expected the server's URL with backend openai (e.g. http://localhost:8000/v1), found nothing",
+        "generate.prompt: expected a preset (deepseek-r1, qwq, qwen, sky-t1) or a .jinja file, found 'r9'"]
 
 
 def test_recipe_with_a_bad_generate_section_fails_before_running(tmp_path):

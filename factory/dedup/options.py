@@ -39,7 +39,7 @@ class DedupOptions:
     pool: Literal["threads", "processes"] = opt("threads", help="Fingerprint workers: threads (no start-up cost) or spawned processes.", identity=False, panel=_PERF)
     executor: Literal["local", "ray"] = opt("local", help="local: this machine's cores; ray: Ray Data map_batches + groupby shuffle.", identity=False, panel=_PERF)
 
-    def problems(self) -> list[tuple[str, str]]:
+    def cross_checks(self) -> list[tuple[str, str]]:
         out = []
         if (self.bands or self.rows) and not (self.bands > 0 and self.rows > 0 and self.bands * self.rows <= self.num_perm):
             out.append(("bands", f"expected bands and rows both > 0 with bands*rows <= num_perm ({self.num_perm}), found {self.bands} x {self.rows}"))
@@ -71,7 +71,7 @@ class DecontamOptions:
     min_overlap: float = opt(0.2, help="Shared n-grams must be at least this fraction of the shorter text's n-grams.", ge=0, le=1)
     min_content_words: int = opt(3, help="An n-gram counts only with at least this many content (non-stop) words.", ge=0)
 
-    def problems(self) -> list[tuple[str, str]]:
+    def cross_checks(self) -> list[tuple[str, str]]:
         out = []
         if "none" in self.builtin and len(self.builtin) > 1:
             out.append(("builtin", f"expected benchmark names or none alone, found {self.builtin}"))

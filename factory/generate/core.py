@@ -18,20 +18,18 @@ Exercise: `factory generate --teacher DIR --backend transformers --problems P --
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
+from factory.generate.options import GenerateOptions
 from factory.generate.prompts import RenderedPrompt, load_prompt
 from factory.generate.teachers.base import (
     Completion,
     Request,
-    SamplingConfig,
     sample_seed,
 )
 from factory.io.dataset import (
@@ -42,88 +40,16 @@ from factory.io.dataset import (
     iter_rows,
     read_manifest,
 )
+from factory.io.lock import folder_lock
 from factory.schemas.contracts import meta_json
 from factory.schemas.errors import DatasetError, InputError
 from factory.schemas.ids import trace_id
 from factory.schemas.text import split_reasoning
 
-Executor = Literal["local", "ray"]
-Only = Literal["all", "truncated", "errors"]
-
 # Problem fields a Trace row carries (its problem's context)
 CONTEXT = ["domain", "source", "problem", "reference_answer", "tests", "difficulty", "level", "language", "license", "meta"]
 # parameters that define what a sample is: a folder's rows must agree on them to be resumed
 IDENTITY = ["temperature", "top_p", "top_k", "max_tokens", "prompt_preset"]
-
-
-@dataclass
-class GenerateOptions:
-    teacher: str
-    backend: Literal["transformers", "vllm", "openai", "replay"]
-    problems: str
-    out: str
-    n: int = 4
-    temperature: float = 0.6
-    top_p: float = 0.95
-    top_k: int | None = None
-    max_tokens: int = 32768
-    seed: int | None = 0
-    prompt: str | None = None
-    limit: int | None = None
-    only: Only = "all"
-    overwrite: bool = False
-    # transformers
-    batch_size: int = 16
-    device: str = "auto"
-    dtype: str = "auto"
-    # vllm
-    tensor_parallel_size: int = 1
-    max_model_len: int | None = None
-    enable_prefix_caching: bool = True
-    gpu_memory_utilization: float = 0.9
-    # openai
-    base_url: str | None = None
-    api_key_env: str = "OPENAI_API_KEY"
-    concurrency: int = 32
-    rpm: float | None = None
-    tpm: float | None = None
-    request_timeout: float = 600.0
-    max_retries: int = 6
-    # scale-out
-    executor: Executor = "local"
-    replicas: int = 1
-    gpus_per_replica: float | None = None
-    # accounting
-    price_per_gpu_hour: float | None = None
-    price_per_million_tokens: float | None = None
-    # durability
-    flush_rows: int = 256
-    flush_seconds: float = 60.0
-
-    def check(self) -> None:
-        problems = []
-        if self.n < 1:
-            problems.append(f"-n: expected at least 1, found {self.n}")
-        if self.max_tokens < 1:
-            problems.append(f"--max-tokens: expected at least 1, found {self.max_tokens}")
-        if not 0 <= self.temperature <= 5:
-            problems.append(f"--temperature: expected 0..5, found {self.temperature}")
-        if not 0 < self.top_p <= 1:
-            problems.append(f"--top-p: expected a value in (0, 1], found {self.top_p}")
-        if self.replicas < 1 or self.concurrency < 1 or self.batch_size < 1:
-            problems.append("--replicas, --concurrency and --batch-size must be at least 1")
-        if self.backend == "openai" and not self.base_url:
-            problems.append("--base-url: the openai backend needs the server's URL (e.g. http://localhost:8000/v1)")
-        if problems:
-            raise InputError("; ".join(problems))
-
-    def sampling(self) -> SamplingConfig:
-        return SamplingConfig(temperature=self.temperature, top_p=self.top_p, max_tokens=self.max_tokens, n=self.n,
-                              top_k=self.top_k, seed=self.seed)
-
-    def params(self) -> dict[str, Any]:
-        # every parameter, never a secret (the API key's env var NAME only)
-        return dataclasses.asdict(self)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -198,7 +124,7 @@ def make_request(problem: dict[str, Any], rendered: RenderedPrompt, sample_indic
 def sampling_struct(opts: GenerateOptions, prompt_label: str, seed: int | None, prefill: str | None,
                     extra: dict[str, Any] | None = None) -> dict[str, Any]:
     ex = {"run_seed": opts.seed, "prefill": prefill, **(extra or {})}
-    return {"temperature": float(opts.temperature), "top_p": float(opts.top_p), "max_tokens": int(opts.max_tokens),
+    return {"temperature": float(opts.temperature), "top_p": float(opts.top_p), "max_tokens": int(opts.budget),
             "n": int(opts.n), "seed": seed, "top_k": opts.top_k, "prompt_preset": prompt_label,
             "extra": json.dumps(ex, sort_keys=True)}
 
@@ -376,11 +302,8 @@ def run_generate(opts: GenerateOptions, *, log: Callable[[str], None] = print, p
     out = Path(opts.out)
     if opts.only != "all":
         check_folder(out)  # the rewrite needs a finished folder
-        lock = _lock_folder(out)
-        try:
+        with folder_lock(out, command=command):
             return _regenerate(opts, prompt, log=log, progress=progress, command=command)
-        finally:
-            _unlock_folder(lock)
     problems = load_problems(opts.problems, limit=opts.limit)
     if not problems:
         raise InputError(f"{opts.problems}: the problem folder holds no rows")
@@ -406,35 +329,9 @@ def run_generate(opts: GenerateOptions, *, log: Callable[[str], None] = print, p
             log(f"{out}: replay already finished ({m.rows} rows, {skipped} samples not in the source): nothing to do")
             return {"rows": m.rows, "generated": 0, "noop": True, "out": str(out)}
 
-    lock = _lock_folder(out)
-    try:
+    with folder_lock(out, command=command):
         return _generate_into(opts, prompt, problems, rendered, prefill, out, t0, log=log, progress=progress,
                               command=command)
-    finally:
-        _unlock_folder(lock)
-
-
-def _lock_folder(out: Path):
-    """One writer per folder: a second `factory generate` on the same --out would write the same
-    keys twice. An OS file lock dies with its process, so a SIGKILLed run never leaves it held."""
-    import fcntl
-
-    out.mkdir(parents=True, exist_ok=True)
-    f = open(out / ".generate.lock", "w")
-    try:
-        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        f.close()
-        raise DatasetError(f"{out}: another `factory generate` is writing this folder right now",
-                           hint="wait for it to finish (or stop it), then re-run to resume") from None
-    return f
-
-
-def _unlock_folder(f) -> None:
-    import fcntl
-
-    fcntl.flock(f, fcntl.LOCK_UN)
-    f.close()
 
 
 def _generate_into(opts: GenerateOptions, prompt, problems, rendered, prefill, out: Path, t0: float, *, log, progress,
@@ -631,3 +528,18 @@ def _regenerate(opts: GenerateOptions, prompt, *, log, progress, command) -> dic
             p.unlink()
     log(_summary_line(out, summary))
     return summary
+
+
+def run(opts: GenerateOptions, ctx: Any) -> dict[str, Any]:
+    """The generate stage (`factory generate` and a recipe's `generate:` section). The runner
+    has decided create / resume / overwrite; generate itself resumes at the sample level."""
+    import dataclasses
+
+    teacher = opts.teacher
+    if teacher == "@tiny":  # recipes: the tiny random model, built inside the run folder (smoke tests)
+        from factory.generate.teachers.tiny import build_tiny_model
+
+        teacher = str(build_tiny_model(ctx.path("teacher-tiny")))
+        ctx.log(f"teacher: tiny RANDOM model at {Path(teacher).name} (its output is random text)")
+    opts = dataclasses.replace(opts, teacher=teacher, overwrite=ctx.mode == "overwrite")
+    return run_generate(opts, log=ctx.log, progress=ctx.progress, command=ctx.command)

@@ -41,14 +41,17 @@ def section_values(cls: type, section: dict[str, Any], *, seed: int, run_dir: Pa
         for name, o in opts.items():
             if o.role in ("input", "output") and isinstance(values.get(name), (str, list)):
                 v = values[name]
-                values[name] = [_resolve(x, run_dir) for x in v] if isinstance(v, list) else _resolve(v, run_dir)
+                values[name] = [_resolve(x, run_dir, o.hub_ok) for x in v] if isinstance(v, list) else _resolve(v, run_dir, o.hub_ok)
     return values
 
 
-def _resolve(p: Any, run_dir: Path) -> Any:
-    if not isinstance(p, str) or not p or p.startswith("hf:") or "://" in p:
+def _resolve(p: Any, run_dir: Path, hub_ok: bool) -> Any:
+    if not isinstance(p, str) or not p or p.startswith(("hf:", "@tiny")) or "://" in p:
         return p
-    return str(resolve_path(p, run_dir))
+    q = resolve_path(p, run_dir)
+    if hub_ok and not p.startswith("@data/") and not q.exists():
+        return p  # a Hub id or a served model name, not a folder of this run
+    return str(q)
 
 
 def validate_recipe(recipe: Recipe) -> list[str]:

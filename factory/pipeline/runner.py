@@ -80,8 +80,8 @@ def output_folder(opts: Any) -> Path | None:
 def _rel(p: str, out: Path) -> str:
     """How the record names an input: relative to the output folder (a moved run folder still
     resolves; no absolute path of this machine is recorded), or as given when remote."""
-    if rec.is_remote(p) or p.startswith("hf:"):
-        return p
+    if rec.is_remote(p) or p.startswith("hf:") or not Path(p).exists():
+        return p  # a Hub id, a served model name, a URL
     try:
         return os.path.relpath(Path(p).resolve(), out.resolve())
     except ValueError:
