@@ -10,8 +10,9 @@ value per completion (TRL repeats each prompt's row for its G generations), plus
   (`meta` holds `{"task": "countdown", ...}`) goes to the task's exact verifier
   (`factory.filters.tasks`), a code row with `tests` to the code sandbox
   (`factory.filters.code`, 1.0 when every test passes), any other row to the math cascade
-  (`factory.filters.math`) against `solution` (TRL's convention) or `reference_answer`. None
-  where the reference itself is unusable (TRL leaves None out of the sum).
+  (`factory.filters.math`) against `solution` (TRL's convention) or `reference_answer`. A
+  thought that never closed earns 0 (no committed answer). None where the reference itself is
+  unusable (TRL leaves None out of the sum).
 - `format_reward`: 1.0 when the completion passes `FormatFilter`'s structural rules (a closed,
   non-empty thought followed by an answer; for math rows the answer holds a `\\boxed{}` or is
   given in `<answer>…</answer>` tags, the R1-Zero/TinyZero template), else 0.0.
@@ -149,13 +150,22 @@ def _math_rewards(texts: list[str], golds: list[Any]) -> list[float | None]:
         from factory.schemas.errors import NotBuiltYetError
 
         raise NotBuiltYetError(f"accuracy_reward needs the math verifier (factory.filters.math.reward): {e}") from None
-    # an <answer>…</answer> after the thought (R1-Zero template) is the answer the model committed to
-    prepared = []
-    for t in texts:
+    # An <answer>…</answer> after the thought (R1-Zero template) is the answer the model committed
+    # to. A thought that never closed (cut off at the length limit) has no committed answer: 0,
+    # even when a \boxed{} inside it happens to be right (else RL would pay for never finishing).
+    out: list[float | None] = [0.0] * len(texts)
+    idx, prepared, sub_golds = [], [], []
+    for i, t in enumerate(texts):
         part = after_thought(t)
-        tagged = answer_tag(part) if part is not None else None
+        if part is None:
+            continue
+        tagged = answer_tag(part)
+        idx.append(i)
         prepared.append(f"</think>\n{tagged}" if tagged is not None else t)
-    return list(math_accuracy_reward(prepared, golds))
+        sub_golds.append(golds[i])
+    for i, r in zip(idx, math_accuracy_reward(prepared, sub_golds) if idx else []):
+        out[i] = r
+    return out
 
 
 def _code_rewards(texts: list[str], tests: list[Any]) -> list[float | None]:
