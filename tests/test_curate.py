@@ -256,3 +256,44 @@ def test_journey_traces_pass_the_same_quality_checks(data):
         assert [scored[t]["verdict_readability"] for t in r["trace_ids"]] == ["ok", "ok"]
     report = json.loads((out / "curate_report.json").read_text())["journey"]
     assert report["traces_failing_quality_checks"] > 0  # real repetition loops were kept out
+
+
+def test_scan_rule_matches_split_trace_on_real_and_edge_rows():
+    """The scan decides `has_final` on whole columns (polars); rendering uses `split_trace`
+    (Python). They must agree on every row, or a chosen trace could not be rendered."""
+    import polars as pl
+
+    from factory.curate.sft import split_trace, trace_facts, trace_facts_exprs
+
+    rows = [(r["completion"], r["reasoning"], r["answer"]) for w in ("skyt1", "qwen", "bo8") for r in trace_rows(w)]
+    rows += [(r["completion"], r["reasoning"], r["answer"]) for r in code_trace_rows()]
+    rows += [  # invented edge cases
+        ("", None, None), ("x", "  \n ", "  "), ("x", "thought", None), ("x", "thought", " \n"),
+        ("x", None, "We add.\n\n**Final Answer:**\n\n$12$"), ("x", None, "Working.\n\nThe answer is 7."),
+        ("x", None, "所以答案是 13"), ("x", None, "Some steps, no conclusion."), ("x", None, "```\nno close"),
+        ("x", None, "Code:\n```python\nprint(1)\n```"), ("x", None, "<|end_of_solution|>"),
+        ("x", None, "Answer: B"), ("x", None, "FINAL ANSWER: 3"), ("x", None, "\\fbox{2}"),
+    ]
+    df = pl.DataFrame({"completion": [c for c, _, _ in rows], "reasoning": [r for _, r, _ in rows],
+                       "answer": [a for _, _, a in rows]}, schema={"completion": pl.String, "reasoning": pl.String,
+                                                                   "answer": pl.String})
+    e = trace_facts_exprs()
+    got = df.select(e["has_final"].alias("f"), e["est_tokens"].alias("t"), e["needs_completion"].alias("n"))
+    mismatches = []
+    for (c, r, a), f, t, n in zip(rows, got["f"], got["t"], got["n"]):
+        expect_final = split_trace(c or "", r, a)[1] is not None
+        if n:
+            assert trace_facts(c, r, a)[0] == expect_final
+        elif f != expect_final or t != trace_facts(c, r, a)[1]:
+            mismatches.append((r and r[:40], a and a[-60:], f, expect_final))
+    assert not mismatches, mismatches[:5]
+    assert sum(got["f"]) > 100 and sum(not f for f in got["f"]) > 10  # both outcomes are exercised
+
+
+def test_seeded_hashes_equal_stable_hash():
+    from factory.curate.sft import seeded_hashes
+    from factory.schemas.ids import stable_hash
+
+    keys = ["t_1", "", "é😀", "a\x1fb", None]
+    for parts in [(0, "mix", "math"), (7, "split"), ("x", None, 3.5, {"b": 1, "a": [1]})]:
+        assert seeded_hashes(parts, keys) == [stable_hash(*parts, k) for k in keys]

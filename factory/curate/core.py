@@ -23,13 +23,13 @@ Exercise: `factory curate --recipe journey --traces DIR --out OUT`.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import polars as pl
-import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from factory.curate.sft import (
@@ -38,8 +38,11 @@ from factory.curate.sft import (
     make_row,
     mix_report,
     render_assistant,
+    seeded_hashes,
     split_by_problem,
     split_trace,
+    trace_facts,
+    trace_facts_exprs,
 )
 from factory.io.dataset import (
     DatasetWriter,
@@ -50,7 +53,6 @@ from factory.io.dataset import (
     shard_paths,
 )
 from factory.schemas.errors import DatasetError, InputError
-from factory.schemas.ids import stable_hash
 
 META_COLS = ["id", "problem_id", "teacher", "domain", "source", "level", "difficulty", "finish_reason",
              "completion_tokens"]
@@ -110,40 +112,47 @@ def _schema_names(path: Path) -> list[str]:
 
 
 def scan_traces(sources: list[dict[str, Any]], cfg: dict[str, Any]) -> tuple[pl.DataFrame, dict[str, Any]]:
-    """Stream every trace folder; return the small metadata frame (one row per trace)."""
+    """Stream every trace folder; return the small metadata frame (one row per trace).
+
+    One polars streaming query per folder: the text columns are read morsel by morsel and only
+    reduced to `has_final`/`est_tokens` (`factory.curate.sft.trace_facts_exprs`), so no Python
+    string is built for 1M traces and memory holds the small columns only. The raw completion is
+    read only when some trace has neither a thought nor an answer (then only those rows are
+    parsed, by the same rules in Python)."""
     rule_cols = sorted(_rule_columns(cfg))
     count_mode = cfg["budget"]["count"]
     frames = []
     seen_cols: set[str] = set()
+    facts = trace_facts_exprs()
     for si, s in enumerate(sources):
         if s["kind"] != "traces":
             continue
         names = _schema_names(s["path"])
+        if not names:
+            continue
         present_rule = [c for c in rule_cols if c in names]
         seen_cols.update(present_rule)
-        cols = [c for c in META_COLS + ["completion", "reasoning", "answer", "tests"] + present_rule if c in names]
-        parts: list[pa.Table] = []  # per batch: the small columns only (Arrow, one conversion at the end)
-        for batch in iter_batches(s["path"], columns=cols, batch_size=10_000):
-            comp = batch.column("completion").to_pylist()
-            reas = batch.column("reasoning").to_pylist()
-            ans = batch.column("answer").to_pylist()
-            has_final, est = [], []
-            for c, r, a in zip(comp, reas, ans):
-                rr, aa = split_trace(c or "", r, a)
-                has_final.append(aa is not None)
-                est.append(approx_tokens(rr) + approx_tokens(aa) if aa is not None else approx_tokens(c))
-            small = {c: batch.column(c) for c in META_COLS + present_rule if c in names}
-            small["has_final"] = pa.array(has_final, pa.bool_())
-            small["est_tokens"] = pa.array(est, pa.int64())
-            small["has_tests"] = pc.is_valid(batch.column("tests")) if "tests" in names else pa.array([False] * batch.num_rows)
-            parts.append(pa.table(small))
-            del comp, reas, ans, batch
-        if not parts:
+        lf = scan(s["path"])
+        for c in ("reasoning", "answer"):
+            if c not in names:
+                lf = lf.with_columns(pl.lit(None, dtype=pl.String).alias(c))
+        small = [c for c in dict.fromkeys(META_COLS + present_rule) if c in names]
+        has_tests = pl.col("tests").is_not_null() if "tests" in names else pl.lit(False)
+        df = lf.select(*small, facts["has_final"].alias("has_final"), facts["est_tokens"].alias("est_tokens"),
+                       has_tests.alias("has_tests"), facts["needs_completion"].alias("_needs")
+                       ).collect(engine="streaming")
+        if df.height == 0:
             continue
-        df = pl.from_arrow(pa.concat_tables(parts))
-        del parts
-        pa.default_memory_pool().release_unused()  # hand the freed text buffers back to the OS
-        df = df.with_columns(pl.lit(si, dtype=pl.Int32).alias("src"))
+        if "completion" in names and df["_needs"].any():
+            # rows with no thought and no answer column: parse their raw completion (rare: traces
+            # written by hand or by an older tool)
+            pos = df.with_row_index("_pos").filter(pl.col("_needs"))["_pos"]
+            comp = lf.with_row_index("_pos").filter(pl.col("_pos").is_in(pos.implode())).select("completion").collect()
+            parsed = [trace_facts(c, None, None) for c in comp["completion"].to_list()]
+            df = df.with_columns(
+                df["has_final"].scatter(pos, [p[0] for p in parsed]),
+                df["est_tokens"].scatter(pos, [p[1] for p in parsed]))
+        df = df.drop("_needs").with_columns(pl.lit(si, dtype=pl.Int32).alias("src"))
         for c in rule_cols:
             if c not in df.columns:
                 df = df.with_columns(pl.lit(None, dtype=pl.String).alias(c))
@@ -189,11 +198,14 @@ def apply_problems(meta: pl.DataFrame, sources: list[dict[str, Any]]) -> tuple[p
 # selection
 # ---------------------------------------------------------------------------------------------
 
-def _values_expr(col: str, values: list[Any]) -> pl.Expr:
+def _values_expr(col: str, values: list[Any], schema: pl.Schema | None = None) -> pl.Expr:
+    """`col` holds one of `values` (compared as strings: `true` matches a boolean column's True).
+    Categorical and string columns are compared as they are (no cast: 1M rows cost nothing)."""
     strs = [str(v).lower() if isinstance(v, bool) else str(v) for v in values]
-    e = pl.col(col).cast(pl.String)
-    e = pl.when(pl.col(col).cast(pl.String).is_in(["true", "false"])).then(e.str.to_lowercase()).otherwise(e)
-    return e.is_in(strs).fill_null(False)
+    dtype = schema.get(col) if schema is not None else None
+    if dtype is not None and (dtype == pl.String or isinstance(dtype, (pl.Categorical, pl.Enum))):
+        return pl.col(col).is_in(strs).fill_null(False)
+    return pl.col(col).cast(pl.String).is_in(strs).fill_null(False)
 
 
 def _bounds_expr(e: pl.Expr, b: dict[str, float] | None) -> pl.Expr:
@@ -211,10 +223,10 @@ def _bounds_expr(e: pl.Expr, b: dict[str, float] | None) -> pl.Expr:
     return out.fill_null(False)
 
 
-def _criterion(crit: dict[str, list[Any]] | None) -> pl.Expr:
+def _criterion(crit: dict[str, list[Any]] | None, schema: pl.Schema | None = None) -> pl.Expr:
     e = pl.lit(True)
     for col, vals in (crit or {}).items():
-        e = e & _values_expr(col, vals)
+        e = e & _values_expr(col, vals, schema)
     return e
 
 
@@ -270,7 +282,7 @@ def select_traces(meta: pl.DataFrame, cfg: dict[str, Any]) -> tuple[pl.DataFrame
     """Adds _rule, is_correct, pass_rate, n_samples, difficulty_label and `drop` (the first
     failed check's name, null = kept) to the metadata frame."""
     meta = meta.with_columns(_rule_for_domain(cfg).cast(pl.Categorical).alias("_rule"))
-    meta = meta.with_columns(_by_rule(cfg, lambda r: _criterion(r.get("correct")), pl.lit(False)).alias("is_correct"))
+    meta = meta.with_columns(_by_rule(cfg, lambda r: _criterion(r.get("correct"), meta.schema), pl.lit(False)).alias("is_correct"))
     d = cfg["difficulty"]
     # pass rate = mean correctness over the problem's samples (only the named teachers' when
     # given); window expressions, not a join, so the 1M-row frame is never copied
@@ -283,6 +295,7 @@ def select_traces(meta: pl.DataFrame, cfg: dict[str, Any]) -> tuple[pl.DataFrame
         pl.when(pl.col("n_samples") >= d.get("min_samples", 1)).then(pl.col("pass_rate")).otherwise(None).alias("pass_rate"))
     meta = difficulty_labels(meta, cfg)
     budget = cfg["budget"]
+    schema = meta.schema
 
     def reason(rule: dict[str, Any], *, quality_only: bool = False) -> pl.Expr:
         checks: list[tuple[str, pl.Expr]] = []
@@ -293,9 +306,9 @@ def select_traces(meta: pl.DataFrame, cfg: dict[str, Any]) -> tuple[pl.DataFrame
         if rule.get("finish_reasons"):
             checks.append(("finish_reason", pl.col("finish_reason").is_in(rule["finish_reasons"]).fill_null(False)))
         for col, vals in (rule.get("correct") or {}).items():
-            checks.append((f"not_correct:{col}", _values_expr(col, vals)))
+            checks.append((f"not_correct:{col}", _values_expr(col, vals, schema)))
         for col, vals in (rule.get("where") or {}).items():
-            checks.append((f"where:{col}", _values_expr(col, vals)))
+            checks.append((f"where:{col}", _values_expr(col, vals, schema)))
         for col, b in (rule.get("scores") or {}).items():
             checks.append((f"score:{col}", _bounds_expr(pl.col(col).cast(pl.Float64, strict=False), b)))
         if rule.get("level"):
@@ -316,23 +329,37 @@ def select_traces(meta: pl.DataFrame, cfg: dict[str, Any]) -> tuple[pl.DataFrame
             checks.append(("under_token_budget", pl.col("n_tokens") >= budget["min_tokens"]))
         if quality_only:
             checks = [(n, ok) for n, ok in checks if n not in NOT_QUALITY and not n.startswith("not_correct:")]
-        e = pl.lit(None, dtype=pl.String)
+        # the first failed check as a small integer code, named once at the end: string
+        # literals in when/then would build a 1M-row string column per check
+        e = pl.lit(None, dtype=pl.UInt16)
         for name, ok in reversed(checks):
-            e = pl.when(~ok.fill_null(False)).then(pl.lit(name)).otherwise(e)
+            e = pl.when(~ok.fill_null(False)).then(pl.lit(code(name), dtype=pl.UInt16)).otherwise(e)
         return e
 
-    meta = meta.with_columns(_by_rule(cfg, reason, pl.lit("no_select_rule_for_domain")).cast(pl.Categorical).alias("drop"))
+    names: list[str] = []
+
+    def code(name: str) -> int:
+        if name not in names:
+            names.append(name)
+        return names.index(name)
+
+    def named(e: pl.Expr) -> pl.Expr:
+        return e.replace_strict(list(range(len(names))), names, default=None, return_dtype=pl.Categorical)
+
+    no_rule = pl.lit(code("no_select_rule_for_domain"), dtype=pl.UInt16)
+    meta = meta.with_columns(_by_rule(cfg, reason, no_rule).alias("drop"))
     if cfg.get("journey"):
         # journey traces (wrong ones included) must pass the same quality checks, whatever
         # their correctness, teacher or the problem's pass rate
-        meta = meta.with_columns(_by_rule(cfg, lambda r: reason(r, quality_only=True), pl.lit("no_select_rule_for_domain"))
-                                 .cast(pl.Categorical).alias("drop_quality"))
+        meta = meta.with_columns(_by_rule(cfg, lambda r: reason(r, quality_only=True), no_rule).alias("drop_quality"))
+    meta = meta.with_columns(named(pl.col("drop")).alias("drop"),
+                             *([named(pl.col("drop_quality")).alias("drop_quality")] if cfg.get("journey") else []))
     counts = meta.filter(pl.col("drop").is_not_null()).select(pl.col("drop").cast(pl.String)).group_by("drop").len().sort("drop")
     return meta, {k: int(v) for k, v in zip(counts["drop"].to_list(), counts["len"].to_list())}
 
 
 def _hash_col(frame: pl.DataFrame, *parts: Any, col: str = "id") -> pl.Series:
-    return pl.Series("_h", [stable_hash(*parts, v) for v in frame[col].to_list()], dtype=pl.String)
+    return pl.Series("_h", seeded_hashes(parts, frame[col].to_list()), dtype=pl.String)
 
 
 def per_problem(kept: pl.DataFrame, policy: str, k: int, *, seed: int) -> pl.DataFrame:
@@ -373,7 +400,7 @@ def fetch(sources: list[dict[str, Any]], ids_by_src: dict[int, list[str]], colum
         lf = scan(sources[si]["path"])
         names = lf.collect_schema().names()
         cols = [c for c in columns if c in names]
-        df = lf.filter(pl.col("id").is_in(sorted(set(ids)))).select(cols).collect()
+        df = lf.filter(pl.col("id").is_in(pl.Series(sorted(set(ids)), dtype=pl.String).implode())).select(cols).collect()
         for r in df.iter_rows(named=True):
             if sources[si].get("name"):
                 r["source"] = sources[si]["name"]
@@ -383,6 +410,61 @@ def fetch(sources: list[dict[str, Any]], ids_by_src: dict[int, list[str]], colum
                 r["license"] = sources[si]["license"]
             out.setdefault(r["id"], r)
     return out
+
+
+def fetch_traces(sources: list[dict[str, Any]], ids_by_src: dict[int, list[str]]) -> dict[str, dict[str, Any]]:
+    """Trace rows for rendering. The raw completion (the widest column, and a copy of thought +
+    answer) is read only for the rows whose thought and answer are both empty."""
+    rows = fetch(sources, ids_by_src, [c for c in TEXT_COLS if c != "completion"])
+    raw: dict[int, list[str]] = {}
+    for si, ids in ids_by_src.items():
+        for i in ids:
+            r = rows.get(i)
+            if r is not None and not ((r.get("reasoning") or "").strip() or (r.get("answer") or "").strip()):
+                raw.setdefault(si, []).append(i)
+    comp = fetch(sources, raw, ["id", "completion"]) if raw else {}
+    for r in rows.values():
+        r["completion"] = comp[r["id"]]["completion"] if r["id"] in comp else None
+    return rows
+
+
+def iter_fetched(sources: list[dict[str, Any]], ids_by_src: dict[int, list[str]],
+                 columns: list[str]) -> Iterator[tuple[int, dict[str, Any]]]:
+    """`fetch`, shard by shard, as (source index, row): the next shard's query runs in a worker
+    thread while the caller works on the rows of the previous one (polars releases the GIL, so
+    reading and decompressing overlap with Python rendering)."""
+    jobs = []
+    for si, ids in ids_by_src.items():
+        if not ids:
+            continue
+        want = pl.Series(sorted(set(ids)), dtype=pl.String).implode()
+        for shard in shard_paths(sources[si]["path"]):
+            jobs.append((si, shard, want))
+
+    def run(job) -> pl.DataFrame:
+        _, shard, want = job
+        lf = pl.scan_parquet(str(shard))
+        cols = [c for c in columns if c in lf.collect_schema().names()]
+        return lf.filter(pl.col("id").is_in(want)).select(cols).collect()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = deque(pool.submit(run, j) for j in jobs[:2])
+        nxt = 2
+        while pending:
+            df = pending.popleft().result()
+            si = jobs[nxt - 2][0]
+            if nxt < len(jobs):
+                pending.append(pool.submit(run, jobs[nxt]))
+            nxt += 1
+            s = sources[si]
+            for r in df.iter_rows(named=True):
+                if s.get("name"):
+                    r["source"] = s["name"]
+                if s.get("domain"):
+                    r["domain"] = s["domain"]
+                if s.get("license") and not r.get("license"):
+                    r["license"] = s["license"]
+                yield si, r
 
 
 # ---------------------------------------------------------------------------------------------
@@ -396,9 +478,9 @@ def _journey_candidates(meta: pl.DataFrame, sources, cfg, *, seed, fmt, checker,
         return [], {}
     m = meta.filter(pl.col("domain").is_in(j["domains"]) & pl.col("drop_quality").is_null())
     quality_drops = meta.filter(pl.col("domain").is_in(j["domains"]) & pl.col("drop_quality").is_not_null()
-                                & (_criterion(j["wrong"]) | _criterion(j["correct"]))).height
-    wrong = m.filter(_criterion(j["wrong"]))
-    correct = m.filter(_criterion(j["correct"]) & pl.col("has_final"))
+                                & (_criterion(j["wrong"], meta.schema) | _criterion(j["correct"], meta.schema))).height
+    wrong = m.filter(_criterion(j["wrong"], meta.schema))
+    correct = m.filter(_criterion(j["correct"], meta.schema) & pl.col("has_final"))
     if j.get("wrong_teachers"):
         wrong = wrong.filter(pl.col("teacher").is_in(j["wrong_teachers"]))
     if j.get("correct_teachers"):
@@ -422,7 +504,7 @@ def _journey_candidates(meta: pl.DataFrame, sources, cfg, *, seed, fmt, checker,
     for wid, ws, cid, cs in pairs.select("wid", "wsrc", "cid", "csrc").iter_rows():
         ids_by_src.setdefault(ws, []).append(wid)
         ids_by_src.setdefault(cs, []).append(cid)
-    rows = fetch(sources, ids_by_src, TEXT_COLS)
+    rows = fetch_traces(sources, ids_by_src)
     jcfg = J.JourneyConfig.from_section(j, fmt=fmt, seed=seed, max_tokens=cfg["budget"].get("max_tokens"))
     own_checker = checker is None
     checker = checker or J.AnswerChecker()
@@ -447,6 +529,13 @@ def _journey_candidates(meta: pl.DataFrame, sources, cfg, *, seed, fmt, checker,
     log(f"journey: {report['pairs']} wrong/correct pairs -> {len(kept)} valid samples "
         f"(drops: {dict(sorted(drops.items())) or 'none'}; verifier: {report['checker']})")
     return cands, report
+
+
+def journey_meta(d: Any, *, diff: str | None, cfg: dict[str, Any], rewritten: bool) -> dict[str, Any]:
+    """What a journey row records about how it was built (its provenance, for review)."""
+    return {"wrong_teacher": d.wrong["teacher"], "correct_teacher": d.correct["teacher"], "difficulty": diff,
+            "wrong_answer": d.stated or d.wrong_final, "transition": d.transition, "cut": cfg["cut"],
+            "rewritten": rewritten}
 
 
 def _nonreasoning_candidates(sources, cfg, *, base: Path) -> tuple[list[dict], dict]:
@@ -582,42 +671,68 @@ def curate(
     for w in alloc["warnings"]:
         log(f"WARNING: {w}")
 
-    # fetch and render
-    ids_by_src: dict[int, list[str]] = {}
-    sft_by_src: dict[int, list[str]] = {}
-    for key in selected["key"].to_list():
-        if key in src_of:
-            ids_by_src.setdefault(src_of[key], []).append(key)
-        elif key in extra and "sft" in extra[key]:
-            si, rid = extra[key]["sft"]
-            sft_by_src.setdefault(si, []).append(rid)
-    trace_rows = fetch(sources, ids_by_src, TEXT_COLS)
-    sft_rows = fetch(sources, sft_by_src, ["id", "messages", "trace_ids", "problem_id", "kind", "domain", "source",
-                                           "language", "license", "meta"])
+    # fetch and render: shortcut rows are rendered shard by shard as the fetch streams them in
     o = cfg["output"]
     system = SYSTEM_ALIASES.get(o.get("system_prompt"), o.get("system_prompt"))
     empty_think = (cfg.get("non_reasoning") or {}).get("empty_think", True)
+    entries = selected.select("key", "kind", "difficulty", "repeat").rows()
+    ids_by_src: dict[int, list[str]] = {}
+    sft_by_src: dict[int, list[str]] = {}
+    wanted: dict[str, list[int]] = {}
+    for pos, (key, kind, _, _) in enumerate(entries):
+        if kind == "shortcut" and key in src_of:
+            if key not in wanted:
+                ids_by_src.setdefault(src_of[key], []).append(key)
+            wanted.setdefault(key, []).append(pos)
+        elif key in extra and "sft" in extra[key]:
+            si, rid = extra[key]["sft"]
+            sft_by_src.setdefault(si, []).append(rid)
+    placed: list[dict[str, Any] | None] = [None] * len(entries)
+
+    def shortcut(t: dict[str, Any]) -> None:
+        reasoning, answer = split_trace(t["completion"] or "", t["reasoning"], t["answer"])
+        if answer is None:  # the scan's vectorised rule and split_trace disagree: a bug, never a silent drop
+            raise DatasetError(f"trace {t['id']}: the scan found a final answer that split_trace cannot find",
+                               hint="report this trace; it can be excluded with --set curate.budget.min_tokens")
+        assistant = render_assistant(reasoning, answer, fmt=fmt)
+        for pos in wanted[t["id"]]:
+            _, _, diff, rep = entries[pos]
+            placed[pos] = make_row(user=t["problem"] if o["user"] == "problem" else t["prompt"], assistant=assistant,
+                                   system=system, kind="shortcut", domain=t["domain"], source=t["source"],
+                                   trace_ids=[t["id"]], problem_id=t["problem_id"], language=t["language"],
+                                   license=t["license"], meta={"teacher": t["teacher"], "difficulty": diff}, repeat=rep)
+
+    raw: dict[int, list[str]] = {}
+    found: set[str] = set()
+    for si, t in iter_fetched(sources, ids_by_src, [c for c in TEXT_COLS if c != "completion"]):
+        found.add(t["id"])
+        if (t.get("reasoning") or "").strip() or (t.get("answer") or "").strip():
+            t["completion"] = None
+            shortcut(t)
+        else:  # only the raw completion holds this trace's text: read it for these rows only
+            raw.setdefault(si, []).append(t["id"])
+    if raw:
+        comp = fetch(sources, raw, TEXT_COLS)
+        for t in comp.values():
+            shortcut(t)
+    if len(found) != len(wanted):
+        missing = sorted(set(wanted) - found)[:3]
+        raise DatasetError(f"{len(wanted) - len(found)} chosen trace(s) vanished between the scan and the fetch "
+                           f"(e.g. {missing})", hint="an input folder changed during the run; re-run curate")
+    sft_rows = fetch(sources, sft_by_src, ["id", "messages", "trace_ids", "problem_id", "kind", "domain", "source",
+                                           "language", "license", "meta"])
     rows: list[dict[str, Any]] = []
-    for key, kind, diff, rep in selected.select("key", "kind", "difficulty", "repeat").iter_rows():
-        if kind == "shortcut":
-            t = trace_rows[key]
-            reasoning, answer = split_trace(t["completion"] or "", t["reasoning"], t["answer"])
-            assert answer is not None  # has_final was checked by the scan with the same function
-            row = make_row(user=t["problem"] if o["user"] == "problem" else t["prompt"],
-                           assistant=render_assistant(reasoning, answer, fmt=fmt), system=system, kind="shortcut",
-                           domain=t["domain"], source=t["source"], trace_ids=[t["id"]], problem_id=t["problem_id"],
-                           language=t["language"], license=t["license"],
-                           meta={"teacher": t["teacher"], "difficulty": diff}, repeat=rep)
+    for pos, (key, kind, diff, rep) in enumerate(entries):
+        if placed[pos] is not None:
+            row = placed[pos]
         elif kind == "journey":
             d = extra[key]["draft"]
             w, c = d.wrong, d.correct
             row = make_row(user=c["problem"] if o["user"] == "problem" else c["prompt"], assistant=d.content,
                            system=system, kind="journey", domain=c["domain"], source=c["source"],
                            trace_ids=[w["id"], c["id"]], problem_id=d.problem_id, language=c["language"],
-                           license=c["license"],
-                           meta={"wrong_teacher": w["teacher"], "correct_teacher": c["teacher"], "difficulty": diff,
-                                 "wrong_answer": d.stated or d.wrong_final, "transition": d.transition,
-                                 "cut": cfg["journey"]["cut"], "rewritten": rewrite is not None}, repeat=rep)
+                           license=c["license"], meta=journey_meta(d, diff=diff, cfg=cfg["journey"],
+                                                                   rewritten=rewrite is not None), repeat=rep)
         elif "generated" in extra[key]:
             g = extra[key]["generated"]
             row = make_row(user=g["user"], assistant=render_assistant(g["reasoning"], g["answer"], fmt=fmt,
@@ -626,12 +741,10 @@ def curate(
                            problem_id=None, language=g["language"], license=g["license"], meta=g["meta"], repeat=rep)
         else:
             si, rid = extra[key]["sft"]
-            r = dict(sft_rows[rid])
+            row = dict(sft_rows[rid])
             if rep:
-                r["id"] = f"{r['id']}_r{rep}"
-            r["kind"] = kind
-            rows.append(r)
-            continue
+                row["id"] = f"{row['id']}_r{rep}"
+            row["kind"] = kind
         rows.append(row)
 
     train, val = split_by_problem(rows, fraction=o["validation_fraction"], seed=seed)

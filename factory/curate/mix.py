@@ -25,8 +25,8 @@ from typing import Any
 
 import polars as pl
 
+from factory.curate.sft import seeded_hashes
 from factory.schemas.errors import FactoryError
-from factory.schemas.ids import stable_hash
 
 
 class QuotaError(FactoryError):
@@ -131,8 +131,7 @@ def water_fill(quota: int, available: dict[str, int]) -> dict[str, int]:
 
 
 def _ordered(frame: pl.DataFrame, *, seed: int, bucket: Bucket) -> pl.DataFrame:
-    keys = frame["key"].to_list()
-    h = [stable_hash(seed, "mix", bucket.name, k) for k in keys]
+    h = seeded_hashes((seed, "mix", bucket.name), frame["key"].to_list())
     frame = frame.with_columns(pl.Series("_h", h, dtype=pl.String))
     if bucket.prefer == "longest":
         return frame.sort(["n_tokens", "_h"], descending=[True, False])
