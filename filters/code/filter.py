@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 
 import polars as pl
 from factory.filters.code.extract import extract_program
+from factory.filters.code.sandbox import SandboxMode
 from factory.filters.code.verify import TestSpec, Verdict, verify_many
 from factory.schemas.errors import InputError
 
@@ -37,6 +38,7 @@ class CodeVerifier:
         memory_mb: int = 1024,
         early_stop: bool = False,
         workers: int | None = None,
+        sandbox: SandboxMode = "strict",
     ) -> None:
         if not 0.0 <= min_pass_fraction <= 1.0:
             raise InputError(f"expected min_pass_fraction in [0, 1], found {min_pass_fraction}", field="min_pass_fraction")
@@ -44,7 +46,13 @@ class CodeVerifier:
         self.workers = workers
         # early_stop=False by default: the pass fraction stays meaningful, so the threshold can
         # be changed later without re-running (score, then decide)
-        self.run_kw: dict[str, Any] = {"per_test_s": per_test_s, "total_s": total_s, "memory_mb": memory_mb, "early_stop": early_stop}
+        # sandbox: "strict" refuses to run where a kernel layer is missing; "weak" runs without it
+        # and warns what it does not cover (CLI: --sandbox weak, to be wired by the stage)
+        if sandbox not in ("strict", "weak"):
+            raise InputError(f"expected sandbox 'strict' or 'weak', found {sandbox!r}", field="sandbox")
+        self.run_kw: dict[str, Any] = {
+            "per_test_s": per_test_s, "total_s": total_s, "memory_mb": memory_mb, "early_stop": early_stop, "sandbox": sandbox,
+        }
 
     def score(self, batch: pl.DataFrame) -> pl.DataFrame:
         n = batch.height
