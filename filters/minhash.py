@@ -70,8 +70,7 @@ def signatures(sh: Shingles, num_perm: int, seed: int) -> np.ndarray:
     nonempty = np.nonzero(counts)[0]
     if not len(nonempty):
         return out
-    # the top 32 bits of the (splitmix-mixed) 64-bit shingle hash are the key
-    x = (sh.hashes >> np.uint64(32)).astype(np.uint32)
+    x = shingle_keys(sh.hashes)
     # (num_perm, block) layout: the multiply is one SIMD pass and reduceat runs along
     # contiguous memory (measured 0.7 ns per (shingle, permutation) vs 4.3 ns row-major)
     buf = np.empty((num_perm, _BLOCK_SHINGLES), dtype=np.uint32)
@@ -80,17 +79,43 @@ def signatures(sh: Shingles, num_perm: int, seed: int) -> np.ndarray:
     a_col, b_col = a[:, None], b[:, None]
     i = 0
     while i < len(nonempty):
-        # whole texts in blocks of about _BLOCK_SHINGLES shingles (a long text is its own block)
+        # whole texts in blocks of about _BLOCK_SHINGLES shingles
         lo = starts[i]
         j = max(int(np.searchsorted(ends, lo + _BLOCK_SHINGLES, side="right")), i + 1)
         hi = ends[j - 1]
         m = int(hi - lo)
-        blk = buf[:, :m] if m <= _BLOCK_SHINGLES else np.empty((num_perm, m), dtype=np.uint32)
-        np.multiply(a_col, x[None, lo:hi], out=blk)  # wraps mod 2^32 by design
-        blk += b_col
-        out[nonempty[i:j]] = np.minimum.reduceat(blk, starts[i:j] - lo, axis=1).T
+        if m > _BLOCK_SHINGLES:
+            # one text longer than a block: running minimum over blocks (a block the size of
+            # the text was num_perm x 4 bytes per shingle: 4 GB for 8M shingles)
+            out[nonempty[i]] = min_hashes(x[lo:hi], a_col, b_col, buf)
+        else:
+            blk = buf[:, :m]
+            np.multiply(a_col, x[None, lo:hi], out=blk)  # wraps mod 2^32 by design
+            blk += b_col
+            out[nonempty[i:j]] = np.minimum.reduceat(blk, starts[i:j] - lo, axis=1).T
         i = j
     return out
+
+
+def min_hashes(x: np.ndarray, a_col: np.ndarray, b_col: np.ndarray, buf: np.ndarray | None = None) -> np.ndarray:
+    """The signature (num_perm,) of ONE text from its uint32 shingle keys `x`, in blocks of
+    _BLOCK_SHINGLES (memory: one block, whatever the text's length)."""
+    num_perm = a_col.shape[0]
+    if buf is None:
+        buf = np.empty((num_perm, _BLOCK_SHINGLES), dtype=np.uint32)
+    sig = np.full(num_perm, EMPTY_SLOT, dtype=np.uint32)
+    for lo in range(0, len(x), _BLOCK_SHINGLES):
+        part = x[lo : lo + _BLOCK_SHINGLES]
+        blk = buf[:, : len(part)]
+        np.multiply(a_col, part[None, :], out=blk)
+        blk += b_col
+        np.minimum(sig, blk.min(axis=1), out=sig)
+    return sig
+
+
+def shingle_keys(hashes: np.ndarray) -> np.ndarray:
+    """The uint32 key MinHash permutes: the top 32 bits of the (splitmix-mixed) shingle hash."""
+    return (hashes >> np.uint64(32)).astype(np.uint32)
 
 
 def band_hashes(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:

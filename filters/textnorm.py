@@ -18,6 +18,9 @@ Exercise: `factory dedup DIR --out OUT`, `factory decontaminate DIR --out OUT`.
 
 from __future__ import annotations
 
+import hashlib
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
@@ -235,11 +238,93 @@ def shingle_hashes(words: Words, n: int, *, short: Literal["whole", "skip"] = "w
     return Shingles(hashes=mix64(full_hashes), offsets=offsets, starts=full_start.astype(np.int32))
 
 
+# A text longer than this (in characters) is normalised and shingled piece by piece (about this
+# many characters a piece): the vectorised batch path holds ~40 bytes per word at once (word
+# strings, hashes, positions, windows), 2+ GB for one 50 MB text of short words.
+LONG_TEXT_CHARS = 1 << 20
+_CUT_AT = re.compile(r"[A-Za-z0-9]\s+(?=[A-Za-z0-9])")
+_SPACE = re.compile(r"\s")
+
+
+def text_pieces(text: str, *, size: int = LONG_TEXT_CHARS) -> Iterator[str]:
+    """A long raw text cut into pieces of about `size` characters, each cut after a whitespace
+    run between two ASCII letters or digits. No normalisation rule reads across such a space
+    (the LaTeX rules need a backslash, brace or caret beside it; NFKC and case are per
+    character), so the pieces' normalised words, in order, are the whole text's normalised
+    words. Such a cut is looked for in the 64K characters after `size`, then before it; then
+    any whitespace; a text with no whitespace at all is cut at `size` (one word split in two)."""
+    i, n = 0, len(text)
+    window = 1 << 16
+    while i < n:
+        if n - i <= size:
+            yield text[i:]
+            return
+        end = i + size
+        m = _CUT_AT.search(text, end, min(n, end + window))
+        if m is None and n <= end + window:
+            yield text[i:]  # no safe cut in what is left: one slightly bigger piece
+            return
+        cut = m.end() if m is not None else 0
+        if not cut:
+            last = None
+            for last in _CUT_AT.finditer(text, max(i, end - window), end):
+                pass
+            cut = last.end() if last is not None and last.end() > i else 0
+        if not cut:
+            m = _SPACE.search(text, end, min(n, end + window))
+            cut = m.end() if m is not None else end
+        yield text[i:cut]
+        i = cut
+
+
+def normalized_pieces(text: str, *, size: int = LONG_TEXT_CHARS, numbers: NumberMode = "keep") -> Iterator[pl.Series]:
+    """`normalize_texts` of a long text, one piece at a time (one-element Series, never empty):
+    " ".join of the pieces is the normalised whole text."""
+    for piece in text_pieces(text, size=size):
+        norm = normalize_texts([piece], numbers=numbers)
+        if norm[0]:
+            yield norm
+
+
+def long_exact_hash(text: str, *, size: int = LONG_TEXT_CHARS) -> np.uint64:
+    """`exact_hashes` of one long text, normalised and hashed piece by piece: the same value as
+    `exact_hashes(normalize_texts([text]))` without a whole normalised copy in memory."""
+    h = hashlib.blake2b(digest_size=8, person=_EXACT_PERSON)
+    held: list[str] = []  # pieces kept while the normalised text may still be short
+    total = 0
+    for p in normalized_pieces(text, size=size):
+        piece = p[0]
+        total += len(piece.encode()) + (1 if total else 0)
+        if held is not None:
+            held.append(piece)
+            if total > LONG_TEXT_CHARS:
+                h.update(" ".join(held).encode())
+                held = None
+        else:
+            h.update(b" " + piece.encode())
+    if held is not None:
+        return exact_hashes(pl.Series("text", [" ".join(held)], dtype=pl.String))[0]
+    return np.uint64(int.from_bytes(h.digest(), "little"))
+
+
 def text_shingles(texts: list[str] | pl.Series, n: int, *, numbers: NumberMode = "keep") -> Shingles:
     """Normalise, split, and shingle a batch of raw texts in one call."""
     return shingle_hashes(words_of(normalize_texts(texts, numbers=numbers)), n)
 
 
+_EXACT_PERSON = b"factory-exact"
+
+
 def exact_hashes(normalized: pl.Series) -> np.ndarray:
-    """64-bit hash of each whole normalised text (exact dedup key)."""
-    return normalized.fill_null("").hash(seed=0xE1AC7).to_numpy().astype(np.uint64, copy=False)
+    """64-bit hash of each whole normalised text (exact dedup key): polars' string hash, or, for
+    a normalised text over LONG_TEXT_CHARS bytes, 8 bytes of BLAKE2b, which `long_exact_hash`
+    computes piece by piece (so a long text has one key whichever path read it)."""
+    s = normalized.fill_null("")
+    out = s.hash(seed=0xE1AC7).to_numpy().astype(np.uint64, copy=False)
+    big = np.flatnonzero((s.str.len_bytes() > LONG_TEXT_CHARS).to_numpy())
+    if len(big):
+        out = out.copy()
+        for i in big.tolist():
+            h = hashlib.blake2b(s[i].encode(), digest_size=8, person=_EXACT_PERSON)
+            out[i] = np.uint64(int.from_bytes(h.digest(), "little"))
+    return out

@@ -17,6 +17,10 @@ Two streaming passes over the input's shards, memory bounded by `memory_budget`:
    gets `cluster_id` (the keeper's id), family members `meta.family_id`; a removed row goes to
    `OUT/rejected/` with `reject_reason` (`dedup:exact` or `dedup:near`) and `duplicate_of`.
 
+A text over LONG_TEXT_CHARS (1M characters) is normalised, shingled and MinHashed a piece at a
+time with the same fingerprints (filters/textnorm.py `text_pieces`), so the budget holds for
+any row size: one 50 MB row of two-letter words took dedup to 4.3 GB before, 0.55 GB now.
+
 Output rows are written in id order (range-partitioned by id rank when they exceed the
 budget), so the output bytes do not depend on shard order or on the number of workers.
 
@@ -56,12 +60,16 @@ from factory.dedup.lsh import (
     verify_pairs,
     verify_pairs_from_file,
 )
-from factory.filters.minhash import MinHashParams, band_hashes, signatures
+from factory.filters.minhash import EMPTY_SLOT, MinHashParams, band_hashes, min_hashes, permutations, shingle_keys, signatures
 from factory.filters.textnorm import (
+    LONG_TEXT_CHARS,
     Shingles,
+    Words,
     exact_hashes,
+    long_exact_hash,
     mix64,
     normalize_texts,
+    normalized_pieces,
     shingle_hashes,
     words_of,
 )
@@ -193,25 +201,52 @@ def fingerprint(
     """Exact hash, signature and band hashes of each text. Shingles in `boilerplate` (sorted
     uint64) are left out of the signature unless a text has nothing else."""
     if params is None:
-        return Fingerprints(exact_hashes(normalize_texts(texts)), None, None, np.ones(len(texts), dtype=bool))
+        s, long = _split_long(texts)
+        exact = exact_hashes(normalize_texts(s))
+        exact = exact.copy() if long else exact  # polars' buffer is read-only
+        for i, t in long.items():
+            exact[i] = long_exact_hash(t)
+        return Fingerprints(exact, None, None, np.ones(len(texts), dtype=bool))
     prep = prepare(texts, ngram=ngram)
     return sign(prep, params=params, boilerplate=boilerplate)
 
 
 @dataclass
 class Prepared:
-    """A batch normalised and shingled, before MinHash (the boilerplate rule needs shingles)."""
+    """A batch normalised and shingled, before MinHash (the boilerplate rule needs shingles).
+    Texts over LONG_TEXT_CHARS are in `long` (raw) with no shingles here: `sign` MinHashes them
+    piece by piece, so one huge row costs memory of one piece, not of its whole text."""
 
     exact: np.ndarray  # (n,) uint64
     shingles: Shingles  # short="whole"
     short: np.ndarray  # (n,) bool: 1..ngram-1 words (one whole-text shingle)
+    ngram: int = 5
+    long: dict[int, str] = field(default_factory=dict)
+
+
+def _split_long(texts: list[str] | pl.Series) -> tuple[pl.Series, dict[int, str]]:
+    """(the batch with texts over LONG_TEXT_CHARS bytes blanked, {index: long raw text})."""
+    s = texts if isinstance(texts, pl.Series) else pl.Series("text", texts, dtype=pl.String)
+    big = s.str.len_bytes().fill_null(0) > LONG_TEXT_CHARS
+    if not big.any():
+        return s, {}
+    idx = np.flatnonzero(big.to_numpy())
+    long = {int(i): s[int(i)] for i in idx}
+    # a new Series (when/then), never an in-place scatter into the caller's batch column
+    s = s.rename("text").to_frame().select(pl.when(big).then(pl.lit("")).otherwise(pl.col("text")).alias("text")).to_series()
+    return s, long
 
 
 def prepare(texts: list[str] | pl.Series, *, ngram: int) -> Prepared:
-    norm = normalize_texts(texts)
+    s, long = _split_long(texts)
+    norm = normalize_texts(s)
     words = words_of(norm)
     lengths = words.lengths
-    return Prepared(exact_hashes(norm), shingle_hashes(words, ngram), (lengths > 0) & (lengths < ngram))
+    exact = exact_hashes(norm)
+    exact = exact.copy() if long else exact  # polars' buffer is read-only
+    for i, t in long.items():
+        exact[i] = long_exact_hash(t)
+    return Prepared(exact, shingle_hashes(words, ngram), (lengths > 0) & (lengths < ngram), ngram, long)
 
 
 def sign(prep: Prepared, *, params: MinHashParams, boilerplate: np.ndarray | None = None) -> Fingerprints:
@@ -219,7 +254,49 @@ def sign(prep: Prepared, *, params: MinHashParams, boilerplate: np.ndarray | Non
     if boilerplate is not None and len(boilerplate) and len(sh.hashes):
         sh = drop_shingles(sh, boilerplate)
     sig = signatures(sh, params.num_perm, params.seed)
-    return Fingerprints(prep.exact, band_hashes(sig, params.bands, params.rows), sig, np.diff(sh.offsets) > 0)
+    has = np.diff(sh.offsets) > 0
+    for i, text in prep.long.items():
+        sig[i], has[i] = long_signature(text, ngram=prep.ngram, params=params, boilerplate=boilerplate)
+    return Fingerprints(prep.exact, band_hashes(sig, params.bands, params.rows), sig, has)
+
+
+def long_signature(text: str, *, ngram: int, params: MinHashParams, boilerplate: np.ndarray | None = None,
+                   piece: int = LONG_TEXT_CHARS) -> tuple[np.ndarray, bool]:
+    """MinHash signature of one long text, streamed: normalised and shingled a piece at a time
+    (the last ngram-1 words carried into the next piece, so the shingles are exactly the whole
+    text's), boilerplate shingles dropped unless nothing else is left, a running minimum per
+    permutation. Memory: one piece (~1M characters) whatever the text's length."""
+    a, b = permutations(params.num_perm, params.seed)
+    a_col, b_col = a[:, None], b[:, None]
+    buf = np.empty((params.num_perm, 4096), dtype=np.uint32)
+
+    def run(drop: np.ndarray | None) -> tuple[np.ndarray, int, int]:
+        sig = np.full(params.num_perm, EMPTY_SLOT, dtype=np.uint32)
+        carry = np.zeros(0, np.uint64)
+        total = kept = 0
+        for norm in normalized_pieces(text, size=piece):
+            w = words_of(norm).hashes
+            total += len(w)
+            seq = np.concatenate([carry, w]) if len(carry) else w
+            if len(seq) >= ngram:
+                sh = shingle_hashes(Words(seq, np.array([0, len(seq)], dtype=np.int64)), ngram).hashes
+                if drop is not None and len(drop):
+                    pos = np.minimum(np.searchsorted(drop, sh), len(drop) - 1)
+                    sh = sh[drop[pos] != sh]
+                if len(sh):
+                    kept += len(sh)
+                    np.minimum(sig, min_hashes(shingle_keys(sh), a_col, b_col, buf), out=sig)
+            carry = seq[max(0, len(seq) - (ngram - 1)) :] if ngram > 1 else np.zeros(0, np.uint64)
+        if 0 < total < ngram:  # fewer words than a shingle: one whole-text shingle
+            sh = shingle_hashes(Words(carry, np.array([0, len(carry)], dtype=np.int64)), ngram).hashes
+            sig = min_hashes(shingle_keys(sh), a_col, b_col, buf)
+            kept = 1
+        return sig, total, kept
+
+    sig, total, kept = run(boilerplate)
+    if total and not kept:
+        sig, total, kept = run(None)  # every shingle is boilerplate: the text still needs a fingerprint
+    return sig, kept > 0
 
 
 def select_texts(sh: Shingles, idx: np.ndarray) -> Shingles:
@@ -320,6 +397,8 @@ def _sample_part(prep: Prepared, idx: np.ndarray, seen: set[int]) -> np.ndarray 
     """The boilerplate rule's share of one prepared batch: the distinct shingles of each sampled
     text (`idx`) whose normalised text is not in `seen` yet (exact repeats count once; `seen`
     is updated), texts of 1..ngram-1 words left out (they have no n-gram)."""
+    if prep.long:  # a long text is not sampled: one text cannot make a shingle common, and its
+        idx = idx[~np.isin(idx, np.fromiter(prep.long, dtype=np.int64))]  # millions would crowd the sample
     ex = prep.exact[idx].tolist()
     fresh = np.asarray([i for i, h in zip(idx.tolist(), ex) if h not in seen and not seen.add(h)], dtype=np.int64)
     fresh = fresh[~prep.short[fresh]] if len(fresh) else fresh

@@ -102,22 +102,37 @@ class DocInfo:
     answer: str | None
 
 
-def doc_infos(raw: list[str | None], answers: list[str | None]) -> list[DocInfo]:
-    """DocInfo of each text, vectorised over the batch (a 50 MB text is ~8M words: arrays,
-    never Python lists of words)."""
-    import polars as pl
+def _words_and_math(norm) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(word hashes, digit-or-single-letter flags, offsets) of a Series of normalised texts."""
+    from factory.filters.textnorm import words_of
 
-    from factory.filters.textnorm import _WORD_SEED, normalize_texts, words_of
-
-    norm = normalize_texts(pl.Series("text", raw, dtype=pl.String))
     w = words_of(norm)
     flat = norm.str.split(" ").explode()
     flat = flat.filter(flat.is_not_null() & (flat != ""))
     math = (flat.str.contains(r"\p{N}") | flat.str.contains(r"^\p{L}$")).to_numpy()
+    return w.hashes, math, w.offsets
+
+
+def doc_infos(raw: list[str | None], answers: list[str | None]) -> list[DocInfo]:
+    """DocInfo of each text, vectorised over the batch; a text over LONG_TEXT_CHARS is read a
+    piece at a time (a 50 MB text is up to ~25M words: arrays of 9 bytes a word, never Python
+    lists of words)."""
+    import polars as pl
+
+    from factory.filters.textnorm import _WORD_SEED, LONG_TEXT_CHARS, normalize_texts, normalized_pieces
+
+    long = {i for i, t in enumerate(raw) if t is not None and len(t) > LONG_TEXT_CHARS}
+    short_raw = ["" if i in long else t for i, t in enumerate(raw)]
+    hashes, math, offsets = _words_and_math(normalize_texts(pl.Series("text", short_raw, dtype=pl.String)))
     out = []
     for i, (text, ans) in enumerate(zip(raw, answers)):
-        lo, hi = int(w.offsets[i]), int(w.offsets[i + 1])
-        words, m = w.hashes[lo:hi], math[lo:hi].copy()
+        if i in long:
+            parts = [_words_and_math(p) for p in normalized_pieces(text)]
+            words = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.uint64)
+            m = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, bool)
+        else:
+            lo, hi = int(offsets[i]), int(offsets[i + 1])
+            words, m = hashes[lo:hi], math[lo:hi].copy()
         cmds = sorted({c.lower() for c in _COMMAND.findall(text or "")})
         if cmds:
             ch = pl.Series(cmds, dtype=pl.String).hash(seed=_WORD_SEED).to_numpy().astype(np.uint64)
