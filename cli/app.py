@@ -61,7 +61,7 @@ def stage(name: str, cls: type, present: Callable[..., None] | None = None, **kw
 from factory.cli import decontam_cmd, dedup_cmd  # noqa: E402
 from factory.cli.curate_cmd import curate_cmd  # noqa: E402
 from factory.cli.eval_cmd import eval_cmd  # noqa: E402
-from factory.cli.filter_cmd import filter_command  # noqa: E402
+from factory.cli import filter_cmd  # noqa: E402
 from factory.cli import generate_cmd  # noqa: E402
 from factory.cli.ingest_cmd import ingest_command  # noqa: E402
 from factory.cli.inspect_cmd import inspect_command  # noqa: E402
@@ -72,9 +72,9 @@ from factory.cli.run_cmd import run_cmd  # noqa: E402
 from factory.cli.schema_cmd import schema_app  # noqa: E402
 from factory.cli.teacher_cmd import teacher_app  # noqa: E402
 from factory.cli.train_cmd import train_cmd  # noqa: E402
-from factory.cli.verify_cmd import verify_command  # noqa: E402
 from factory.dedup.options import DecontamOptions, DedupOptions  # noqa: E402
 from factory.generate.options import GenerateOptions  # noqa: E402
+from factory.score.options import FilterOptions, VerifyOptions  # noqa: E402
 from factory.cli import rl_cmd, tasks_cmd  # noqa: E402
 from factory.rl.options import RLOptions, TasksOptions  # noqa: E402
 
@@ -82,8 +82,8 @@ stage("tasks", TasksOptions, tasks_cmd.present)
 command("ingest", ingest_command)
 command("inspect", inspect_command)
 stage("generate", GenerateOptions, generate_cmd.present)
-command("verify", verify_command)
-command("filter", filter_command)
+stage("verify", VerifyOptions, filter_cmd.present)
+stage("filter", FilterOptions, filter_cmd.present)
 stage("dedup", DedupOptions, dedup_cmd.present)
 stage("decontaminate", DecontamOptions, decontam_cmd.present)
 command("curate", curate_cmd)

@@ -88,8 +88,19 @@ def cli_values(cls: type, kwargs: dict[str, Any]) -> dict[str, Any]:
         v = kwargs[o.name]
         if typing.get_origin(o.base) is dict or o.base is dict:
             v = parse_key_values(o.flag, v or []) if v else dict(o.default or {})
+            if any("." in k for k in v):  # FILTER.KNOB=VALUE -> {FILTER: {KNOB: VALUE}}
+                nested: dict[str, Any] = {}
+                for k, x in v.items():
+                    head, dot, rest = k.partition(".")
+                    if dot:
+                        nested.setdefault(head, {})[rest] = x
+                    else:
+                        nested[k] = x
+                v = nested
         elif typing.get_origin(o.base) is list and v is None and not o.required:
             v = o.default
+        elif typing.get_origin(o.base) is list and o.choices and v:
+            v = [x.strip() for item in v for x in str(item).split(",") if x.strip()]
         values[o.name] = v
     return values
 

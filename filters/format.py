@@ -56,19 +56,19 @@ class FormatFilter:
         require_stop: bool = True,
         accept_unknown_finish: bool = True,
         require_boxed_for_math: bool = True,
-        min_tokens: int = 1,
-        max_tokens: int | None = 32768,
+        min_length_tokens: int = 1,
+        max_length_tokens: int | None = 32768,
     ) -> None:
-        if max_tokens is not None and max_tokens < min_tokens:
-            raise ValueError(f"max_tokens ({max_tokens}) must be >= min_tokens ({min_tokens})")
+        if max_length_tokens is not None and max_length_tokens < min_length_tokens:
+            raise ValueError(f"max_length_tokens ({max_length_tokens}) must be >= min_length_tokens ({min_length_tokens})")
         self.require_think = require_think
         self.require_stop = require_stop
         # public traces (ingested, replayed) often do not record why generation ended: `unknown`
         # passes the stop rule, and the structural rules (closed thought, answer) catch cut-offs
         self.accept_unknown_finish = accept_unknown_finish
         self.require_boxed_for_math = require_boxed_for_math
-        self.min_tokens = min_tokens
-        self.max_tokens = max_tokens
+        self.min_length_tokens = min_length_tokens
+        self.max_length_tokens = max_length_tokens
 
     def score(self, batch: pl.DataFrame) -> pl.DataFrame:
         raw = pl.col("completion").fill_null("")
@@ -135,9 +135,9 @@ class FormatFilter:
         ]
         if self.require_boxed_for_math:
             checks.append(("no_boxed", pl.col("score_format_is_math") & ~pl.col("score_format_boxed")))
-        checks.append(("too_short", pl.col("score_format_tokens") < self.min_tokens))
-        if self.max_tokens is not None:
-            checks.append(("too_long", pl.col("score_format_tokens") > self.max_tokens))
+        checks.append(("too_short", pl.col("score_format_tokens") < self.min_length_tokens))
+        if self.max_length_tokens is not None:
+            checks.append(("too_long", pl.col("score_format_tokens") > self.max_length_tokens))
         expr = pl.when(checks[0][1]).then(pl.lit(checks[0][0]))
         for name, cond in checks[1:]:
             expr = expr.when(cond).then(pl.lit(name))

@@ -73,16 +73,22 @@ def test_local_run_splits_rows_and_records_the_funnel(traces_dir, tmp_path):
 
 
 def test_rerun_is_a_noop_and_conflicts_need_overwrite(traces_dir, tmp_path):
+    from factory.pipeline.recipe import run_section
+
+    sec = {"input": str(traces_dir), "out": "out", "filters": ["format"]}
+    run_section("filter", sec, run_dir=tmp_path)
     out = tmp_path / "out"
-    run_filters(traces_dir, out, filters=build_filters(["format"]))
     before = (out / "manifest.json").read_text()
-    again = run_filters(traces_dir, out, filters=build_filters(["format"]))
-    assert again.skipped and (out / "manifest.json").read_text() == before
-    with pytest.raises(DatasetError, match="--overwrite"):
-        run_filters(traces_dir, out, filters=build_filters(["format", "language"]))
-    res = run_filters(traces_dir, out, filters=build_filters(["language"]), overwrite=True)
-    assert not res.skipped and [s["filter"] for s in res.funnel.steps] == ["language"]
+    assert run_section("filter", sec, run_dir=tmp_path)["skipped"] and (out / "manifest.json").read_text() == before
+    with pytest.raises(DatasetError, match=r"other settings \(filters \[\"format\"\] -> \[\"format\", \"language\"\]\)") as e:
+        run_section("filter", {**sec, "filters": ["format", "language"]}, run_dir=tmp_path)
+    assert "--overwrite" in str(e.value)
+    res = run_section("filter", {**sec, "filters": ["language"]}, run_dir=tmp_path, overwrite=True)
+    assert not res.get("skipped") and [s["filter"] for s in res["funnel"]["steps"]] == ["language"]
     assert "verdict_format" not in _frame(out).columns
+    # the engine alone never writes over a dataset
+    with pytest.raises(DatasetError, match="already holds a dataset"):
+        run_filters(traces_dir, out, filters=build_filters(["format"]))
 
 
 def test_bad_input_is_refused(traces_dir, tmp_path):
@@ -113,18 +119,19 @@ def test_cli_filter_and_verify(traces_dir, tmp_path):
 
     runner = CliRunner()
     out = tmp_path / "cli"
-    res = runner.invoke(app, ["filter", str(traces_dir), "--out", str(out), "--language-threshold", "0.9", "--max-tokens", "20000"])
+    res = runner.invoke(app, ["filter", str(traces_dir), "--out", str(out), "--set", "language.threshold=0.9",
+                              "--set", "format.max_length_tokens=20000"])
     assert res.exit_code == 0, res.output
     assert "readability" in res.output and "language" in res.output and "rejected" in res.output
     assert read_manifest(out).params["options"]["language"] == {"threshold": 0.9}
-    res = runner.invoke(app, ["filter", str(traces_dir), "--out", str(tmp_path / "c2"), "--filters", "format", "--language-threshold", "0.9"])
-    assert res.exit_code == 1 and "not in --filters" in res.output
+    res = runner.invoke(app, ["filter", str(traces_dir), "--out", str(tmp_path / "c2"), "--filters", "format", "--set", "language.threshold=0.9"])
+    assert res.exit_code == 1 and "--set: expected knobs of filters in the chain ['format'], found knobs of 'language'" in res.output
     res = runner.invoke(app, ["verify", str(traces_dir), "--out", str(tmp_path / "v"), "--filters", "math", "--workers", "1"])
     assert res.exit_code == 0, res.output
     verified = _frame(tmp_path / "v")
     assert (verified["verdict_math"].is_in(["correct", "pseudo_correct", "skipped"])).all()
     res = runner.invoke(app, ["verify", str(traces_dir), "--out", str(tmp_path / "v2"), "--filters", "bogus"])
-    assert res.exit_code == 1 and "unknown filter" in res.output
+    assert res.exit_code == 1 and "--filters[0]: expected one of math, code, format, readability, language, found 'bogus'" in res.output
 
 
 def test_ray_executor_gives_the_same_output(traces_dir, tmp_path):
@@ -148,28 +155,45 @@ def test_ray_executor_gives_the_same_output(traces_dir, tmp_path):
 
 
 def test_recipe_stages_validate_and_run(traces_dir, tmp_path):
-    from factory.pipeline.stages import StageContext, get_stages
+    from factory.pipeline.recipe import run_section, validate_section
 
-    stages = get_stages()
-    v_filter, r_filter = stages["filter"]
-    v_verify, r_verify = stages["verify"]
-    bad = {"input": "", "out": "o", "filters": ["format", "nope"], "options": {"language": {"threshold": 0.5}},
+    bad = {"input": "", "out": "o", "filters": ["format", "nope"], "set": {"language": {"threshold": 0.5}},
            "executor": "spark", "workers": 0, "colour": "red"}
-    problems = v_filter(bad, "filter")
-    for expected in ("filter.colour: unknown key", "filter.input: expected a folder path", "filter.filters[1]",
-                     "filter.options.language: filter 'language' is not in filter.filters", "filter.executor", "filter.workers"):
+    problems = validate_section("filter", bad)
+    for expected in ("filter.colour: unknown key", "filter.input: expected a non-empty string", "filter.filters[1]",
+                     "filter.executor", "filter.workers"):
         assert any(p.startswith(expected) for p in problems), (expected, problems)
-    assert any("threshold" in p for p in v_filter({"input": "a", "out": "b", "options": {"language": {"threshold": 2.0}}}, "filter"))
-    assert any("no option" in p for p in v_filter({"input": "a", "out": "b", "options": {"format": {"max_tokenz": 1}}}, "filter"))
-    assert v_verify({"input": "traces", "out": "verified", "filters": ["math"]}, "verify") == []
+    assert validate_section("filter", {"input": "a", "out": "b", "filters": ["format"], "set": {"language": {"threshold": 0.5}}}) == [
+        "filter.set: expected knobs of filters in the chain ['format'], found knobs of 'language'"]
+    assert any("threshold" in p for p in validate_section("filter", {"input": "a", "out": "b", "set": {"language": {"threshold": 2.0}}}))
+    assert any("no option" in p for p in validate_section("filter", {"input": "a", "out": "b", "set": {"format": {"max_tokenz": 1}}}))
+    assert validate_section("verify", {"input": "traces", "out": "verified", "filters": ["math"]}) == []
 
     logs: list[str] = []
-    ctx = StageContext(run_dir=tmp_path, recipe_name="t", seed=0, log=logs.append)
     section = {"input": str(traces_dir), "out": "verified", "filters": ["math"], "workers": 1}
-    s1 = r_verify(section, ctx)
-    assert s1["rows_in"] == _frame(traces_dir).height and not s1["skipped"]
-    s2 = r_filter({"input": "verified", "out": "filtered", "options": {"language": {"threshold": 0.9}}}, ctx)
+    s1 = run_section("verify", section, run_dir=tmp_path, log=logs.append)
+    assert s1["rows_in"] == _frame(traces_dir).height and not s1.get("skipped")
+    f = {"input": "verified", "out": "filtered", "set": {"language": {"threshold": 0.9}}}
+    s2 = run_section("filter", f, run_dir=tmp_path, log=logs.append)
     assert s2["rows_in"] == s1["rows_out"] and s2["filters"] == ["format", "readability", "language"]
     assert any("filter funnel" in line and "readability" in line for line in logs)
-    again = r_filter({"input": "verified", "out": "filtered", "options": {"language": {"threshold": 0.9}}}, ctx)
+    again = run_section("filter", f, run_dir=tmp_path, log=logs.append)
     assert again["skipped"] and again["rows_out"] == s2["rows_out"]
+
+
+def test_verify_names_rows_it_cannot_judge_and_strict_fails(tmp_path):
+    from factory.io.dataset import write_dataset
+    from factory.pipeline.recipe import run_section
+    from factory.schemas.errors import DatasetError
+    from trace_rows import trace_row
+
+    rows = [trace_row(question=f"What is {i} + 4 - {i}?", domain="general", completion="<think>x</think> \\boxed{4}", gold="4") for i in range(3)]
+    rows += [trace_row(question=f"What is {i} + 5 - {i}?", completion="<think>x</think> \\boxed{5}", gold="5") for i in range(2)]
+    write_dataset(tmp_path / "t", "trace", rows)
+    logs: list[str] = []
+    s = run_section("verify", {"input": "t", "out": "v", "filters": ["math"], "workers": 1}, run_dir=tmp_path, log=logs.append)
+    assert s["unjudged"] == {"domain general": 3}
+    assert any("3 row(s) cannot be judged by math (domain general 3)" in line and "--strict" in line for line in logs)
+    with pytest.raises(DatasetError, match="cannot be judged"):
+        run_section("verify", {"input": "t", "out": "v2", "filters": ["math"], "strict": True, "workers": 1}, run_dir=tmp_path)
+    assert not (tmp_path / "v2" / "manifest.json").exists()

@@ -68,13 +68,13 @@ def test_format_verdicts_on_raw_tags():
 def test_thresholds_are_knobs_on_the_same_scores():
     rows = [_raw_row("<think>a b c</think>\\boxed{4}", tokens=t) for t in (5, 500, 5000)]
     scores = FormatFilter().score(_frame(rows))
-    assert FormatFilter(min_tokens=100, max_tokens=1000).keep(scores).to_list() == [False, True, False]
+    assert FormatFilter(min_length_tokens=100, max_length_tokens=1000).keep(scores).to_list() == [False, True, False]
     assert FormatFilter().keep(scores).to_list() == [True, True, True]
     lax = FormatFilter(require_think=False, require_boxed_for_math=False, require_stop=False)
     raw = _frame([_raw_row("just 4", finish="length")])
     assert lax.keep(lax.score(raw)).to_list() == [True]
-    with pytest.raises(ValueError, match="max_tokens"):
-        FormatFilter(min_tokens=10, max_tokens=5)
+    with pytest.raises(ValueError, match="max_length_tokens"):
+        FormatFilter(min_length_tokens=10, max_length_tokens=5)
 
 
 def test_format_on_real_skyt1_traces(skyt1):

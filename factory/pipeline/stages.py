@@ -20,6 +20,8 @@ from factory.dedup import decontam
 from factory.dedup.options import DecontamOptions, DedupOptions
 from factory.generate import core as generate
 from factory.generate.options import GenerateOptions
+from factory.score import runner as score
+from factory.score.options import FilterOptions, VerifyOptions
 from factory.rl import core as rl
 from factory.rl import tasks
 from factory.rl.options import RLOptions, TasksOptions
@@ -28,6 +30,8 @@ Run = Callable[[Any, Any], dict[str, Any]]
 
 STAGES: dict[str, tuple[type, Run]] = {
     "generate": (GenerateOptions, generate.run),
+    "verify": (VerifyOptions, score.run_verify_stage),
+    "filter": (FilterOptions, score.run_filter_stage),
     "dedup": (DedupOptions, dedup.run),
     "decontaminate": (DecontamOptions, decontam.run),
     "tasks": (TasksOptions, tasks.run),
@@ -44,14 +48,11 @@ def _legacy() -> dict[str, tuple[Callable, Callable]]:
     from factory.io import inspect_stage
     from factory.publish import report_stage
     from factory.publish import stage as publish_stage
-    from factory.score import filter_stage, verify_stage
     from factory.train import stage as train_stage
 
     return {
         "ingest": (ingest_stage.validate, ingest_stage.run),
         "inspect": (inspect_stage.validate, inspect_stage.run),
-        "verify": (verify_stage.validate, verify_stage.run),
-        "filter": (filter_stage.validate, filter_stage.run),
         "curate": (curate_stage.validate, curate_stage.run),
         "publish": (publish_stage.validate, publish_stage.run),
         "report": (report_stage.validate, report_stage.run),

@@ -24,8 +24,8 @@ ran the scoring:
   the math verifier's majority-vote pseudo-labels (rows without a reference answer) may see a
   problem's samples split across two batches; the local executor never splits a problem.
 
-A finished OUT whose manifest records the same input and chain is left alone (re-running is
-a no-op); a different one needs `overwrite=True`.
+Whether a finished OUT is reused, resumed or refused is the stage runner's call
+(factory.pipeline.runner): a re-run with the same input and chain is a no-op there.
 
 Exercise: `factory filter TRACES --out OUT`, `factory verify TRACES --out OUT --executor ray`.
 """
@@ -293,11 +293,6 @@ class FilterRun:
     filters: list[str] = field(default_factory=list)
 
 
-def _fingerprint(in_path: Path, names: list[str], params: dict[str, Any]) -> dict[str, Any]:
-    m = read_manifest(in_path)
-    return {"input": str(in_path.resolve()), "input_shards": [s.sha256 for s in m.shards], "filters": names, "params": params}
-
-
 def run_filters(
     in_path: str | Path,
     out_path: str | Path,
@@ -329,17 +324,8 @@ def run_filters(
     if out_path.resolve() == in_path.resolve():
         raise DatasetError(f"{out_path}: the output folder must differ from the input folder")
     rej_path = out_path / REJECTED
-    fp = _fingerprint(in_path, names, params or {})
     if (out_path / "manifest.json").exists() and not overwrite:
-        done = read_manifest(out_path)
-        if done.stats.get("fingerprint") == fp and (rej_path / "manifest.json").exists():
-            funnel = Funnel(**{k: v for k, v in done.stats.get("funnel", {}).items()})
-            if log:
-                log(f"{out_path}: already holds this run's output (same input and filters); nothing to do")
-            return FilterRun(out_path, rej_path, funnel, skipped=True, filters=names)
-        raise DatasetError(
-            f"{out_path}: output folder already holds a different dataset", hint="choose another --out, or pass --overwrite"
-        )
+        raise DatasetError(f"{out_path}: output folder already holds a dataset", hint="choose another --out, or pass --overwrite")
     mode: Literal["create", "overwrite"] = "overwrite" if overwrite else "create"
 
     if executor == "local":
@@ -377,7 +363,7 @@ def run_filters(
         # rejected first: the kept folder's manifest (the "done" mark) is written last
         rej_w.stats.update({"funnel": funnel.to_json(), "rows_rejected": funnel.rows_in - funnel.rows_out})
         rej_w.close()
-        kept_w.stats.update({"funnel": funnel.to_json(), "fingerprint": fp})
+        kept_w.stats.update({"funnel": funnel.to_json()})
         kept_w.close()
     except BaseException:
         for w in (kept_w, rej_w):
@@ -417,3 +403,73 @@ def funnel_table(funnel: Funnel | dict[str, Any], *, title: str = "funnel"):
     t.add_row("[bold]total[/bold]", str(data.get("rows_in", 0)), str(data.get("rows_out", 0)),
               str(data.get("rows_in", 0) - data.get("rows_out", 0)), *total_dom, "")
     return t
+
+
+# -- the stages ----------------------------------------------------------------------------------
+def run_filter_stage(opts: Any, ctx: Any) -> dict[str, Any]:
+    """The filter stage (`factory filter` and a recipe's `filter:` section)."""
+    return _run_chain(opts, ctx, stage="filter")
+
+
+def run_verify_stage(opts: Any, ctx: Any) -> dict[str, Any]:
+    """The verify stage: first counts the rows no verifier in the chain can judge (another
+    domain, a math row without a reference answer, a code row without tests) and says so —
+    `strict` makes that an error before any work — then runs the chain."""
+    unjudged = unjudgeable_rows(Path(opts.input), list(opts.filters))
+    if unjudged:
+        total = sum(unjudged.values())
+        detail = ", ".join(f"{k} {v}" for k, v in unjudged.items())
+        msg = f"verify: {total} row(s) cannot be judged by {', '.join(opts.filters)} ({detail})"
+        if opts.strict:
+            raise DatasetError(msg, hint="ingest with the right --domain (and reference answers or tests), or drop --strict to keep them unjudged")
+        ctx.log(f"warning: {msg}; they are kept unjudged (verdict skipped or a majority-vote pseudo-label) — "
+                "ingest with the right --domain, or pass --strict to fail instead")
+    summary = _run_chain(opts, ctx, stage="verify")
+    summary["unjudged"] = unjudged
+    return summary
+
+
+def unjudgeable_rows(in_path: Path, names: list[str]) -> dict[str, int]:
+    """Counts of rows the chain's verifiers cannot judge, by reason (one lazy pass)."""
+    m = check_folder(in_path)
+    if m.contract != "trace" or not m.rows:
+        return {}
+    cols = pl.scan_parquet([str(p) for p in shard_paths(in_path)]).collect_schema().names()
+    dom = pl.col("domain") if "domain" in cols else pl.lit("general")
+    exprs = []
+    judged_domains = [d for d in ("math", "code") if d in names]
+    exprs.append((~dom.is_in(judged_domains)).sum().alias("domain not verified"))
+    if "math" in names and "reference_answer" in cols:
+        exprs.append(((dom == "math") & pl.col("reference_answer").is_null()).sum().alias("math without a reference answer"))
+    if "code" in names and "tests" in cols:
+        exprs.append(((dom == "code") & pl.col("tests").is_null()).sum().alias("code without tests"))
+    row = pl.scan_parquet([str(p) for p in shard_paths(in_path)]).select(exprs).collect().row(0, named=True)
+    out = {k: int(v) for k, v in row.items() if v}
+    if "domain not verified" in out:
+        doms = (pl.scan_parquet([str(p) for p in shard_paths(in_path)]).filter(~dom.is_in(judged_domains))
+                .group_by(dom.alias("d")).len().collect())
+        out.pop("domain not verified")
+        for d, n in sorted(doms.iter_rows()):
+            out[f"domain {d}"] = int(n)
+    return out
+
+
+def _run_chain(opts: Any, ctx: Any, *, stage: str) -> dict[str, Any]:
+    names = list(opts.filters)
+    specs = filter_specs(names, options=opts.set, common={"workers": opts.workers if opts.executor == "local" else 1})
+    res = run_filters(
+        opts.input, opts.out, filters=[cls(**kw) for cls, kw in specs], specs=specs, executor=opts.executor,
+        batch_rows=opts.batch_rows, overwrite=ctx.mode != "create", command=ctx.command or f"factory {stage}",
+        params={"options": opts.set, "batch_rows": opts.batch_rows}, actors=max(1, opts.workers), log=ctx.log,
+    )
+    if not ctx.progress:
+        import io
+
+        from rich.console import Console
+
+        buf = io.StringIO()
+        Console(file=buf, width=120, highlight=False, color_system=None).print(funnel_table(res.funnel, title=f"{stage} funnel"))
+        ctx.log(buf.getvalue().rstrip())
+    f = res.funnel
+    return {"out": str(res.out), "rejected": str(res.rejected), "filters": names, "rows_in": f.rows_in,
+            "rows_out": f.rows_out, "rejected_by": f.rejected_by, "by_domain": f.by_domain, "funnel": f.to_json()}
