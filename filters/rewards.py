@@ -35,6 +35,7 @@ Exercise: `python -m pytest -q tests/test_rewards.py`.
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Callable
 from typing import Any
@@ -73,7 +74,12 @@ def _column(kwargs: dict[str, Any], name: str, n: int, default: Any) -> list[Any
 
 # -- format ---------------------------------------------------------------------------------------
 
-_FORMAT = FormatFilter(require_stop=False, min_tokens=0, max_tokens=None)
+# no length bounds here: the trainer's max_completion_length (and the length rewards) own length.
+# The length knobs are being renamed (min_tokens -> min_length_tokens): accept either spelling.
+_LENGTH_OFF = ({"min_length_tokens": 0, "max_length_tokens": None}
+               if "max_length_tokens" in inspect.signature(FormatFilter.__init__).parameters
+               else {"min_tokens": 0, "max_tokens": None})
+_FORMAT = FormatFilter(require_stop=False, **_LENGTH_OFF)
 
 
 def format_reward(completions: list[Completion], **kwargs: Any) -> list[float]:

@@ -57,7 +57,7 @@ def write_card(out: Path, *, opts: Any, context: dict[str, Any], result: Any) ->
 
 Trained by `factory rl` (TRL GRPOTrainer) from `{opts.model}`.
 
-- Problems: `{Path(str(opts.problems)).name}`: {funnel.get('kept')} of {funnel.get('problems')} used (dropped: {dropped})
+- Problems: `{Path(str(opts.input)).name}`: {funnel.get('kept')} of {funnel.get('problems')} used (dropped: {dropped})
 - Preset: `{opts.preset}` — {PRESETS[opts.preset].description}
 - Prompt template: `{context['prompt']}`
 - Rewards (weights): {', '.join(f'{n} ({w:g})' for n, w in zip(names, context['weights']))}
