@@ -9,7 +9,6 @@ from __future__ import annotations
 import gzip
 import json
 
-import numpy as np
 import pytest
 from factory.schemas.ids import problem_id
 
@@ -150,8 +149,9 @@ def test_stale_family_marks_are_replaced_and_other_meta_kept(tmp_path):
 
 
 def test_traces_by_problem_use_the_trace_reference_answer(tmp_path):
-    from factory.io.dataset import DatasetWriter
     from factory.schemas.contracts import TRACE_SCHEMA
+
+    from factory.io.dataset import DatasetWriter
 
     def trace(pid, q, ans, i):
         text = PREAMBLE + q

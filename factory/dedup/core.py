@@ -33,9 +33,9 @@ Exercise: `factory dedup problems/ --out deduped/ --threshold 0.8 --memory-budge
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
-import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -60,7 +60,17 @@ from factory.dedup.lsh import (
     verify_pairs,
     verify_pairs_from_file,
 )
-from factory.filters.minhash import EMPTY_SLOT, MinHashParams, band_hashes, min_hashes, permutations, shingle_keys, signatures
+from factory.dedup.options import DedupOptions, parse_size
+from factory.dedup.scratch import scratch_dir
+from factory.filters.minhash import (
+    EMPTY_SLOT,
+    MinHashParams,
+    band_hashes,
+    min_hashes,
+    permutations,
+    shingle_keys,
+    signatures,
+)
 from factory.filters.textnorm import (
     LONG_TEXT_CHARS,
     Shingles,
@@ -73,7 +83,6 @@ from factory.filters.textnorm import (
     shingle_hashes,
     words_of,
 )
-from factory.dedup.options import DedupOptions, parse_size
 from factory.io.dataset import (
     DatasetWriter,
     check_folder,
@@ -584,7 +593,10 @@ def run_dedup(
         # say so before the work, not after it
         raise DatasetError(f"{out_path}: output folder already holds a dataset", hint="choose another --out, or pass --overwrite to replace it")
     params = cfg.minhash() if cfg.method == "minhash" else None
-    workdir = Path(tempfile.mkdtemp(prefix=".dedup-", dir=out_path.parent if out_path.parent.exists() else None))
+    # scratch beside --out (same filesystem as the output), removed on any exit; a killed run's
+    # is swept by the next run (factory/dedup/scratch.py)
+    scratch = contextlib.ExitStack()
+    workdir = scratch.enter_context(scratch_dir(out_path.parent if out_path.parent.exists() else Path(tempfile.gettempdir()), log=log))
     try:
         index = DocIndex()
         # -- pass 1: fingerprints ------------------------------------------------------------
@@ -743,7 +755,7 @@ def run_dedup(
             w.run.update({"workers": _workers(cfg), "pool": cfg.pool, "executor": cfg.executor, "memory_budget": cfg.memory_budget})
         return DedupResult(stats=stats, out=out_path)
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        scratch.close()
 
 
 def cluster_texts(texts: list[str], cfg: DedupConfig | None = None) -> np.ndarray:
