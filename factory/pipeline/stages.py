@@ -20,6 +20,8 @@ from factory.dedup import decontam
 from factory.dedup.options import DecontamOptions, DedupOptions
 from factory.generate import core as generate
 from factory.generate.options import GenerateOptions
+from factory.ingest import core as ingest
+from factory.ingest.options import IngestOptions
 from factory.score import runner as score
 from factory.score.options import FilterOptions, VerifyOptions
 from factory.rl import core as rl
@@ -29,6 +31,7 @@ from factory.rl.options import RLOptions, TasksOptions
 Run = Callable[[Any, Any], dict[str, Any]]
 
 STAGES: dict[str, tuple[type, Run]] = {
+    "ingest": (IngestOptions, ingest.run),
     "generate": (GenerateOptions, generate.run),
     "verify": (VerifyOptions, score.run_verify_stage),
     "filter": (FilterOptions, score.run_filter_stage),
@@ -44,14 +47,12 @@ def _legacy() -> dict[str, tuple[Callable, Callable]]:
     # nothing as each stage moves to STAGES
     from factory.curate import stage as curate_stage
     from factory.eval import stage as eval_stage
-    from factory.ingest import stage as ingest_stage
     from factory.io import inspect_stage
     from factory.publish import report_stage
     from factory.publish import stage as publish_stage
     from factory.train import stage as train_stage
 
     return {
-        "ingest": (ingest_stage.validate, ingest_stage.run),
         "inspect": (inspect_stage.validate, inspect_stage.run),
         "curate": (curate_stage.validate, curate_stage.run),
         "publish": (publish_stage.validate, publish_stage.run),
