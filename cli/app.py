@@ -64,7 +64,7 @@ from factory.cli.eval_cmd import eval_cmd  # noqa: E402
 from factory.cli import filter_cmd  # noqa: E402
 from factory.cli import generate_cmd  # noqa: E402
 from factory.cli import ingest_cmd  # noqa: E402
-from factory.cli.inspect_cmd import inspect_command  # noqa: E402
+from factory.cli import inspect_cmd  # noqa: E402
 from factory.cli.publish_cmd import publish  # noqa: E402
 from factory.cli.recipes_cmd import recipes_app  # noqa: E402
 from factory.cli.report_cmd import report  # noqa: E402
@@ -75,13 +75,14 @@ from factory.cli.train_cmd import train_cmd  # noqa: E402
 from factory.dedup.options import DecontamOptions, DedupOptions  # noqa: E402
 from factory.generate.options import GenerateOptions  # noqa: E402
 from factory.ingest.options import IngestOptions  # noqa: E402
+from factory.io.options import InspectOptions  # noqa: E402
 from factory.score.options import FilterOptions, VerifyOptions  # noqa: E402
 from factory.cli import rl_cmd, tasks_cmd  # noqa: E402
 from factory.rl.options import RLOptions, TasksOptions  # noqa: E402
 
 stage("tasks", TasksOptions, tasks_cmd.present)
 stage("ingest", IngestOptions, ingest_cmd.present)
-command("inspect", inspect_command)
+stage("inspect", InspectOptions, inspect_cmd.present)
 stage("generate", GenerateOptions, generate_cmd.present)
 stage("verify", VerifyOptions, filter_cmd.present)
 stage("filter", FilterOptions, filter_cmd.present)

@@ -1,30 +1,26 @@
-"""`factory inspect PATH [--rows 3] [--full-check]`: show a dataset folder's contract, schema
+"""Output of `factory inspect PATH... [--rows 3] [--full-check]` (flags: factory.io.options.InspectOptions): show a dataset folder's contract, schema
 version, producing command, counts, per-column summaries and a few rows (long text folded)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated
-
-import typer
 from factory.cli.console import out
 
 
-def inspect_command(
-    path: Annotated[Path, typer.Argument(help="A dataset folder (holds manifest.json and part-*.parquet).", show_default=False)],
-    rows: Annotated[int, typer.Option("--rows", "-n", help="How many rows to print.", min=0)] = 3,
-    full_check: Annotated[bool, typer.Option("--full-check", help="Also verify every shard's sha256 against the manifest.")] = False,
-) -> None:
-    """Show a dataset folder's schema, counts, column summaries and a few rows."""
+def present(summary: dict, opts) -> None:
+    """Print each folder's summary: header, one line per column, a few rows in panels."""
+
+    for s in summary["datasets"]:
+        _show(s, full_check=opts.full_check)
+
+
+def _show(s: dict, *, full_check: bool) -> None:
     import json
 
     from rich.markup import escape
     from rich.panel import Panel
     from rich.table import Table
 
-    from factory.io.inspect import column_line, format_value, summarize
-
-    s = summarize(path, rows=rows, full_check=full_check)
+    from factory.io.inspect import column_line, format_value
     head = Table.grid(padding=(0, 2))
     head.add_column(style="bold")
     head.add_column(overflow="fold")

@@ -17,7 +17,6 @@ from typer.testing import CliRunner
 from factory.ingest.core import ingest
 from factory.io.dataset import DatasetWriter, read_manifest, read_table
 from factory.io.inspect import fold_text, summarize, summary_text
-from factory.pipeline.stages import StageContext, get_stages
 
 
 @pytest.fixture(scope="module")
@@ -119,15 +118,19 @@ def test_half_written_and_truncated_folders_give_the_dataset_error(tmp_path, pac
 
 
 def test_inspect_stage_validates_and_logs(tmp_path, traces):
-    validate, run = get_stages()["inspect"]
-    assert validate({"path": "x", "rows": 1, "full_check": True}, "inspect") == []
-    problems = validate({"path": 3, "rows": -1, "full_check": "yes", "colour": 1}, "inspect")
+    from factory.io.inspect import run as run_inspect
+    from factory.io.options import InspectOptions
+    from factory.pipeline.recipe import validate_section
+    from factory.pipeline.runner import StageContext
+
+    assert validate_section("inspect", {"path": "x", "rows": 1, "full_check": True}) == []
+    problems = validate_section("inspect", {"path": 3, "rows": -1, "full_check": "yes", "colour": 1})
     assert len(problems) == 4 and "inspect.colour: unknown key" in problems[0]
     logs: list[str] = []
-    ctx = StageContext(run_dir=tmp_path, recipe_name="t", seed=0, log=logs.append)
+    ctx = StageContext(run_dir=tmp_path, log=logs.append, progress=False)
     ctx.summaries["ingest"] = {"out": str(traces)}
-    s = run({"rows": 1}, ctx)  # no path: every folder an earlier stage wrote
-    assert s["datasets"] == [{"path": str(traces), "contract": "trace", "rows": 40, "shards": 1}]
+    s = run_inspect(InspectOptions(rows=1), ctx)  # no path: every folder an earlier stage wrote
+    assert [(d["path"], d["contract"], d["rows"], d["shards"]) for d in s["datasets"]] == [(str(traces), "trace", 40, 1)]
     assert "40 row(s) in 1 shard(s)" in logs[0] and "chars folded" in logs[0]
     assert summary_text(summarize(traces, rows=0)).count("\n") >= 25  # one line per column
-    json.dumps(s)
+    json.dumps(s, default=str)

@@ -254,3 +254,25 @@ def summary_text(s: dict[str, Any]) -> str:
             text = format_value(v).replace("\n", "\n      ")
             lines.append(f"    {k}: {text}")
     return "\n".join(lines)
+
+
+def run(opts: Any, ctx: Any) -> dict[str, Any]:
+    """The inspect stage (`factory inspect` and a recipe's `inspect:` section): it writes
+    nothing, it reads and summarises."""
+    from factory.schemas.errors import InputError
+
+    paths = list(opts.path)
+    if not paths:
+        # in a recipe: every dataset folder an earlier stage reported, in order
+        paths = [s["out"] for s in ctx.summaries.values() if isinstance(s, dict) and isinstance(s.get("out"), str)]
+        paths = [p for p in paths if (Path(p) / "manifest.json").exists()]
+        if not paths:
+            raise InputError("inspect: expected a dataset folder, found none (no earlier stage wrote one)",
+                             hint="give the folder: factory inspect DIR")
+    result: dict[str, Any] = {"datasets": []}
+    for folder in paths:
+        s = summarize(folder, rows=opts.rows, full_check=opts.full_check)
+        if not ctx.progress:
+            ctx.log(summary_text(s))
+        result["datasets"].append(s)
+    return result

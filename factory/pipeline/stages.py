@@ -22,6 +22,8 @@ from factory.generate import core as generate
 from factory.generate.options import GenerateOptions
 from factory.ingest import core as ingest
 from factory.ingest.options import IngestOptions
+from factory.io import inspect
+from factory.io.options import InspectOptions
 from factory.score import runner as score
 from factory.score.options import FilterOptions, VerifyOptions
 from factory.rl import core as rl
@@ -32,6 +34,7 @@ Run = Callable[[Any, Any], dict[str, Any]]
 
 STAGES: dict[str, tuple[type, Run]] = {
     "ingest": (IngestOptions, ingest.run),
+    "inspect": (InspectOptions, inspect.run),
     "generate": (GenerateOptions, generate.run),
     "verify": (VerifyOptions, score.run_verify_stage),
     "filter": (FilterOptions, score.run_filter_stage),
@@ -47,13 +50,11 @@ def _legacy() -> dict[str, tuple[Callable, Callable]]:
     # nothing as each stage moves to STAGES
     from factory.curate import stage as curate_stage
     from factory.eval import stage as eval_stage
-    from factory.io import inspect_stage
     from factory.publish import report_stage
     from factory.publish import stage as publish_stage
     from factory.train import stage as train_stage
 
     return {
-        "inspect": (inspect_stage.validate, inspect_stage.run),
         "curate": (curate_stage.validate, curate_stage.run),
         "publish": (publish_stage.validate, publish_stage.run),
         "report": (report_stage.validate, report_stage.run),
