@@ -1,7 +1,7 @@
 """The math equivalence cascade: string -> numeric -> symbolic (worker processes) -> LLM judge.
 
-`MathEquivalence.check(pairs)` takes (gold, predicted answer) pairs (answers already
-extracted) and returns one `Verdict(verdict, stage, pred)` per pair:
+`MathEquivalence.check(pairs, hints=)` takes (gold, predicted answer) pairs (answers already
+extracted) and returns one `Verdict(verdict, stage, pred, undecided, rules)` per pair:
 
 | verdict            | meaning                                                               |
 |--------------------|-----------------------------------------------------------------------|
@@ -13,6 +13,29 @@ extracted) and returns one `Verdict(verdict, stage, pred)` per pair:
 | `timeout`          | the symbolic comparison passed its wall-clock limit and was killed    |
 
 `stage` says what decided: `extract`, `gold`, `string`, `numeric`, `symbolic`, `judge`.
+`rules` names each rule that changed the pair before it was decided, so a verdict can be
+audited (the filter writes them into `score_math_rule`):
+
+| rule                        | what it does                                                       |
+|-----------------------------|--------------------------------------------------------------------|
+| `labels_dropped`            | `a = -2, b = -2` / `Rayna: 7, Qing: 14` against unlabelled values: the values are compared (as a set: golds with several values are often stored sorted) |
+| `labels_matched`            | both sides label their values: compared label by label             |
+| `common_value`              | gold `\\angle A = 90^\\circ, \\angle B = 90^\\circ` against one `90^\\circ` |
+| `equation_value`            | one side is `name = value` (`v(r) = \\sqrt{r}`, `BC^2 = 19`), the other a value: the value is compared; a prediction `a = b = c` gives its last side |
+| `equation_sides`            | both sides define the same name (`f(x) = ...`): right sides compared |
+| `function_argument_renamed` | `f(z) = z` against `f(x) = x`: the argument is a dummy             |
+| `parameter_renamed`         | `\\frac{\\pi}{6} + k\\pi` against `... + n\\pi, n \\in \\mathbb{Z}`: an integer parameter is a dummy |
+| `inequality_interval`       | `k < -5` against `(-\\infty, -5)`                                    |
+| `case_folded`               | single-letter symbols that differ only in case (`K` / `k`) where no letter is used in both cases |
+| `units_converted`           | `520 nm` against `5200 Å` (or the row's gold `unit`): compared in SI |
+| `unit_dropped`              | a unit on one side only: the numbers are compared (units may be left out) |
+| `rounded`                   | the precision rule (see `normalize.rounding_tolerance`): `0.1476` for gold `0.15`, `85.71` for `600/7` |
+| `option`                    | multiple choice: `C` / `(C)` / the option's text against gold `(C) text` |
+
+Hints (`AnswerHint`) carry what the row knows about its gold: OlympiadBench's `unit` (the
+gold's unit: `2.5` with unit `m/s`) and `answer_type` (`Interval` reads `(a, b)` as an interval),
+and whether the answer's language writes decimal commas (`1,5` = 1.5).
+
 Most pairs end at the string or numeric stage in the calling process (microseconds); only the
 rest go to `SymbolicPool`, batched across all cores. Gold parses and verdicts are cached, since
 the same gold repeats across the n samples of a problem.
@@ -26,19 +49,22 @@ a number, a timeout; with `judge_on="wrong"` every `wrong` too); True/False over
 verdict (stage `judge`), None leaves it. Answers are cached per distinct triple. The factory
 core passes a judge built on a teacher backend (filters never import teachers).
 
-A `gold_unparseable` verdict is never sent to the judge and never passes. Measured on the
-1,800 shipped trace samples: 1,428 pairs end at the string stage, 297 at the numeric stage,
-18 reach sympy (57 have no answer).
+A `gold_unparseable` verdict is never sent to the judge and never passes.
 
-Exercised by `python -m pytest -q tests/test_math_verify.py` and `python bench/verify_math.py`.
+Exercised by `python -m pytest -q tests/test_math_verify.py tests/test_math_equiv.py` and
+`python bench/verify_math.py`.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import re
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
+from functools import lru_cache
 from typing import Literal
 
 from factory.filters.math.normalize import (
@@ -47,17 +73,44 @@ from factory.filters.math.normalize import (
     evaluate,
     is_text_answer,
     normalize,
+    normalize_quantity,
     numbers_equal,
-    option_letter,
-    plain_to_latex,
+    prepare,
     split_top_level,
     strip_delimiters,
+    integer_parameters,
 )
+from factory.filters.math.structure import (
+    equation_name,
+    fold_case,
+    inequality_to_interval,
+    labelled_items,
+    letters,
+    rename_symbol,
+    split_equation,
+    split_items,
+)
+from factory.filters.math.units import Unit, convert, parse_unit
 
 VerdictName = Literal["correct", "wrong", "no_answer", "gold_unparseable", "timeout"]
 Stage = Literal["extract", "gold", "string", "numeric", "symbolic", "judge"]
 Judge = Callable[[list[tuple[str, str, str]]], list["bool | None"]]
 JudgeOn = Literal["undecided", "wrong"]
+
+
+@dataclass(frozen=True)
+class AnswerHint:
+    """What a row says about its gold answer. `unit`: the unit the gold is given in (OlympiadBench's
+    `unit` field: `m/s`, `^{\\circ}`, `%`); `answer_type`: OlympiadBench's `Numerical`,
+    `Expression`, `Equation`, `Interval` or `Tuple`; `decimal_comma`: the answer's language writes
+    1,5 for 1.5 (see `filter.decimal_comma_language`)."""
+
+    unit: str | None = None
+    answer_type: str | None = None
+    decimal_comma: bool = False
+
+
+NO_HINT = AnswerHint()
 
 
 @dataclass(frozen=True)
@@ -67,17 +120,53 @@ class Verdict:
     pred: str | None
     # True when the rules could not read the prediction or timed out (what a judge looks at)
     undecided: bool = False
+    # the equivalence rules that rewrote the pair before it was decided (see the module table)
+    rules: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
-class _Gold:
+class _Side:
     raw: str
+    latex: str  # prepared LaTeX (condition, unit, delimiters off): what sympy parses
     norm: str
-    value: Value | None
-    text: bool
-    ok: bool
-    # several values: a top-level comma inside brackets ("(3,4]", "\\{1,2\\}") or a union
+    unit: str | None
+    params: frozenset[str]  # letters a trailing condition declares integers
+
+
+@dataclass(frozen=True)
+class _Gold(_Side):
+    ok: bool = True
+    text: bool = False
+    # several values: a top-level comma ("4, 7", "(1,2),(2,1)") or a union
     collection: bool = False
+    items: int = 1
+    option: tuple[str, str | None] | None = None  # multiple choice: (letter, option text)
+
+
+@lru_cache(maxsize=65536)
+def _read(raw: str, decimal_comma: bool) -> _Side:
+    prep = prepare(raw, decimal_comma)
+    norm, unit = normalize_quantity(raw, decimal_comma=decimal_comma)
+    return _Side(raw=raw, latex=prep.latex, norm=norm, unit=unit, params=integer_parameters(prep.condition))
+
+
+_OPTION_PAREN = re.compile(r"(?:\\text(?:bf|rm)?\s*\{\s*)?\(\s*([A-E])\s*\)\s*\}?\s*(.*)", re.DOTALL)
+_OPTION_DOT = re.compile(r"([A-E])\s*[.:)]\s+(\S.*)", re.DOTALL)
+_OPTION_BARE = re.compile(r"(?:\\text(?:bf|rm)?\s*\{\s*)?\(?\s*([A-E])\s*\)?\s*\}?")
+
+
+def option_parts(raw: str) -> tuple[str, str | None] | None:
+    """A multiple-choice answer: "C", "(C)", "\\textbf{(C)}", "(D) Alina", "D. Alina" ->
+    (letter, option text or None); None for anything else."""
+    s = strip_delimiters(str(raw).strip()).strip("*").strip()
+    m = _OPTION_BARE.fullmatch(s)
+    if m:
+        return m.group(1), None
+    m = _OPTION_PAREN.fullmatch(s) or _OPTION_DOT.fullmatch(s)
+    if m:
+        text = m.group(2).strip().strip("*").strip().rstrip(".")
+        return m.group(1), (text or None)
+    return None
 
 
 _COMMAND = re.compile(r"\\[a-zA-Z]+|_\{?\w+\}?")
@@ -99,10 +188,106 @@ def _has_variable(norm: str) -> bool:
 # an answer that ends in an operator was cut off mid-expression: "24 +", "\\frac{1}{2} -"
 _CUT_OFF = re.compile(r"(?:[-+*/^=(,]|\\(?:frac|dfrac|tfrac|sqrt|cdot|times|div|pm|left)?)$")
 _RELATION = re.compile(r"[<>≠→]|\\(?:geq?|leq?|neq|to|rightarrow|implies)(?![a-zA-Z])")
+_INTEGER_DUMMIES = frozenset("knmjl")
 
 
 def _text_key(s: str) -> str:
-    return re.sub(r"[\s().,']", "", s).lower()
+    return re.sub(r"[\s().,'*]", "", s).lower()
+
+
+def _label_key(label: str) -> str:
+    return re.sub(r"[\s{}]|\\text|\\mathrm|\\angle", "", label)
+
+
+def _looks_interval(s: str, hint: AnswerHint) -> bool:
+    if hint.answer_type and hint.answer_type.lower() == "interval":
+        return True
+    return "\\infty" in s or "\\cup" in s or bool(re.fullmatch(r"\s*(?:\\left)?[\[(].*,.*(?:\\right)?[\])]\s*", s))
+
+
+def _gold_list(raw: str) -> str:
+    """Several gold answers given as a JSON list of strings (`["(1,2)", "(2,1)"]`): one collection,
+    every item required (OlympiadBench's multiple answers)."""
+    s = raw.strip()
+    if s.startswith('["') and s.endswith('"]'):
+        try:
+            items = json.loads(s)
+        except ValueError:
+            return raw
+        if isinstance(items, list) and items and all(isinstance(x, str) for x in items):
+            return ", ".join(strip_delimiters(x.strip()) for x in items)
+    return raw
+
+
+def _rewrite(gl: str, pl: str, g: _Gold, p: _Side, hint: AnswerHint) -> tuple[str, str, list[str]]:
+    """Structural rules on the prepared LaTeX of gold and prediction (see the module table)."""
+    rules: list[str] = []
+    g_multi = len(split_items(gl)) > 1 if ("," in gl or ";" in gl) else False
+    p_multi = len(split_items(pl)) > 1 if ("," in pl or ";" in pl) else False
+    if g_multi or p_multi:
+        gi = labelled_items(gl)
+        pi = labelled_items(pl)
+        if gi is not None or pi is not None:
+            g_items = gi or tuple((None, x) for x in split_items(gl))
+            p_items = pi or tuple((None, x) for x in split_items(pl))
+            gkeys = [_label_key(lab) if lab else None for lab, _ in g_items]
+            pkeys = [_label_key(lab) if lab else None for lab, _ in p_items]
+            if None not in gkeys and None not in pkeys and len(set(gkeys)) == len(gkeys) and sorted(gkeys) == sorted(pkeys):
+                by_label = dict(zip(pkeys, (v for _, v in p_items)))
+                gl = "(" + ", ".join(v for _, v in g_items) + ")"
+                pl = "(" + ", ".join(by_label[k] for k in gkeys) + ")"
+                rules.append("labels_matched")
+            else:
+                g_vals = [v for _, v in g_items]
+                p_vals = [v for _, v in p_items]
+                if gi is not None and not p_multi and len(g_vals) > 1 and len({normalize(v) for v in g_vals}) == 1:
+                    gl = g_vals[0]
+                    rules.append("common_value")
+                else:
+                    gl, pl = ", ".join(g_vals), ", ".join(p_vals)
+                    rules.append("labels_dropped")
+    else:
+        ge = split_equation(gl) if "=" in gl else None
+        pe = split_equation(pl) if "=" in pl else None
+        if pe and not ge:
+            if len(pe) == 2 and equation_name(pe[1]) and not equation_name(pe[0]):
+                pl = pe[0]  # "2 = x"
+            else:
+                pl = pe[-1]
+            rules.append("equation_value")
+        elif ge and not pe:
+            if len(ge) == 2 and equation_name(ge[0]):
+                gl = ge[1]
+                rules.append("equation_value")
+        elif ge and pe and len(ge) == 2 and len(pe) == 2:
+            ng, np_ = equation_name(ge[0]), equation_name(pe[0])
+            if ng and np_ and ng[0] == np_[0]:
+                gl, pl = ge[1], pe[1]
+                rules.append("equation_sides")
+                ag, ap = ng[1], np_[1]
+                if ag and ap and ag != ap and len(ag) == 1 and len(ap) == 1 and ag.isalpha() and ap.isalpha():
+                    if ag not in letters(pl):
+                        pl = rename_symbol(pl, ap, ag)
+                        rules.append("function_argument_renamed")
+    if _looks_interval(gl, hint) and not _looks_interval(pl, NO_HINT):
+        iv = inequality_to_interval(pl)
+        if iv is not None:
+            pl = iv
+            rules.append("inequality_interval")
+    elif _looks_interval(pl, NO_HINT) and not _looks_interval(gl, NO_HINT):
+        iv = inequality_to_interval(gl)
+        if iv is not None:
+            gl = iv
+            rules.append("inequality_interval")
+    # an integer parameter is a dummy: "+ k\pi" and "+ n\pi, n \in \mathbb{Z}" say the same
+    lg, lp = letters(gl), letters(pl)
+    only_g, only_p = lg - lp, lp - lg
+    if len(only_g) == 1 and len(only_p) == 1:
+        a, b = next(iter(only_g)), next(iter(only_p))
+        if b in p.params or (a in _INTEGER_DUMMIES and b in _INTEGER_DUMMIES and (a in g.params or not g.params)):
+            pl = rename_symbol(pl, b, a)
+            rules.append("parameter_renamed")
+    return gl, pl, rules
 
 
 class _LRU(OrderedDict):
@@ -141,8 +326,9 @@ class MathEquivalence:
         self._verdict_cache: _LRU = _LRU(cache_size)
         self._judge_cache: _LRU = _LRU(cache_size)
         self._pool = None
-        # start the symbolic workers when a batch (32+ pairs) arrives, so their import (~1 s)
-        # overlaps the string/numeric stages; False keeps them off until a pair needs them
+        # start the symbolic workers as soon as a batch has a pair that needs them, so their
+        # import (~1 s) overlaps the string/numeric stages of the rest of the batch; False keeps
+        # them off until the fast stages are done
         self.prestart = prestart
         self.warm_up = warm_up
         self.stats: dict[str, int] = {}
@@ -182,110 +368,209 @@ class MathEquivalence:
 
     # -- gold ------------------------------------------------------------------------------
 
-    def gold(self, raw: str | None) -> _Gold:
-        key = raw if raw is not None else "\x00none"
+    def gold(self, raw: str | None, hint: AnswerHint = NO_HINT) -> _Gold:
+        key = (raw if raw is not None else "\x00none", hint.decimal_comma)
         hit = self._gold_cache.get(key)
         if hit is not None:
             self._count("gold_cache_hits")
             return hit
-        text = "" if raw is None else str(raw)
-        norm = normalize(text)
+        text = "" if raw is None else _gold_list(str(raw))
+        side = _read(text, hint.decimal_comma)
+        norm = side.norm
         ok = bool(norm) and balanced(norm) and len(norm) < 2000
-        collection = ok and ("\\cup" in norm or (norm[:1] in "([{" and norm[-1:] in ")]}" and len(split_top_level(norm[1:-1])) > 1))
-        g = _Gold(raw=text, norm=norm, value=evaluate(norm) if ok else None, text=ok and is_text_answer(norm), ok=ok, collection=collection)
+        items = len(split_items(side.latex)) if ok else 0
+        collection = ok and ("\\cup" in norm or items > 1 or (norm[:1] in "([{" and norm[-1:] in ")]}" and len(split_top_level(norm[1:-1])) > 1))
+        g = _Gold(
+            **dataclasses.asdict(side),
+            ok=ok,
+            text=ok and is_text_answer(norm),
+            collection=collection,
+            items=items,
+            option=option_parts(text) if ok else None,
+        )
         self._gold_cache.put(key, g)
         return g
 
+    # -- choosing what to compare ----------------------------------------------------------
+
+    def choose(self, extraction, gold_raw: str | None, hint: AnswerHint = NO_HINT) -> tuple[str | None, str]:
+        """The prediction to compare and the extraction rule that found it. The extractor reads
+        one final answer; the gold decides two cases: a multiple-choice gold takes an option
+        letter stated in prose ("the correct answer is (C)", rule `mcq_letter`), and a gold with
+        several values takes the solution's final boxes joined when the last box alone holds
+        fewer values (`\\boxed{(1,2)}, \\boxed{(2,1)}`, rule `boxes_joined`)."""
+        pred, rule = extraction.answer, extraction.rule
+        if gold_raw is None:
+            return pred, rule
+        g = self.gold(gold_raw, hint)
+        if not g.ok:
+            return pred, rule
+        if g.option is not None and extraction.letter is not None:
+            if pred is None or not self._option_verdict(g, pred)[0] == "correct" and option_parts(pred) is None:
+                return extraction.letter, "mcq_letter"
+        boxes = getattr(extraction, "final_boxes", ())
+        if g.items > 1 and len(boxes) > 1 and pred is not None:
+            distinct = list(dict.fromkeys(b.strip() for b in boxes if b.strip()))
+            last_items = len(split_items(_read(pred, hint.decimal_comma).latex))
+            if len(distinct) > 1 and last_items < g.items:
+                return ", ".join(distinct), "boxes_joined"
+        return pred, rule
+
     # -- the cascade -----------------------------------------------------------------------
 
-    def _fast(self, g: _Gold, pred: str, pnorm: str) -> tuple[str, str, bool] | None:
-        """String and numeric stages; None when the symbolic stage must decide."""
-        if pnorm == g.norm:
-            return "correct", "string", False
-        g_opt = option_letter(g.norm)
-        if g_opt is not None:
-            p_opt = option_letter(pnorm)
-            if p_opt is not None:
-                return ("correct" if p_opt == g_opt else "wrong"), "string", False
-        if g.text:
-            # word answers (Monday, east, (C)) compare as words; sympy would read them as products
-            same = _text_key(pnorm) == _text_key(g.norm)
-            return ("correct" if same else "wrong"), "string", False
-        if g.value is None and g.collection:
-            pv = evaluate(pnorm)
+    def _option_verdict(self, g: _Gold, pred: str) -> tuple[str, str, bool, tuple[str, ...]]:
+        letter, text = g.option  # type: ignore[misc]
+        got = option_parts(pred)
+        if got is not None:
+            same = got[0] == letter
+            return ("correct" if same else "wrong"), "string", False, ("option",)
+        if text is not None:
+            p = _read(pred, False)
+            t = _read(text, False)
+            same = p.norm == t.norm or _text_key(p.norm) == _text_key(t.norm)
+            return ("correct" if same else "wrong"), "string", False, ("option",)
+        return "wrong", "string", False, ("option",)
+
+    def _units(self, g: _Gold, p: _Side, hint: AnswerHint) -> tuple[Unit | None, Unit | None, bool]:
+        """(gold unit, prediction unit, whether both are known and differ)."""
+        gu_text = hint.unit or g.unit
+        gu = parse_unit(gu_text) if gu_text else None
+        pu = parse_unit(p.unit) if p.unit else None
+        differ = gu is not None and pu is not None and gu != pu
+        return gu, pu, differ
+
+    def _numeric(self, gn: str, pn: str, g: _Gold, p: _Side, hint: AnswerHint, rules: list[str]) -> tuple[str, str, bool, tuple[str, ...]] | None:
+        gv = evaluate(gn)
+        if gv is None and g.collection and not rules:
+            pv = evaluate(pn)
             if pv is not None and pv.kind == "scalar":
-                return "wrong", "numeric", False  # an interval, set or pair against a single number
-        if g.value is not None:
-            pv = evaluate(pnorm)
-            if pv is not None:
-                eq = numbers_equal(g.value, pv)
-                if eq is not None:
-                    return ("correct" if eq else "wrong"), "numeric", False
-            elif g.value.kind == "scalar" and (_RELATION.search(pnorm) or len(split_top_level(pnorm)) > 1):
-                # a number against an inequality ("20 > 0") or several answers ("\\pm1, \\pm7")
-                return "wrong", "numeric", False
-            elif _has_variable(pnorm) and not _has_variable(g.norm):
-                # the gold is a number, the prediction has a free variable (x, 2^x, a+b): never
-                # equal; words ("one half") are flagged undecided so a judge may read them
-                return "wrong", "numeric", bool(re.search(r"[A-Za-z]{3,}", _COMMAND.sub("", pnorm)))
+                return "wrong", "numeric", False, tuple(rules)  # an interval, set or pair against a single number
+            return None
+        if gv is None:
+            return None
+        if hint.unit and hint.unit.strip().strip("$").replace("\\", "") in ("%", "percent") and gv.kind == "scalar":
+            gv = dataclasses.replace(gv, percent=True)
+        pv = evaluate(pn)
+        if pv is not None:
+            if gv.kind == "scalar" and pv.kind == "scalar":
+                gu, pu, differ = self._units(g, p, hint)
+                if differ:
+                    if gu.dims != pu.dims:  # type: ignore[union-attr]
+                        return "wrong", "numeric", False, (*rules, "units_differ")
+                    try:
+                        conv = convert(float(pv.items[0].real if isinstance(pv.items[0], complex) else pv.items[0]), pu, gu)  # type: ignore[arg-type]
+                    except (TypeError, OverflowError, ZeroDivisionError):
+                        return None
+                    prec = pv.precision[0] if pv.precision else None
+                    ratio = abs(pu.scale / gu.scale) if gu.scale else 1.0  # type: ignore[union-attr]
+                    pv = Value("scalar", (conv,), percent=pv.percent, precision=((prec[0], prec[1] * ratio),) if prec else (None,))
+                    rules = [*rules, "units_converted"]
+                elif (p.unit or g.unit) and not (p.unit and g.unit):
+                    rules = [*rules, "unit_dropped"]
+            eq = numbers_equal(gv, pv)
+            if eq is not None:
+                if eq and gv.kind == "scalar" and pv.kind == "scalar" and gv.items[0] != pv.items[0]:
+                    if any(x is not None for x in (*gv.precision, *pv.precision)) and not _exactly_close(gv.items[0], pv.items[0]):
+                        rules = [*rules, "rounded"]
+                return ("correct" if eq else "wrong"), "numeric", False, tuple(rules)
+        elif gv.kind == "scalar" and (_RELATION.search(pn) or len(split_top_level(pn)) > 1):
+            # a number against an inequality ("20 > 0") or several answers ("\\pm1, \\pm7")
+            return "wrong", "numeric", False, tuple(rules)
+        elif _has_variable(pn) and not _has_variable(gn):
+            # the gold is a number, the prediction has a free variable (x, 2^x, a+b): never
+            # equal; words ("one half") are flagged undecided so a judge may read them
+            return "wrong", "numeric", bool(re.search(r"[A-Za-z]{3,}", _COMMAND.sub("", pn))), tuple(rules)
         return None
 
-    def check(self, pairs: Sequence[tuple[str | None, str | None]], *, problems: Sequence[str] | None = None) -> list[Verdict]:
-        """Verdict per (gold, predicted answer) pair; `problems` (same length) feeds the judge."""
-        if self.prestart and len(pairs) >= 32:
-            self.pool.start()
+    def _decide(self, g: _Gold, p: _Side, hint: AnswerHint) -> tuple[tuple[str, str, bool, tuple[str, ...]] | None, tuple[str, str], tuple[str, ...]]:
+        """String and numeric stages: (decision or None, LaTeX pair for sympy, rules so far)."""
+        if p.norm == g.norm and not self._units(g, p, hint)[2]:
+            return ("correct", "string", False, ()), ("", ""), ()
+        if g.option is not None:
+            return self._option_verdict(g, p.raw), ("", ""), ()
+        if g.text:
+            # word answers (Monday, east) compare as words; sympy would read them as products
+            same = _text_key(p.norm) == _text_key(g.norm)
+            return ("correct" if same else "wrong", "string", False, ()), ("", ""), ()
+        gl, pl, rules = _rewrite(g.latex, p.latex, g, p, hint)
+        dc = hint.decimal_comma
+        gn = normalize(gl, decimal_comma=dc) if rules else g.norm
+        pn = normalize(pl, decimal_comma=dc) if rules else p.norm
+        if rules and gn == pn:
+            return ("correct", "string", False, tuple(rules)), (gl, pl), tuple(rules)
+        fg, fp = fold_case(gn), fold_case(pn)
+        if fg is not None and fp is not None and fg == fp and fg != gn or (fg is not None and fp is not None and fg == fp and fp != pn):
+            return ("correct", "string", False, (*rules, "case_folded")), (gl, pl), tuple(rules)
+        got = self._numeric(gn, pn, g, p, hint, rules)
+        return got, (gl, pl), tuple(rules)
+
+    def check(
+        self,
+        pairs: Sequence[tuple[str | None, str | None]],
+        *,
+        problems: Sequence[str] | None = None,
+        hints: Sequence[AnswerHint | None] | None = None,
+    ) -> list[Verdict]:
+        """Verdict per (gold, predicted answer) pair; `problems` (same length) feeds the judge;
+        `hints` (same length, None for none) carries each row's unit / answer type / locale."""
         out: list[Verdict | None] = [None] * len(pairs)
-        slow: dict[tuple[str, str], list[int]] = {}
-        slow_forms: dict[tuple[str, str], tuple[str, str]] = {}
+        slow: dict[tuple, list[int]] = {}
+        slow_forms: dict[tuple, tuple[str, str]] = {}
+        slow_rules: dict[tuple, tuple[str, ...]] = {}
         for k, (gold_raw, pred) in enumerate(pairs):
             if pred is None or not str(pred).strip():
                 out[k] = Verdict("no_answer", "extract", None)
                 continue
             pred = str(pred).strip()
-            g = self.gold(gold_raw)
+            hint = (hints[k] if hints is not None else None) or NO_HINT
+            g = self.gold(gold_raw, hint)
             if not g.ok:
                 out[k] = Verdict("gold_unparseable", "gold", pred)
                 continue
-            pnorm = normalize(pred)
-            key = (g.norm, pnorm)
+            p = _read(pred, hint.decimal_comma)
+            key = (g.raw, p.raw, hint)
             hit = self._verdict_cache.get(key)
             if hit is not None:
                 self._count("verdict_cache_hits")
-                out[k] = Verdict(hit[0], hit[1], pred, hit[2])
+                out[k] = Verdict(hit[0], hit[1], pred, hit[2], hit[3])
                 continue
-            if not balanced(pnorm) or _CUT_OFF.search(pnorm):
+            if not balanced(p.norm) or _CUT_OFF.search(p.norm):
                 # a cut-off answer ("\\frac{37113", "(1 -"): unreadable, so wrong; a judge may look
                 self._count("stage_string")
-                self._verdict_cache.put(key, ("wrong", "string", True))
+                self._verdict_cache.put(key, ("wrong", "string", True, ()))
                 out[k] = Verdict("wrong", "string", pred, True)
                 continue
-            fast = self._fast(g, pred, pnorm)
+            fast, forms, rules = self._decide(g, p, hint)
             if fast is not None:
                 self._count(f"stage_{fast[1]}")
                 self._verdict_cache.put(key, fast)
-                out[k] = Verdict(fast[0], fast[1], pred, fast[2])
+                out[k] = Verdict(fast[0], fast[1], pred, fast[2], fast[3])
                 continue
+            if self.prestart and not slow and len(pairs) >= 32:
+                self.pool.start()  # imports overlap the fast stages of the rest of the batch
             slow.setdefault(key, []).append(k)
-            slow_forms[key] = (plain_to_latex(strip_delimiters(g.raw)), plain_to_latex(strip_delimiters(pred)))
+            slow_forms[key] = forms
+            slow_rules[key] = rules
         if slow:
             keys = list(slow)
             results = self.pool.run([slow_forms[key] for key in keys])
             self._count("stage_symbolic", len(keys))
             for key, res in zip(keys, results):
+                rules = slow_rules[key]
                 if res == "correct":
-                    v = ("correct", "symbolic", False)
+                    v = ("correct", "symbolic", False, rules)
                 elif res == "wrong":
-                    v = ("wrong", "symbolic", False)
+                    v = ("wrong", "symbolic", False, rules)
                 elif res == "gold_unparseable":
-                    v = ("gold_unparseable", "symbolic", False)
+                    v = ("gold_unparseable", "symbolic", False, rules)
                 elif res == "timeout":
-                    v = ("timeout", "symbolic", True)
+                    v = ("timeout", "symbolic", True, rules)
                 else:  # pred_unparseable / error: the rules cannot read the prediction
-                    v = ("wrong", "symbolic", True)
+                    v = ("wrong", "symbolic", True, rules)
                 if res != "timeout":  # a timeout may pass on a less loaded machine: not cached
                     self._verdict_cache.put(key, v)
                 for k in slow[key]:
-                    out[k] = Verdict(v[0], v[1], str(pairs[k][1]).strip(), v[2])
+                    out[k] = Verdict(v[0], v[1], str(pairs[k][1]).strip(), v[2], v[3])
         verdicts = [v for v in out if v is not None]
         assert len(verdicts) == len(pairs)
         if self.judge is not None:
@@ -363,3 +648,11 @@ class MathEquivalence:
             return labels, None, 0.0
         best = max(counts, key=lambda c: (counts[c], -c))
         return labels, best, counts[best] / len(answers)
+
+
+def _exactly_close(a: object, b: object) -> bool:
+    try:
+        fa, fb = complex(a), complex(b)  # type: ignore[arg-type]
+    except (TypeError, OverflowError):
+        return False
+    return abs(fa - fb) <= 1e-9 * max(1.0, abs(fa), abs(fb))

@@ -6,9 +6,22 @@ end-of-thought marker (`</think>`, `<|end_of_thought|>`, Sky-T1's `<|begin_of_so
 the completion's tail (the model never closed its thought) — the source is recorded, so a row
 answered only inside its thought can be told apart.
 
-`extract_answer(text)` tries, in order: the last `\\boxed{...}`/`\\fbox{...}` (balanced, nested
-braces; `\\boxed 5` too), GSM8K's `#### N`, "the answer is ..."/"final answer: ...", and the final
-line. Returns an `Extraction(answer, rule, source)`; `answer` is None when nothing was found.
+`extract_answer(text)` tries, in order (the rule that found the answer is recorded):
+
+| rule             | finds                                                                      |
+|------------------|----------------------------------------------------------------------------|
+| `boxed`          | the last `\\boxed{...}`/`\\fbox{...}` (balanced, nested braces; `\\boxed 5` too) |
+| `hash`           | GSM8K's `#### N`                                                           |
+| `answer_is`      | "the answer is ...", "final answer: ...", "Answer: B"; a sentence after it is read for its value ("Final answer: the largest $n$ is 34." -> 34) |
+| `answer_is_i18n` | the same in other languages: `答案是 13`, `Réponse : 220`, `Antwort: 5`, `La respuesta es 7`, `Ответ: 3` |
+| `list_items`     | a closing list after a lead-in line ending in ":" ("the pairs are:\\n* (3, 0)\\n* (-3, 1)" -> "(3, 0), (-3, 1)"); each item's label ("- KCl: 74.55 g/mol") is dropped |
+| `final_line`     | the answer stated on the last line that states one: a bare value, a statement ("So, the sixth term is 350."), a labelled value, or a concluding line in another language ("所以…共有13只") |
+
+Two more readings are kept on the `Extraction` for the verifier, which picks them only when the
+gold asks for it (`MathEquivalence.choose`): `final_boxes`, the boxes of the closing answer block
+(joined when the gold has several values: `\\boxed{(1,2)}, \\boxed{(2,1)}`, rule `boxes_joined`),
+and `letter`, a multiple-choice letter stated in prose ("the correct answer is (C)", "**D.**
+because", "Answer: B"; rule `mcq_letter`).
 
 Exercised by `python -m pytest -q tests/test_math_verify.py`.
 """
@@ -16,10 +29,11 @@ Exercised by `python -m pytest -q tests/test_math_verify.py`.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Literal
 
-Rule = Literal["boxed", "hash", "answer_is", "final_line", "none"]
+Rule = Literal["boxed", "hash", "answer_is", "answer_is_i18n", "list_items", "final_line", "boxes_joined", "mcq_letter", "none"]
 Source = Literal["answer", "after_thought", "completion_tail", "text"]
 
 # The tail searched when a completion has no solution part: long chains of thought put their
@@ -35,6 +49,18 @@ class Extraction:
     answer: str | None
     rule: Rule
     source: Source
+    # the searched text (not compared, not printed): the lazy readings below come from it
+    text: str = field(default="", repr=False, compare=False)
+
+    @cached_property
+    def final_boxes(self) -> tuple[str, ...]:
+        """The boxes of the closing answer block, in order (see `final_boxes`)."""
+        return final_boxes(self.text) if self.text else ()
+
+    @cached_property
+    def letter(self) -> str | None:
+        """A multiple-choice letter the text states as its answer (see `mcq_letter`)."""
+        return mcq_letter(self.text) if self.text else None
 
 
 def solution_text(completion: str | None, answer: str | None) -> tuple[str, Source]:
@@ -56,9 +82,10 @@ def solution_text(completion: str | None, answer: str | None) -> tuple[str, Sour
     return completion[-TAIL_CHARS:], "completion_tail"
 
 
-def last_boxed(text: str) -> str | None:
-    """Content of the last \\boxed{...} or \\fbox{...} (nested braces balanced)."""
-    best = None
+def boxes(text: str) -> list[tuple[int, int, str]]:
+    """Every complete \\boxed{...}/\\fbox{...} as (start, end, content), in order (nested braces
+    balanced; a truncated box is left out)."""
+    out = []
     for m in re.finditer(r"\\(?:boxed|fbox)\s*", text):
         start = m.end()
         if start < len(text) and text[start] == "{":
@@ -70,21 +97,94 @@ def last_boxed(text: str) -> str | None:
                 elif ch == "}":
                     depth -= 1
                     if depth == 0:
-                        best = text[start + 1 : j]
+                        out.append((m.start(), j + 1, text[start + 1 : j].strip()))
                         break
             # unbalanced: this one is truncated, keep any earlier complete box
         else:
             m2 = re.match(r"([^\s$\\]+)", text[start:])  # \boxed 5
             if m2 and m.group(0).endswith((" ", "\t")):
-                best = m2.group(1).rstrip(".,;")
-    return best.strip() if best is not None else None
+                out.append((m.start(), start + m2.end(), m2.group(1).rstrip(".,;").strip()))
+    return out
+
+
+def last_boxed(text: str) -> str | None:
+    """Content of the last \\boxed{...} or \\fbox{...} (nested braces balanced)."""
+    if "boxed" not in text and "fbox" not in text:
+        return None
+    found = boxes(text)
+    return found[-1][2] if found else None
+
+
+# Between two boxes of one answer block: a short stretch that takes nothing back. A gap that
+# says "wait", "but", "however" or "instead" (or is long) starts a new attempt.
+_BLOCK_GAP = 600
+_RETRACT = re.compile(r"\b(?:wait|but|however|instead|actually|mistake|incorrect|wrong|re-?check|re-?examine|hmm|alternatively|not)\b", re.IGNORECASE)
+
+
+def final_boxes(text: str) -> tuple[str, ...]:
+    """The boxes of the closing answer block: walking back from the last box while the text
+    between two boxes is short and retracts nothing. "Case 1: \\boxed{(1,2)} ... Case 2:
+    \\boxed{(2,1)}" gives both; "\\boxed{3}. Wait, ... \\boxed{4}" gives only 4."""
+    if "boxed" not in text and "fbox" not in text:
+        return ()
+    found = boxes(text)
+    if not found:
+        return ()
+    block = [found[-1]]
+    for prev in reversed(found[:-1]):
+        gap = text[prev[1] : block[0][0]]
+        if len(gap) > _BLOCK_GAP or _RETRACT.search(gap):
+            break
+        block.insert(0, prev)
+    return tuple(b[2] for b in block)
+
+
+_LETTER_PATTERNS = (
+    # "the correct answer is (C)", "answer: B", "Answer: **D**", "option (A)", "choice C is correct"
+    re.compile(r"(?:answer|option|choice)\s*(?:is|would be|should be|must be|=|:|：)?\s*(?:option|choice)?\s*[*_]*\s*(?:\\textbf\{)?\(?((?-i:[A-E]))\)?(?![A-Za-z0-9])", re.IGNORECASE),
+    # a boxed letter: \boxed{C}, \boxed{\text{(C)}}
+    re.compile(r"\\boxed\{\s*(?:\\text(?:bf)?\{)?\s*\(?([A-E])\)?\s*\}?\s*\}"),
+    # a line that starts with the letter: "D. because ...", "**(B)** is right", "C) 12"
+    re.compile(r"(?m)^\s*[*_]*\s*\(?([A-E])[).:][*_]*(?:\s|$)"),
+    # "(C) is correct", "C is the correct answer"
+    re.compile(r"\(?\b([A-E])\)?\s+is\s+(?:the\s+)?(?:correct|right|answer)"),
+)
+
+
+def mcq_letter(text: str) -> str | None:
+    """The option letter the text states as its answer, or None: the last match of the strongest
+    pattern that matches (an "answer ... is (C)" statement, then a boxed letter, then a line that
+    starts with a letter, then "(C) is correct")."""
+    tail = text[-3000:]
+    for pat in _LETTER_PATTERNS:
+        found = pat.findall(tail)
+        if found:
+            return found[-1].upper()
+    return None
 
 
 _HASH = re.compile(r"####\s*(-?\$?\s*[\d.,]+[^\n]*)")
 _ANSWER_IS = re.compile(
-    r"(?:the\s+(?:final\s+)?answer\s+is|final\s+answer\s*(?:is|[:：]))\s*[:：]?\s*",
+    r"(?:the\s+(?:final\s+|correct\s+)?answer\s+is|final\s+answer\s*(?:is|[:：])|(?m:^)\W{0,4}answer\s*[:：])\s*[:：]?\s*",
     re.IGNORECASE,
 )
+# "the answer is" in other languages (final lines of multilingual traces)
+_ANSWER_IS_I18N = re.compile(
+    r"(?:最终答案|故答案|所以答案|因此答案|答案|答)\s*(?:是|为|為|应为|應為)?\s*[:：]?"
+    r"|(?:la\s+)?r[ée]ponse(?:\s+finale)?\s*(?:est\s*)?[:：]?"
+    r"|(?:die\s+)?(?:endg[üu]ltige\s+)?antwort\s*(?:ist|lautet)?\s*[:：]?"
+    r"|(?:la\s+)?respuesta(?:\s+final)?\s*(?:es\s*)?[:：]?"
+    r"|(?:a\s+)?resposta(?:\s+final)?\s*(?:é\s*)?[:：]?"
+    r"|(?:la\s+)?risposta(?:\s+finale)?\s*(?:è\s*)?[:：]?"
+    r"|(?:окончательный\s+)?ответ\s*[:：—-]?"
+    r"|答え\s*(?:は)?\s*[:：]?|정답\s*(?:은|는)?\s*[:：]?"
+    r"|jawaban(?:nya)?\s*(?:adalah\s*)?[:：]?|antwoord\s*(?:is\s*)?[:：]?|odpowied[źz]\s*[:：]|cevap\s*[:：]",
+    re.IGNORECASE,
+)
+_I18N_HINT = re.compile(r"[^\x00-\x7f]|antwo|respu|respo|rispo|jawab|cevap|odpow", re.IGNORECASE)
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
+# words that open a concluding sentence in Chinese/Japanese/Korean: so, therefore, in total
+_CJK_CONCLUDING = re.compile(r"所以|因此|故|综上|總共|总共|一共|共有|共计|答|总计|合计|したがって|よって|따라서")
 
 
 def _first_math_span(s: str) -> str | None:
@@ -104,11 +204,60 @@ def _clean_tail(s: str) -> str:
     return s.strip()
 
 
-def _answer_is(text: str) -> str | None:
-    matches = list(_ANSWER_IS.finditer(text))
+# A statement taken back right after it is made, or one the model only remembers: "I recall
+# that the correct answer is 1/2. Hmm, maybe I made a mistake" states no answer of its own.
+_DOUBT_AFTER = re.compile(
+    r"\b(?:mistake|wrong|incorrect|not sure|doesn'?t (?:match|make sense)|does not (?:match|make sense)|contradict\w*|doubt|hmm+)\b",
+    re.IGNORECASE,
+)
+_HEARSAY_BEFORE = re.compile(r"\b(?:recall|remember|heard|supposed(?:ly)?|the book|the key|expected|should get)\b[^.\n]{0,40}$", re.IGNORECASE)
+
+
+def _retracted(text: str, start: int, end: int) -> bool:
+    after = text[end : end + 160]
+    nxt = re.split(r"(?<=[.!?])\s+|\n\s*\n", after, maxsplit=2)
+    window = " ".join(nxt[1:3]) if len(nxt) > 1 else ""
+    return bool(_DOUBT_AFTER.search(window) or _HEARSAY_BEFORE.search(text[max(0, start - 60) : start]))
+
+
+# "326.5 is the correct sum", "x = 4 is indeed the correct solution": a value confirmed
+_CONFIRMED = re.compile(
+    r"(\\\(.{1,80}?\\\)|\$[^$]{1,80}\$|-?\d[\d,]*(?:\.\d+)?(?:\s*(?:π|\\pi))?)\s+is\s+(?:indeed\s+|definitely\s+|clearly\s+)?"
+    r"(?:the\s+)?(?:correct|right|final)\s+(?:answer|solution|result|value|sum|total|count)\b",
+    re.IGNORECASE,
+)
+
+
+def _confirmed(text: str) -> str | None:
+    for m in reversed(list(_CONFIRMED.finditer(text))):
+        if _retracted(text, m.start(), m.end()):
+            continue
+        v = m.group(1)
+        span = _spans(v)
+        if span:
+            inner = span[0][2]
+            if "=" in inner:
+                inner = inner.rsplit("=", 1)[1].strip()
+            return inner or None
+        return _unicode_number(v)
+    return None
+
+
+def _unicode_number(v: str) -> str:
+    return v.replace("π", "\\pi").strip()
+
+
+def _answer_is(text: str, pattern: re.Pattern[str] = _ANSWER_IS) -> str | None:
+    matches = list(pattern.finditer(text))
     for m in reversed(matches):
+        if _retracted(text, m.start(), m.end()):
+            continue
+        if pattern is _ANSWER_IS_I18N and not _CJK.search(m.group(0)) and m.start() > 0 and text[m.start() - 1].isalpha():
+            continue  # "antwort" inside a longer word
         rest = text[m.end() :]
-        rest = rest.lstrip(" *:")
+        rest = rest.lstrip(" *:：")
+        if not rest.strip():
+            continue
         boxed = last_boxed(rest.split("\n")[0])
         if boxed:
             return boxed
@@ -116,8 +265,17 @@ def _answer_is(text: str) -> str | None:
         if span:
             return span
         line = rest.split("\n")[0]
-        line = re.split(r"(?<=[^\d])\.\s|\.$", line)[0]
+        line = re.split(r"(?<=[^\d])[.。]\s|[.。]$", line)[0]
         line = _clean_tail(line)
+        if _CJK.search(line):
+            got = _value_in(line)  # "答案是 13 只" -> 13
+            if got:
+                return got
+            continue
+        if line and _COPULA.search(line) and re.search(r"\d|\$|\\\(", line):
+            got = _statement_answer(line)  # "Final answer: the largest $n$ is 34." -> 34
+            if got:
+                return _clean_tail(got)
         if line and not re.search(r"[\d\\]", line):
             first = line.split()[0].lower().strip(",.")
             if first in _NUMBER_WORDS:
@@ -134,7 +292,7 @@ def _answer_is(text: str) -> str | None:
 
 
 _MATH_SPAN = re.compile(r"\$\$(.+?)\$\$|\$(.+?)\$|\\\((.+?)\\\)|\\\[(.+?)\\\]")
-_NUMBER = re.compile(r"-?\$?\d[\d,]*(?:\.\d+)?(?:\s*/\s*\d+)?%?|-?\.\d+")
+_NUMBER = re.compile(r"-?\$?\d[\d,]*(?:\.\d+)?(?:\s*/\s*\d+)?(?:%|\s*(?:π|\\pi)(?![a-zA-Z]))?|-?\.\d+")
 _OPTION = re.compile(r"\([A-E]\)")
 # "$93 - $15": a dollar sign before a number that is not closed right after it is currency
 _CURRENCY = re.compile(r"\$(?=\d[\d,]*(?:\.\d+)?(?![\d$]))")
@@ -233,6 +391,50 @@ def balanced_parens(s: str) -> bool:
     return depth == 0
 
 
+_BULLET = re.compile(r"^\s*(?:[-*•+]|\d{1,2}[.)])\s+(.*)$")
+# "KCl: 74.55 g/mol", "**Rayna:** 7": a short label, a colon, then the value
+_ITEM_LABEL = re.compile(r"^\s*(?:\*\*)?[^:：=\d$\\]{1,40}?(?:\*\*)?\s*[:：]\s*(?:\*\*)?(?=\S)")
+
+
+def _item_value(item: str) -> str | None:
+    """The value a list item states: "**(3, 0)**" -> "(3, 0)", "KCl: 74.55 g/mol" -> "74.55 g/mol",
+    "Rayna is 7 years old." -> "7"."""
+    item = item.strip()
+    boxed = last_boxed(item)
+    if boxed:
+        return boxed
+    m = _ITEM_LABEL.match(item)
+    if m and re.search(r"\d|\$|\\\(", item[m.end() :]):
+        item = item[m.end() :]
+    item = item.replace("**", "").strip()
+    spans = _spans(item)
+    if spans and spans[0][0] == 0 and spans[0][1] >= len(item.rstrip(" .;,")):
+        return spans[0][2]
+    if len(item) <= 40 and not re.search(r"[A-Za-z]{3,}\s+[A-Za-z]{3,}", item):
+        return _clean_tail(item) or None
+    got = _statement_answer(item)
+    return _clean_tail(got) if got else None
+
+
+def _list_items(text: str) -> str | None:
+    """A closing list introduced by a line that ends with ":": its items' values, joined."""
+    lines = [ln for ln in text.strip().split("\n") if ln.strip()]
+    items: list[str] = []
+    k = len(lines) - 1
+    while k >= 0 and _BULLET.match(lines[k]):
+        items.insert(0, _BULLET.match(lines[k]).group(1))  # type: ignore[union-attr]
+        k -= 1
+    if not items or k < 0 or len(items) > 12:
+        return None
+    lead = lines[k].strip().strip("*").strip()
+    if not lead.endswith((":", "：")):
+        return None
+    values = [_item_value(it) for it in items]
+    if any(v is None or not re.search(r"\d|\\|[A-Za-z]", v) for v in values):
+        return None
+    return ", ".join(values)  # type: ignore[arg-type]
+
+
 def _final_line(text: str, *, lookback: int = 5) -> str | None:
     """The answer stated on the last line that states one (closing delimiters, markers and
     lines without any digit or math, like "I think that's the answer.", are skipped; at most
@@ -249,6 +451,21 @@ def _final_line(text: str, *, lookback: int = 5) -> str | None:
         looked += 1
         if _TENTATIVE.match(line) or line.rstrip().endswith(":"):
             continue  # "Wait, perhaps the quotient should be 204": a doubt, not a conclusion
+        if _CJK.search(line):
+            if _CJK_CONCLUDING.search(line):
+                spans = _spans(line)
+                if spans:
+                    return _clean_tail(spans[-1][2])
+                nums = _NUMBER.findall(line)
+                if nums:
+                    return nums[-1].strip().rstrip(",")  # "所以…共有13只" -> 13
+            continue
+        m = _BULLET.match(line)
+        if m:
+            line = m.group(1)  # "- KCl: 74.55 g/mol" -> "KCl: 74.55 g/mol"
+            lab = _ITEM_LABEL.match(line)
+            if lab and re.search(r"\d", line[lab.end() :]):
+                return _clean_tail(line[lab.end() :].replace("**", ""))
         line = re.sub(r"^(?:answer|final answer|solution)\s*[:：]\s*", "", line, flags=re.IGNORECASE)
         if len(line) <= 40 and not re.search(r"[A-Za-z]{3,}\s", line):
             whole = _spans(line)
@@ -268,19 +485,27 @@ def extract_answer(text: str | None, *, source: Source = "text") -> Extraction:
         return Extraction(None, "none", source)
     boxed = last_boxed(text)
     if boxed:
-        return Extraction(boxed, "boxed", source)
-    hashes = _HASH.findall(text)
-    if hashes:
-        ans = _clean_tail(hashes[-1])
-        if ans:
-            return Extraction(ans, "hash", source)
-    ans = _answer_is(text)
+        return Extraction(boxed, "boxed", source, text)
+    if "####" in text:
+        hashes = _HASH.findall(text)
+        if hashes:
+            ans = _clean_tail(hashes[-1])
+            if ans:
+                return Extraction(ans, "hash", source, text)
+    ans = _answer_is(text) or _confirmed(text[-TAIL_CHARS:])
     if ans:
-        return Extraction(ans, "answer_is", source)
+        return Extraction(ans, "answer_is", source, text)
+    if _I18N_HINT.search(text, max(0, len(text) - 2000)):
+        ans = _answer_is(text[-2000:], _ANSWER_IS_I18N)
+        if ans:
+            return Extraction(ans, "answer_is_i18n", source, text)
+    ans = _list_items(text)
+    if ans:
+        return Extraction(ans, "list_items", source, text)
     ans = _final_line(text)
     if ans:
-        return Extraction(ans, "final_line", source)
-    return Extraction(None, "none", source)
+        return Extraction(ans, "final_line", source, text)
+    return Extraction(None, "none", source, text)
 
 
 def extract_from_trace(completion: str | None, answer: str | None) -> Extraction:
@@ -291,10 +516,23 @@ def extract_from_trace(completion: str | None, answer: str | None) -> Extraction
     if source == "completion_tail":
         boxed = last_boxed(completion or "")
         if boxed:
-            return Extraction(boxed, "boxed", source)
+            return Extraction(boxed, "boxed", source, completion or "")
     ext = extract_answer(text, source=source)
-    if ext.answer is None and source == "after_thought" and completion:
+    if source == "after_thought" and completion and (ext.answer is None or (ext.rule in _WEAK_RULES and _cut_off_solution(completion))):
+        # the solution part states nothing, or was cut off before it stated its answer (a line of
+        # working is not an answer): the thought's own conclusion counts, flagged by its source
         ends = [k for k in (completion.find(m) for m in _END_THOUGHT) if k >= 0]
         thought = completion[: min(ends)] if ends else completion
-        ext = extract_answer(thought[-TAIL_CHARS:], source="completion_tail")
+        got = extract_answer(thought[-TAIL_CHARS:], source="completion_tail")
+        if ext.answer is None or got.rule in _STRONG_RULES:
+            ext = got
     return ext
+
+
+_WEAK_RULES = frozenset({"final_line", "list_items"})
+_STRONG_RULES = frozenset({"boxed", "hash", "answer_is", "answer_is_i18n"})
+
+
+def _cut_off_solution(completion: str) -> bool:
+    """A Sky-T1 solution block that was opened and never closed (the output hit its length limit)."""
+    return "<|begin_of_solution|>" in completion and "<|end_of_solution|>" not in completion

@@ -13,10 +13,25 @@ Columns added:
 - `score_math` (f64): 1.0 for correct / pseudo_correct, 0.0 otherwise, null when skipped
 - `score_math_stage` (str): extract | gold | string | numeric | symbolic | judge | pseudo
 - `score_math_pred` (str): the extracted answer
-- `score_math_rule` (str): extraction rule and source, e.g. `boxed@answer`, `final_line@completion_tail`
+- `score_math_rule` (str): extraction rule and source, then the equivalence rules that decided,
+  e.g. `boxed@answer`, `final_line@completion_tail`, `boxes_joined@answer+labels_dropped`,
+  `answer_is_i18n@answer+units_converted` (rule tables: `math_extract`, `math_equiv`)
 - `score_math_vote` (f64): the majority class's vote share for pseudo-labelled rows, else null
 
 `keep` = correct (+ pseudo_correct with `accept_pseudo=True`) + skipped.
+
+Row hints read when present (all optional):
+- `meta` (JSON string) key `unit`: the unit the reference answer is given in (OlympiadBench's
+  `unit`: `m/s`, `km`, `^{\\circ}`, `%`); a prediction in another unit of the same kind is
+  converted, one without a unit is compared as a number.
+- `meta` key `answer_type`: OlympiadBench's `Numerical` | `Expression` | `Equation` | `Interval` |
+  `Tuple` (`Interval` reads `(a, b)` as an interval, so `a < x < b` matches it).
+- `meta` key `locale` or `language`, else the `language` column (ISO 639-1, e.g. `fr`, `de-CH`):
+  a language that writes decimal commas (`DECIMAL_COMMA_LANGUAGES`) reads `1,5` as 1.5 and
+  `12.000.023` as 12000023. Without any, the solution's own last words decide (French, German,
+  Spanish, ... answer words such as "Réponse", "Antwort", "Respuesta"); English is the default.
+- Several gold answers: a `reference_answer` that is a JSON list of strings
+  (`["(1,2)", "(2,1)"]`) is one collection, all items required, in any order.
 
 Exercised by `python -m pytest -q tests/test_math_verify.py`.
 """
@@ -26,9 +41,68 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import ClassVar
 
+import json
+import re
+
 import polars as pl
-from factory.filters.math.equiv import Judge, JudgeOn, MathEquivalence
+from factory.filters.math.equiv import AnswerHint, Judge, JudgeOn, MathEquivalence
 from factory.filters.math.extract import extract_from_trace
+
+# ISO 639-1 codes of languages whose numbers write a decimal comma (1,5) (CLDR number symbols)
+DECIMAL_COMMA_LANGUAGES = frozenset(
+    "fr de es it pt ru nl pl tr cs sk sl hr sr bs mk bg uk be ro hu el da sv nb nn no fi et lv lt "
+    "is id vi az kk uz ky ka hy sq ca gl eu af ar fa ".split()
+)
+# answer words that show the solution's language when the row does not say it
+_LANGUAGE_WORDS = re.compile(
+    r"\b(?:(?P<fr>r[ée]ponse|donc)|(?P<de>antwort|ergebnis|daher|somit)|(?P<es>respuesta|por lo tanto)"
+    r"|(?P<pt>resposta|portanto)|(?P<it>risposta|quindi|dunque)|(?P<ru>ответ|итак|следовательно))\b",
+    re.IGNORECASE,
+)
+
+
+def decimal_comma_language(code: str | None) -> bool:
+    """True for a language tag whose numbers write a decimal comma: "fr", "de-CH", "pt_BR"."""
+    if not code:
+        return False
+    return re.split(r"[-_]", str(code).strip().lower())[0] in DECIMAL_COMMA_LANGUAGES
+
+
+def guess_decimal_comma(text: str | None) -> bool:
+    """The solution's closing words name its language ("Réponse : 1,5"): English text and text
+    without such words keep the decimal point."""
+    if not text:
+        return False
+    m = None
+    for m in _LANGUAGE_WORDS.finditer(text[-600:]):
+        pass
+    return m is not None and m.lastgroup is not None
+
+
+def row_hint(meta: str | None, language: str | None, solution: str | None) -> AnswerHint:
+    """The `AnswerHint` of one row from its `meta` JSON, its `language` and its solution text."""
+    unit = answer_type = locale = None
+    if meta:
+        try:
+            m = json.loads(meta)
+        except (TypeError, ValueError):
+            m = None
+        if isinstance(m, dict):
+            unit = m.get("unit") or None
+            answer_type = m.get("answer_type") or None
+            locale = m.get("locale") or m.get("language") or None
+    lang = locale or language
+    if lang:
+        dc = decimal_comma_language(lang)
+    else:
+        dc = guess_decimal_comma(solution)
+    if isinstance(unit, list):
+        unit = unit[0] if unit else None
+    if unit is not None and not isinstance(unit, str):
+        unit = str(unit)
+    if answer_type is not None and not isinstance(answer_type, str):
+        answer_type = str(answer_type)
+    return AnswerHint(unit=unit, answer_type=answer_type, decimal_comma=dc)
 
 VERDICTS = (
     "correct",
@@ -103,29 +177,41 @@ class MathVerifier:
         else:
             groups = None
 
+        metas = batch.get_column("meta").to_list() if "meta" in batch.columns else [None] * n
+        languages = batch.get_column("language").to_list() if "language" in batch.columns else [None] * n
+
         with_gold: list[int] = []
+        hints: list[AnswerHint] = []
         pseudo: dict[object, list[int]] = {}
         for k in range(n):
             if domains[k] != "math":
                 continue
             ext = extract_from_trace(completions[k], answers[k])
-            pred[k] = ext.answer
-            rule[k] = f"{ext.rule}@{ext.source}"
             if golds[k] is not None:
+                hint = row_hint(metas[k], languages[k], ext.text)
+                pred[k], chosen = self.equiv.choose(ext, golds[k], hint)
+                rule[k] = f"{chosen}@{ext.source}"
                 with_gold.append(k)
-            elif groups is not None:
-                pseudo.setdefault(groups[k], []).append(k)
+                hints.append(hint)
             else:
-                verdict[k], stage[k], score[k] = "no_consensus", "pseudo", 0.0
+                pred[k] = ext.answer
+                rule[k] = f"{ext.rule}@{ext.source}"
+                if groups is not None:
+                    pseudo.setdefault(groups[k], []).append(k)
+                else:
+                    verdict[k], stage[k], score[k] = "no_consensus", "pseudo", 0.0
 
         if with_gold:
             verdicts = self.equiv.check(
                 [(golds[k], pred[k]) for k in with_gold],
                 problems=[problems[k] for k in with_gold] if problems is not None else None,
+                hints=hints,
             )
             for k, v in zip(with_gold, verdicts):
                 verdict[k], stage[k] = v.verdict, v.stage
                 score[k] = 1.0 if v.verdict == "correct" else 0.0
+                if v.rules:
+                    rule[k] = f"{rule[k]}+{'+'.join(v.rules)}"
 
         for rows in pseudo.values():
             labels, best, share = self.equiv.pseudo_labels([pred[k] for k in rows])

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
 
+from factory.filters.math.units import split_unit
+
 # ------------------------------------------------------------------------------------------
 # Plain text -> LaTeX
 # ------------------------------------------------------------------------------------------
@@ -68,15 +70,26 @@ def _replace_call(s: str, name: str, fmt: str) -> str:
     return "".join(out)
 
 
-_UNICODE = {"π": "\\pi ", "∞": "\\infty ", "−": "-", "×": "\\times ", "·": "\\cdot ", "≤": "\\leq ", "≥": "\\geq ", "°": "^\\circ"}
+_UNICODE = {
+    "π": "\\pi ", "∞": "\\infty ", "−": "-", "–": "-", "×": "\\times ", "·": "\\cdot ", "⋅": "\\cdot ",
+    "≤": "\\leq ", "≥": "\\geq ", "≠": "\\neq ", "∈": "\\in ", "∪": "\\cup ", "±": "\\pm ",
+    "½": "\\frac{1}{2}", "⅓": "\\frac{1}{3}", "⅔": "\\frac{2}{3}", "¼": "\\frac{1}{4}", "¾": "\\frac{3}{4}",
+    "\u00a0": " ", "\u2009": " ", "\u202f": " ", "，": ",", "：": ":",
+}
+_SUPERSCRIPT = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁻⁺", "0123456789-+")
+_SUBSCRIPT = str.maketrans("₀₁₂₃₄₅₆₇₈₉", "0123456789")
 
 
 def _unicode_math(s: str) -> str:
-    """π, √3, √(x+1), ∞, −, ×, ·, ≤, ≥, ° -> their LaTeX."""
+    """π, √3, √(x+1), ∞, −, ×, ·, ≤, ≥, ≠, ±, ½, x², m⁻¹, v₁, non-breaking spaces -> LaTeX/ASCII.
+    The degree sign stays (the units layer reads °C); `normalize` drops a bare one."""
     if s.isascii():
         return s
     for k, v in _UNICODE.items():
-        s = s.replace(k, v)
+        if k in s:
+            s = s.replace(k, v)
+    s = re.sub(r"[⁰¹²³⁴⁵⁶⁷⁸⁹⁻⁺]+", lambda m: "^{" + m.group(0).translate(_SUPERSCRIPT) + "}", s)
+    s = re.sub(r"[₀₁₂₃₄₅₆₇₈₉]+", lambda m: "_{" + m.group(0).translate(_SUBSCRIPT) + "}", s)
     s = re.sub(r"√\s*(\d+|[a-zA-Z])", r"\\sqrt{\1}", s)
     s = s.replace("√", "sqrt")
     return s
@@ -178,20 +191,152 @@ def _fix_short_args(s: str) -> str:
 _SIMPLE_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 
 
-def normalize(s: str | None) -> str:
-    """Canonical string for exact matching. Lossy only in ways every grader accepts."""
+def normalize(s: str | None, *, decimal_comma: bool = False) -> str:
+    """Canonical string for exact matching. Lossy only in ways every grader accepts.
+    `decimal_comma=True` reads `1,5` as 1.5 and `12.000.023` as 12000023 (see `_numbers_by_locale`)."""
+    return normalize_quantity(s, decimal_comma=decimal_comma)[0]
+
+
+def normalize_quantity(s: str | None, *, decimal_comma: bool = False) -> tuple[str, str | None]:
+    """(canonical string without its unit, the unit text that was stripped or None).
+    The unit is what `math_units.split_unit` recognised (`km/h`, `\\text{ Å}`, `°C`); unit words it
+    does not know ("square units", "students") are dropped without being reported."""
     if s is None:
-        return ""
+        return "", None
     s = str(s).strip()
     if _SIMPLE_NUMBER.fullmatch(s) and len(s) < 30:
-        return s  # most answers are plain numbers: nothing to rewrite
-    return _normalize(s)
+        return s, None  # most answers are plain numbers: nothing to rewrite
+    return _normalize(s, decimal_comma)
+
+
+# A trailing condition: ", \\quad \\text{for } x \\ne 9", "\\text{ where } k \\in \\mathbb{Z}", ", n \\in \\mathbb{Z}"
+_CONDITION = re.compile(
+    r"(?:,|;|\\quad|\\qquad|\\,|\\;|\\ |\s)*"
+    r"(?:\\text\{\s*(?:for|where|when|if|with|provided|assuming|for all|for any|for every|for some)\b[^{}]*\}"
+    r"|\\(?:text|mbox)\{\s*\}\s*(?:for|where|when|if)\b"
+    r"|(?<=[\s,;])(?:for|where|when|if|provided)\s+(?=[a-zA-Z\\$(])"
+    r"|(?<=[,;])\s*\(?\s*(?:[a-zA-Z]|\\[a-zA-Z]+)(?:_\{?\w+\}?)?\s*(?:\\in\s*\\mathbb\s*\{?[ZNRQC]\}?|\\(?:neq|ne)\b|\\notin|[<>]|\\[lg]eq?\b))"
+)
+_INT_PARAM = re.compile(r"(?<![\\A-Za-z])([a-zA-Z])\s*(?:\\in\s*\\mathbb\s*\{?Z\}?|\\text\{?\s*(?:is\s+)?(?:an?\s+)?(?:arbitrary\s+|any\s+)?integers?)|(?:for\s+(?:all|any|some)\s+)?integers?\s+([a-zA-Z])(?![A-Za-z])")
+
+
+_RELATION_IN = re.compile(r"[<>]|\\[lg]eq?(?![a-zA-Z])|\\neq?(?![a-zA-Z])")
+
+
+def strip_condition(s: str) -> tuple[str, str | None]:
+    """(answer, condition) for an answer followed by a condition: "\\frac{1}{9-x^2}, \\quad \\text{for }
+    x^2 \\ne 9" -> ("\\frac{1}{9-x^2}", "\\text{for } x^2 \\ne 9"). The condition restricts where the
+    answer holds; it is not part of the value. Nothing is cut when nothing would remain."""
+    if "," not in s and ";" not in s and "\\text" not in s and " " not in s:
+        return s, None
+    for m in _CONDITION.finditer(s):
+        # only at the top level: "\\{x \\mid x > 0\\}" keeps its condition
+        depth = sum(1 if ch in "([{" else -1 if ch in ")]}" else 0 for ch in s[: m.start()])
+        if depth != 0 or m.start() == 0:
+            continue
+        head = s[: m.start()].rstrip(" ,;")
+        if not head or not re.search(r"[\w}]", head):
+            continue
+        if _RELATION_IN.search(head) and not re.match(r"[\s,;\\quad]*\\(?:text|mbox)", s[m.start() :]):
+            continue  # "x > 1, x < 5": the inequalities are the answer, not a condition on it
+        return head, s[m.start() :].strip(" ,;")
+    return s, None
+
+
+def integer_parameters(condition: str | None) -> frozenset[str]:
+    """Letters a condition declares to be integers: "n \\in \\mathbb{Z}", "where k is an integer"."""
+    if not condition:
+        return frozenset()
+    return frozenset(a or b for a, b in _INT_PARAM.findall(condition))
+
+
+_GREEK_NAMES = "pi|theta|alpha|beta|gamma|lambda|sigma|omega|mu|phi|varphi|rho|tau|delta|epsilon|varepsilon|eta|xi|zeta|kappa|nu|psi|chi"
+_KNOWN_CMD_PREFIX = re.compile(r"\\(" + _GREEK_NAMES + r"|cdot|times|infty)([a-z]{1,2})(?![a-zA-Z])")
+# a constant or Greek letter then a space and a letter: "\\pi k" must not become the command "\\pik"
+_CMD_SPACE_LETTER = re.compile(r"\\(" + _GREEK_NAMES + r"|infty)\s+(?=[a-zA-Z])")
+
+
+def _split_glued_commands(s: str) -> str:
+    """`\\pik` -> `\\pi k`, `\\cdotx` -> `\\cdot x`: a known command glued to a variable when a
+    grader's normalisation removed the spaces (an unknown command otherwise)."""
+    if "\\" not in s:
+        return s
+    return _KNOWN_CMD_PREFIX.sub(r"\\\1 \2", s)
+
+
+# a whole number then a proper fraction of integers: 918\frac{1}{2} is 918 + 1/2 (a mixed number)
+_MIXED = re.compile(r"(?<![\d.^_{}\w\\])(-?)(\d+)\s*\\frac\{(\d+)\}\{(\d+)\}")
+
+
+def _mixed_numbers(s: str) -> str:
+    def sub(m: re.Match[str]) -> str:
+        num, den = int(m.group(3)), int(m.group(4))
+        if not 0 < num < den:
+            return m.group(0)  # 2\frac{3}{2} is a product, not a mixed number
+        return f"{m.group(1)}({m.group(2)}+\\frac{{{num}}}{{{den}}})"
+
+    return _MIXED.sub(sub, s) if "\\frac" in s else s
+
+
+def _numbers_by_locale(s: str, decimal_comma: bool) -> str:
+    """Decimal and thousands separators. Everywhere: `1{,}5` (LaTeX's decimal comma) is 1.5 unless
+    the group has exactly three digits (`12{,}000` = 12000). With `decimal_comma` (the answer's
+    language writes 1,5 for 1.5: French, German, Spanish, Russian, ...): a comma between digits
+    with no space after it is the decimal mark ("1,5"; "1, 5" stays a list), and dots between
+    three-digit groups are thousands separators when there are two or more groups or a decimal
+    comma follows ("12.000.023", "1.234,5"); a single ".ddd" stays a decimal point, the way
+    mathematical text writes it in every language."""
+    if "{,}" in s:
+        s = re.sub(r"(?<=\d)\{,\}(?=\d{1,2}(?!\d)|\d{4,})", ".", s)
+    if not decimal_comma or "," not in s and "." not in s:
+        return s
+    s = re.sub(r"(?<![\d.,])\d{1,3}(?:\.\d{3}){2,}(?:,\d+)?(?![\d.])|(?<![\d.,])\d{1,3}(?:\.\d{3})+,\d+(?![\d.])", lambda m: m.group(0).replace(".", ""), s)
+    # one comma inside a number; "1,2,3" (no spaces) stays a list
+    s = re.sub(r"(?<![\d,.])(\d+),(\d+)(?![\d,])", r"\1.\2", s)
+    return s
+
+
+_CURRENCY_SIGNS = re.compile(r"\\(?:euro|pounds|textdollar|textsterling|textyen|yen)\b\s*|[€£¥₹]\s*|(?<=\d)\s*(?:USD|EUR|GBP|CNY|RMB)\b|\b(?:USD|EUR|GBP|CNY|RMB)\s*(?=\d)")
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """An answer made ready for comparison, before canonicalisation: `latex` is what the symbolic
+    stage parses (delimiters, a trailing condition, the unit, currency signs and locale separators
+    removed; plain-text math rewritten as LaTeX); `unit` the unit text split off; `condition` the
+    trailing condition cut off ("\\text{for } n \\in \\mathbb{Z}")."""
+
+    latex: str
+    unit: str | None
+    condition: str | None
+
+
+# "3 \\text{ and } 5", "E_1 \\text{ or } E_2": several answers joined by words become a list
+_JOINING_WORD = re.compile(r"\s*(?:,\s*)?(?:\\(?:text|mbox|textrm)\s*\{\s*(?:and|or)\s*\}|(?<=[\s}$])(?:and|or)(?=[\s\\$]))\s*")
 
 
 @lru_cache(maxsize=65536)
-def _normalize(s: str) -> str:
-    s = strip_delimiters(s)
+def prepare(s: str, decimal_comma: bool = False) -> Prepared:
+    s = strip_delimiters(str(s).strip())
+    s = _unicode_math(s)
+    s = re.sub(r"(?<!\\)\\+$", "", s).strip()  # "185\\": a stray trailing backslash
+    s, cond = strip_condition(s)
+    s = _numbers_by_locale(s, decimal_comma)
+    s = _CURRENCY_SIGNS.sub("", s)
+    if "and" in s or "or" in s:
+        s = _JOINING_WORD.sub(", ", s)
+    value, unit = split_unit(s)
+    if unit is not None:
+        s = value
     s = plain_to_latex(s)
+    s = _split_glued_commands(s)
+    return Prepared(latex=s, unit=unit, condition=cond)
+
+
+@lru_cache(maxsize=65536)
+def _normalize(s: str, decimal_comma: bool = False) -> tuple[str, str | None]:
+    prep = prepare(s, decimal_comma)
+    s, unit = prep.latex, prep.unit
     s = s.replace("\n", " ")
     # a line break; inside a matrix it separates rows (kept as ";;" so spacing rules keep it)
     s = s.replace("\\\\", ";;" if "\\begin" in s else " ")
@@ -232,6 +377,8 @@ def _normalize(s: str) -> str:
     s = s.replace("\\{", "{").replace("\\}", "}")
     s = _fix_short_args(s)
     s = s.replace("\\cdot", "*").replace("\\times", "*")
+    if "\\" in s:
+        s = _CMD_SPACE_LETTER.sub(r"\\\1*", s)
     s = s.replace(" ", "")
     s = re.sub(r"([_^])\{(\w)\}", r"\1\2", s)  # 4210_{5} -> 4210_5, x^{2} -> x^2
     s = re.sub(r"\\begin\{[pbvB]?matrix\}", r"\\begin{pmatrix}", s)
@@ -240,8 +387,9 @@ def _normalize(s: str) -> str:
     if re.fullmatch(r"-?\d{1,3}(?:(?:,|\{,\})\d{3})+(?:\.\d+)?", s):
         s = s.replace("{,}", "").replace(",", "")
     s = re.sub(r"(?<![\d.])\.(\d)", r"0.\1", s)  # .5 -> 0.5
+    s = _mixed_numbers(s)
     s = s.rstrip(".")
-    return s
+    return s, unit
 
 
 def option_letter(norm: str) -> str | None:
@@ -306,6 +454,9 @@ class Value:
     items: tuple[Number, ...]
     percent: bool = False
     decimals: int | None = None
+    # per item: (significant digits, value of one unit in the last written digit) of a decimal
+    # literal ("0.15" -> (2, 0.01), "1.87e6" -> (3, 1e4)); None for an exact item (1/3, 12, \\pi)
+    precision: tuple[tuple[int, float] | None, ...] = ()
 
 
 _TOKEN = re.compile(
@@ -387,6 +538,8 @@ class _Parser:
         self.t = tokens
         self.i = 0
         self.decimals: int | None = None
+        self.literals = 0  # number literals read (a lone decimal literal carries a precision)
+        self.precision: tuple[int, float] | None = None
 
     def peek(self) -> tuple[str, str] | None:
         return self.t[self.i] if self.i < len(self.t) else None
@@ -473,7 +626,13 @@ class _Parser:
     def atom(self) -> Number:
         kind, text = self.take()
         if kind == "num":
-            if "e" in text.lower():
+            self.literals += 1
+            mant, _, exp = text.lower().partition("e")
+            if "." in mant or exp:
+                frac = mant.split(".")[1] if "." in mant else ""
+                digits = (mant.replace(".", "").lstrip("0")) or "0"
+                self.precision = (len(digits), 10.0 ** (int(exp or 0) - len(frac)))
+            if exp:
                 return Fraction(text)  # Fraction parses "1.5e3" exactly
             if "." in text:
                 self.decimals = max(self.decimals or 0, len(text.split(".")[1]))
@@ -515,12 +674,21 @@ class _Parser:
         raise _Unsupported(text)
 
 
-def _eval_scalar(s: str) -> tuple[Number, int | None]:
+# "1.87 \\times 10^{6}" / "1.87*10^6": a decimal times a power of ten keeps the decimal's digits
+_SCI = re.compile(r"-?(\d+\.?\d*)\*10\^\{?(-?\d+)\}?")
+
+
+def _eval_scalar(s: str) -> tuple[Number, int | None, tuple[int, float] | None]:
     p = _Parser(_tokenize(s))
     val = p.expr()
     if p.peek() is not None:
         raise _Unsupported("trailing tokens")
-    return val, p.decimals
+    precision = p.precision if p.literals == 1 else None
+    m = _SCI.fullmatch(s)
+    if m and "." in m.group(1):
+        frac = m.group(1).split(".")[1]
+        precision = (len(m.group(1).replace(".", "").lstrip("0") or "0"), 10.0 ** (int(m.group(2)) - len(frac)))
+    return val, p.decimals, precision
 
 
 def split_top_level(s: str, sep: str = ",") -> list[str]:
@@ -592,37 +760,67 @@ def evaluate(norm: str) -> Value | None:
                 percent, s = True, s[:-1]
                 parts = [s]
         items = []
+        precision = []
         decimals = None
         for part in parts:
             if not part:
                 return None
-            val, dec = _eval_scalar(part)
+            val, dec, prec = _eval_scalar(part)
             if dec is not None:
                 decimals = max(decimals or 0, dec)
             items.append(val)
-        return Value(kind=kind, items=tuple(items), percent=percent, decimals=decimals)
+            precision.append(prec)
+        return Value(kind=kind, items=tuple(items), percent=percent, decimals=decimals, precision=tuple(precision))
     except (_Unsupported, ZeroDivisionError, OverflowError, ValueError, TypeError, RecursionError):
         return None
 
 
-def _close(a: Number, b: Number, *, decimals: int | None = None) -> bool:
+# The precision rule for rounded answers (documented in README and math_equiv):
+# - a gold written as a decimal with at least 2 significant digits ("0.15", "1.87e6") is taken as
+#   rounded: a prediction within half a unit of its last digit passes (0.1476 for 0.15);
+# - a prediction written as a decimal with at least 3 significant digits passes against an exact
+#   gold when it is that gold correctly rounded to the digits shown (85.71 for 600/7, 1.41 for
+#   \\sqrt{2}), but not when it is off by more (165.93 for 166: rounded intermediate steps);
+# - fewer digits are never enough: "0.5" as a gold is exact, and "0.33" does not pass for 1/3.
+MIN_GOLD_DIGITS = 2
+MIN_PRED_DIGITS = 3
+
+
+def _close(a: Number, b: Number, *, tol: float | None = None) -> bool:
+    """a == b exactly (Fractions), to 1e-9 relative (floats), or within `tol` when given."""
     if a == b:
         return True  # also inf == inf, which the difference below cannot show
-    if isinstance(a, Fraction) and isinstance(b, Fraction):
-        if a == b:
-            return True
-        if decimals is None:
-            return False
+    if isinstance(a, Fraction) and isinstance(b, Fraction) and tol is None:
+        return False
     try:
         fa, fb = complex(a), complex(b)
     except (OverflowError, TypeError):
         return False
+    if any(math.isinf(x) or math.isnan(x) for x in (fa.real, fa.imag, fb.real, fb.imag)):
+        return False  # 3 against \\infty: the difference is infinite, never "close"
     if abs(fa - fb) <= 1e-9 * max(1.0, abs(fa), abs(fb)):
         return True
-    if decimals is not None and fa.imag == 0 and fb.imag == 0:
-        # the gold was written rounded (0.33): accept a prediction that rounds to it
-        return abs(fa.real - fb.real) <= 0.5 * 10 ** (-decimals) + 1e-12
+    if tol is not None and fa.imag == 0 and fb.imag == 0:
+        return abs(fa.real - fb.real) <= tol * (1 + 1e-9) + 1e-15
     return False
+
+
+def rounding_tolerance(gold_prec: tuple[int, float] | None, pred_prec: tuple[int, float] | None) -> float | None:
+    """How far a prediction may be from the gold under the precision rule (None: exact)."""
+    if gold_prec is not None:
+        sig, step = gold_prec
+        if sig < MIN_GOLD_DIGITS:
+            return None
+        if pred_prec is not None and pred_prec[1] >= step:
+            return None  # the prediction is no more precise than the gold: compare as written
+        return step / 2
+    if pred_prec is not None and pred_prec[0] >= MIN_PRED_DIGITS:
+        return pred_prec[1] / 2
+    return None
+
+
+def _item_prec(v: Value, k: int) -> tuple[int, float] | None:
+    return v.precision[k] if k < len(v.precision) else None
 
 
 def numbers_equal(gold: Value, pred: Value) -> bool | None:
@@ -630,8 +828,7 @@ def numbers_equal(gold: Value, pred: Value) -> bool | None:
     when they are not (e.g. gold is a tuple, prediction a bare list) and a later stage decides."""
     if gold.kind == "scalar" and pred.kind == "scalar":
         g, p = gold.items[0], pred.items[0]
-        dec = gold.decimals if (gold.decimals is not None and pred.decimals != gold.decimals) else None
-        if _close(g, p, decimals=dec):
+        if _close(g, p, tol=rounding_tolerance(_item_prec(gold, 0), _item_prec(pred, 0))):
             return True
         # 50% vs 0.5: one side written as a percentage
         if gold.percent != pred.percent:
@@ -650,18 +847,24 @@ def numbers_equal(gold: Value, pred: Value) -> bool | None:
     if gold.kind != pred.kind:
         if {gold.kind, pred.kind} <= {"bare", "set"}:
             pass  # {1,2} and "1, 2" are both unordered answers
+        elif gold.kind == "bare" and pred.kind == "tuple":
+            pass  # gold "-2, -2" (values, stored sorted) against "(-2, -2)": compare the values
         else:
             return None
     if len(gold.items) != len(pred.items):
         return False
+
+    def close(i: int, j: int) -> bool:
+        return _close(gold.items[i], pred.items[j], tol=rounding_tolerance(_item_prec(gold, i), _item_prec(pred, j)))
+
     if gold.kind in ("tuple", "list", "interval[)", "interval(]") or gold.kind.startswith("matrix"):
-        return all(_close(g, p) for g, p in zip(gold.items, pred.items))
-    # unordered: greedy matching is exact here since _close is transitive on these values
-    remaining = list(pred.items)
-    for g in gold.items:
-        for k, p in enumerate(remaining):
-            if _close(g, p):
-                del remaining[k]
+        return all(close(k, k) for k in range(len(gold.items)))
+    # unordered: greedy matching (exact for exact values; tolerances are far apart in practice)
+    remaining = list(range(len(pred.items)))
+    for i in range(len(gold.items)):
+        for pos, j in enumerate(remaining):
+            if close(i, j):
+                del remaining[pos]
                 break
         else:
             return False
