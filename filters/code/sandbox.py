@@ -612,12 +612,17 @@ def _sandbox_run(
         for fd in (out_w, err_w, rep_w, stdin_fd, job_fd):
             if fd >= 0:
                 os.close(fd)
+    res = None
     try:
         res = _pump(child, out_r, err_r, rep_r, limits, t0, grace, on_record)
     finally:
         # whatever the outcome: nothing of this run may survive it (the keeper's death takes
-        # the init with it, and the init's death its whole pid namespace)
+        # the init with it, and the init's death its whole pid namespace); after a kill, wait
+        # until the init is gone, which the kernel allows only once its namespace is empty
         _killpg(child.pid)
+        init = next((r.get("pid") for r in (res.records if res else []) if r.get("ev") == "init"), None)
+        if isinstance(init, int):
+            _wait_gone(init, UID_BASE + child.pid if os.geteuid() == 0 else None)
         uid = UID_BASE + child.pid
         if os.geteuid() == 0 and sandbox == "weak":
             sweep_uid(uid)
@@ -638,6 +643,29 @@ def _sandbox_run(
     if res.isolation and sandbox == "weak":
         _warn_weak(res.isolation)
     return res
+
+
+def _wait_gone(pid: int, uid: int | None, timeout: float = 30.0) -> None:
+    """Wait until the run's init (host pid) has exited (SIGKILLing it again meanwhile)."""
+    try:
+        fd = os.pidfd_open(pid)
+    except OSError:
+        return  # already reaped: its namespace is gone
+    try:
+        if uid is not None and _proc_uid(str(pid)) not in (uid, 0, -1):
+            return  # the pid was reused by another process: not ours
+        import select
+
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            try:
+                signal.pidfd_send_signal(fd, signal.SIGKILL)
+            except OSError:
+                pass
+            if select.select([fd], [], [], 0.05)[0]:
+                return
+    finally:
+        os.close(fd)
 
 
 def _pump(child: _Child, out_fd: int, err_fd: int, rep_fd: int, limits: Limits, t0: float, grace: float, on_record) -> RunResult:

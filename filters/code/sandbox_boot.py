@@ -212,7 +212,9 @@ def _prctl(libc, option, arg=0):
 
 def _mount(libc, src, dst, fstype, flags, data=None):
     enc = lambda s: None if s is None else (s.encode() if isinstance(s, str) else s)  # noqa: E731
-    _call(libc.mount, enc(src), enc(dst), enc(fstype), ctypes.c_ulong(flags), enc(data))
+    if libc.mount(enc(src), enc(dst), enc(fstype), ctypes.c_ulong(flags), enc(data)) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"mount({src!r}, {dst!r}, {fstype!r}, {flags:#x}): {os.strerror(err)}")
 
 
 def _report(rec):
@@ -310,8 +312,10 @@ def build_root(libc, mountpoint, *, box_mb, box_files, uid):
             _mount(libc, None, dst, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | _statvfs_flags(src))
         except OSError as e:
             raise OSError(e.errno, f"bind {src} read-only: {e.strerror}") from None
+
     for link, target in links.items():
-        os.symlink(target, r + link)
+        if not os.path.lexists(r + link):
+            os.symlink(target, r + link)
     os.mkdir(r + "/dev")
     _mount(libc, "tmpfs", r + "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "size=64k,nr_inodes=64,mode=0755")
     for dev in ("null", "zero", "full", "random", "urandom"):
@@ -329,14 +333,19 @@ def build_root(libc, mountpoint, *, box_mb, box_files, uid):
     os.mkdir(r + "/box")
     owner = f",uid={uid},gid={uid}" if uid else ""
     _mount(libc, "tmpfs", r + "/box", "tmpfs", MS_NOSUID | MS_NODEV, f"size={int(box_mb)}m,nr_inodes={int(box_files)},mode=0700{owner}")
-    os.symlink("/box", r + "/tmp")
+    if not os.path.lexists(r + "/tmp"):  # (an interpreter under /tmp was bound there already)
+        os.symlink("/box", r + "/tmp")
     os.chdir(r)
     machine = platform.machine()
     nr = SYSCALLS.get(machine, {}).get("pivot_root")
     if nr is None:
         raise OSError(ENOSYS, f"pivot_root: unknown syscall number on {machine}")
-    _call(libc.syscall, ctypes.c_long(nr), b".", b".")
-    _call(libc.umount2, b".", MNT_DETACH)  # the old root, stacked under the new one, goes away
+    if libc.syscall(ctypes.c_long(nr), b".", b".") != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"pivot_root: {os.strerror(err)}")
+    if libc.umount2(b".", MNT_DETACH) != 0:  # the old root, stacked under the new one, goes away
+        err = ctypes.get_errno()
+        raise OSError(err, f"detach the old root: {os.strerror(err)}")
     os.chdir("/")
     _mount(libc, None, "/", None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, "size=2m,nr_inodes=2048,mode=0755")
     os.chdir("/box")
@@ -395,6 +404,7 @@ def keeper(cfg, launcher_pid):
         finally:
             _exit(70)
     os.close(life_r)
+    _report({"ev": "init", "pid": pid})  # the parent waits on it after a kill: its exit = namespace empty
     for fd in range(0, 5):
         try:
             os.close(fd)
@@ -414,7 +424,7 @@ def isolate(cfg, layers, errors, life_r, keeper_pid):
     """C's setup, in order; returns the isolation record (what held)."""
     libc = _libc()
     strict = cfg["mode"] == "strict"
-    is_root = os.geteuid() == 0
+    is_root = os.geteuid() == 0 and not layers.get("userns")  # uid 0 of our own user ns is not root
     info = {"ev": "isolation", "mode": cfg["mode"], "uid": None, "ns": bool(layers.get("ns")), "fs": "host",
             "pid": "host", "net": "host", "seccomp": False, "no_new_privs": False, "errors": errors}
     uid = cfg["uid_base"] + keeper_pid if is_root else None
@@ -427,8 +437,12 @@ def isolate(cfg, layers, errors, life_r, keeper_pid):
             info["fs"] = "pivot_root"
         except OSError as e:
             errors.append(f"minimal root: {e.strerror or e}")
+            try:  # a half-built root must not hide the host folder the weak box goes into
+                _libc().umount2(cfg["root_mountpoint"].encode(), MNT_DETACH)
+            except OSError:
+                pass
     box = "/box" if info["fs"] == "pivot_root" else cfg["host_box"]
-    if info["fs"] != "pivot_root":
+    if info["fs"] != "pivot_root" and not strict:  # (strict refuses below: nothing on the host)
         os.makedirs(box, mode=0o700, exist_ok=True)
         if is_root and uid:
             os.chown(box, uid, uid)
@@ -453,6 +467,10 @@ def isolate(cfg, layers, errors, life_r, keeper_pid):
             resource.setrlimit(rl, (soft, hard))
         except (ValueError, OSError) as e:
             errors.append(f"setrlimit {rl}: {e}")
+    if is_root and uid and info["fs"] != "pivot_root" and _interpreter_private():
+        # no private root: a fresh uid could not even read the stdlib under a 0700 home
+        errors.append("the interpreter lives under a private directory and there is no private root: uid drop skipped")
+        uid = None
     if is_root and uid:
         try:
             os.setgroups([])
@@ -514,6 +532,20 @@ def isolate(cfg, layers, errors, life_r, keeper_pid):
                  "msg": "missing: " + "; ".join(missing)})
         _exit(71)
     return info
+
+
+def _interpreter_private():
+    for p in [sys.prefix, sys.base_prefix, *sys.path]:
+        if not (p and os.path.isabs(p) and os.path.isdir(p)):
+            continue
+        parts = os.path.realpath(p).strip("/").split("/")
+        for i in range(1, len(parts) + 1):
+            try:
+                if not os.stat("/" + "/".join(parts[:i])).st_mode & 0o001:
+                    return True
+            except OSError:
+                break
+    return False
 
 
 def _owner(pid):
@@ -694,22 +726,19 @@ def run_program(ctx):
         os.close(fd)
     os.open("/dev/null", os.O_RDWR)
     os.dup2(0, 1)
-    raw = b""
-    while True:
-        try:
-            chunk = os.read(st_r, 4096)
-        except InterruptedError:
-            continue
-        if not chunk or len(raw) > 65536:
-            break
-        raw += chunk
-    while True:
+    while True:  # the program's own exit ends it (children it left may hold the pipes)
         try:
             _, status = os.waitpid(pid, 0)
             break
         except InterruptedError:
             continue
     rc = os.waitstatus_to_exitcode(status)
+    raw = b""
+    os.set_blocking(st_r, False)
+    try:
+        raw = os.read(st_r, 65536)
+    except OSError:
+        pass
     ctx.kill_all()  # daemons it left behind
     if raw:
         try:
