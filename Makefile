@@ -14,6 +14,8 @@ $(VENV)/.installed: pyproject.toml
 env: $(VENV)/.installed
 	@# headless Chromium renders `factory report` pages in tests (Debian package; installed only as root, once)
 	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; fi
+	@# libseccomp's syscall table checks the sandbox's hand-built seccomp filter in tests (Debian libseccomp2)
+	@if ! ldconfig -p 2>/dev/null | grep -q libseccomp.so.2 && [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libseccomp2 >/dev/null; fi
 
 quickstart: $(VENV)/.installed
 	HF_HUB_OFFLINE=1 $(BIN)/factory run quickstart --out runs/quickstart --overwrite

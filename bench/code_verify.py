@@ -4,9 +4,12 @@ harness does in spirit), side by side in one run, same programs, same number of 
 
     python bench/code_verify.py [--workers N] [--repeat R]
 
-Prints programs/s for the sandbox (fork-server launch, the default, and spawn-per-run) and the
-plain runner, the ratios, and how many verdicts are right.
-Programs: HumanEval canonical solutions (pass) + a `return None` copy of each (fail).
+Prints programs/s for the sandbox (fork-server launch, the default, and spawn-per-run), for the
+same confinement without the harness split (program + test code in ONE confined process via
+`run_python`: what the split between judge and candidate costs), and the plain runner, the
+ratios, and how many verdicts are right.
+Programs: HumanEval canonical solutions (pass) + a `return None` copy of each (fail), from the
+copy shipped in tests/data/code (MIT, see tests/data/SOURCES.md).
 """
 
 from __future__ import annotations
@@ -21,9 +24,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from factory.filters.code.sandbox import Limits, run_many
 from factory.filters.code.verify import TestSpec, verify_many
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "code" / "HumanEval.jsonl.gz"
+DATA = Path(__file__).resolve().parents[1] / "tests" / "data" / "code" / "HumanEval.jsonl.gz"
 
 
 def plain_run(program: str, test: str, timeout: float) -> bool:
@@ -56,6 +60,11 @@ def main() -> None:
     t_spawn = time.perf_counter() - t
 
     t = time.perf_counter()
+    joined = run_many([p + "\n" + tt for p, tt in zip(programs, tests)], workers=args.workers, limits=Limits(wall_s=20, cpu_s=20))
+    unsplit = [r.status == "ok" for r in joined]
+    t_unsplit = time.perf_counter() - t
+
+    t = time.perf_counter()
     with ThreadPoolExecutor(args.workers) as pool:
         plain = list(pool.map(lambda pt: plain_run(pt[0], pt[1], 20.0), zip(programs, tests)))
     t_plain = time.perf_counter() - t
@@ -64,8 +73,10 @@ def main() -> None:
     print(f"programs: {n} (HumanEval canonical + return-None copies), workers: {args.workers}, load avg: {os.getloadavg()[0]:.1f}")
     print(f"sandboxed verifier : {n / t_ours:7.1f} programs/s  ({t_ours:.1f} s)  correct verdicts {sum(a == b for a, b in zip(ours, expect))}/{n}")
     print(f"sandboxed, spawn   : {n / t_spawn:7.1f} programs/s  ({t_spawn:.1f} s)  correct verdicts {sum(a == b for a, b in zip(spawned, expect))}/{n}")
+    print(f"confined, no split : {n / t_unsplit:7.1f} programs/s  ({t_unsplit:.1f} s)  correct verdicts {sum(a == b for a, b in zip(unsplit, expect))}/{n}")
     print(f"plain subprocess   : {n / t_plain:7.1f} programs/s  ({t_plain:.1f} s)  correct verdicts {sum(a == b for a, b in zip(plain, expect))}/{n}")
     print(f"ratio sandboxed (fork server)/plain throughput: {t_plain / t_ours:.2f}x; spawn/plain: {t_plain / t_spawn:.2f}x")
+    print(f"harness split (judge apart from the candidate) costs: {t_ours / t_unsplit:.2f}x the time of the same confinement without it")
 
 
 if __name__ == "__main__":
