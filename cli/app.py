@@ -59,22 +59,23 @@ def stage(name: str, cls: type, present: Callable[..., None] | None = None, **kw
 
 # --- in pipeline order -----------------------------------------------------------------------
 from factory.cli import decontam_cmd, dedup_cmd  # noqa: E402
-from factory.cli.curate_cmd import curate_cmd  # noqa: E402
+from factory.cli import curate_cmd  # noqa: E402
 from factory.cli.eval_cmd import eval_cmd  # noqa: E402
 from factory.cli import filter_cmd  # noqa: E402
 from factory.cli import generate_cmd  # noqa: E402
 from factory.cli import ingest_cmd  # noqa: E402
 from factory.cli import inspect_cmd  # noqa: E402
-from factory.cli.publish_cmd import publish  # noqa: E402
+from factory.cli import publish_cmd, report_cmd  # noqa: E402
 from factory.cli.recipes_cmd import recipes_app  # noqa: E402
-from factory.cli.report_cmd import report  # noqa: E402
 from factory.cli.run_cmd import run_cmd  # noqa: E402
 from factory.cli.schema_cmd import schema_app  # noqa: E402
 from factory.cli.teacher_cmd import teacher_app  # noqa: E402
 from factory.cli.train_cmd import train_cmd  # noqa: E402
+from factory.curate.options import CurateOptions  # noqa: E402
 from factory.dedup.options import DecontamOptions, DedupOptions  # noqa: E402
 from factory.generate.options import GenerateOptions  # noqa: E402
 from factory.ingest.options import IngestOptions  # noqa: E402
+from factory.publish.options import PublishOptions, ReportOptions  # noqa: E402
 from factory.io.options import InspectOptions  # noqa: E402
 from factory.score.options import FilterOptions, VerifyOptions  # noqa: E402
 from factory.cli import rl_cmd, tasks_cmd  # noqa: E402
@@ -88,9 +89,9 @@ stage("verify", VerifyOptions, filter_cmd.present)
 stage("filter", FilterOptions, filter_cmd.present)
 stage("dedup", DedupOptions, dedup_cmd.present)
 stage("decontaminate", DecontamOptions, decontam_cmd.present)
-command("curate", curate_cmd)
-command("publish", publish)
-command("report", report)
+stage("curate", CurateOptions, curate_cmd.present)
+stage("publish", PublishOptions, publish_cmd.present, before=publish_cmd.before)
+stage("report", ReportOptions, report_cmd.present)
 stage("rl", RLOptions, rl_cmd.present)
 command("train", train_cmd)
 command("eval", eval_cmd)

@@ -307,11 +307,12 @@ def check_values(cls: type, values: Mapping[str, Any], *, style: Style = "recipe
     opts = option_map(cls)
     visible = {k: o for k, o in opts.items() if (o.recipe if style == "recipe" else o.cli)}
     problems: list[str] = []
+    unknown: list[str] = []
     for key in values:
         if key not in visible:
             known = ", ".join(sorted(visible)) or "none"
             ref = f"{path}.{key}" if style == "recipe" and path else key
-            problems.append(f"{ref}: unknown key (expected one of: {known})")
+            unknown.append(f"{ref}: unknown key (expected one of: {known})")
     for name, o in visible.items():
         ref = o.ref(style, path)
         if name not in values:
@@ -331,21 +332,39 @@ def check_values(cls: type, values: Mapping[str, Any], *, style: Style = "recipe
                     problems.append(f"{ref}[{i}]: expected {_expected_type(inner, o)}, found {found(item)}")
         elif not _check_value(b, v, o):
             problems.append(f"{ref}: expected {expected(o)}, found {found(values[name])}")
+    return problems + unknown
+
+
+def check_all(cls: type, values: Mapping[str, Any], *, style: Style = "recipe", path: str = "") -> list[str]:
+    """Every problem at once: each value's own, and the cross-field checks of the values that
+    are fine on their own (an unknown key or a bad value elsewhere does not hide them)."""
+    problems = check_values(cls, values, style=style, path=path)
+    opts = option_map(cls)
+    good = {k: v for k, v in values.items() if k in opts and not check_values(cls, {k: v} | _required_stand_ins(cls, k), style=style)}
+    if all(o.name in good for o in opts.values() if o.required):
+        obj = cls(**{k: _normalise(opts[k], v) for k, v in good.items()})
+        problems = [p for p in problems if "unknown key" not in p] + cross_field_problems(obj, style=style, path=path) \
+            + [p for p in problems if "unknown key" in p]
     return problems
+
+
+def _required_stand_ins(cls: type, key: str) -> dict[str, Any]:
+    """Values that satisfy the other required options, so one key can be checked alone."""
+    out = {}
+    for o in options_of(cls):
+        if o.required and o.name != key:
+            out[o.name] = [] if typing.get_origin(o.base) is list else "x"
+    return out
 
 
 def build(cls: type, values: Mapping[str, Any], *, style: Style = "recipe", path: str = "", what: str | None = None) -> Any:
     """Check `values` and construct the options object, or raise `OptionsError` listing every
     problem (type, bounds, choices, unknown keys, then the dataclass's cross-field checks)."""
-    problems = check_values(cls, values, style=style, path=path)
+    problems = check_all(cls, values, style=style, path=path)
     if problems:
         raise OptionsError(problems, what=what or _what(cls, path, style))
     opts = option_map(cls)
-    obj = cls(**{k: _normalise(opts[k], v) for k, v in values.items()})
-    problems = cross_field_problems(obj, style=style, path=path)
-    if problems:
-        raise OptionsError(problems, what=what or _what(cls, path, style))
-    return obj
+    return cls(**{k: _normalise(opts[k], v) for k, v in values.items()})
 
 
 def cross_field_problems(obj: Any, *, style: Style = "recipe", path: str = "") -> list[str]:
@@ -356,8 +375,14 @@ def cross_field_problems(obj: Any, *, style: Style = "recipe", path: str = "") -
     opts = option_map(type(obj))
     out = []
     for name, message in fn():
-        o = opts.get(name)
-        ref = o.ref(style, path) if o is not None else (f"{path}.{name}" if path and style == "recipe" else name)
+        head, _, rest = name.partition(".")  # `mix.size`: a key inside a mapping option
+        o = opts.get(head)
+        if o is None:
+            ref = f"{path}.{name}" if path and style == "recipe" else name
+        elif style == "cli" and not o.cli:
+            ref = f"spec key {name}"
+        else:
+            ref = o.ref(style, path) + (f".{rest}" if rest else "")
         out.append(f"{ref}: {message}")
     return out
 
@@ -386,8 +411,11 @@ def as_dict(obj: Any, *, identity_only: bool = False) -> dict[str, Any]:
 
 
 def paths(obj: Any, role: Role) -> list[tuple[str, str]]:
-    """`(field name, path)` for every input (or output) path the options name, in order."""
+    """`(field name, path)` for every input (or output) path the options name, in order (with
+    the inputs an options class names itself through `extra_inputs()`, e.g. paths inside a spec)."""
     out = []
+    if role == "input" and hasattr(obj, "extra_inputs"):
+        out.extend(obj.extra_inputs())
     for o in options_of(type(obj)):
         if o.role != role:
             continue

@@ -92,7 +92,7 @@ def test_sky_t1_17k_gives_exactly_ten_five_one(data):
     out = data["tmp"] / "sky"
     res = _curate("--recipe", "sky-t1-17k", "--traces", str(data["math"]), "--traces", str(data["code"]),
                   "--traces", str(data["science"]), "--out", str(out), "--size", "16",
-                  "--set", "curate.per_problem.policy=all-correct")
+                  "--set", "per_problem.policy=all-correct")
     assert res.exit_code == 0, res.output
     rows = _rows(out)
     by_domain = {d: sum(r["domain"] == d for r in rows) for d in ("math", "code", "science", "puzzle")}
@@ -112,9 +112,9 @@ def test_sky_t1_17k_gives_exactly_ten_five_one(data):
 
 def test_same_recipe_and_seed_give_byte_identical_shards(data):
     args = ["--recipe", "r1-800k", "--traces", str(data["math"]), "--size", "24",
-            "--set", "curate.output.validation_fraction=0.25"]
+            "--set", "output.validation_fraction=0.25"]
     outs = []
-    for name, extra in (("a", []), ("b", []), ("c", ["--set", "seed=1"])):
+    for name, extra in (("a", []), ("b", []), ("c", ["--seed", "1"])):
         out = data["tmp"] / f"det-{name}"
         res = _curate(*args, *extra, "--out", str(out))
         assert res.exit_code == 0, res.output
@@ -133,7 +133,7 @@ def test_split_is_by_problem(data):
     out = data["tmp"] / "split"
     res = _curate("--recipe", "sky-t1-17k", "--traces", str(data["math"]), "--traces", str(data["code"]),
                   "--traces", str(data["science"]), "--out", str(out), "--size", "32",
-                  "--set", "curate.per_problem.policy=all-correct", "--set", "curate.output.validation_fraction=0.3")
+                  "--set", "per_problem.policy=all-correct", "--set", "output.validation_fraction=0.3")
     assert res.exit_code == 0, res.output
     train, val = read_table(out / "train").to_pylist(), read_table(out / "validation").to_pylist()
     assert train and val
@@ -149,7 +149,7 @@ def test_quota_shortfall_says_how_many_were_available(data):
     assert "mix bucket 'hard': quota 1000 but only" in res.output and "candidate(s) available" in res.output
     avail = int(res.output.split("quota 1000 but only ")[1].split(" ")[0])
     assert 0 < avail < 150
-    res = _curate("--recipe", "s1k", "--traces", str(data["math"]), "--out", str(out), "--set", "curate.mix.allow_short=true")
+    res = _curate("--recipe", "s1k", "--traces", str(data["math"]), "--out", str(out), "--set", "mix.allow_short=true")
     assert res.exit_code == 0, res.output
     assert f"WARNING: SHORT MIX: mix bucket 'hard': quota 1000 but only {avail} candidate(s) available" in res.output
     assert read_manifest(out / "train").stats["warnings"] == [
@@ -178,9 +178,9 @@ def test_missing_verdicts_and_bad_inputs_are_clear_errors(data):
     res = _curate("--recipe", "journey", "--sft", str(data["math"]), "--out", str(data["tmp"] / "x3"))
     assert res.exit_code == 1 and "given as sft but holds trace rows" in res.output
     res = _curate("--recipe", "journey", "--traces", str(data["math"]), "--out", str(data["tmp"] / "x4"),
-                  "--set", "curate.mix.buckets.0.fraction=2")
+                  "--set", "mix.buckets.0.fraction=2")
     assert res.exit_code == 1
-    assert "curate.mix.buckets[0].fraction: expected a number in [0, 1], found 2" in res.output
+    assert "spec key mix.buckets[0].fraction: expected a number in [0, 1], found 2" in res.output
 
 
 def test_sft_folders_mix_in_as_non_reasoning(data):

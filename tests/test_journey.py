@@ -204,8 +204,8 @@ def test_recipe_rewrite_runs_through_a_real_teacher_backend(folders, tmp_path):
     out = tmp_path / "out"
     res = CliRunner().invoke(app, [
         "curate", "--recipe", "journey", "--traces", str(bo8), "--out", str(out),
-        "--set", f"curate.journey.rewrite.teacher={model}", "--set", "curate.journey.rewrite.max_tokens=8",
-        "--set", "curate.journey.rewrite.backend=transformers", "--set", "curate.mix.allow_short=true"])
+        "--set", f"journey.rewrite.teacher={model}", "--set", "journey.rewrite.max_tokens=8",
+        "--set", "journey.rewrite.backend=transformers", "--set", "mix.allow_short=true"])
     assert res.exit_code == 0, res.output
     report = json.loads((out / "curate_report.json").read_text())["journey"]
     rewrite_drops = {k: v for k, v in report["drops"].items() if k.startswith("rewrite_")}
@@ -217,8 +217,8 @@ def test_journey_ratio_and_target_format_are_configurable(tmp_path):
     sky, qwen = (shipped_trace_folder(tmp_path, w, limit=200) for w in ("skyt1", "qwen"))
     res = CliRunner().invoke(app, [
         "curate", "--recipe", "journey", "--traces", str(sky), "--traces", str(qwen),
-        "--out", str(out), "--set", "curate.mix.buckets.0.fraction=0.25", "--set", "curate.mix.buckets.1.fraction=0.75",
-        "--set", "curate.output.format=sky-t1", "--set", "curate.journey.cut=earlier"])
+        "--out", str(out), "--set", "mix.buckets.0.fraction=0.25", "--set", "mix.buckets.1.fraction=0.75",
+        "--set", "output.format=sky-t1", "--set", "journey.cut=earlier"])
     assert res.exit_code == 0, res.output
     rows = _rows(out)
     n_j = sum(r["kind"] == "journey" for r in rows)

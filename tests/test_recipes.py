@@ -58,7 +58,7 @@ def test_validation_reports_every_problem_with_exact_messages(tmp_path):
         "curate.mix.buckets: expected fractions summing to at most 1, found 1.3",
         "curate.output.format: expected one of think, sky-t1, plain, found 'markdown'",
         "curate.selct: unknown key (expected one of: budget, difficulty, journey, mix, non_reasoning, out, output, "
-        "per_problem, select, sources)",
+        "per_problem, problems, recipe, seed, select, sft, size, sources, traces)",
     ]
     res = runner.invoke(app, ["recipes", "validate", str(bad)])
     assert res.exit_code == 1

@@ -781,3 +781,41 @@ def print_report(report: dict[str, Any], log: Callable[[str], None] = print) -> 
 
 
 __all__ = ["curate", "print_report", "resolve_sources", "scan_traces", "select_traces", "per_problem"]
+
+
+def make_rewrite(journey: dict[str, Any] | None):
+    """The fluency-rewrite hook a spec asks for (`journey.rewrite`), or None. The teacher is built
+    by generate's backend factory (same backends and options as `factory generate`): greedy,
+    one sample per chain."""
+    spec = (journey or {}).get("rewrite")
+    if not spec:
+        return None
+    from factory.curate.journey import REWRITE_PROMPT, rewrite_with_teacher
+    from factory.generate.core import make_teacher
+    from factory.generate.options import GenerateOptions
+
+    max_tokens = spec.get("max_tokens", 16384)
+    # a teacher only: no problem folder is read and no trace folder written (the names are placeholders)
+    opts = GenerateOptions(teacher=spec["teacher"], backend=spec.get("backend", "transformers"), problems="unused", out="unused",
+                           n=1, temperature=0.0, top_p=1.0, max_tokens=max_tokens, seed=0,
+                           base_url=spec.get("base_url"), api_key_env=spec.get("api_key_env", "OPENAI_API_KEY"))
+    opts.check()
+    return rewrite_with_teacher(make_teacher(opts), prompt=spec.get("prompt") or REWRITE_PROMPT, max_tokens=max_tokens)
+
+
+def run(opts: Any, ctx: Any) -> dict[str, Any]:
+    """The curate stage (`factory curate` and a recipe's `curate:` section)."""
+    from factory.recipes.curate_spec import curate_config
+
+    cfg = curate_config(opts.spec())
+    seed = opts.seed if opts.seed is not None else (opts.recipe_seed() if opts.recipe else None)
+    seed = seed if seed is not None else (ctx.seed if ctx.seed is not None else 0)
+    report = curate(cfg, seed=seed, out=Path(opts.out), base=ctx.run_dir or Path.cwd(), overwrite=ctx.mode != "create",
+                    inputs={"traces": [Path(p) for p in opts.traces], "problems": [Path(p) for p in opts.problems],
+                            "sft": [Path(p) for p in opts.sft]},
+                    rewrite=make_rewrite(cfg.get("journey")), command=ctx.command or "factory curate", log=ctx.log,
+                    params={"recipe": opts.recipe, "seed": seed})
+    if not ctx.progress:
+        print_report(report, ctx.log)
+    return {"out": str(opts.out), "train_rows": report["train"]["rows"], "validation_rows": report["validation"]["rows"],
+            "by_kind": report["train"]["by_kind"], "warnings": report["warnings"], "report": report}

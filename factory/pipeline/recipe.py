@@ -22,7 +22,7 @@ from factory.pipeline.runner import StageContext, resolve_path, run_stage
 from factory.pipeline.stages import STAGES, _legacy
 from factory.recipes.loader import Recipe, load_recipe
 from factory.schemas.errors import RecipeError
-from factory.schemas.options import check_values, cross_field_problems, option_map
+from factory.schemas.options import check_all, option_map
 
 
 def stage_kind(entry: str) -> str:
@@ -42,6 +42,8 @@ def section_values(cls: type, section: dict[str, Any], *, seed: int, run_dir: Pa
             if o.role in ("input", "output") and isinstance(values.get(name), (str, list)):
                 v = values[name]
                 values[name] = [_resolve(x, run_dir, o.hub_ok) for x in v] if isinstance(v, list) else _resolve(v, run_dir, o.hub_ok)
+        if hasattr(cls, "resolve_paths"):
+            cls.resolve_paths(values, lambda x: _resolve(x, run_dir, False))
     return values
 
 
@@ -75,22 +77,11 @@ def validate_recipe(recipe: Recipe) -> list[str]:
         if kind in STAGES:
             cls, _ = STAGES[kind]
             values = section_values(cls, section, seed=recipe.seed, run_dir=None)
-            found = check_values(cls, values, style="recipe", path=entry)
-            if not found:
-                opts = option_map(cls)
-                obj = cls(**{k: _norm(opts[k], v) for k, v in values.items()})
-                found = cross_field_problems(obj, style="recipe", path=entry)
-            problems.extend(found)
+            problems.extend(check_all(cls, values, style="recipe", path=entry))
         elif kind in legacy:
             validate, _ = legacy[kind]
             problems.extend(validate(section, entry))
     return problems
-
-
-def _norm(o: Any, v: Any) -> Any:
-    from factory.schemas.options import _normalise
-
-    return _normalise(o, v)
 
 
 def run_recipe(

@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from factory.curate import core as curate
+from factory.curate.options import CurateOptions
 from factory.dedup import core as dedup
 from factory.dedup import decontam
 from factory.dedup.options import DecontamOptions, DedupOptions
@@ -22,6 +24,9 @@ from factory.generate import core as generate
 from factory.generate.options import GenerateOptions
 from factory.ingest import core as ingest
 from factory.ingest.options import IngestOptions
+from factory.publish import core as publish
+from factory.publish import report
+from factory.publish.options import PublishOptions, ReportOptions
 from factory.io import inspect
 from factory.io.options import InspectOptions
 from factory.score import runner as score
@@ -38,8 +43,11 @@ STAGES: dict[str, tuple[type, Run]] = {
     "generate": (GenerateOptions, generate.run),
     "verify": (VerifyOptions, score.run_verify_stage),
     "filter": (FilterOptions, score.run_filter_stage),
+    "curate": (CurateOptions, curate.run),
     "dedup": (DedupOptions, dedup.run),
     "decontaminate": (DecontamOptions, decontam.run),
+    "publish": (PublishOptions, publish.run),
+    "report": (ReportOptions, report.run),
     "tasks": (TasksOptions, tasks.run),
     "rl": (RLOptions, rl.run),
 }
@@ -48,16 +56,10 @@ STAGES: dict[str, tuple[type, Run]] = {
 def _legacy() -> dict[str, tuple[Callable, Callable]]:
     # stages not converted yet: (validate(section, path), run(section, ctx)); this shrinks to
     # nothing as each stage moves to STAGES
-    from factory.curate import stage as curate_stage
     from factory.eval import stage as eval_stage
-    from factory.publish import report_stage
-    from factory.publish import stage as publish_stage
     from factory.train import stage as train_stage
 
     return {
-        "curate": (curate_stage.validate, curate_stage.run),
-        "publish": (publish_stage.validate, publish_stage.run),
-        "report": (report_stage.validate, report_stage.run),
         "train": (train_stage.validate, train_stage.run),
         "eval": (eval_stage.validate, eval_stage.run),
     }
