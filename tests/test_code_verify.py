@@ -81,7 +81,7 @@ def test_humaneval_canonical_pass_and_corrupted_fail():
 
 
 def _apps():
-    with open(CODE_DATA / "apps_train_sample_coderl.jsonl") as f:
+    with gzip.open(CODE_DATA / "apps_train_sample_coderl.jsonl.gz", "rt") as f:
         rows = [json.loads(line) for line in f]
     items = []
     for r in rows:
@@ -134,7 +134,7 @@ def test_apps_labelled_programs_match_coderl_labels():
 
 
 def test_mbpp_reference_solutions_pass_their_asserts():
-    with open(CODE_DATA / "mbpp_sample.jsonl") as f:
+    with gzip.open(CODE_DATA / "mbpp_sample.jsonl.gz", "rt") as f:
         rows = [json.loads(line) for line in f]
     # the shipped sample: every 4th task of the 974 (all take ~45 s on 2 busy cores) plus the
     # two with setup code. Task 123's reference is quadratic (amicable numbers below 9999,
