@@ -279,22 +279,16 @@ def run_rl(opts: Any, *, mode: Mode = "create", callbacks: list[Any] | None = No
 
 
 def resolve_model(model: str, out: str, ctx: Any) -> str:
-    """The policy to load: `@tiny` builds the tiny random model beside the output; a recipe path
-    that does not exist in the run folder is a Hub id (the recipe runner made it absolute)."""
-    run_dir = getattr(ctx, "run_dir", None)
-    if model == "@tiny" or Path(model).name == "@tiny":
-        from factory.generate.teachers.tiny import build_tiny_model
+    """The policy to load: `@tiny` builds the tiny random model (in the recipe's run folder, or
+    beside --out); anything else is a model folder or a Hub id, as given."""
+    if model != "@tiny":
+        return model
+    from factory.generate.teachers.tiny import build_tiny_model
 
-        path = build_tiny_model(Path(out).parent / "policy-tiny")
-        ctx.log(f"policy: tiny RANDOM model at {path} (its output is random text)")
-        return str(path)
-    p = Path(model)
-    if not p.exists() and run_dir is not None and p.is_absolute():
-        try:
-            return os.path.relpath(p, Path(run_dir).resolve()) if p.is_relative_to(Path(run_dir).resolve()) else model
-        except ValueError:
-            return model
-    return model
+    run_dir = getattr(ctx, "run_dir", None)
+    path = build_tiny_model((Path(run_dir) if run_dir else Path(out).parent) / "policy-tiny")
+    ctx.log(f"policy: tiny RANDOM model at {path} (its output is random text)")
+    return str(path)
 
 
 def run(opts: Any, ctx: Any) -> dict[str, Any]:

@@ -30,7 +30,7 @@ class RLOptions:
     input: str = opt(help="Problem folder: math with reference answers, code with tests, or `factory tasks` output.",
                      role="input", argument=True)
     model: str = opt(help="Policy to train: a local model folder or a Hub id; @tiny builds the tiny random model "
-                          "(offline smoke runs).", role="input")
+                          "(offline smoke runs).", role="input", hub_ok=True)
     out: str = opt(help="Output folder: checkpoints, the trained policy, rl_log.json, rl_curve.png, its card.",
                    role="output", short="-o")
     preset: Preset = opt("r1-zero", help="GRPO settings, rewards and prompt of a published run (factory/rl/presets.py).")
