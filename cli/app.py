@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import Annotated, Any, Callable
 
 import typer
-
 from factory.cli.boundary import guarded, set_debug
 
 app = typer.Typer(
@@ -58,28 +57,36 @@ def stage(name: str, cls: type, present: Callable[..., None] | None = None, **kw
 
 
 # --- in pipeline order -----------------------------------------------------------------------
-from factory.cli import decontam_cmd, dedup_cmd  # noqa: E402
-from factory.cli import curate_cmd  # noqa: E402
-from factory.cli.eval_cmd import eval_cmd  # noqa: E402
-from factory.cli import filter_cmd  # noqa: E402
-from factory.cli import generate_cmd  # noqa: E402
-from factory.cli import ingest_cmd  # noqa: E402
-from factory.cli import inspect_cmd  # noqa: E402
-from factory.cli import publish_cmd, report_cmd  # noqa: E402
+from factory.cli import (  # noqa: E402  # noqa: E402  # noqa: E402
+    curate_cmd,  # noqa: E402
+    decontam_cmd,
+    dedup_cmd,
+    eval_cmd,  # noqa: E402
+    filter_cmd,  # noqa: E402
+    generate_cmd,  # noqa: E402
+    ingest_cmd,  # noqa: E402
+    inspect_cmd,  # noqa: E402
+    publish_cmd,
+    report_cmd,
+    rl_cmd,
+    tasks_cmd,
+    train_cmd,  # noqa: E402
+)
 from factory.cli.recipes_cmd import recipes_app  # noqa: E402
 from factory.cli.run_cmd import run_cmd  # noqa: E402
 from factory.cli.schema_cmd import schema_app  # noqa: E402
 from factory.cli.teacher_cmd import teacher_app  # noqa: E402
-from factory.cli.train_cmd import train_cmd  # noqa: E402
+
 from factory.curate.options import CurateOptions  # noqa: E402
 from factory.dedup.options import DecontamOptions, DedupOptions  # noqa: E402
+from factory.eval.options import EvalOptions  # noqa: E402
 from factory.generate.options import GenerateOptions  # noqa: E402
 from factory.ingest.options import IngestOptions  # noqa: E402
-from factory.publish.options import PublishOptions, ReportOptions  # noqa: E402
 from factory.io.options import InspectOptions  # noqa: E402
-from factory.score.options import FilterOptions, VerifyOptions  # noqa: E402
-from factory.cli import rl_cmd, tasks_cmd  # noqa: E402
+from factory.publish.options import PublishOptions, ReportOptions  # noqa: E402
 from factory.rl.options import RLOptions, TasksOptions  # noqa: E402
+from factory.score.options import FilterOptions, VerifyOptions  # noqa: E402
+from factory.train.options import TrainOptions  # noqa: E402
 
 stage("tasks", TasksOptions, tasks_cmd.present)
 stage("ingest", IngestOptions, ingest_cmd.present)
@@ -93,8 +100,8 @@ stage("curate", CurateOptions, curate_cmd.present)
 stage("publish", PublishOptions, publish_cmd.present, before=publish_cmd.before)
 stage("report", ReportOptions, report_cmd.present)
 stage("rl", RLOptions, rl_cmd.present)
-command("train", train_cmd)
-command("eval", eval_cmd)
+stage("train", TrainOptions, train_cmd.present, extra=train_cmd.EXTRA, before=train_cmd.before)
+stage("eval", EvalOptions, eval_cmd.present, extra=eval_cmd.EXTRA)
 command("run", run_cmd)
 group("recipes", recipes_app)
 group("teacher", teacher_app)

@@ -21,7 +21,6 @@ from collections.abc import Callable
 from typing import Annotated, Any, Optional
 
 import typer
-
 from factory.schemas.errors import FactoryError
 from factory.schemas.options import Option, build, options_of
 
@@ -132,8 +131,11 @@ def stage_command(
         import sys
 
         from factory.cli.console import err
+
         from factory.pipeline.runner import StageContext, run_stage
-        from factory.pipeline.stages import STAGES  # the engines load only when a command runs
+        from factory.pipeline.stages import (
+            STAGES,  # the engines load only when a command runs
+        )
 
         extras = {k: kwargs.pop(k) for k in list(kwargs) if k in extra_names}
         overwrite = bool(kwargs.pop("overwrite", False))

@@ -1,47 +1,43 @@
-"""`factory train --data DIR --student MODEL --out DIR [--preset NAME] [--lora] [--set k=v]...`."""
+"""Output of `factory train` (its flags come from factory.train.options.TrainOptions), and
+`--preflight-only`, which checks the student's chat template without training."""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
+EXTRA = {"preflight_only": (Annotated[bool, typer.Option("--preflight-only", help="Only check the student's template.")], False)}
 
-def train_cmd(
-    data: Annotated[Path, typer.Option("--data", help="Curated SFT folder (with train/ and validation/).")],
-    student: Annotated[str, typer.Option("--student", help="Student model: a local folder or a Hub id.")],
-    out: Annotated[Path, typer.Option("--out", help="Output folder: checkpoints, the student, its card.")],
-    preset: Annotated[str, typer.Option("--preset", help="sky-t1 | openr1-distill | s1 | limo | tiny")] = "s1",
-    set_: Annotated[list[str], typer.Option("--set", help="Override a preset value, e.g. learning_rate=2e-5.")] = [],
-    lora: Annotated[bool, typer.Option("--lora", help="Train LoRA adapters (peft), merged into the saved student.")] = False,
-    chat_template: Annotated[Path | None, typer.Option("--chat-template", help="Jinja chat template file to use.")] = None,
-    no_resume: Annotated[bool, typer.Option("--no-resume", help="Ignore checkpoints already in --out.")] = False,
-    preflight_only: Annotated[bool, typer.Option("--preflight-only", help="Only check the student's template.")] = False,
-) -> None:
-    """Distil a student with TRL's SFTTrainer (template preflight first; resumes from checkpoints)."""
-    from factory.cli.console import err
+
+def before(opts: Any, extra: dict[str, Any]) -> bool:
+    if not extra.get("preflight_only"):
+        return False
+    from factory.cli.console import out as console
+    from transformers import AutoTokenizer, GenerationConfig
+
+    from factory.train.preflight import preflight
+
+    tok = AutoTokenizer.from_pretrained(opts.student)
+    try:
+        gc = GenerationConfig.from_pretrained(opts.student)
+    except OSError:
+        gc = None
+    template = open(opts.chat_template, encoding="utf-8").read() if opts.chat_template else None
+    rep = preflight(tok, generation_config=gc, chat_template=template)
+    console.print(f"[green]preflight ok[/]: end-of-turn {rep.eot_token!r} trained and stops generation; "
+                  f"{'patched template' if rep.patched else 'template as is'}")
+    return True
+
+
+def present(summary: dict[str, Any], opts: Any, **_: Any) -> None:
     from factory.cli.console import out as console
 
-    if preflight_only:
-        from transformers import AutoTokenizer, GenerationConfig
-
-        from factory.train.preflight import preflight
-
-        tok = AutoTokenizer.from_pretrained(student)
-        try:
-            gc = GenerationConfig.from_pretrained(student)
-        except OSError:
-            gc = None
-        rep = preflight(tok, generation_config=gc, chat_template=chat_template.read_text() if chat_template else None)
-        console.print(f"[green]preflight ok[/]: end-of-turn {rep.eot_token!r} trained and stops generation; "
-                      f"{'patched template' if rep.patched else 'template as is'}")
+    if summary.get("skipped"):
+        console.print(f"up to date: {opts.out} holds a student trained on the same data and settings (pass --overwrite to retrain)")
         return
-    from factory.train.core import train
-
-    res = train(data=data, student=student, out=out, preset=preset, overrides=list(set_), lora=lora,
-                chat_template_file=chat_template, resume=not no_resume, log=lambda m: err.print(m))
-    first, last = (res.losses[0], res.losses[-1]) if res.losses else (float("nan"), float("nan"))
-    console.print(f"[green]trained[/] {res.global_step} steps, loss {first:.3f} → {last:.3f}, "
-                  f"{res.tokens_per_second:.0f} tokens/s, packing efficiency "
-                  f"{res.packing_efficiency if res.packing_efficiency is not None else 'n/a'}; student in {res.out}")
+    first, last = summary.get("loss_first"), summary.get("loss_last")
+    loss = f"loss {first:.3f} → {last:.3f}" if first is not None and last is not None else "no loss logged"
+    eff = summary.get("packing_efficiency")
+    console.print(f"[green]trained[/] {summary['steps']} steps, {loss}, {summary['tokens_per_second']:.0f} tokens/s, "
+                  f"packing efficiency {eff if eff is not None else 'n/a'}; student in {opts.out}")

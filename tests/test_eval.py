@@ -100,4 +100,4 @@ def test_eval_refuses_when_prompt_plus_budget_exceeds_context(tmp_path, tiny_mod
     assert "plus --max-tokens 5000 exceeds the model's context of 4096 tokens" in r.output
     assert not (tmp_path / "ev" / "math500" / "samples").exists()  # nothing generated
     r = CliRunner().invoke(app, ["eval", "--model", str(tiny_model), "--benchmarks", "math500,nope"])
-    assert r.exit_code == 1 and "--benchmarks: expected names from" in r.output
+    assert r.exit_code == 1 and "--benchmarks[1]: expected one of math500, aime24, aime25, amc23, gsm8k, humaneval, mbpp, found 'nope'" in r.output

@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from factory.data import DATA_DIR
+from factory.eval.options import EvalOptions
+from factory.io.dataset import read_manifest
 from factory.eval.metrics import BenchmarkScore, score_benchmark
 from factory.schemas.errors import FactoryError
 
@@ -43,26 +45,6 @@ BENCHMARKS: dict[str, Benchmark] = {
     "humaneval": Benchmark("humaneval", "HumanEval.jsonl.gz", "humaneval", "code"),
     "mbpp": Benchmark("mbpp", "mbpp.jsonl.gz", "mbpp", "code"),
 }
-
-
-@dataclass
-class EvalOptions:
-    model: str
-    benchmarks: list[str]
-    out: Path
-    backend: str = "transformers"
-    n: int = 4
-    temperature: float = 0.6
-    top_p: float = 0.95
-    max_tokens: int = 32768
-    seed: int = 0
-    limit: int | None = None
-    prompt: str | None = None
-    base_url: str | None = None
-    max_model_len: int | None = None  # the openai backend cannot read the context from the model
-    batch_size: int = 16
-    workers: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def parse_benchmarks(spec: str | list[str]) -> list[str]:
@@ -174,6 +156,9 @@ def run_eval(opts: EvalOptions, *, log: Callable[[str], None] = print) -> dict[s
         pdir = out / name / "problems"
         if not (pdir / "manifest.json").exists():
             ingest([str(DATA / b.file)], out=pdir, preset=b.preset, limit=opts.limit, mode="overwrite")
+        elif read_manifest(pdir).params.get("limit") != opts.limit:
+            # a folder made with another --limit (the runner checked the user asked for a fresh run)
+            ingest([str(DATA / b.file)], out=pdir, preset=b.preset, limit=opts.limit, mode="overwrite")
         longest = check_context(pdir, opts, limit_tokens=context, tokenizer=tokenizer)
         log(f"{name}: longest prompt {longest} tokens + {opts.max_tokens} generation ≤ context {context}")
     for name in names:
@@ -210,3 +195,24 @@ def results_table(record: dict[str, Any]):
             row.append("—" if v is None else f"{100 * v:.1f}%")
         t.add_row(*row)
     return t
+
+
+def run(opts: EvalOptions, ctx: Any) -> dict[str, Any]:
+    """The eval stage (`factory eval` and a recipe's `eval:` section). A run over an earlier
+    eval of other settings starts afresh (the runner asked for --overwrite first); a killed run
+    resumes its sampling where it stopped."""
+    import shutil
+
+    out = Path(opts.out)
+    if ctx.mode == "overwrite":
+        for name in BENCHMARKS:
+            shutil.rmtree(out / name, ignore_errors=True)
+        (out / "eval.json").unlink(missing_ok=True)
+    record = run_eval(opts, log=ctx.log)
+    if not ctx.progress:
+        from rich.console import Console
+
+        Console(stderr=True).print(results_table(record))
+    if opts.note:
+        ctx.log(f"note: {opts.note}")
+    return {"out": str(out), "results": record["results"], "record": record}

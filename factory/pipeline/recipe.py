@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 from factory.pipeline.runner import StageContext, resolve_path, run_stage
-from factory.pipeline.stages import STAGES, _legacy
+from factory.pipeline.stages import STAGES
 from factory.recipes.loader import Recipe, load_recipe
 from factory.schemas.errors import RecipeError
-from factory.schemas.options import check_all, option_map
+from factory.schemas.options import build, check_all, option_map
 
 
 def stage_kind(entry: str) -> str:
@@ -58,8 +58,7 @@ def _resolve(p: Any, run_dir: Path, hub_ok: bool) -> Any:
 
 def validate_recipe(recipe: Recipe) -> list[str]:
     """Every problem of the recipe: unknown stages, unknown sections, each stage's own checks."""
-    legacy = _legacy()
-    known = [*STAGES, *legacy]
+    known = list(STAGES)
     problems: list[str] = []
     for i, entry in enumerate(recipe.stages):
         if stage_kind(entry) not in known:
@@ -78,9 +77,6 @@ def validate_recipe(recipe: Recipe) -> list[str]:
             cls, _ = STAGES[kind]
             values = section_values(cls, section, seed=recipe.seed, run_dir=None)
             problems.extend(check_all(cls, values, style="recipe", path=entry))
-        elif kind in legacy:
-            validate, _ = legacy[kind]
-            problems.extend(validate(section, entry))
     return problems
 
 
@@ -99,7 +95,6 @@ def run_recipe(
         raise RecipeError(problems, source=recipe.path.name if recipe.path else None)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    legacy = _legacy()
     summaries: dict[str, Any] = {}
     timings = {}
     for entry in recipe.stages:
@@ -111,15 +106,9 @@ def run_recipe(
         ctx = StageContext(stage=entry, seed=recipe.seed, overwrite=overwrite, log=log, progress=False,
                            command=f"factory run {recipe.name}: {entry}", run_dir=out, summaries=summaries,
                            recipe_name=recipe.name)
-        if kind in STAGES:
-            from factory.schemas.options import build
-
-            cls, run = STAGES[kind]
-            opts = build(cls, section_values(cls, recipe.section(entry), seed=recipe.seed, run_dir=out), style="recipe", path=entry)
-            summary = run_stage(kind, opts, ctx, run)
-        else:
-            _, run_legacy = legacy[kind]
-            summary = run_legacy(recipe.section(entry), ctx)
+        cls, run = STAGES[kind]
+        opts = build(cls, section_values(cls, recipe.section(entry), seed=recipe.seed, run_dir=out), style="recipe", path=entry)
+        summary = run_stage(kind, opts, ctx, run)
         summaries[entry] = summary
         timings[entry] = round(time.time() - t0, 2)
     record = {"recipe": recipe.name, "seed": recipe.seed, "overrides": recipe.overrides,
@@ -147,16 +136,12 @@ def run_section(
 ) -> dict[str, Any]:
     """Run one stage section inside `run_dir` exactly as `factory run` would (validation,
     path resolution, lock, resume and record)."""
-    from factory.schemas.options import build
-
     kind = stage_kind(entry)
     problems = validate_section(entry, section, seed=seed)
     if problems:
         raise RecipeError(problems, source=entry)
     ctx = StageContext(stage=entry, seed=seed, overwrite=overwrite, log=log, progress=False,
                        command=f"factory run: {entry}", run_dir=Path(run_dir), recipe_name="section")
-    if kind not in STAGES:
-        return _legacy()[kind][1](section, ctx)
     cls, run = STAGES[kind]
     opts = build(cls, section_values(cls, section, seed=seed, run_dir=Path(run_dir)), style="recipe", path=entry)
     return run_stage(kind, opts, ctx, run)

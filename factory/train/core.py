@@ -263,3 +263,30 @@ def _count_tokens(trainer: Any) -> int:
         return 0
     epochs = trainer.args.num_train_epochs if trainer.args.max_steps <= 0 else 1
     return int(sum(len(x) for x in d["input_ids"]) * epochs)
+
+
+def run(opts: Any, ctx: Any) -> dict[str, Any]:
+    """The train stage (`factory train` and a recipe's `train:` section). The runner decides:
+    a fresh --out, a killed run of the same data, student and settings (resumed from its last
+    checkpoint), or --overwrite (old checkpoints removed first)."""
+    import shutil
+
+    out = Path(opts.out)
+    if ctx.mode == "overwrite":
+        for cp in out.glob("checkpoint-*"):
+            shutil.rmtree(cp, ignore_errors=True)
+    student = opts.student
+    if student == "tiny":
+        from factory.generate.teachers.tiny import build_tiny_model
+
+        student = str(build_tiny_model(out.parent / f"{out.name}_base"))
+    overrides = [f"{k}={v}" for k, v in opts.set.items()]
+    res = train(data=Path(opts.data), student=student, out=out, preset=opts.preset, overrides=overrides, lora=opts.lora,
+                chat_template_file=Path(opts.chat_template) if opts.chat_template else None,
+                resume=opts.resume and ctx.mode == "resume", log=ctx.log)
+    first, last = (res.losses[0], res.losses[-1]) if res.losses else (None, None)
+    if not ctx.progress:
+        ctx.log(f"trained {res.global_step} steps, loss {first} → {last}, packing efficiency {res.packing_efficiency}")
+    return {"out": str(out), "steps": res.global_step, "loss_first": first, "loss_last": last,
+            "tokens_per_second": round(res.tokens_per_second, 1), "packing_efficiency": res.packing_efficiency,
+            "resumed_from": Path(res.resumed_from).name if res.resumed_from else None}
