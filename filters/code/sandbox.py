@@ -304,6 +304,7 @@ class _KeeperThread:
     pool thread that exits would kill a healthy server."""
 
     def __init__(self) -> None:
+        self.owner = os.getpid()  # a forked child inherits the object, not the thread
         self.q: queue.Queue = queue.Queue()
         threading.Thread(target=self._loop, name="factory-sandbox-keeper", daemon=True).start()
 
@@ -448,7 +449,7 @@ def _fork_server() -> _ForkServer:
     global _server, _keeper
     with _server_lock:
         if _server is None or not _server.alive or _server.owner != os.getpid():
-            if _keeper is None or _server is not None and _server.owner != os.getpid():
+            if _keeper is None or _keeper.owner != os.getpid():
                 _keeper = _KeeperThread()
             _server = _keeper.run(_ForkServer)
         return _server
