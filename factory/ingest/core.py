@@ -35,10 +35,13 @@ from factory.ingest.presets import (
     Preset,
     RowFail,
     RowView,
+    _describe,
     allowed_dests,
     detect_preset,
     get_preset,
 )
+from factory.ingest.report import EXTRA_COLUMNS, ExtraColumns, RunReport, add_extras
+from factory.ingest.report import infer_domain as _infer_domain
 from factory.ingest.readers import (
     LineBatch,
     RawRow,
@@ -89,6 +92,8 @@ class IngestResult:
     rejects_file: Path | None = None
     limited: bool = False
     duplicates: int = 0
+    report: dict[str, Any] = field(default_factory=dict)  # RunReport.to_json(): extra columns, inferred domains
+    notes: list[str] = field(default_factory=list)  # lines for the user: what was inferred, kept, not kept
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -96,13 +101,14 @@ class IngestResult:
             "rows_written": self.rows_written, "rows_rejected": self.rows_rejected,
             "rejected_by_reason": dict(self.rejected_by_reason), "inputs": [i.to_json() for i in self.inputs],
             "rejects_file": str(self.rejects_file) if self.rejects_file else None, "limited": self.limited,
-            "duplicates": self.duplicates,
+            "duplicates": self.duplicates, **self.report, "notes": list(self.notes),
         }
 
 
 @dataclass
 class Constants:
-    """Values given on the command line that apply to every row (override preset defaults)."""
+    """The run's settings every row is mapped with (command-line values override preset
+    defaults); picklable, so worker processes map rows exactly as the parent would."""
 
     domain: str | None = None
     source: str | None = None
@@ -110,6 +116,12 @@ class Constants:
     language: str | None = None
     teacher: str | None = None
     extra_meta: dict[str, str] = field(default_factory=dict)  # --map meta.KEY=COLUMN
+    maps: dict[str, str] = field(default_factory=dict)  # every --map DEST=COLUMN
+    extra_columns: str = "scalars"  # what happens to input columns no field takes (factory.ingest.report)
+    infer_domain: bool = True  # generic presets: each row's domain from its content when --domain is not given
+
+    def infers_domain(self, preset: Preset) -> bool:
+        return preset.infer_domain and self.infer_domain and self.domain is None and "domain" not in self.maps
 
 
 def parse_maps(items: list[str] | dict[str, str] | None) -> dict[str, str]:
@@ -128,14 +140,22 @@ def parse_maps(items: list[str] | dict[str, str] | None) -> dict[str, str]:
 
 
 def _check_maps(maps: dict[str, str], preset: Preset, kind: Kind) -> None:
+    """A --map the preset would not read is an error (it would otherwise be silently ignored)."""
     allowed = allowed_dests(preset, kind)
     for dst in maps:
         if dst.startswith("meta.") and len(dst) > 5:
             continue
         if dst not in allowed:
+            trace_only = kind == "problem" and dst in allowed_dests(preset, "trace")
+            known = any(dst in allowed_dests(q, "trace") for q in PRESETS.values())
+            why = (f"preset {preset.name!r} reads {dst!r} only for trace rows, and this run makes problem rows" if trace_only
+                   else f"preset {preset.name!r} does not read {dst!r} when making {kind} rows" if known
+                   else f"unknown destination {dst!r} for preset {preset.name!r} making {kind} rows")
             raise InputError(
-                f"--map {dst}={maps[dst]}: unknown destination {dst!r} for preset {preset.name!r} making {kind} rows",
-                hint=f"destinations: {', '.join(allowed)}, or meta.KEY to copy a column into meta",
+                f"--map {dst}={maps[dst]}: {why}",
+                hint=f"it reads: {', '.join(allowed)}; or use meta.KEY=COLUMN to copy any column into meta"
+                     + ("; or pass --to trace" if trace_only else "")
+                     + (f"; the generic preset 'problems' reads any column you map" if preset.name != "problems" and not trace_only else ""),
             )
 
 
@@ -172,30 +192,48 @@ def ingest(
     license: str | None = None,
     language: str | None = None,
     teacher: str | None = None,
+    extra_columns: ExtraColumns = "scalars",
+    infer_domain: bool = True,
     engine: Engine = "batch",
     workers: int | None = None,
 ) -> IngestResult:
     """Ingest every input into one dataset folder at `out`; see the module docstring.
 
-    engine: "batch" maps JSON Lines a batch of columns at a time where the preset has a batch
-    mapping (`ingest_fast`), else row by row; "rows" always row by row (the reference path;
-    both write byte-identical shards). workers: processes preparing batches in parallel for a
-    large JSON Lines input (None: one per core but one, up to 8, for inputs of POOL_MIN_BYTES or
-    more; 0 or 1: none). Output order and bytes do not depend on it."""
+    extra_columns: input columns no preset field takes: "scalars" (default) copies strings,
+    numbers and booleans into each row's meta under the column's name and lists the others
+    (lists, objects) as not kept; "all" copies lists and objects too; "none" copies nothing.
+    Either way the report (manifest stats, `IngestResult.notes`) names every column and why.
+    infer_domain: generic presets (problems, think-traces, messages) give each row the domain its
+    problem shows (tests: code; a reference answer or \\boxed{}: math; else general) when
+    --domain is not given; False keeps the preset's default for every row.
+    engine: "batch" maps JSON Lines and Parquet a batch at a time (`factory.ingest.fast`: whole
+    columns for the common presets, the row functions over a batch for the others and for
+    --map), "rows" always row by row (the reference path; both write byte-identical shards).
+    workers: how batches are prepared for a large input (None: auto, see `_plan`; 0 or 1: in
+    this thread; N > 1: N worker processes). Output order and bytes do not depend on it."""
     if engine not in ("batch", "rows"):
         raise InputError(f"engine: expected 'batch' or 'rows', found {engine!r}")
     if on_error not in ("fail", "skip"):
         raise InputError(f"--on-error: expected 'fail' or 'skip', found {on_error!r}")
-    if limit is not None and limit < 1:
-        raise InputError(f"--limit: expected a positive integer, found {limit}")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise InputError(f"--limit: expected a positive integer, found {limit!r}")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 0):
+        raise InputError(f"workers: expected 0 or a positive integer, found {workers!r}")
     if domain is not None and domain not in DOMAINS:
         raise InputError(f"--domain: expected one of {list(DOMAINS)}, found {domain!r}")
+    if extra_columns not in EXTRA_COLUMNS:
+        raise InputError(f"--extra-columns: expected one of {list(EXTRA_COLUMNS)}, found {extra_columns!r}")
+    for name, value in (("--source", source), ("--license", license), ("--language", language), ("--teacher", teacher)):
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise InputError(f"{name}: expected a non-empty string, found {value!r}")
     inputs = [str(i) for i in inputs]
     jobs = resolve_presets(inputs, preset)
     kinds = {to or p.kind for _, p in jobs}
     if len(kinds) > 1:
         raise InputError(f"inputs make different row kinds ({', '.join(f'{s}: {p.name}' for s, p in jobs)}); ingest them separately or pass --to")
     kind: Kind = kinds.pop()  # type: ignore[assignment]
+    if kind not in ("problem", "trace"):
+        raise InputError(f"--to: expected 'problem' or 'trace', found {kind!r}")
     for spec, p in jobs:
         if kind == "trace" and p.traces is None:
             raise InputError(f"preset {p.name!r} makes problem rows; it has no traces (use --to problem, or a trace preset)")
@@ -203,13 +241,14 @@ def ingest(
     for _, p in jobs:
         _check_maps(mapping, p, kind)
     consts = Constants(domain=domain, source=source, license=license, language=language, teacher=teacher,
-                       extra_meta={k[5:]: v for k, v in mapping.items() if k.startswith("meta.")})
+                       extra_meta={k[5:]: v for k, v in mapping.items() if k.startswith("meta.")}, maps=mapping,
+                       extra_columns=extra_columns, infer_domain=infer_domain)
 
     out = Path(out)
     params = {
         "inputs": inputs, "preset": preset, "presets": {s: p.name for s, p in jobs}, "to": kind, "map": mapping,
         "on_error": on_error, "limit": limit, "domain": domain, "source": source, "license": license,
-        "language": language, "teacher": teacher,
+        "language": language, "teacher": teacher, "extra_columns": extra_columns, "infer_domain": infer_domain,
     }
     rejects_path = out / REJECTS
     if mode == "overwrite" and rejects_path.exists():
@@ -219,22 +258,29 @@ def ingest(
     rejects = _Rejects(rejects_path, fresh=True)
     stats = [InputStats(spec, p.name, _fmt(spec)) for spec, p in jobs]
     reasons: Counter[str] = Counter()
+    report = RunReport()
     counters: dict[str, int] = {}  # next sample_index per problem, for inputs that do not number samples
     # a problem listed twice (one row per sample in a trace file, or a repeated row) is written
     # once; each repeat is counted. 16-hex ids: ~70 bytes each in the set, 70 MB per million.
     seen: set[str] | None = set() if kind == "problem" else None
     limited = False
     out_buf = _OutBuffer(writer)
-    pool = None
+    pool: Any = None
     try:
         with writer:
             total_read = 0
             for (spec, p), st in zip(jobs, stats):
-                fast = engine == "batch" and ingest_fast.supports(p, kind, mapping)
-                if fast and pool is None and limit is None and _pool_workers(spec, workers) > 1:
-                    pool = _start_pool(_pool_workers(spec, workers))
-                use_pool = fast and pool is not None and limit is None
-                stream = _prepared_in_order(pool, _batches(spec), p.name, kind, consts) if use_pool else \
+                infers = consts.infers_domain(p)
+                if infers:
+                    report.infer_inputs.append(spec)
+                fast = engine == "batch"
+                plan = _plan(spec, workers) if fast and limit is None else ("inline", 0)
+                if plan[0] != "inline" and (pool is None or pool[0] != plan):
+                    if pool is not None:
+                        pool[1].shutdown(wait=True)
+                    pool = (plan, _start_pool(plan[1]) if plan[0] == "processes" else _start_threads(plan[1]))
+                use_pool = plan[0] != "inline"
+                stream = _prepared_in_order(pool[1], _batches(spec), p.name, kind, consts) if use_pool else \
                     ((b, None) for b in _batches(spec))
                 for batch, prepared in stream:
                     if limited:
@@ -246,10 +292,13 @@ def ingest(
                             prepared = ingest_fast.prepare_or_none(batch, p.name, kind, consts)
                         if prepared is not None:  # else this batch row by row: the same rows, or the exact error
                             table, counts, dups = ingest_fast.finish(prepared, counters, seen)
-                            total_read += n
-                            st.rows_read += n
+                            total_read += prepared.n_input
+                            st.rows_read += prepared.n_input
                             st.duplicates += dups
                             st.rows_written += table.num_rows
+                            report.add(prepared.extras)
+                            if infers:
+                                report.domains.update(_value_counts(table.column("domain")))
                             out_buf.add_table(table, counts)
                             continue
                     items = batch.items() if isinstance(batch, (LineBatch, TableBatch)) else batch
@@ -261,7 +310,7 @@ def ingest(
                         st.rows_read += 1
                         if isinstance(item, RawRow):
                             try:
-                                rows = _convert(item, p, kind, mapping, consts, counters)
+                                rows = _convert(item, p, kind, mapping, consts, counters, report.extras)
                             except RowFail as f:
                                 item = RowError(item.loc, f.reason, f.message, field=f.field, raw=item.raw_text())
                         if isinstance(item, RowError):
@@ -277,6 +326,8 @@ def ingest(
                             seen.update(r["id"] for r in fresh)
                             rows = fresh
                         st.rows_written += len(rows)
+                        if infers:
+                            report.domains.update(r["domain"] for r in rows)
                         out_buf.add_rows(rows)
                 if limited:
                     break
@@ -290,23 +341,30 @@ def ingest(
                 duplicates=sum(s.duplicates for s in stats),
                 inputs=[s.to_json() for s in stats],
                 limited=limited,
+                **report.to_json(),
             )
     except BaseException:
         if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+            pool[1].shutdown(wait=True, cancel_futures=True)
+        out_buf.abort()
         rejects.close()
         _discard(writer, rejects_path, remove_folder=created)
         raise
     if pool is not None:
-        pool.shutdown(wait=True)
+        pool[1].shutdown(wait=True)
     rejects.close()
     return IngestResult(
         out=out, contract=kind, rows_read=sum(s.rows_read for s in stats), rows_written=sum(s.rows_written for s in stats),
         rows_rejected=sum(s.rows_rejected for s in stats), rejected_by_reason=dict(sorted(reasons.items())), inputs=stats,
         rejects_file=rejects_path if rejects.count else None, limited=limited,
-        duplicates=sum(s.duplicates for s in stats),
+        duplicates=sum(s.duplicates for s in stats), report=report.to_json(), notes=report.notes(kind),
     )
 
+
+def _value_counts(col: pa.ChunkedArray) -> dict[str, int]:
+    import pyarrow.compute as pc
+
+    return {v["values"]: v["counts"] for v in pc.value_counts(col).to_pylist()}
 
 
 def _batches(spec: str) -> Iterator[LineBatch | TableBatch | Iterator[RawRow | RowError]]:
@@ -321,20 +379,39 @@ def _batches(spec: str) -> Iterator[LineBatch | TableBatch | Iterator[RawRow | R
         yield read_input(spec)
 
 
-POOL_MIN_BYTES = 64 << 20  # smaller inputs finish before worker processes would have started
+POOL_MIN_BYTES = 16 << 20  # smaller inputs finish before a pool would have paid for itself
 POOL_MAX_WORKERS = 8
+PROCESS_MIN_CORES = 4  # below this, worker processes cost more (pickling, a core for the parent) than they give
 
 
-def _pool_workers(spec: str, workers: int | None) -> int:
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def _plan(spec: str, workers: int | None) -> tuple[str, int]:
+    """How batches of one input are prepared: ("inline", 0) in this thread, ("threads", n)
+    while this thread writes (Arrow parses and the Parquet writer compresses without the GIL,
+    so the Python mapping of one batch overlaps the C++ work of others), or ("processes", n)
+    where there are cores enough for the Python mapping itself to run in parallel."""
     if workers is not None:
-        return workers
+        return ("processes", workers) if workers > 1 else ("inline", 0)
     try:
         size = os.path.getsize(spec) * (4 if spec.lower().endswith(".gz") else 1)  # ~4x for gzip'd text
     except OSError:
-        return 0
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    # the parent keeps a core: it numbers, dedups and writes (zstd) what the workers prepare
-    return min(cores - 1, POOL_MAX_WORKERS) if size >= POOL_MIN_BYTES else 0
+        return ("inline", 0)
+    if size < POOL_MIN_BYTES or not os.path.isfile(spec):
+        return ("inline", 0)
+    cores = _cores()
+    if cores >= PROCESS_MIN_CORES:
+        # the parent keeps a core: it numbers, dedups and hands batches to the writer
+        return ("processes", min(cores - 1, POOL_MAX_WORKERS))
+    return ("threads", 2) if cores >= 2 else ("inline", 0)
+
+
+def _start_threads(n: int) -> Any:
+    from concurrent.futures import ThreadPoolExecutor
+
+    return ThreadPoolExecutor(max_workers=n, thread_name_prefix="ingest-prepare")
 
 
 def _start_pool(n: int) -> Any:
@@ -372,12 +449,22 @@ def _prepared_in_order(pool: Any, batches: Iterator[Any], preset: str, kind: Kin
 class _OutBuffer:
     """Rows on their way to the writer, written in the same pieces whichever path made them:
     a write happens after the input row that brings the buffer to BATCH_ROWS or more, as the
-    row path always did (the pieces set the row groups, so shards stay byte-identical)."""
+    row path always did (the pieces set the row groups, so shards stay byte-identical).
+
+    Writes run on one background thread, in order: Parquet encoding and zstd release the GIL,
+    so they overlap the parsing and mapping of the next rows. At most two pieces wait."""
+
+    MAX_PENDING = 2
 
     def __init__(self, writer: DatasetWriter) -> None:
+        from collections import deque
+        from concurrent.futures import ThreadPoolExecutor
+
         self.writer = writer
         self.pieces: list[pa.Table | list[dict[str, Any]]] = []
         self.count = 0
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-write")
+        self._inflight: deque = deque()
 
     def add_rows(self, rows: list[dict[str, Any]]) -> None:
         if rows:
@@ -400,14 +487,33 @@ class _OutBuffer:
             self.pieces.append(table.slice(start, pos - start))
 
     def _write(self) -> None:
-        tables = [p if isinstance(p, pa.Table) else pa.Table.from_pylist(p, schema=self.writer.schema) for p in self.pieces]
+        pieces, self.pieces, self.count = self.pieces, [], 0
+        if not pieces:
+            return
+        while len(self._inflight) >= self.MAX_PENDING:
+            self._inflight.popleft().result()  # a write error surfaces here, in the caller's thread
+        self._inflight.append(self._thread.submit(self._write_now, pieces))
+
+    def _write_now(self, pieces: list[pa.Table | list[dict[str, Any]]]) -> None:
+        tables = [p if isinstance(p, pa.Table) else pa.Table.from_pylist(p, schema=self.writer.schema) for p in pieces]
         tables = [t for t in tables if t.num_rows]
-        self.pieces, self.count = [], 0
         if tables:
             self.writer.write_table(pa.concat_tables(tables).combine_chunks())
 
     def close(self) -> None:
         self._write()
+        try:
+            while self._inflight:
+                self._inflight.popleft().result()
+        finally:
+            self._thread.shutdown(wait=True)
+
+    def abort(self) -> None:
+        """Stop after the write in progress (the caller then discards what was written)."""
+        for f in self._inflight:
+            f.cancel()
+        self._thread.shutdown(wait=True)
+        self._inflight.clear()
 
 
 def _fmt(spec: str) -> str:
@@ -451,8 +557,9 @@ class _Rejects:
             self._f = None
 
 
-def _context(view: RowView, preset: Preset, consts: Constants) -> dict[str, Any]:
-    """domain/source/license/language: --map column > command-line constant > file column > preset default."""
+def _context(view: RowView, preset: Preset, consts: Constants, part: dict[str, Any]) -> dict[str, Any]:
+    """domain/source/license/language: --map column > command-line constant > file column >
+    preset default; a generic preset's domain is inferred from the problem when nothing sets it."""
 
     def pick(dst: str, const: str | None, preset_default: str | None) -> str | None:
         if dst in view.maps:
@@ -462,11 +569,14 @@ def _context(view: RowView, preset: Preset, consts: Constants) -> dict[str, Any]
         return preset_default
 
     source_default = preset.source
-    if preset.source_column:
-        col_val = view.raw("source", preset.source_column)
-        if isinstance(col_val, str) and col_val:
-            source_default = col_val
-    domain = pick("domain", consts.domain, preset.domain)
+    if consts.source is None and "source" not in view.maps:
+        col, val = view.get("source (column)", preset.source_columns, required=False)
+        source_default = source_value(col, val, preset.source)
+    if consts.infers_domain(preset):
+        domain: str | None = _infer_domain(preset.domain, part["problem"], part.get("reference_answer"),
+                                          part.get("reference_solution"), part.get("tests"))
+    else:
+        domain = pick("domain", consts.domain, preset.domain)
     if domain not in DOMAINS:
         raise RowFail("invalid_value", f"expected one of {list(DOMAINS)}, found {domain!r}", field=view.maps.get("domain", "domain"))
     return {
@@ -477,11 +587,52 @@ def _context(view: RowView, preset: Preset, consts: Constants) -> dict[str, Any]
     }
 
 
+def source_value(col: str | None, val: Any, default: str | None) -> str | None:
+    """A row's `source` column (a dataset name such as "numina_math"): a non-empty string wins
+    over the preset's; null or empty keeps the preset's; anything else is an error, not a
+    silent fallback."""
+    if val is None or val == "":
+        return default
+    if not isinstance(val, str):
+        raise RowFail("wrong_type", f"expected a source name (a string), found {_describe(val)}", field=col)
+    return val
+
+
 def _convert(item: RawRow, preset: Preset, kind: Kind, maps: dict[str, str], consts: Constants,
-             counters: dict[str, int]) -> list[dict[str, Any]]:
+             counters: dict[str, int] | None, extras: Counter) -> list[dict[str, Any]]:
+    """One input row -> its output rows (a problem, or its traces). `counters`: the run's next
+    sample_index per problem (None: leave -1 for `fast.finish` to number, as a worker does).
+    `extras` gets the row's extra-column counts once the row is known to be good."""
     view = RowView(item.data, maps, item.loc.row)
+    try:
+        return _convert_view(view, item.data, preset, kind, consts, counters, extras)
+    except UnicodeEncodeError as e:  # json.loads keeps an unpaired "\ud800"; UTF-8 (ids, Parquet) cannot hold it
+        col = _surrogate_column(item.data)
+        raise RowFail("invalid_value", f"text holds an unpaired UTF-16 surrogate ({e.object[e.start:e.end]!a}), which UTF-8 cannot "
+                      "encode; fix the JSON escape", field=col) from None
+
+
+def _surrogate_column(data: dict[str, Any]) -> str | None:
+    def bad(v: Any) -> bool:
+        if isinstance(v, str):
+            try:
+                v.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+            return False
+        if isinstance(v, dict):
+            return any(bad(k) or bad(x) for k, x in v.items())
+        if isinstance(v, (list, tuple)):
+            return any(bad(x) for x in v)
+        return False
+
+    return next((str(k) for k, v in data.items() if bad(k) or bad(v)), None)
+
+
+def _convert_view(view: RowView, data: dict[str, Any], preset: Preset, kind: Kind, consts: Constants,
+                  counters: dict[str, int] | None, extras: Counter) -> list[dict[str, Any]]:
     part = preset.problem(view)
-    ctx = _context(view, preset, consts)
+    ctx = _context(view, preset, consts, part)
     meta = dict(part.get("meta") or {})
     for key, col in consts.extra_meta.items():
         meta[key] = view.raw(f"meta.{key}", col, required=True)
@@ -500,9 +651,15 @@ def _convert(item: RawRow, preset: Preset, kind: Kind, maps: dict[str, str], con
         "level": part.get("level"),
         "language": ctx["language"],
         "license": ctx["license"],
-        "meta": meta_json(meta),
+        "meta": None,
     }
     if kind == "problem":
+        _check_text(prob)
+        row_extras: Counter = Counter()
+        add_extras(data, view.used, frozenset(preset.trace_columns), consts.extra_columns, meta, row_extras)
+        prob["meta"] = meta_json(meta)
+        _check_text({"meta": prob["meta"]})
+        extras.update(row_extras)
         return [prob]
     assert preset.traces is not None
     out = []
@@ -511,14 +668,11 @@ def _convert(item: RawRow, preset: Preset, kind: Kind, maps: dict[str, str], con
         if t["finish_reason"] not in FINISH_REASONS:
             raise RowFail("invalid_value", f"expected one of {list(FINISH_REASONS)}, found {t['finish_reason']!r}", field="finish_reason")
         index = t["sample_index"]
-        if index < 0:  # inputs with one sample per row: number the samples of each problem in order
+        if index < 0 and counters is not None:  # one sample per row: number the samples of each problem in order
             index = counters.get(prob["id"], 0)
             counters[prob["id"]] = index + 1
-        tmeta = {**meta, **t.get("meta", {})}
-        if prob["source_id"] is not None:
-            tmeta.setdefault("source_id", prob["source_id"])
         out.append({
-            "id": trace_id(prob["id"], index, teacher, t["completion"]),
+            "id": trace_id(prob["id"], index, teacher, t["completion"]) if index >= 0 else "",
             "problem_id": prob["id"],
             "sample_index": index,
             "teacher": teacher,
@@ -536,9 +690,34 @@ def _convert(item: RawRow, preset: Preset, kind: Kind, maps: dict[str, str], con
             "domain": prob["domain"], "source": prob["source"], "problem": prob["problem"],
             "reference_answer": prob["reference_answer"], "tests": prob["tests"], "difficulty": prob["difficulty"],
             "level": prob["level"], "language": prob["language"], "license": prob["license"],
-            "meta": meta_json(tmeta),
+            "meta": t.get("meta", {}),
         })
+    for r in out:
+        _check_text(r)
+    row_extras = Counter()
+    add_extras(data, view.used, frozenset(), consts.extra_columns, meta, row_extras)  # the problem's meta, in every trace
+    for r in out:
+        tmeta = {**meta, **r["meta"]}
+        if prob["source_id"] is not None:
+            tmeta.setdefault("source_id", prob["source_id"])
+        r["meta"] = meta_json(tmeta)
+        _check_text({"meta": r["meta"]})
+    extras.update(row_extras)
     return out
+
+
+def _check_text(v: Any) -> None:
+    """Raise UnicodeEncodeError for a string UTF-8 cannot hold (an unpaired surrogate from a
+    JSON escape) before the row reaches Arrow; ASCII text is skipped at once."""
+    if type(v) is str:
+        if not v.isascii():
+            v.encode("utf-8")
+    elif isinstance(v, dict):
+        for x in v.values():
+            _check_text(x)
+    elif isinstance(v, (list, tuple)):
+        for x in v:
+            _check_text(x)
 
 
 def command_line(params: dict[str, Any], out: Path) -> str:
@@ -552,6 +731,10 @@ def command_line(params: dict[str, Any], out: Path) -> str:
     for key in ("on_error", "limit", "domain", "source", "license", "language", "teacher"):
         if params.get(key) is not None and not (key == "on_error" and params[key] == "fail"):
             parts += [f"--{key.replace('_', '-')}", str(params[key])]
+    if params.get("extra_columns", "scalars") != "scalars":
+        parts += ["--extra-columns", str(params["extra_columns"])]
+    if params.get("infer_domain", True) is False:
+        parts += ["--no-infer-domain"]
     return shlex.join(parts)
 
 
@@ -562,9 +745,13 @@ def run(opts: IngestOptions, ctx: Any) -> dict[str, Any]:
         inputs, out=opts.out, preset=opts.preset, to=opts.to, maps=dict(opts.map), on_error=opts.on_error,
         limit=opts.limit, mode="create" if ctx.mode == "create" else "overwrite", domain=opts.domain,
         source=opts.source, license=opts.license, language=opts.language, teacher=opts.teacher,
+        # engine options IngestOptions may not declare yet (defaults: the documented behaviour)
+        extra_columns=getattr(opts, "extra_columns", "scalars"), infer_domain=getattr(opts, "infer_domain", True),
     )
     line = f"ingest: {r.rows_read} read, {r.rows_written} {r.contract} rows written, {r.rows_rejected} rejected"
     if r.rows_rejected:
         line += " (" + ", ".join(f"{k} {v}" for k, v in r.rejected_by_reason.items()) + ")"
     ctx.log(line)
+    for note in r.notes:  # what was inferred, kept in meta, or not kept: never silent
+        ctx.log(f"ingest: {note}")
     return r.to_json()

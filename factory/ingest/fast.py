@@ -1,21 +1,27 @@
-"""The batch path of `factory ingest`: a batch of JSON Lines is parsed at once by Arrow's
-multi-threaded JSON reader (a Parquet batch is already Arrow), and each output column is built
-from whole input columns: one list comprehension per column for what needs Python (answer
-extraction, sha256 ids, the reasoning split of `factory.schemas.text`), Arrow arrays reused as they
-are for text that passes through, instead of one `RowView` and one dict per row.
+"""The batch path of `factory ingest`: a batch of JSON Lines (or a Parquet row group) is mapped
+as a whole, in one of two ways.
 
-It gives exactly the rows of the row-by-row path (`ingest(..., engine="rows")`, the reference;
-tests/test_ingest_batch.py compares the shards byte for byte on every shipped file). Anything it
-is not sure to map the same way (a blank line, invalid UTF-8, a value of an unexpected type, a
-missing or null column, a bad value, a `--map`) raises `Fallback`, and the driver maps that
-batch row by row, which also produces the exact error message or reject row. The value checks
-are the row path's own (`as_text`, `as_integer`, `gsm8k_answer`, the splitters), per column.
+- Column mapping (gsm8k, math500, aime24, aime25, amc23, skyt1-traces, qwen-traces,
+  think-traces, when no `--map` is given): Arrow's multi-threaded JSON reader parses the batch,
+  and each output column is built from whole input columns. Text that passes through stays an
+  Arrow column (never a Python list); GSM8K's `#### N` answers are read by an Arrow regex where
+  the line is plain; ids hash bytes Arrow joined, read through memoryviews. Python runs per row
+  only where it must: the sha256 of each id, and the reasoning split of `factory.schemas.text`.
+- Row functions over a batch (every other preset, and any `--map`): the preset's own row
+  functions map each row of the batch, as the row path would, but in a worker (thread or
+  process) and into one Arrow table per batch.
 
-`prepare` needs no state of the run, so large inputs prepare batches in worker processes;
+Either way the result is exactly the rows of the row-by-row path (`ingest(..., engine="rows")`,
+the reference; tests/test_ingest_batch.py compares the shards byte for byte). Anything the column
+mapping is not sure to map the same way (a blank line, invalid UTF-8, deep nesting, a value of an
+unexpected type, a missing or null column, a bad value) raises `Fallback`, and the driver maps
+that batch row by row, which also produces the exact error message or reject row. The value
+checks are the row path's own (`as_text`, `as_integer`, `answer_value`, `gsm8k_answer`, the
+splitters), applied per column, and the extra-column and domain rules are
+`factory.ingest.report`'s.
+
+`prepare` needs no state of the run, so batches are prepared in worker threads or processes;
 `finish` then applies the run's state (problems already written, sample numbering) in order.
-
-Presets with a batch mapping: gsm8k, math500, aime24, aime25, amc23, skyt1-traces, qwen-traces,
-think-traces. The others (code sets, chat messages, generic tables) map row by row.
 
 Exercise: `python bench/ingest_throughput.py --rows 50000`.
 """
@@ -24,26 +30,39 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from factory.ingest.presets import (
     _COMPLETION_COLS,
+    ANSWER_FACTS,
     Preset,
     RowFail,
     Split,
+    answer_value,
     as_integer,
     as_text,
     gsm8k_answer,
     qwen_sample_meta,
+    solution_value,
     split_plain,
     split_skyt1,
     split_think,
 )
-from factory.ingest.readers import LineBatch, TableBatch
+from factory.ingest.readers import LineBatch, RowError, TableBatch
+from factory.ingest.report import (
+    WHY_BINARY,
+    WHY_NESTED,
+    WHY_NONE,
+    WHY_TRACE,
+    extra_why,
+    infer_domain,
+)
 from factory.schemas.contracts import DOMAINS, FINISH_REASONS, meta_json
 
 
@@ -51,36 +70,90 @@ class Fallback(Exception):
     """This batch must be mapped row by row (the reason is for debugging only)."""
 
 
-_SEP = b"\x1f"
-_NONE = b"\x00"
+_SEP = "\x1f"
+_NONE = "\x00"
 _EXACT_INT = 2**53  # a JSON integer above this read into a float column has lost digits
+# what str.strip() strips: every code point whose str.isspace() is true (tested against Python)
+PY_WHITESPACE = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007"
+                 "\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
+MAX_DEPTH = 512  # JSON nesting the batch path hands to Arrow (whose parser crashes near 17,000)
+
+Column = "list[Any] | pa.ChunkedArray | pa.Array"  # a column of values: Python, or Arrow as it is
 
 
-def problem_ids(domain: str, problems: list[str], answers: list[str | None]) -> list[str]:
+# ---------------------------------------------------------------------------------------------
+# ids: the schemas' sha256 over bytes Arrow joins (no Python string per part)
+# ---------------------------------------------------------------------------------------------
+
+
+def _arrow(values: Any, type_: pa.DataType = pa.string()) -> pa.Array | pa.ChunkedArray:
+    if isinstance(values, (pa.Array, pa.ChunkedArray)):
+        return values
+    if isinstance(values, Same):
+        return pa.repeat(pa.scalar(values.value, type=type_), len(values)) if values.value is not None else pa.nulls(len(values), type_)
+    return pa.array(values, type=type_)
+
+
+def _hashes(joined: pa.Array | pa.ChunkedArray, prefix: str) -> list[str]:
+    """prefix + the first 16 hex digits of sha256 of each value's UTF-8 bytes, read in place
+    through a memoryview of the Arrow buffer (long completions are never copied)."""
+    import numpy as np
+
+    sha = hashlib.sha256
+    out: list[str] = []
+    chunks = joined.chunks if isinstance(joined, pa.ChunkedArray) else [joined]
+    for ch in chunks:
+        if not len(ch):
+            continue
+        if ch.null_count:
+            raise ValueError("id parts must not be null")
+        width = np.int64 if pa.types.is_large_string(ch.type) or pa.types.is_large_binary(ch.type) else np.int32
+        offsets = np.frombuffer(ch.buffers()[1], dtype=width)[ch.offset: ch.offset + len(ch) + 1].tolist()
+        data = ch.buffers()[2]
+        mv = memoryview(data) if data is not None else memoryview(b"")
+        # the first 16 hex digits of the digest are its first 8 bytes in hex
+        out.extend([prefix + sha(mv[a:b]).digest()[:8].hex() for a, b in zip(offsets, offsets[1:])])
+    return out
+
+
+def problem_ids(domain: Any, problems: Any, answers: Any) -> list[str]:
     """`factory.schemas.ids.problem_id(domain, problem, answer, None)` for whole columns: the
-    same sha256 over the same bytes (parts joined by 0x1f, None as 0x00)."""
-    head = domain.encode("utf-8") + _SEP
-    sha = hashlib.sha256
-    tail = _SEP + _NONE  # tests: None
-    # the first 16 hex digits of the digest are its first 8 bytes in hex
-    return [
-        "p_" + sha(head + p.strip().encode("utf-8") + _SEP + (a.encode("utf-8") if a is not None else _NONE) + tail).digest()[:8].hex()
-        for p, a in zip(problems, answers)
-    ]
+    same sha256 over the same bytes (parts joined by 0x1f, None as 0x00). `domain` is one
+    string or a column."""
+    problems = _arrow(problems)
+    stripped = pc.utf8_trim(problems, characters=PY_WHITESPACE)  # == str.strip()
+    dom = pa.scalar(domain) if isinstance(domain, str) else _arrow(domain)
+    ans = pc.fill_null(_arrow(answers), _NONE)
+    return _hashes(pc.binary_join_element_wise(dom, stripped, ans, _NONE, _SEP), "p_")
 
 
-def trace_ids(pids: list[str], indexes: list[int], teachers: list[str], completions: list[str]) -> list[str]:
+def trace_ids(pids: Any, indexes: Any, teachers: Any, completions: Any) -> list[str]:
     """`factory.schemas.ids.trace_id` for whole columns (an int part is hashed as its JSON text)."""
-    sha = hashlib.sha256
-    return [
-        "t_" + sha(f"{p}\x1f{i}\x1f{t}\x1f".encode("utf-8") + c.encode("utf-8")).digest()[:8].hex()
-        for p, i, t, c in zip(pids, indexes, teachers, completions)
-    ]
+    idx = pc.cast(_arrow(indexes, pa.int64()), pa.string())
+    return _hashes(pc.binary_join_element_wise(_arrow(pids), idx, _arrow(teachers), _arrow(completions), _SEP), "t_")
 
 
 # ---------------------------------------------------------------------------------------------
 # parsing a batch and reading its columns with the row path's semantics
 # ---------------------------------------------------------------------------------------------
+
+
+def _too_deep(data: bytes, n_lines: int) -> bool:
+    """Whether any line may nest deeper than MAX_DEPTH (Arrow's JSON parser recurses and
+    crashes the process near 17,000 levels; Python's stops near 1,000 with an error). Brackets
+    inside strings count too, so this errs towards the row path, never the other way."""
+    import numpy as np
+
+    a = np.frombuffer(data, dtype=np.uint8)
+    if int(np.count_nonzero(a == 0x5B)) + int(np.count_nonzero(a == 0x7B)) - n_lines < MAX_DEPTH:  # every line opens one object
+        return False
+    step = (a == 0x5B).view(np.int8) + (a == 0x7B).view(np.int8)
+    step -= (a == 0x5D).view(np.int8) + (a == 0x7D).view(np.int8)
+    depth = np.cumsum(step, dtype=np.int32)
+    starts = np.flatnonzero(a == 0x0A) + 1
+    starts = np.concatenate(([0], starts[starts < len(a)]))
+    base = np.concatenate(([0], depth[starts[1:] - 1]))  # the running depth before each line
+    return bool((np.maximum.reduceat(depth, starts) - base).max() > MAX_DEPTH)
 
 
 def parse(batch: LineBatch | TableBatch) -> pa.Table:
@@ -103,14 +176,13 @@ def parse(batch: LineBatch | TableBatch) -> pa.Table:
             pa.array([data], type=pa.binary()).cast(pa.string())
         except pa.ArrowInvalid:
             raise Fallback("invalid UTF-8") from None
+    if _too_deep(data, batch.line_count()):
+        raise Fallback("deep nesting")
     try:
-        try:
-            # blocks parse in parallel; a line longer than a block needs one block for all
-            table = pj.read_json(pa.py_buffer(data), read_options=pj.ReadOptions(block_size=max(1 << 20, len(data) // 8 + 1)))
-        except pa.ArrowInvalid as e:
-            if "straddl" not in str(e):
-                raise
-            table = pj.read_json(pa.py_buffer(data), read_options=pj.ReadOptions(block_size=len(data) + 1))
+        # one block, one thread: batches are already parsed in parallel (worker threads or
+        # processes), and Arrow's own threads only competed with them (150 ms vs 106 ms for
+        # 8 MB on two busy cores); one block also holds a line of any length
+        table = pj.read_json(pa.py_buffer(data), read_options=pj.ReadOptions(block_size=len(data) + 1, use_threads=False))
     except Exception as e:  # Arrow raises ArrowInvalid and others: any doubt goes row by row
         raise Fallback(f"Arrow JSON: {e}") from None
     if table.num_rows != batch.line_count():  # two objects on a line, which json.loads rejects
@@ -128,6 +200,14 @@ def _plain_type(t: pa.DataType) -> bool:
     if pa.types.is_list(t) or pa.types.is_large_list(t):
         return _plain_type(t.value_type)
     return False  # structs (absent keys read as null), timestamps (inferred from strings), ...
+
+
+def _nested_type(t: pa.DataType) -> bool:
+    return pa.types.is_nested(t)  # list, large_list, fixed_size_list, struct, map, union
+
+
+def _binary_type(t: pa.DataType) -> bool:
+    return pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t)
 
 
 def _has_float(t: pa.DataType) -> bool:
@@ -156,29 +236,32 @@ def _ambiguous_float(v: Any) -> bool:
     return False
 
 
-class Backed(list):
-    """A column's Python values that are exactly an Arrow string column's (no conversion
-    changed a value): the output table takes the Arrow column as it is, without a copy."""
-
-    __slots__ = ("arrow",)
-
-    def __init__(self, values: list[Any], arrow: pa.ChunkedArray) -> None:
-        super().__init__(values)
-        self.arrow = arrow if arrow.type == pa.string() else arrow.cast(pa.string())
+def _is_text(t: pa.DataType) -> bool:
+    return t == pa.string() or t == pa.large_string()
 
 
-def by_rows(values: list[Any], rows: list[int]) -> list[Any]:
-    """values[r] for r in rows (input rows -> output rows), keeping the Arrow column."""
-    if len(rows) == len(values) and (not rows or rows[-1] == len(rows) - 1) and rows == list(range(len(rows))):
+def py(values: Any) -> list[Any]:
+    """A column's values as a Python list (Arrow columns converted once, on demand)."""
+    if isinstance(values, (pa.Array, pa.ChunkedArray)):
+        return values.to_pylist()
+    return values
+
+
+def by_rows(values: Any, rows: list[int]) -> Any:
+    """values[r] for r in rows (input rows -> output rows), keeping an Arrow column Arrow."""
+    n = len(values)
+    if len(rows) == n and (not rows or rows[-1] == n - 1) and rows == list(range(n)):
         return values
-    out = [values[r] for r in rows]
-    if isinstance(values, Backed):
-        return Backed(out, values.arrow.take(pa.array(rows, type=pa.int64())))
-    return out
+    if isinstance(values, (pa.Array, pa.ChunkedArray)):
+        return values.take(pa.array(rows, type=pa.int64()))
+    if isinstance(values, Same):
+        return Same(values.value, len(rows))
+    return [values[r] for r in rows]
 
 
 class Cols:
-    """The columns of one parsed batch, read the way `RowView` reads one row (no --map)."""
+    """The columns of one parsed batch, read the way `RowView` reads one row (no --map).
+    Every column a read takes is remembered in `used`; the others are the extra columns."""
 
     def __init__(self, table: pa.Table, batch: LineBatch | TableBatch) -> None:
         self.table = table
@@ -189,6 +272,7 @@ class Cols:
         self.names = set(table.schema.names)
         self.first_row = batch.first_row
         self.batch = batch
+        self.used: set[str] = set()
         self._dicts: list[dict[str, Any]] | None = None
 
     def _python_values(self, col: str) -> list[Any]:
@@ -196,17 +280,15 @@ class Cols:
         if self._dicts is None:
             try:
                 self._dicts = [json.loads(line) for line in self.batch.lines]
-            except ValueError:
+            except (ValueError, RecursionError):
                 raise Fallback("json.loads disagrees with Arrow") from None
         return [d.get(col) for d in self._dicts]
 
-    def get(self, default: str | tuple[str, ...] | None, *, required: bool, exact: bool = False) -> tuple[str | None, list[Any] | None]:
-        """(column, values), the values None when no candidate column exists (and not required).
-        A row takes the first candidate column it has, even when its value is null; Arrow reads
-        an absent key and a null alike, so a candidate with nulls and a later candidate present
-        is ambiguous: Fallback. `exact`: values kept as they are (meta), so a whole-number float
-        (JSON `4` or `4.0`?) is read again with json.loads; text and integer conversions give
-        the same for both below 2**53."""
+    def column(self, default: str | tuple[str, ...] | None, *, required: bool) -> tuple[str | None, pa.ChunkedArray | None]:
+        """(column, Arrow values) of the first candidate column the batch has. A row takes the
+        first candidate column it has, even when its value is null; Arrow reads an absent key
+        and a null alike, so a candidate with nulls and a later candidate present is
+        ambiguous: Fallback."""
         cols = () if default is None else (default,) if isinstance(default, str) else default
         present = [c for c in cols if c in self.names]
         if not present:
@@ -214,41 +296,55 @@ class Cols:
                 raise Fallback("missing column")
             return None, None
         col = present[0]
+        self.used.add(col)
         arr = self.table.column(col)
         if arr.null_count and (required or (len(present) > 1 and self.json)):
             raise Fallback("null or absent value")
-        if not self.json:
-            return col, arr.to_pylist()
-        if not _plain_type(arr.type):
+        if self.json and not _plain_type(arr.type):
             raise Fallback(f"column type {arr.type}")
+        return col, arr
+
+    def get(self, default: str | tuple[str, ...] | None, *, required: bool, exact: bool = False) -> tuple[str | None, list[Any] | None]:
+        """(column, Python values), None when no candidate column exists (and not required).
+        `exact`: values kept as they are (meta), so a whole-number float (JSON `4` or `4.0`?) is
+        read again with json.loads; text and integer conversions give the same for both below
+        2**53."""
+        col, arr = self.column(default, required=required)
+        if arr is None:
+            return None, None
         vals = arr.to_pylist()
-        if _has_float(arr.type):
+        if self.json and _has_float(arr.type):
             if exact and any(_ambiguous_float(v) for v in vals):
-                return col, self._python_values(col)
+                return col, self._python_values(col)  # type: ignore[arg-type]
             if any(_big_float(v) for v in vals):
                 raise Fallback("integers beyond float precision")
         return col, vals
 
-    def text(self, default: str | tuple[str, ...] | None, *, required: bool = True, nonempty: bool = True) -> list[str | None]:
-        col, vals = self.get(default, required=required)
-        if vals is None:
-            return [None] * self.n
+    def text(self, default: str | tuple[str, ...] | None, *, required: bool = True, nonempty: bool = True) -> Any:
+        """`as_text` over a column: a text column comes back as the Arrow column itself (as_text
+        returns a string unchanged, or fails)."""
+        col, arr = self.column(default, required=required)
+        if arr is None:
+            return Same(None, self.n)
+        if _is_text(arr.type):
+            if required and nonempty and pc.any(pc.equal(pc.utf8_trim(arr, characters=PY_WHITESPACE), "")).as_py():
+                raise Fallback("empty text")
+            return arr
         try:
-            out = [v if type(v) is str and (not nonempty or not required or v.strip()) else
-                   as_text(col, v, required=required, nonempty=nonempty) for v in vals]
+            return [as_text(col, v, required=required, nonempty=nonempty) for v in self.get(default, required=required)[1]]  # type: ignore[union-attr]
         except RowFail as e:
             raise Fallback(e.message) from None
-        arr = self.table.column(col)
-        if arr.type in (pa.string(), pa.large_string()):  # as_text returns a string as it is (or fails)
-            return Backed(out, arr)
-        return out
 
-    def integer(self, default: str | tuple[str, ...] | None) -> list[int | None]:
-        col, vals = self.get(default, required=False)
-        if vals is None:
-            return [None] * self.n
+    def integer(self, default: str | tuple[str, ...] | None) -> Any:
+        col, arr = self.column(default, required=False)
+        if arr is None:
+            return Same(None, self.n)
+        if pa.types.is_integer(arr.type) and len(arr) > arr.null_count:
+            lo, hi = pc.min_max(arr).values()
+            if -(2**31) <= lo.as_py() and hi.as_py() <= 2**31 - 1:
+                return arr.cast(pa.int32())
         try:
-            return [as_integer(col, v) for v in vals]
+            return [as_integer(col, v) for v in self.get(default, required=False)[1]]  # type: ignore[union-attr]
         except RowFail as e:
             raise Fallback(e.message) from None
 
@@ -256,58 +352,168 @@ class Cols:
         _, vals = self.get(default, required=False, exact=True)
         return [None] * self.n if vals is None else vals
 
-    def answer(self, default: str | tuple[str, ...], *, required: bool = False) -> list[str | None]:
-        return [s.strip() if s is not None else None for s in self.text(default, required=required)]
+    def answer(self, default: str | tuple[str, ...], metas: list[dict[str, Any]], *, required: bool = False) -> Any:
+        """`_answer` over a column: text stripped (by Arrow, with str.strip()'s characters);
+        a list of answers per row as `answer_value` reads it, the list kept in meta."""
+        col, arr = self.column(default, required=required)
+        if arr is None:
+            return Same(None, self.n)
+        if _is_text(arr.type):
+            out = pc.utf8_trim(arr, characters=PY_WHITESPACE)
+            if required and pc.any(pc.equal(out, "")).as_py():
+                raise Fallback("empty answer")
+            return out
+        texts = []
+        try:
+            for m, v in zip(metas, self.get(default, required=required)[1]):  # type: ignore[arg-type]
+                text, many = answer_value(col, v, required=required)
+                if many is not None:
+                    m["reference_answers"] = many
+                texts.append(text)
+        except RowFail as e:
+            raise Fallback(e.message) from None
+        return texts
+
+    def solution(self, default: str | tuple[str, ...], metas: list[dict[str, Any]]) -> Any:
+        """`_solution` over a column: text as it is; a list of solutions per row, the first as
+        the reference and all of them in meta."""
+        col, arr = self.column(default, required=False)
+        if arr is None:
+            return Same(None, self.n)
+        if _is_text(arr.type):
+            return arr
+        texts = []
+        try:
+            for m, v in zip(metas, self.get(default, required=False)[1]):  # type: ignore[arg-type]
+                text, many = solution_value(col, v)
+                if many is not None:
+                    m["reference_solutions"] = many
+                texts.append(text)
+        except RowFail as e:
+            raise Fallback(e.message) from None
+        return texts
+
+    def answer_facts(self, metas: list[dict[str, Any]]) -> None:
+        """`_answer_facts` over the batch: unit and answer_type into meta (not null or empty)."""
+        for key in ANSWER_FACTS:
+            for m, v in zip(metas, self.raw(key)):
+                if v is not None and v != "":
+                    m[key] = v
+
+    def extras(self, metas: list[dict[str, Any]], excluded: frozenset[str], mode: str) -> Counter:
+        """`report.add_extras` over the batch: the columns no read took, into each row's meta,
+        counted per column and reason. Must run after every read."""
+        counts: Counter = Counter()
+        for col in self.table.schema.names:
+            if col in self.used:
+                continue
+            arr = self.table.column(col)
+            filled = len(arr) - arr.null_count
+            if not filled or pa.types.is_null(arr.type):
+                continue
+            # the reasons that hold for every value of the column, as extra_why decides them
+            why = WHY_TRACE if col in excluded else WHY_NONE if mode == "none" else \
+                WHY_BINARY if _binary_type(arr.type) else WHY_NESTED if mode == "scalars" and _nested_type(arr.type) else None
+            if why is not None:
+                counts["not_kept", col, why] += filled
+                continue
+            if self.json:
+                vals = self.get(col, required=False, exact=True)[1] if _plain_type(arr.type) else self._python_values(col)
+            else:
+                vals = arr.to_pylist()
+            for m, v in zip(metas, vals):  # type: ignore[arg-type]
+                if v is None:
+                    continue
+                why = extra_why(col, v, m, excluded, mode)
+                if why is None:
+                    m[col] = v
+                    counts["kept", col] += 1
+                else:
+                    counts["not_kept", col, why] += 1
+        return counts
 
 
 # ---------------------------------------------------------------------------------------------
-# problem columns per preset (mirror the row functions in ingest_presets)
+# problem columns per preset (mirror the row functions in factory.ingest.presets)
 # ---------------------------------------------------------------------------------------------
 
-Part = dict[str, list[Any]]  # problem, reference_answer, reference_solution, source_id, difficulty, level, meta
+Part = dict[str, Any]  # problem, reference_answer, reference_solution, source_id, difficulty, level, meta (one value per row)
+
+# A plain final `#### N`: not glued to another "#", one space, then printable non-space ASCII
+# to the very end. `gsm8k_answer`'s regex takes the FIRST "####" whose rest is whitespace, one
+# line, whitespace; an earlier "####" qualifies only if no newline stands between it (after
+# its whitespace) and the final one, which _GSM8K_EARLIER finds (whitespace as str.isspace()).
+_GSM8K_FINAL = r"(?:^|[^#])#### (?P<a>[!-~]+)$"
+_PY_WS_CLASS = r"[\t\n\x0b\x0c\r\x1c-\x1f \x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}]"
+_GSM8K_EARLIER = "####" + _PY_WS_CLASS + r"*[^\n]*#### [!-~]+$"
 
 
-def _none(c: Cols) -> list[None]:
-    return [None] * c.n
+def gsm8k_answers(worked: Any) -> list[str | None]:
+    """`gsm8k_answer` over a column: where the text ends in a plain `#### N` line that is the
+    regex's first match, N without commas, read by Arrow; any other row goes through
+    `gsm8k_answer` itself (tests compare both on invented edge cases)."""
+    if not isinstance(worked, (pa.Array, pa.ChunkedArray)):
+        return [gsm8k_answer(w) for w in worked]
+    found = pc.struct_field(pc.extract_regex(worked, _GSM8K_FINAL), [0])
+    plain = pc.and_kleene(pc.is_valid(found), pc.invert(pc.match_substring_regex(worked, _GSM8K_EARLIER)))
+    answers = pc.replace_substring(found, ",", "")
+    if pc.all(plain).as_py():
+        return answers.to_pylist()
+    out = answers.to_pylist()
+    texts = None
+    for i, ok in enumerate(plain.to_pylist()):
+        if not ok:
+            if texts is None:
+                texts = worked.to_pylist()
+            out[i] = gsm8k_answer(texts[i])
+    return out
 
 
 def gsm8k_cols(c: Cols) -> Part:
     worked = c.text("answer")
-    answers = [gsm8k_answer(w) for w in worked]  # type: ignore[arg-type]
+    answers = gsm8k_answers(worked)
     if None in answers:
         raise Fallback("no '#### N'")
     return {"problem": c.text("question"), "reference_answer": answers, "reference_solution": worked,
             "source_id": [str(r - 1) for r in range(c.first_row, c.first_row + c.n)],
-            "difficulty": _none(c), "level": _none(c), "meta": [{}] * c.n}
+            "difficulty": Same(None, c.n), "level": Same(None, c.n), "meta": [{} for _ in range(c.n)]}
 
 
 def math500_cols(c: Cols) -> Part:
+    meta: list[dict[str, Any]] = [{} for _ in range(c.n)]
     subject = c.text("subject", required=False)
-    return {"problem": c.text("problem"), "reference_answer": c.answer("answer", required=True),
-            "reference_solution": c.text("solution", required=False), "source_id": c.text("unique_id", required=False),
-            "difficulty": _none(c), "level": c.integer("level"), "meta": [{"subject": s} if s else {} for s in subject]}
+    for m, s in zip(meta, py(subject)):
+        if s:
+            m["subject"] = s
+    return {"problem": c.text("problem"), "reference_answer": c.answer("answer", meta, required=True),
+            "reference_solution": c.solution("solution", meta), "source_id": c.text("unique_id", required=False),
+            "difficulty": Same(None, c.n), "level": c.integer("level"), "meta": meta}
 
 
 def competition_cols(c: Cols) -> Part:
     extra = [(key, c.raw(key)) for key in ("url", "contest", "problem_number")]
     meta = [{key: vals[i] for key, vals in extra if vals[i] is not None} for i in range(c.n)]
-    return {"problem": c.text("problem"), "reference_answer": c.answer("answer", required=True),
-            "reference_solution": c.text("solution", required=False), "source_id": c.text("id", required=False),
-            "difficulty": _none(c), "level": _none(c), "meta": meta}
+    return {"problem": c.text("problem"), "reference_answer": c.answer("answer", meta, required=True),
+            "reference_solution": c.solution("solution", meta), "source_id": c.text("id", required=False),
+            "difficulty": Same(None, c.n), "level": Same(None, c.n), "meta": meta}
 
 
 def qwen_eval_cols(c: Cols) -> Part:
     idx = c.raw("idx")
-    return {"problem": c.text("question"), "reference_answer": c.answer(("answer", "gt")),
-            "reference_solution": c.text("solution", required=False), "source_id": c.text("idx", required=False),
-            "difficulty": _none(c), "level": c.integer("level"), "meta": [{"idx": i} if i is not None else {} for i in idx]}
+    meta: list[dict[str, Any]] = [{"idx": i} if i is not None else {} for i in idx]
+    c.answer_facts(meta)
+    return {"problem": c.text("question"), "reference_answer": c.answer(("answer", "gt"), meta),
+            "reference_solution": c.solution("solution", meta), "source_id": c.text("idx", required=False),
+            "difficulty": Same(None, c.n), "level": c.integer("level"), "meta": meta}
 
 
 def think_cols(c: Cols) -> Part:
+    meta: list[dict[str, Any]] = [{} for _ in range(c.n)]
+    c.answer_facts(meta)
     return {"problem": c.text(("problem", "question", "prompt", "instruction")),
-            "reference_answer": c.answer(("reference_answer", "gt", "gold", "ground_truth", "answer")),
-            "reference_solution": c.text("solution", required=False), "source_id": c.text(("source_id", "id", "idx"), required=False),
-            "difficulty": c.text("difficulty", required=False), "level": c.integer("level"), "meta": [{}] * c.n}
+            "reference_answer": c.answer(("reference_answer", "gt", "gold", "ground_truth", "answer"), meta),
+            "reference_solution": c.solution("solution", meta), "source_id": c.text(("source_id", "id", "idx"), required=False),
+            "level": c.integer("level"), "difficulty": c.text("difficulty", required=False), "meta": meta}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -316,41 +522,49 @@ def think_cols(c: Cols) -> Part:
 
 
 def _qwen_eval_trace_cols(c: Cols, part: Part, splitter: Callable[[str], Split]) -> Part:
-    col, samples = c.get("code", required=True)
-    assert samples is not None and col is not None
-    code = c.table.column(col)
-    if any(type(s) is str for s in samples):
+    col, code = c.column("code", required=True)
+    assert code is not None and col is not None
+    list_of_text = pa.types.is_list(code.type) and code.type.value_type == pa.string()
+    if list_of_text:  # each row a list of strings (a null row was refused above; a null sample is the row path's error)
+        if any(ch.flatten().null_count for ch in code.chunks):
+            raise Fallback("null sample")
+        lengths = pc.list_value_length(code).to_pylist()
+        flat = pa.chunked_array([ch.flatten() for ch in code.chunks], type=pa.string())
+        texts = flat.to_pylist()
+    else:
+        samples = code.to_pylist()
         samples = [[s] if type(s) is str else s for s in samples]  # a single string is a list of one
-    if any(not isinstance(s, list) or not all(type(x) is str for x in s) for s in samples):
-        raise Fallback("code is not a list of strings")
+        if any(not isinstance(s, list) or not all(type(x) is str for x in s) for s in samples):
+            raise Fallback("code is not a list of strings")
+        lengths = [len(s) for s in samples]
+        texts = [x for s in samples for x in s]
+        flat = None
     extra = {}
     for name in ("score", "pred", "pred_score"):
         vals = c.raw(name)
-        for arr, s in zip(vals, samples):
-            if arr is not None and (not isinstance(arr, list) or len(arr) != len(s)):
+        for arr, k in zip(vals, lengths):
+            if arr is not None and (not isinstance(arr, list) or len(arr) != k):
                 raise Fallback(f"{name} length")
         extra[name] = vals
-    system = [s or None for s in c.text("system", required=False, nonempty=False)]
+    system = [s or None for s in py(c.text("system", required=False, nonempty=False))]
     prompt = c.text(("query", "question"))
-    teacher = c.text("model", required=False)
-    out: Part = {k: [] for k in ("row", "sample_index", "teacher", "system_prompt", "prompt", "completion", "split", "meta")}
-    for r, texts in enumerate(samples):
+    teacher = py(c.text("model", required=False))
+    rows: list[int] = []
+    index: list[int] = []
+    metas: list[dict[str, Any]] = []
+    for r, k in enumerate(lengths):
         scores, preds, rewards = extra["score"][r], extra["pred"][r], extra["pred_score"][r]
         idx = part["meta"][r].get("idx")
-        for i, text in enumerate(texts):
-            out["row"].append(r)
-            out["sample_index"].append(i)
-            out["teacher"].append(teacher[r])
-            out["system_prompt"].append(system[r])
-            out["prompt"].append(prompt[r] or part["problem"][r])
-            out["completion"].append(text)
-            out["split"].append((splitter(text), None))
-            out["meta"].append(qwen_sample_meta(scores, preds, rewards, i, idx))
-    if pa.types.is_list(code.type) and code.type.value_type == pa.string():  # each sample a string, checked above
-        out["completion"] = Backed(out["completion"], pa.chunked_array([ch.flatten() for ch in code.chunks], type=pa.string()))
-    if isinstance(prompt, Backed):  # required, so never empty: the `or problem` above never applied
-        out["prompt"] = by_rows(prompt, out["row"])
-    return out
+        rows.extend([r] * k)
+        index.extend(range(k))
+        metas.extend(qwen_sample_meta(scores, preds, rewards, i, idx) for i in range(k))
+    return {
+        "row": rows, "sample_index": index, "teacher": [teacher[r] for r in rows], "system_prompt": [system[r] for r in rows],
+        # required, so never empty: the row path's `prompt or problem` never applies
+        "prompt": by_rows(prompt, rows),
+        "completion": flat if flat is not None else texts,
+        "split": [(splitter(t), None) for t in texts], "meta": metas,
+    }
 
 
 def skyt1_trace_cols(c: Cols, part: Part) -> Part:
@@ -363,24 +577,26 @@ def qwen_trace_cols(c: Cols, part: Part) -> Part:
 
 def think_trace_cols(c: Cols, part: Part) -> Part:
     texts = c.text(_COMPLETION_COLS)
-    reasoning = c.text(("reasoning", "reasoning_content"), required=False, nonempty=False)
+    reasoning = py(c.text(("reasoning", "reasoning_content"), required=False, nonempty=False))
     correct = c.raw(("correct", "is_correct", "label"))
-    index = c.integer("sample_index")
-    prompt = c.text("prompt", required=False)
-    system = c.text(("system_prompt", "system"), required=False, nonempty=False)
-    teacher = c.text(("teacher", "model"), required=False)
+    index = py(c.integer("sample_index"))
+    prompt = py(c.text("prompt", required=False))
+    system = py(c.text(("system_prompt", "system"), required=False, nonempty=False))
+    teacher = py(c.text(("teacher", "model"), required=False))
     _, finish = c.get(("finish_reason", "stop_reason"), required=False)
     if finish is not None and any(f is not None and f not in ("stop", "length", "error", "unknown") for f in finish):
         raise Fallback("finish_reason")
+    text_list = py(texts)
+    problems = py(part["problem"])
     return {
         "row": list(range(c.n)),
         "sample_index": [i if i is not None else -1 for i in index],
         "teacher": teacher,
         "system_prompt": [s or None for s in system],
-        "prompt": [p or q for p, q in zip(prompt, part["problem"])],
+        "prompt": [p or q for p, q in zip(prompt, problems)],
         "completion": texts,
         "split": [(split_think(t, reasoning_field=rf), None if finish is None else finish[r])  # type: ignore[arg-type]
-                  for r, (t, rf) in enumerate(zip(texts, reasoning))],
+                  for r, (t, rf) in enumerate(zip(text_list, reasoning))],
         "meta": [{"label_correct": x} if isinstance(x, bool) else {} for x in correct],
     }
 
@@ -395,110 +611,160 @@ TRACE_COLS: dict[str, Callable[[Cols, Part], Part]] = {
 
 
 def supports(preset: Preset, kind: str, maps: dict[str, str]) -> bool:
-    """Whether this preset/kind has a batch mapping (a --map always goes row by row)."""
+    """Whether this preset/kind maps whole columns (otherwise a batch goes through the preset's
+    row functions, `prepare_rows`)."""
     if maps or preset.name not in PROBLEM_COLS:
         return False
     return kind == "problem" or preset.name in TRACE_COLS
 
 
 # ---------------------------------------------------------------------------------------------
-# a whole batch: input columns -> output table (mirrors ingest._context and ingest._convert)
+# a whole batch: input columns -> output table (mirrors core._context and core._convert)
 # ---------------------------------------------------------------------------------------------
 
 
 @dataclass
 class Prepared:
     """A batch mapped as far as it can be without the run's state (so it can be made in a
-    worker process): the output table before dedup (problems) or with the samples to number
-    still open (traces: sample_index -1, their ids left to `finish`)."""
+    worker): the output table before dedup (problems) or with the samples to number still
+    open (traces: sample_index -1, their ids left to `finish`)."""
 
     table: pa.Table
     rows: list[int]  # per output row, the input row (position in the batch) it came from
-    n_input: int
+    n_input: int  # rows read (lines that are not blank)
     problem_ids: list[str]  # problems: each row's id, for the run's dedup
     open_rows: list[int]  # trace rows whose sample_index the run's counters give
     open_pids: list[str]
     open_teachers: list[str]
     open_completions: list[str]
-
-
-def convert(batch: LineBatch | TableBatch, preset: Preset, kind: str, consts: Any, counters: dict[str, int],
-            seen: set[str] | None) -> tuple[pa.Table, list[int], int]:
-    """(output table, output rows per input row, duplicates dropped). Raises Fallback before
-    changing `counters` or `seen` when any row needs the row path."""
-    return finish(prepare(batch, preset.name, kind, consts), counters, seen)
+    extras: Counter = field(default_factory=Counter)  # extra-column counts (factory.ingest.report)
 
 
 def prepare(batch: LineBatch | TableBatch, preset_name: str, kind: str, consts: Any) -> Prepared:
-    """The stateless part of `convert` (runs in a worker process when the input is large)."""
+    """The stateless part of a batch (runs in a worker thread or process for large inputs)."""
     from factory.ingest.presets import PRESETS
-    from factory.schemas.contracts import PROBLEM_SCHEMA, TRACE_SCHEMA
 
     preset = PRESETS[preset_name]
+    if not supports(preset, kind, consts.maps):
+        return prepare_rows(batch, preset, kind, consts)
+    return prepare_cols(batch, preset, kind, consts)
+
+
+def prepare_rows(batch: LineBatch | TableBatch, preset: Preset, kind: str, consts: Any) -> Prepared:
+    """The preset's row functions over every row of the batch (`core._convert`), into one
+    table; a bad row sends the whole batch to the row path (which fails or rejects it)."""
+    from factory.ingest.core import _convert
+    from factory.schemas.contracts import PROBLEM_SCHEMA, TRACE_SCHEMA
+
+    if batch.error is not None:
+        raise Fallback("read error")
+    rows: list[dict[str, Any]] = []
+    sources: list[int] = []
+    extras: Counter = Counter()
+    n = 0
+    for item in batch.items():
+        if isinstance(item, RowError):
+            raise Fallback(item.reason)
+        try:
+            out = _convert(item, preset, kind, consts.maps, consts, None, extras)  # type: ignore[arg-type]
+        except RowFail:
+            raise Fallback("bad row") from None
+        rows.extend(out)
+        sources.extend([n] * len(out))
+        n += 1
+    schema = PROBLEM_SCHEMA if kind == "problem" else TRACE_SCHEMA
+    if kind == "problem":
+        return Prepared(pa.Table.from_pylist(rows, schema=schema), sources, n, [r["id"] for r in rows], [], [], [], [], extras)
+    open_rows = [k for k, r in enumerate(rows) if r["sample_index"] < 0]
+    opened = [rows[k] for k in open_rows]
+    for r in opened:
+        r["sample_index"] = 0  # numbered by `finish`
+    return Prepared(pa.Table.from_pylist(rows, schema=schema), sources, n, [], open_rows, [r["problem_id"] for r in opened],
+                    [r["teacher"] for r in opened], [r["completion"] for r in opened], extras)
+
+
+def prepare_cols(batch: LineBatch | TableBatch, preset: Preset, kind: str, consts: Any) -> Prepared:
+    """Whole columns (see the module docstring); Fallback where the row path must decide."""
+    from factory.ingest.core import source_value
+    from factory.schemas.contracts import PROBLEM_SCHEMA, TRACE_SCHEMA
+
     c = Cols(parse(batch), batch)
     part = PROBLEM_COLS[preset.name](c)
-    domain = consts.domain if consts.domain is not None else preset.domain
-    if domain not in DOMAINS:
-        raise Fallback("domain")
-    source: list[str]
+    source: Any
     if consts.source is not None:
         source = Same(consts.source or "unknown", c.n)
-    elif preset.source_column:
-        _, col = c.get(preset.source_column, required=False)
-        col = col if col is not None else [None] * c.n
-        source = [(v if isinstance(v, str) and v else preset.source) or "unknown" for v in col]
     else:
-        source = Same(preset.source or "unknown", c.n)
+        col, vals = c.get(preset.source_columns, required=False)
+        try:
+            source = Same(preset.source or "unknown", c.n) if vals is None else \
+                [source_value(col, v, preset.source) or "unknown" for v in vals]
+        except RowFail:
+            raise Fallback("source") from None
+    if consts.infers_domain(preset):
+        answers, solutions = py(part["reference_answer"]), py(part["reference_solution"])
+        domain: Any = [infer_domain(preset.domain, p, a, s, None) for p, a, s in zip(py(part["problem"]), answers, solutions)]
+    else:
+        domain = consts.domain if consts.domain is not None else preset.domain
+        if domain not in DOMAINS:
+            raise Fallback("domain")
     license_ = consts.license if consts.license is not None else preset.license
     language = (consts.language if consts.language is not None else "en") or "en"
-    pids = problem_ids(domain, part["problem"], part["reference_answer"])
+    pids = problem_ids(domain if isinstance(domain, str) else pa.array(domain, pa.string()), part["problem"], part["reference_answer"])
+    domains = Same(domain, c.n) if isinstance(domain, str) else domain
 
     if kind == "problem":
-        cols = {"id": pids, "source": source, "source_id": part["source_id"], "domain": Same(domain, c.n),
+        extras = c.extras(part["meta"], frozenset(preset.trace_columns), consts.extra_columns)
+        cols = {"id": pids, "source": source, "source_id": part["source_id"], "domain": domains,
                 "problem": part["problem"], "reference_answer": part["reference_answer"],
                 "reference_solution": part["reference_solution"], "tests": Same(None, c.n),
                 "difficulty": part["difficulty"], "level": part["level"], "language": Same(language, c.n),
                 "license": Same(license_, c.n), "meta": [_meta_json(m) for m in part["meta"]]}
-        return Prepared(_table(cols, PROBLEM_SCHEMA), list(range(c.n)), c.n, pids, [], [], [], [])
+        return Prepared(_table(cols, PROBLEM_SCHEMA), list(range(c.n)), c.n, pids, [], [], [], [], extras)
 
     t = TRACE_COLS[preset.name](c, part)
+    extras = c.extras(part["meta"], frozenset(), consts.extra_columns)
     rows = t["row"]
     teachers = [consts.teacher or x or "unknown" for x in t["teacher"]]
     splits = t["split"]
     finish_reasons = [fr or s.finish_reason for s, fr in splits]
     if any(f not in FINISH_REASONS for f in finish_reasons):
         raise Fallback("finish_reason")
+    source_ids = py(part["source_id"])
     metas = []
     for r, s, m in zip(rows, splits, t["meta"]):
         tm = {**part["meta"][r], "format": s[0].form, **m}
-        if part["source_id"][r] is not None:
-            tm.setdefault("source_id", part["source_id"][r])
+        if source_ids[r] is not None:
+            tm.setdefault("source_id", source_ids[r])
         metas.append(_meta_json(tm))
     indexes = t["sample_index"]
     tpids = [pids[r] for r in rows]
     open_rows = [k for k, i in enumerate(indexes) if i < 0]
+    completions = t["completion"]
     if open_rows:  # their ids wait for their sample numbers (finish)
+        texts = py(completions)
         ids = [""] * len(rows)
         closed = [k for k, i in enumerate(indexes) if i >= 0]
         for k, tid in zip(closed, trace_ids([tpids[k] for k in closed], [indexes[k] for k in closed],
-                                            [teachers[k] for k in closed], [t["completion"][k] for k in closed])):
+                                            [teachers[k] for k in closed], [texts[k] for k in closed])):
             ids[k] = tid
+        open_completions = [texts[k] for k in open_rows]
     else:
-        ids = trace_ids(tpids, indexes, teachers, t["completion"])
+        ids = trace_ids(tpids, indexes, teachers, completions)
+        open_completions = []
     m = len(rows)
     cols = {
         "id": ids, "problem_id": tpids, "sample_index": [max(i, 0) for i in indexes], "teacher": teachers,
-        "backend": ["replay"] * m, "sampling": [None] * m, "system_prompt": t["system_prompt"], "prompt": t["prompt"],
-        "completion": t["completion"], "reasoning": [s.reasoning for s, _ in splits],
+        "backend": Same("replay", m), "sampling": Same(None, m), "system_prompt": t["system_prompt"], "prompt": t["prompt"],
+        "completion": completions, "reasoning": [s.reasoning for s, _ in splits],
         "reasoning_finished": [bool(s.reasoning_finished) for s, _ in splits], "answer": [s.answer for s, _ in splits],
-        "finish_reason": finish_reasons, "prompt_tokens": [None] * m, "completion_tokens": [None] * m,
-        "domain": [domain] * m, "source": [source[r] for r in rows], "problem": by_rows(part["problem"], rows),
-        "reference_answer": [part["reference_answer"][r] for r in rows], "tests": [None] * m,
-        "difficulty": [part["difficulty"][r] for r in rows], "level": [part["level"][r] for r in rows],
-        "language": [language] * m, "license": [license_] * m, "meta": metas,
+        "finish_reason": finish_reasons, "prompt_tokens": Same(None, m), "completion_tokens": Same(None, m),
+        "domain": by_rows(domains, rows), "source": by_rows(source, rows), "problem": by_rows(part["problem"], rows),
+        "reference_answer": by_rows(part["reference_answer"], rows), "tests": Same(None, m),
+        "difficulty": by_rows(part["difficulty"], rows), "level": by_rows(part["level"], rows),
+        "language": Same(language, m), "license": Same(license_, m), "meta": metas,
     }
     return Prepared(_table(cols, TRACE_SCHEMA), rows, c.n, [], open_rows, [tpids[k] for k in open_rows],
-                    [teachers[k] for k in open_rows], [t["completion"][k] for k in open_rows])
+                    [teachers[k] for k in open_rows], open_completions, extras)
 
 
 def prepare_or_none(batch: LineBatch | TableBatch, preset_name: str, kind: str, consts: Any) -> Prepared | None:
@@ -509,22 +775,33 @@ def prepare_or_none(batch: LineBatch | TableBatch, preset_name: str, kind: str, 
         return None
 
 
+def convert(batch: LineBatch | TableBatch, preset: Preset, kind: str, consts: Any, counters: dict[str, int],
+            seen: set[str] | None) -> tuple[pa.Table, list[int], int]:
+    """(output table, output rows per input row, duplicates dropped). Raises Fallback before
+    changing `counters` or `seen` when any row needs the row path."""
+    return finish(prepare(batch, preset.name, kind, consts), counters, seen)
+
+
 def finish(p: Prepared, counters: dict[str, int], seen: set[str] | None) -> tuple[pa.Table, list[int], int]:
     """Apply the run's state: drop problems already written (`seen`), number the samples of
     trace rows that do not carry one (`counters`). Cannot fail."""
     table, rows = p.table, p.rows
     dups = 0
     if seen is not None:
-        keep = []
-        for k, pid in enumerate(p.problem_ids):
-            if pid in seen:
-                dups += 1
-            else:
-                seen.add(pid)
-                keep.append(k)
-        if dups:
-            table = table.take(pa.array(keep, type=pa.int64()))
-            rows = [rows[k] for k in keep]
+        ids = p.problem_ids
+        if seen.isdisjoint(ids) and len(set(ids)) == len(ids):  # the usual case, at C speed
+            seen.update(ids)
+        else:
+            keep = []
+            for k, pid in enumerate(ids):
+                if pid in seen:
+                    dups += 1
+                else:
+                    seen.add(pid)
+                    keep.append(k)
+            if dups:
+                table = table.take(pa.array(keep, type=pa.int64()))
+                rows = [rows[k] for k in keep]
     elif p.open_rows:
         indexes = []
         for pid in p.open_pids:  # one sample per row: number the samples of each problem in order
@@ -586,9 +863,9 @@ class Same(list):
         self.value = value
 
 
-def _column(values: list[Any], f: pa.Field) -> pa.Array | pa.ChunkedArray:
-    if isinstance(values, Backed):
-        return values.arrow
+def _column(values: Any, f: pa.Field) -> pa.Array | pa.ChunkedArray:
+    if isinstance(values, (pa.Array, pa.ChunkedArray)):
+        return values if values.type == f.type else values.cast(f.type)
     if isinstance(values, Same) and not pa.types.is_nested(f.type):  # (pa.nulls of a struct has null children)
         if values.value is None:
             return pa.nulls(len(values), type=f.type)
@@ -596,8 +873,9 @@ def _column(values: list[Any], f: pa.Field) -> pa.Array | pa.ChunkedArray:
     return pa.array(values, type=f.type)
 
 
-def _table(cols: dict[str, list[Any]], schema: pa.Schema) -> pa.Table:
+def _table(cols: dict[str, Any], schema: pa.Schema) -> pa.Table:
     return pa.Table.from_arrays([_column(cols[f.name], f) for f in schema], schema=schema)
 
 
-__all__ = ["Fallback", "Prepared", "convert", "finish", "parse", "prepare", "prepare_or_none", "problem_ids", "supports", "trace_ids"]
+__all__ = ["Fallback", "Prepared", "convert", "finish", "parse", "prepare", "prepare_cols", "prepare_or_none",
+           "prepare_rows", "problem_ids", "supports", "trace_ids"]

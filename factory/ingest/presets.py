@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import json
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -42,7 +43,10 @@ _MISSING = object()
 def _describe(v: Any) -> str:
     if v is None:
         return "null"
-    text = json.dumps(v, ensure_ascii=False, default=str)
+    try:
+        text = json.dumps(v, ensure_ascii=False, default=str)
+    except (ValueError, RecursionError):  # an int past Python's 4300-digit str() limit, deep nesting
+        return f"{type(v).__name__} (too large to show)"
     return f"{type(v).__name__} {text[:40] + ('…' if len(text) > 40 else '')}"
 
 
@@ -57,6 +61,7 @@ class RowView:
         self.data = data
         self.maps = maps
         self.row = row  # 1-based row number in its input
+        self.used: set[str] = set()  # top-level columns a preset read (the rest are extra columns)
 
     def _lookup(self, col: str) -> Any:
         if col in self.data:
@@ -85,10 +90,12 @@ class RowView:
         data = self.data
         for col in cols:
             if col in data:  # the common case first: a plain top-level column
+                self.used.add(col)
                 return col, data[col]
             if "." in col:
                 v = self._lookup(col)
                 if v is not _MISSING:
+                    self.used.add(col.split(".", 1)[0])
                     return col, v
         if required or dst in self.maps:  # a column the user mapped by name must exist
             have = ", ".join(list(self.data)[:12]) + (", …" if len(self.data) > 12 else "")
@@ -142,7 +149,13 @@ def as_text(col: str | None, v: Any, *, required: bool = True, nonempty: bool = 
         return None
     if isinstance(v, bool) or not isinstance(v, (str, int, float)):
         raise RowFail("wrong_type", f"expected a string, found {_describe(v)}", field=col)
-    s = number_text(v) if not isinstance(v, str) else v
+    if isinstance(v, float) and not math.isfinite(v):  # JSON's NaN/Infinity extensions: not an answer
+        raise RowFail("invalid_value", f"expected a string or a finite number, found float {_describe(v)}", field=col)
+    try:
+        s = number_text(v) if not isinstance(v, str) else v
+    except ValueError:  # str() of an int past 4300 digits (Python's guard against slow conversion)
+        raise RowFail("invalid_value", f"expected a string, found an integer of about {int(v.bit_length() * 0.30103)} digits",
+                      field=col) from None
     if nonempty and required and not s.strip():
         raise RowFail("invalid_value", "expected non-empty text, found an empty string", field=col)
     return s
@@ -151,20 +164,25 @@ def as_text(col: str | None, v: Any, *, required: bool = True, nonempty: bool = 
 _LEVEL = re.compile(r"\s*(?:level\s*)?(-?\d+)\s*", flags=re.IGNORECASE)  # "3", "Level 3"
 
 
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1  # level and sample_index are int32 columns
+
+
 def as_integer(col: str | None, v: Any) -> int | None:
     if v is None:
         return None
     if isinstance(v, bool):
         raise RowFail("wrong_type", f"expected an integer, found {_describe(v)}", field=col)
     if isinstance(v, int):
-        return v
-    if isinstance(v, float) and v.is_integer():
-        return int(v)
-    if isinstance(v, str):
-        m = _LEVEL.fullmatch(v)
-        if m:
-            return int(m.group(1))
-    raise RowFail("wrong_type", f"expected an integer, found {_describe(v)}", field=col)
+        n = v
+    elif isinstance(v, float) and v.is_integer():
+        n = int(v)
+    elif isinstance(v, str) and len(v) < 40 and (m := _LEVEL.fullmatch(v)):
+        n = int(m.group(1))
+    else:
+        raise RowFail("wrong_type", f"expected an integer, found {_describe(v)}", field=col)
+    if not INT32_MIN <= n <= INT32_MAX:
+        raise RowFail("invalid_value", f"expected an integer from {INT32_MIN} to {INT32_MAX}, found {_describe(v)}", field=col)
+    return n
 
 
 def number_text(v: Any) -> str:
@@ -262,14 +280,15 @@ def generic_problem(v: RowView) -> dict[str, Any]:
         else:
             ins = _encoded_list(v, "tests.inputs")
             outs = _encoded_list(v, "tests.outputs")
-            fn = v.text("tests.fn_name", None, required=False)
+            fn = _fn_name(v, "tests.fn_name", None, required=False)
             tests = _tests("call" if fn else "stdin_stdout", fn_name=fn, inputs=ins, outputs=outs)
         tests["setup_code"] = v.text("tests.setup_code", None, required=False)
         tests["starter_code"] = v.text("tests.starter_code", None, required=False)
+    _answer_facts(v, meta)
     return {
         "problem": v.text("problem", ("problem", "question", "prompt", "instruction", "text")),
-        "reference_answer": _answer(v, "reference_answer", ("reference_answer", "answer", "gt", "gold", "final_answer")),
-        "reference_solution": v.text("reference_solution", ("reference_solution", "solution"), required=False),
+        "reference_answer": _answer(v, "reference_answer", ("reference_answer", "answer", "gt", "gold", "final_answer"), meta),
+        "reference_solution": _solution(v, "reference_solution", ("reference_solution", "solution"), meta),
         "source_id": v.text("source_id", ("source_id", "id", "idx", "unique_id", "task_id"), required=False),
         "difficulty": v.text("difficulty", "difficulty", required=False),
         "level": v.integer("level", "level"),
@@ -287,9 +306,70 @@ def _encoded_list(v: RowView, dst: str) -> list[str]:
     return [x if isinstance(x, str) else json.dumps(x, ensure_ascii=False) for x in vals]
 
 
-def _answer(v: RowView, dst: str, default: str | tuple[str, ...], *, required: bool = False) -> str | None:
-    s = v.text(dst, default, required=required)
-    return s.strip() if s is not None else None
+# Several gold answers (OlympiadBench's `final_answer` list, a set of solutions): the row keeps
+# all of them in meta["reference_answers"] (a list of strings, in input order), and
+# `reference_answer` holds them joined by ANSWERS_JOIN, so "69, 84" reads like the set it is.
+# The math verifier reads the list when it is there; a single answer (or a one-item list) is
+# stored as it is, with no list in meta.
+ANSWERS_JOIN = ", "
+
+
+def answer_value(col: str | None, v: Any, *, required: bool = False) -> tuple[str | None, list[str] | None]:
+    """(reference_answer, all answers when there are several) from one column's value."""
+    if isinstance(v, (list, tuple)):
+        items = []
+        for i, x in enumerate(v):
+            if isinstance(x, (list, tuple, dict)) or x is None:
+                raise RowFail("wrong_type", f"expected a list of answers (strings or numbers), found {_describe(x)} at index {i}", field=col)
+            items.append(as_text(col, x).strip())  # type: ignore[union-attr]
+        if not items:
+            if required:
+                raise RowFail("invalid_value", "expected at least one answer, found an empty list", field=col)
+            return None, None
+        return (items[0], None) if len(items) == 1 else (ANSWERS_JOIN.join(items), items)
+    s = as_text(col, v, required=required)
+    return (s.strip() if s is not None else None), None
+
+
+def _answer(v: RowView, dst: str, default: str | tuple[str, ...], meta: dict[str, Any], *, required: bool = False) -> str | None:
+    col, val = v.get(dst, default, required=required)
+    text, many = answer_value(col, val, required=required)
+    if many is not None:
+        meta["reference_answers"] = many
+    return text
+
+
+def solution_value(col: str | None, v: Any) -> tuple[str | None, list[str] | None]:
+    """(reference_solution, every solution when there are several): OlympiadBench lists
+    alternative worked solutions; the first is the reference, all are kept."""
+    if isinstance(v, (list, tuple)):
+        for i, x in enumerate(v):
+            if not isinstance(x, str):
+                raise RowFail("wrong_type", f"expected a list of solutions (strings), found {_describe(x)} at index {i}", field=col)
+        if not v:
+            return None, None
+        return v[0], (list(v) if len(v) > 1 else None)
+    return as_text(col, v, required=False), None
+
+
+def _solution(v: RowView, dst: str, default: str | tuple[str, ...], meta: dict[str, Any]) -> str | None:
+    col, val = v.get(dst, default, required=False)
+    text, many = solution_value(col, val)
+    if many is not None:
+        meta["reference_solutions"] = many
+    return text
+
+
+ANSWER_FACTS = ("unit", "answer_type")  # OlympiadBench: the answer's unit ("km/h") and kind ("Numerical", "Tuple", ...)
+
+
+def _answer_facts(v: RowView, meta: dict[str, Any]) -> None:
+    """OlympiadBench's `unit` and `answer_type`, kept in meta under the same names (the math
+    verifier reads them there); absent, null or empty: not stored."""
+    for key in ANSWER_FACTS:
+        val = v.raw(f"meta.{key}", key)
+        if val is not None and val != "":
+            meta[key] = val
 
 
 _GSM8K_FINAL = re.compile(r"####\s*(.+?)\s*$")
@@ -325,8 +405,8 @@ def math500_problem(v: RowView) -> dict[str, Any]:
         meta["subject"] = subject
     return {
         "problem": v.text("problem", "problem"),
-        "reference_answer": _answer(v, "reference_answer", "answer", required=True),
-        "reference_solution": v.text("reference_solution", "solution", required=False),
+        "reference_answer": _answer(v, "reference_answer", "answer", meta, required=True),
+        "reference_solution": _solution(v, "reference_solution", "solution", meta),
         "source_id": v.text("source_id", "unique_id", required=False),
         "level": v.integer("level", "level"),
         "meta": meta,
@@ -343,16 +423,27 @@ def competition_problem(v: RowView) -> dict[str, Any]:
             meta[key] = val
     return {
         "problem": v.text("problem", "problem"),
-        "reference_answer": _answer(v, "reference_answer", "answer", required=True),
-        "reference_solution": v.text("reference_solution", "solution", required=False),
+        "reference_answer": _answer(v, "reference_answer", "answer", meta, required=True),
+        "reference_solution": _solution(v, "reference_solution", "solution", meta),
         "source_id": v.text("source_id", "id", required=False),
         "meta": meta,
     }
 
 
+def _fn_name(v: RowView, dst: str, default: str | tuple[str, ...] | None, *, required: bool) -> str | None:
+    """The name of the function the tests call: a Python identifier (a method name for APPS's
+    call-style problems)."""
+    col, val = v.get(dst, default, required=required)
+    if val is None and not required:
+        return None
+    if not isinstance(val, str) or not val.isidentifier():
+        raise RowFail("invalid_value", f"expected a Python function name, found {_describe(val)}", field=col)
+    return val
+
+
 def humaneval_problem(v: RowView) -> dict[str, Any]:
     prompt = v.text("problem", "prompt", nonempty=True)
-    entry = v.text("tests.fn_name", "entry_point")
+    entry = _fn_name(v, "tests.fn_name", "entry_point", required=True)
     test = v.text("tests.asserts", "test")
     canonical = v.text("reference_solution", "canonical_solution", required=False)
     assert prompt is not None and entry is not None and test is not None
@@ -410,7 +501,7 @@ def _literal(text: str, col: str | None) -> Any:
     """APPS stores `input_output` as a JSON string; some copies use Python literals."""
     try:
         return json.loads(text)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         pass
     try:
         return ast.literal_eval(text)
@@ -430,6 +521,8 @@ def apps_problem(v: RowView) -> dict[str, Any]:
     if len(ins) != len(outs):
         raise RowFail("invalid_value", f"expected as many outputs as inputs, found {len(ins)} inputs and {len(outs)} outputs", field=col)
     starter = v.text("tests.starter_code", "starter_code", required=False, nonempty=False) or None
+    if fn is not None and fn != "" and (not isinstance(fn, str) or not fn.isidentifier()):
+        raise RowFail("invalid_value", f"expected 'fn_name' to be a Python function name, found {_describe(fn)}", field=col)
     if fn:
         # call style: each case's argument list and expected result, JSON-encoded
         tests = _tests("call", fn_name=str(fn), inputs=[json.dumps(x, ensure_ascii=False) for x in ins],
@@ -473,10 +566,11 @@ def qwen_eval_problem(v: RowView) -> dict[str, Any]:
     idx = v.raw("meta.idx", "idx")
     if idx is not None:
         meta["idx"] = idx
+    _answer_facts(v, meta)
     return {
         "problem": v.text("problem", "question"),
-        "reference_answer": _answer(v, "reference_answer", ("answer", "gt")),
-        "reference_solution": v.text("reference_solution", "solution", required=False),
+        "reference_answer": _answer(v, "reference_answer", ("answer", "gt"), meta),
+        "reference_solution": _solution(v, "reference_solution", "solution", meta),
         "source_id": v.text("source_id", "idx", required=False),
         "level": v.integer("level", "level"),
         "meta": meta,
@@ -555,14 +649,16 @@ _COMPLETION_COLS = ("completion", "response", "output", "generation", "generated
 
 
 def think_problem(v: RowView) -> dict[str, Any]:
+    meta: dict[str, Any] = {}
+    _answer_facts(v, meta)
     return {
         "problem": v.text("problem", ("problem", "question", "prompt", "instruction")),
-        "reference_answer": _answer(v, "reference_answer", ("reference_answer", "gt", "gold", "ground_truth", "answer")),
-        "reference_solution": v.text("reference_solution", "solution", required=False),
+        "reference_answer": _answer(v, "reference_answer", ("reference_answer", "gt", "gold", "ground_truth", "answer"), meta),
+        "reference_solution": _solution(v, "reference_solution", "solution", meta),
         "source_id": v.text("source_id", ("source_id", "id", "idx"), required=False),
         "level": v.integer("level", "level"),
         "difficulty": v.text("difficulty", "difficulty", required=False),
-        "meta": {},
+        "meta": meta,
     }
 
 
@@ -624,16 +720,19 @@ def _messages(v: RowView) -> tuple[str | None, str | None, str, list[dict[str, s
 
 def messages_problem(v: RowView) -> dict[str, Any]:
     _, _, user, _ = _messages(v)
+    meta: dict[str, Any] = {}
     return {
         "problem": user,
-        "reference_answer": _answer(v, "reference_answer", ("reference_answer", "gt", "answer")),
+        "reference_answer": _answer(v, "reference_answer", ("reference_answer", "gt", "answer"), meta),
         "source_id": v.text("source_id", ("source_id", "id"), required=False),
-        "meta": {},
+        "meta": meta,
     }
 
 
 def messages_traces(v: RowView, problem: dict[str, Any]) -> list[dict[str, Any]]:
     _, system, user, norm = _messages(v)
+    if system is None:  # Bespoke-Stratos/OpenThoughts rows keep the system prompt beside the conversation
+        system = v.text("system_prompt", ("system_prompt", "system"), required=False, nonempty=False) or None
     text = norm[-1]["content"]
     return [_trace(split_think(text), text, sample_index=-1, prompt=user, system_prompt=system,
                    teacher=v.text("teacher", ("teacher", "model"), required=False), finish_reason=_finish(v))]
@@ -646,6 +745,9 @@ def messages_traces(v: RowView, problem: dict[str, Any]) -> list[dict[str, Any]]
 ProblemFn = Callable[[RowView], dict[str, Any]]
 TraceFn = Callable[[RowView, dict[str, Any]], list[dict[str, Any]]]
 
+# --map destinations every preset honours: the row's context, and meta.KEY (copy a column into meta)
+CONTEXT_DESTS = ("domain", "source", "license", "language")
+
 
 @dataclass(frozen=True)
 class Preset:
@@ -655,48 +757,84 @@ class Preset:
     problem: ProblemFn
     traces: TraceFn | None = None
     domain: str = "math"
-    source: str | None = None  # None: the input file's stem
-    source_column: str | None = None  # a per-row source name, when the file has one
+    source: str | None = None  # None: "unknown" unless a source column or --source names it
+    # a per-row source name: the first of these columns a row has (a string) wins over `source`
+    source_columns: tuple[str, ...] = ("source",)
     license: str | None = None
     names: tuple[str, ...] = ()  # file-name fragments for autodetection
-    dests: tuple[str, ...] = field(default=())  # extra --map destinations this preset reads
+    # the destinations the functions read, i.e. what `--map DEST=COLUMN` can re-point (tested
+    # against the functions in tests/test_ingest_variants.py); a --map the preset would ignore is an error
+    problem_reads: tuple[str, ...] = ()
+    trace_reads: tuple[str, ...] = ()
+    # columns only the trace builder reads: written nowhere when the run makes problem rows
+    # (`--to problem`), so they are listed in the report as not kept instead of copied into meta
+    trace_columns: tuple[str, ...] = ()
+    # generic presets: each row's domain comes from its content unless --domain says (see
+    # `infer_domain` in factory.ingest.core); fixed-format presets know their domain
+    infer_domain: bool = False
 
 
-_PROBLEM_DESTS = ("problem", "reference_answer", "reference_solution", "source_id", "difficulty", "level",
-                  "tests", "tests.asserts", "tests.inputs", "tests.outputs", "tests.fn_name", "tests.setup_code",
-                  "tests.starter_code", "domain", "source", "license", "language")
-_TRACE_DESTS = ("completion", "reasoning", "prompt", "system_prompt", "teacher", "sample_index", "finish_reason", "messages")
+_TESTS_DESTS = ("tests.asserts", "tests.inputs", "tests.outputs", "tests.fn_name", "tests.setup_code", "tests.starter_code")
+_PROBLEM_BASICS = ("problem", "reference_answer", "reference_solution", "source_id")
+_QWEN_TRACE_COLUMNS = ("code", "score", "pred", "pred_score", "report", "system", "query", "model", "response", "history")
 
 PRESETS: dict[str, Preset] = {
     p.name: p
     for p in [
-        Preset("gsm8k", "problem", "GSM8K: question, answer ending in '#### N'", gsm8k_problem, source="gsm8k", license="MIT", names=("gsm8k",)),
+        Preset("gsm8k", "problem", "GSM8K: question, answer ending in '#### N'", gsm8k_problem, source="gsm8k", license="MIT",
+               names=("gsm8k",), problem_reads=("problem", "reference_solution", "source_id")),
         Preset("math500", "problem", "MATH-500: problem, answer, solution, subject, level, unique_id", math500_problem,
-               source="math500", license="MIT", names=("math500", "math-500", "math_500")),
+               source="math500", license="MIT", names=("math500", "math-500", "math_500"),
+               problem_reads=_PROBLEM_BASICS + ("level", "meta.subject")),
         Preset("aime24", "problem", "AIME 2024 (Qwen2.5-Math file): id, problem, solution, answer, url", competition_problem,
-               source="aime24", license="MIT; problems (c) MAA", names=("aime24", "aime_2024", "aime2024")),
+               source="aime24", license="MIT; problems (c) MAA", names=("aime24", "aime_2024", "aime2024"),
+               problem_reads=_PROBLEM_BASICS + ("meta.url", "meta.contest", "meta.problem_number")),
         Preset("aime25", "problem", "AIME 2025 (MathArena): id, contest, problem_number, problem, answer", competition_problem,
-               source="aime25", license="MIT; problems (c) MAA", names=("aime25", "aime_2025", "aime2025")),
+               source="aime25", license="MIT; problems (c) MAA", names=("aime25", "aime_2025", "aime2025"),
+               problem_reads=_PROBLEM_BASICS + ("meta.url", "meta.contest", "meta.problem_number")),
         Preset("amc23", "problem", "AMC 2023 (Qwen2.5-Math file): id, problem, answer (float), url", competition_problem,
-               source="amc23", license="MIT; problems (c) MAA", names=("amc23", "amc_2023", "amc2023")),
+               source="amc23", license="MIT; problems (c) MAA", names=("amc23", "amc_2023", "amc2023"),
+               problem_reads=_PROBLEM_BASICS + ("meta.url", "meta.contest", "meta.problem_number")),
         Preset("humaneval", "problem", "HumanEval: prompt, entry_point, canonical_solution, test (check(candidate))",
-               humaneval_problem, domain="code", source="humaneval", license="MIT", names=("humaneval",)),
+               humaneval_problem, domain="code", source="humaneval", license="MIT", names=("humaneval",),
+               problem_reads=("problem", "reference_solution", "source_id", "tests.fn_name", "tests.asserts")),
         Preset("mbpp", "problem", "MBPP: text, code, test_list (asserts), test_setup_code", mbpp_problem,
-               domain="code", source="mbpp", license="CC-BY-4.0", names=("mbpp",)),
+               domain="code", source="mbpp", license="CC-BY-4.0", names=("mbpp",),
+               problem_reads=("problem", "reference_solution", "source_id", "tests.asserts", "tests.setup_code",
+                              "meta.challenge_test_list")),
         Preset("apps", "problem", "APPS: question, input_output (stdin/stdout or fn_name call), starter_code, metadata; CodeRL gen_solutions kept",
-               apps_problem, domain="code", source="apps", license="MIT", names=("apps",)),
+               apps_problem, domain="code", source="apps", license="MIT", names=("apps",),
+               problem_reads=("problem", "source_id", "difficulty", "tests", "tests.starter_code", "meta.solutions",
+                              "meta.url", "meta.gen_solutions")),
         Preset("skyt1-traces", "trace", "Sky-T1 outputs (Qwen2.5-Math eval format): code[n] with <|begin_of_thought|>/<|begin_of_solution|> tags, score/pred labels",
-               qwen_eval_problem, skyt1_traces, source="math", source_column="benchmark", license="Apache-2.0",
-               names=("skyt1", "sky-t1", "sky_t1")),
-        Preset("qwen-traces", "trace", "Qwen2.5-Math eval outputs (short CoT, best-of-N): code[n] samples, score/pred labels, pred_score rewards",
-               qwen_eval_problem, qwen_traces, source="math", source_column="benchmark", license="Apache-2.0",
-               names=("qwen25", "qwen2.5", "_bo8", "short_cot")),
+               qwen_eval_problem, skyt1_traces, source="math", source_columns=("benchmark", "source"), license="Apache-2.0",
+               names=("skyt1", "sky-t1", "sky_t1"),
+               problem_reads=_PROBLEM_BASICS + ("level", "meta.idx", "meta.unit", "meta.answer_type"),
+               trace_reads=("completion", "prompt", "system_prompt", "teacher", "meta.label_correct", "meta.label_pred",
+                            "meta.reward_score"),
+               trace_columns=_QWEN_TRACE_COLUMNS),
+        Preset("qwen-traces", "trace", "Qwen2.5-Math eval outputs (short CoT, best-of-N, OlympiadBench): code[n] samples, score/pred labels, pred_score rewards; list-valued solution/answer, unit and answer_type kept",
+               qwen_eval_problem, qwen_traces, source="math", source_columns=("benchmark", "source"), license="Apache-2.0",
+               names=("qwen25", "qwen2.5", "_bo8", "short_cot"),
+               problem_reads=_PROBLEM_BASICS + ("level", "meta.idx", "meta.unit", "meta.answer_type"),
+               trace_reads=("completion", "prompt", "system_prompt", "teacher", "meta.label_correct", "meta.label_pred",
+                            "meta.reward_score"),
+               trace_columns=_QWEN_TRACE_COLUMNS),
         Preset("think-traces", "trace", "generic <think>…</think> completions: problem/question/prompt + completion/response/output",
-               think_problem, think_traces, domain="general"),
-        Preset("messages", "trace", "chat `messages` (or ShareGPT `conversations`): user -> problem, last assistant -> completion",
-               messages_problem, messages_traces, domain="general"),
+               think_problem, think_traces, domain="general", infer_domain=True,
+               problem_reads=_PROBLEM_BASICS + ("level", "difficulty", "meta.unit", "meta.answer_type"),
+               trace_reads=("completion", "reasoning", "prompt", "system_prompt", "teacher", "sample_index", "finish_reason",
+                            "meta.label_correct"),
+               trace_columns=_COMPLETION_COLS + ("reasoning", "reasoning_content", "correct", "is_correct", "label",
+                                                 "sample_index", "model", "teacher", "finish_reason", "stop_reason")),
+        Preset("messages", "trace", "chat `messages` (or ShareGPT `conversations`, with a top-level `system`): user -> problem, last assistant -> completion",
+               messages_problem, messages_traces, domain="general", infer_domain=True,
+               problem_reads=("messages", "reference_answer", "source_id"),
+               trace_reads=("messages", "system_prompt", "teacher", "finish_reason"),
+               trace_columns=("model", "teacher", "finish_reason", "stop_reason")),
         Preset("problems", "problem", "generic problem table: problem/question/prompt, answer, solution, id, level (map anything with --map)",
-               generic_problem, domain="general"),
+               generic_problem, domain="general", infer_domain=True,
+               problem_reads=_PROBLEM_BASICS + ("level", "difficulty", "meta.unit", "meta.answer_type") + _TESTS_DESTS),
     ]
 }
 
@@ -710,7 +848,10 @@ def get_preset(name: str) -> Preset:
 
 
 def allowed_dests(preset: Preset, kind: Kind) -> tuple[str, ...]:
-    return _PROBLEM_DESTS + (_TRACE_DESTS if kind == "trace" else ()) + preset.dests
+    """The --map destinations a preset reads when making `kind` rows (plus the context ones and
+    meta.KEY, always allowed); any other is an error."""
+    reads = preset.problem_reads + (preset.trace_reads if kind == "trace" else ())
+    return tuple(dict.fromkeys(d for d in reads + CONTEXT_DESTS if not d.startswith("meta.")))
 
 
 def detect_preset(spec: str, columns: list[str]) -> Preset | None:

@@ -19,7 +19,6 @@ import csv
 import gzip
 import json
 import os
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
@@ -201,7 +200,6 @@ def _read_jsonl(path: str) -> Iterator[RawRow | RowError]:
 JSONL_BATCH_BYTES = 8 << 20  # bytes read per batch: ~15k short rows or ~1k long traces
 
 
-_NOT_OBJECT_START = re.compile(rb"\n[^{]")
 
 
 @dataclass
@@ -229,18 +227,29 @@ class LineBatch:
             lines.append(last)
         return lines
 
+    def _scan(self) -> None:
+        """Newline count and whether every line starts with "{", in one vectorised pass
+        (bytes.count and a regex search take several times as long on a batch of MBs)."""
+        import numpy as np
+
+        a = np.frombuffer(self.data, dtype=np.uint8)
+        nl = np.flatnonzero(a == 0x0A)
+        self._newlines = len(nl)
+        after = nl[nl + 1 < len(a)] + 1  # the first byte of every line but the first
+        # a newline followed by anything but "{" (the file's final newline is followed by nothing)
+        self._plain = self.data[:1] == b"{" and bool(np.all(a[after] == 0x7B))
+
     def line_count(self) -> int:
         if self._newlines is None:
-            self._newlines = self.data.count(b"\n")
-        return self._newlines + (0 if not self.data or self.data.endswith(b"\n") else 1)
+            self._scan()
+        return self._newlines + (0 if not self.data or self.data.endswith(b"\n") else 1)  # type: ignore[operator]
 
     def plain(self) -> bool:
         """Every line is one JSON object at the start (no blank line, no BOM, no leading
         space): then line i is row first_row + i and can go to a whole-batch parser."""
         if self._plain is None:
-            # a newline followed by anything but "{" (the file's final newline is followed by nothing)
-            self._plain = self.data[:1] == b"{" and _NOT_OBJECT_START.search(self.data) is None
-        return self._plain
+            self._scan()
+        return bool(self._plain)
 
     def items(self) -> Iterator[RawRow | RowError]:
         path, gz, row, offset = self.path, self.gz, self.first_row - 1, self.first_offset
