@@ -41,6 +41,8 @@ POLICIES = ("all-correct", "shortest-correct", "longest-correct", "k-per-problem
 DIFFICULTY_FROM = ("level", "pass_rate", "metadata", "none")
 FORMATS = ("think", "sky-t1", "plain")
 CUT_POINTS = ("conclusion", "earlier")
+REFLECTIONS = ("template", "teacher")
+REFLECTION_PRESETS = ("o1-journey", "brief")  # factory.curate.journey.REFLECTION_PRESETS
 MATCH_KEYS = ("kind", "domain", "source", "difficulty", "teacher", "level")
 TOKEN_COUNTS = ("completion_tokens", "chars")
 
@@ -100,6 +102,14 @@ JOURNEY = Map({
     # fluency rewrite through a teacher backend (the backends of `factory generate`)
     "rewrite?": Nullable(Map({"teacher": Str(), "backend?": Enum("transformers", "vllm", "openai"),
                               "base_url?": Str(), "api_key_env?": Str(), "prompt?": Str(), "max_tokens?": Int(min=1)})),
+    # who writes the reflection between the wrong attempt and the correct solution: composed
+    # from seeded parts that name the wrong answer and the kind of mistake (template), or a
+    # teacher backend with a prompt preset (the O1-Journey way; a reflection failing the checks
+    # falls back to the composed one, counted in the report)
+    "reflection?": Enum(*REFLECTIONS),
+    "reflection_teacher?": Nullable(Map({
+        "teacher": Str(), "backend?": Enum("transformers", "vllm", "openai", "replay"), "base_url?": Str(),
+        "api_key_env?": Str(), "preset?": Enum(*REFLECTION_PRESETS), "prompt?": Str(), "max_tokens?": Int(min=1)})),
 })
 
 NON_REASONING = Map({
@@ -202,7 +212,7 @@ JOURNEY_DEFAULTS: dict[str, Any] = {
     "enabled": True, "domains": ["math"], "wrong": {"verdict_math": ["wrong"]},
     "correct": {"verdict_math": ["correct"]}, "wrong_teachers": None, "correct_teachers": None,
     "cut": "conclusion", "earlier_fraction": 0.6, "per_problem": 1, "phrases": None, "max_tokens": None,
-    "rewrite": None,
+    "rewrite": None, "reflection": "template", "reflection_teacher": None,
 }
 
 NON_REASONING_DEFAULTS: dict[str, Any] = {
@@ -228,6 +238,11 @@ def validate_curate(section: Any, path: str = "curate") -> list[str]:
                 kinds_needed.update(k if isinstance(k, list) else [k])
         if "journey" in kinds_needed and not section.get("journey"):
             problems.append(f"{path}.journey: expected a journey section because a bucket matches kind journey, found nothing")
+        j = section.get("journey")
+        if isinstance(j, dict) and j.get("reflection") == "teacher" and not (
+                isinstance(j.get("reflection_teacher"), dict) and j["reflection_teacher"].get("teacher")):
+            problems.append(f"{path}.journey.reflection_teacher: expected {{teacher: MODEL, backend: ..., preset: "
+                            f"o1-journey}} because reflection is 'teacher', found nothing")
         if fmt == "plain" and "journey" in kinds_needed:
             problems.append(f"{path}.output.format: expected think or sky-t1 for journey samples, found 'plain'")
     return problems

@@ -471,7 +471,33 @@ def iter_fetched(sources: list[dict[str, Any]], ids_by_src: dict[int, list[str]]
 # the curate run
 # ---------------------------------------------------------------------------------------------
 
-def _journey_candidates(meta: pl.DataFrame, sources, cfg, *, seed, fmt, checker, rewrite, log) -> tuple[list[dict], dict]:
+def reflection_writer(journey: dict[str, Any] | None):
+    """The teacher reflection writer a recipe asks for (`curate.journey.reflection: teacher` with
+    `reflection_teacher: {teacher, backend, preset|prompt, ...}`), or None. The teacher is built
+    by the generate stage's factory (same backends as `factory generate`, `replay` included)."""
+    if not journey or journey.get("reflection") != "teacher":
+        return None
+    from factory.curate.journey import REFLECTION_PRESETS, reflection_with_teacher
+    from factory.generate.core import make_teacher
+    from factory.generate.options import GenerateOptions
+
+    spec = journey.get("reflection_teacher") or {}
+    if not spec.get("teacher"):
+        raise InputError("curate.journey.reflection_teacher.teacher: expected a model (or a replay trace folder) "
+                         "because curate.journey.reflection is 'teacher', found nothing",
+                         hint="set curate.journey.reflection_teacher.teacher=MODEL, or curate.journey.reflection=template")
+    max_tokens = spec.get("max_tokens", 512)
+    # a teacher only: no problem folder is read and no trace folder written (the names are placeholders)
+    opts = GenerateOptions(teacher=spec["teacher"], backend=spec.get("backend", "transformers"), problems="unused", out="unused",
+                           n=1, temperature=0.0, top_p=1.0, max_tokens=max_tokens, seed=0,
+                           base_url=spec.get("base_url"), api_key_env=spec.get("api_key_env", "OPENAI_API_KEY"))
+    opts.check()
+    prompt = spec.get("prompt") or REFLECTION_PRESETS[spec.get("preset", "o1-journey")]
+    return reflection_with_teacher(make_teacher(opts), prompt=prompt, max_tokens=max_tokens)
+
+
+def _journey_candidates(meta: pl.DataFrame, sources, cfg, *, seed, fmt, checker, rewrite, reflect,
+                        log) -> tuple[list[dict], dict]:
     from factory.curate import journey as J
     j = cfg["journey"]
     if not j or not j.get("enabled", True) or meta.height == 0:
@@ -512,7 +538,10 @@ def _journey_candidates(meta: pl.DataFrame, sources, cfg, *, seed, fmt, checker,
     try:
         pair_rows = [(rows[wid], rows[cid]) for wid, cid in pairs.select("wid", "cid").iter_rows()]
         reference = {r["problem_id"]: r["reference_answer"] for pr in pair_rows for r in pr if r.get("reference_answer")}
-        kept, drops = J.build(pair_rows, reference=reference, cfg=jcfg, checker=checker, rewrite=rewrite)
+        if reflect is None and j.get("reflection") == "teacher":
+            reflect = reflection_writer(j)
+        kept, drops = J.build(pair_rows, reference=reference, cfg=jcfg, checker=checker, rewrite=rewrite,
+                              reflect=reflect)
     finally:
         if own_checker:
             checker.close()
@@ -525,9 +554,13 @@ def _journey_candidates(meta: pl.DataFrame, sources, cfg, *, seed, fmt, checker,
             "source": p["source"], "teacher": p["teacher"], "level": p["level"], "difficulty": p["difficulty_label"],
             "n_tokens": approx_tokens(d.content), "draft": d,
         })
-    report.update({"built": len(kept), "drops": dict(sorted(drops.items()))})
-    log(f"journey: {report['pairs']} wrong/correct pairs -> {len(kept)} valid samples "
-        f"(drops: {dict(sorted(drops.items())) or 'none'}; verifier: {report['checker']})")
+    report.update(J.funnel(kept, drops, pairs.height))
+    log(f"journey: {report['pairs']} wrong/correct pairs -> {len(kept)} valid samples ({report['yield']:.0%}; "
+        f"drops: {dict(sorted(drops.items())) or 'none'}; verifier: {report['checker']})")
+    fallbacks = sum(v for k, v in drops.items() if k.startswith("reflection_fallback:"))
+    if fallbacks:
+        log(f"WARNING: journey: {fallbacks} teacher reflection(s) failed the checks and were replaced by the "
+            f"composed reflection ({ {k.split(':', 1)[1]: v for k, v in drops.items() if k.startswith('reflection_fallback:')} })")
     return cands, report
 
 
@@ -535,7 +568,7 @@ def journey_meta(d: Any, *, diff: str | None, cfg: dict[str, Any], rewritten: bo
     """What a journey row records about how it was built (its provenance, for review)."""
     return {"wrong_teacher": d.wrong["teacher"], "correct_teacher": d.correct["teacher"], "difficulty": diff,
             "wrong_answer": d.stated or d.wrong_final, "transition": d.transition, "cut": cfg["cut"],
-            "rewritten": rewritten}
+            "cut_point": d.cut_point, "mistake": d.kind, "reflection": d.reflection_source, "rewritten": rewritten}
 
 
 def _nonreasoning_candidates(sources, cfg, *, base: Path) -> tuple[list[dict], dict]:
@@ -607,6 +640,7 @@ def curate(
     overwrite: bool = False,
     rewrite: Callable[[list[str]], list[str]] | None = None,
     checker: Any = None,
+    reflect: Callable[..., Any] | None = None,
     command: str = "factory curate",
     params: dict[str, Any] | None = None,
     log: Callable[[str], None] = print,
@@ -662,7 +696,7 @@ def curate(
         f"(dropped: {funnel.get('dropped', {})})")
 
     j_cands, j_report = _journey_candidates(meta, sources, cfg, seed=seed, fmt=fmt, checker=checker,
-                                            rewrite=rewrite, log=log) if meta.height else ([], {})
+                                            rewrite=rewrite, reflect=reflect, log=log) if meta.height else ([], {})
     nr_cands, nr_report = _nonreasoning_candidates(sources, cfg, base=base)
     extra = {c["key"]: c for c in j_cands + nr_cands}
     cands = pl.concat([shortcut, _as_frame(j_cands + nr_cands)], how="vertical_relaxed")
