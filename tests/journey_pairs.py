@@ -2,8 +2,8 @@ r"""Real wrong/correct trace pairs for journey learning, with REVIEWED verdicts 
 labels): one model right and the other wrong on the same problem.
 
 - MATH-500: Sky-T1 long CoT vs Qwen2.5-14B-Instruct short CoT (factory/data/traces), verdicts =
-  the authors' labels corrected by tests/data/math_label_errors.json and the 10 further skyt1
-  corrections below (a colleague's hand review: all "marked wrong, actually right"); gold = the
+  the authors' labels corrected by tests/data/math_label_errors.json (a colleague's hand review,
+  50 rows); gold = the
   MATH-500 `answer` field (the files' `gt` went through the source grader's normalisation, which
   damaged some: `10,\!080` became `10,80`).
 - OlympiadBench: Qwen2.5-14B-Instruct vs gemma-2-27b-it short CoT (tests/data/dev, reviewed
@@ -26,22 +26,9 @@ from factory.schemas.ids import problem_id, trace_id
 DATA = Path(__file__).resolve().parent / "data"
 REPO = DATA.parents[1]
 
-# MATH-500 skyt1 rows whose author label "wrong" is wrong, beyond math_label_errors.json (idx:
-# what the trace concludes, = the gold): cut off or ending on a stated result.
-MATH500_MORE_CORRECT = {
-    34: "'the correct answer is -125'", 200: "states the gold, cut off re-deriving it",
-    276: "last statement equals the gold", 399: "last statement equals the gold",
-    465: "'the fifth number is 121', then a loop", 187: "'If n = 7 ... 75 cents. Perfect.'",
-    262: "'x = 4 is indeed the correct solution'", 279: "'the difference is indeed 7 pi'",
-    398: "'Navin earns the most'", 492: "'y = -2x ... that's the final answer'",
-}
-
-
 def _reviewed_math500() -> dict[tuple[str, int], bool]:
     rows = json.loads((DATA / "math_label_errors.json").read_text())["rows"]
-    fixed = {(r["file"], int(r["idx"])): bool(r["correct"]) for r in rows if int(r.get("sample", 0)) == 0}
-    fixed.update({("skyt1_long_cot_math500", i): True for i in MATH500_MORE_CORRECT})
-    return fixed
+    return {(r["file"], int(r["idx"])): bool(r["correct"]) for r in rows if int(r.get("sample", 0)) == 0}
 
 
 @functools.lru_cache(maxsize=None)
