@@ -95,7 +95,7 @@ def check_context(problems_dir: Path, opts: EvalOptions, *, limit_tokens: int | 
     return longest
 
 
-def _judge(traces_dir: Path, bench: Benchmark, *, workers: int | None) -> dict[str, list[dict[str, Any]]]:
+def _judge(traces_dir: Path, bench: Benchmark, *, workers: int | None, sandbox: str = "strict") -> dict[str, list[dict[str, Any]]]:
     """Per problem, the n samples' verdicts and answers (with equivalence classes for voting)."""
     import polars as pl
 
@@ -103,7 +103,7 @@ def _judge(traces_dir: Path, bench: Benchmark, *, workers: int | None) -> dict[s
     from factory.score.runner import build_filters, score_batch
 
     name = "math" if bench.domain == "math" else "code"
-    filters = build_filters([name], common={"workers": workers})
+    filters = build_filters([name], common={"workers": workers, "sandbox": sandbox})
     per_problem: dict[str, list[dict[str, Any]]] = defaultdict(list)
     golds: dict[str, str | None] = {}
     for batch in iter_batches(traces_dir):
@@ -169,7 +169,7 @@ def run_eval(opts: EvalOptions, *, log: Callable[[str], None] = print) -> dict[s
                                 prompt=opts.prompt, limit=opts.limit, base_url=opts.base_url, batch_size=opts.batch_size,
                                 max_model_len=opts.max_model_len, **opts.extra)
         run_generate(gopts, log=log, progress=False)
-        per_problem = _judge(tdir, b, workers=opts.workers)
+        per_problem = _judge(tdir, b, workers=opts.workers, sandbox=opts.sandbox)
         results.append(score_benchmark(name, per_problem, n=opts.n, vote=b.domain == "math"))
     record = {"model": opts.model, "backend": opts.backend, "n": opts.n, "temperature": opts.temperature,
               "top_p": opts.top_p, "max_tokens": opts.max_tokens, "seed": opts.seed, "limit": opts.limit,

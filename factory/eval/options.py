@@ -35,6 +35,7 @@ class EvalOptions:
     max_model_len: int | None = opt(None, help="Context length (needed with --backend openai).", ge=1)
     batch_size: int = opt(16, help="Sequences per forward batch (transformers).", ge=1, identity=False)
     workers: int | None = opt(None, help="Verifier worker processes (default: all cores).", ge=1, identity=False)
+    sandbox: Literal["strict", "weak"] = opt("strict", help="How code samples are confined while judged (see `factory verify --help`).")
     note: str | None = opt(None, help="Printed with the results (e.g. what accuracy to expect).", identity=False, cli=False)
     extra: dict[str, Any] = opt(default_factory=dict, help="More `factory generate` options for the sampling run (Python API).", cli=False, recipe=False)
 

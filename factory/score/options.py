@@ -95,6 +95,7 @@ class VerifyOptions:
     filters: list[FilterName] = opt(default_factory=lambda: ["math", "code"], help="Verifiers in chain order (repeatable, or comma-separated).")
     set: dict[str, Any] = opt(default_factory=dict, help=_SET_HELP)
     strict: bool = opt(False, help="Fail, before any work, when some rows cannot be judged (unknown domain, no reference answer, no tests).")
+    sandbox: Literal["strict", "weak"] = opt("strict", help="Code runs confined by the kernel (strict: mount/pid/net namespaces, seccomp, fresh uid; refused where the kernel lacks a feature) or, explicitly, weak (Python-level hooks and rlimits only, which hostile code can defeat).")
     executor: Literal["local", "ray"] = opt("local", help="local: this machine (+ the verifiers' worker processes); ray: Ray Data map_batches.", identity=False, panel=_PERF)
     workers: int = opt(2, help="Worker processes per verifier (local) or Ray actors (ray).", ge=1, identity=False, panel=_PERF)
     batch_rows: int = opt(1000, help="Rows per scored batch.", ge=1, identity=False, panel=_PERF)

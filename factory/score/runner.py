@@ -456,7 +456,8 @@ def unjudgeable_rows(in_path: Path, names: list[str]) -> dict[str, int]:
 
 def _run_chain(opts: Any, ctx: Any, *, stage: str) -> dict[str, Any]:
     names = list(opts.filters)
-    specs = filter_specs(names, options=opts.set, common={"workers": opts.workers if opts.executor == "local" else 1})
+    common = {"workers": opts.workers if opts.executor == "local" else 1, "sandbox": getattr(opts, "sandbox", None)}
+    specs = filter_specs(names, options=opts.set, common=common)
     res = run_filters(
         opts.input, opts.out, filters=[cls(**kw) for cls, kw in specs], specs=specs, executor=opts.executor,
         batch_rows=opts.batch_rows, overwrite=ctx.mode != "create", command=ctx.command or f"factory {stage}",
