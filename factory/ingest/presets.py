@@ -150,7 +150,7 @@ def as_text(col: str | None, v: Any, *, required: bool = True, nonempty: bool = 
     if isinstance(v, bool) or not isinstance(v, (str, int, float)):
         raise RowFail("wrong_type", f"expected a string, found {_describe(v)}", field=col)
     if isinstance(v, float) and not math.isfinite(v):  # JSON's NaN/Infinity extensions: not an answer
-        raise RowFail("invalid_value", f"expected a string or a finite number, found float {_describe(v)}", field=col)
+        raise RowFail("invalid_value", f"expected a string or a finite number, found {_describe(v)}", field=col)
     try:
         s = number_text(v) if not isinstance(v, str) else v
     except ValueError:  # str() of an int past 4300 digits (Python's guard against slow conversion)

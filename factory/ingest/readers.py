@@ -110,19 +110,70 @@ def detect_format(spec: str) -> Format:
     if p.is_dir():
         if any((p / n).exists() for n in ("dataset_info.json", "state.json", "dataset_dict.json")):
             return "hf_disk"
+        if (p / "manifest.json").exists():
+            raise file_error(spec, "is a factory dataset folder (it has a manifest.json): its rows are already factory rows",
+                             hint="pass the folder straight to the next stage, or ingest its part-*.parquet shards to re-map them")
         raise file_error(
             spec,
             "expected a data file (.jsonl, .jsonl.gz, .json, .parquet, .csv) or a `datasets` save_to_disk folder, found a folder without dataset_info.json/state.json/dataset_dict.json",
         )
+    if not p.is_file():  # a FIFO or a device would block or never end
+        raise file_error(spec, "is not a regular file (a pipe, socket or device); expected a data file",
+                         hint="write the data to a file first")
     if not os.access(p, os.R_OK):
         raise file_error(spec, "permission denied (file is not readable)")
     name = p.name.lower()
-    if name.endswith(".gz"):
+    gz = name.endswith(".gz")
+    if gz:
         name = name[:-3]
     for suffixes, fmt in (((".jsonl", ".ndjson"), "jsonl"), ((".json",), "json"), ((".parquet", ".pq"), "parquet"), ((".csv",), "csv")):
         if name.endswith(suffixes):
+            _sniff(spec, fmt, gz=gz)
             return fmt  # type: ignore[return-value]
     raise file_error(spec, f"unknown file type {p.suffix!r}: expected .jsonl, .jsonl.gz, .json, .parquet or .csv")
+
+
+# what the first bytes of a file say it is, for inputs whose name says otherwise
+_MAGIC: tuple[tuple[bytes, str, str], ...] = (
+    (b"\x1f\x8b", "is gzip-compressed but its name does not end in .gz", "rename it to end in .gz (e.g. data.jsonl.gz)"),
+    (b"\x28\xb5\x2f\xfd", "is zstd-compressed", "decompress it first: zstd -d FILE"),
+    (b"\xfd7zXZ\x00", "is xz-compressed", "decompress it first: xz -d FILE"),
+    (b"PK\x03\x04", "is a zip archive", "unzip it and ingest the files inside"),
+    (b"PAR1", "is a Parquet file", "rename it to end in .parquet"),
+    (b"\x00\x00\xfe\xff", "is UTF-32 encoded (big-endian byte order mark)", "re-encode it as UTF-8: iconv -f UTF-32 -t UTF-8 FILE > NEW"),
+    (b"\xff\xfe\x00\x00", "is UTF-32 encoded (little-endian byte order mark)", "re-encode it as UTF-8: iconv -f UTF-32 -t UTF-8 FILE > NEW"),
+    (b"\xfe\xff", "is UTF-16 encoded (big-endian byte order mark)", "re-encode it as UTF-8: iconv -f UTF-16 -t UTF-8 FILE > NEW"),
+    (b"\xff\xfe", "is UTF-16 encoded (little-endian byte order mark)", "re-encode it as UTF-8: iconv -f UTF-16 -t UTF-8 FILE > NEW"),
+)
+
+
+def _sniff(spec: str, fmt: str, *, gz: bool) -> None:
+    """Refuse at once, with what the file really is, a text input whose first bytes are a
+    compressed stream, an archive, Parquet or UTF-16/32 (each would otherwise fail on line 1
+    as "not valid UTF-8" without saying why)."""
+    try:
+        if gz:
+            with gzip.open(spec, "rb") as f:
+                head = f.read(16)
+        else:
+            with open(spec, "rb") as f:
+                head = f.read(16)
+    except (OSError, EOFError):
+        return  # the reader reports a damaged or unreadable file with its own message
+    if fmt == "parquet":
+        if not gz and head[:4] != b"PAR1" and head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in (b"{", b"["):
+            raise file_error(spec, "is named .parquet but holds JSON text", hint="rename it to end in .jsonl or .json")
+        return
+    for magic, what, fix in _MAGIC:
+        if head.startswith(magic):
+            raise file_error(spec, f"{what}; expected UTF-8 {fmt.upper()} text", hint=fix)
+    utf16 = len(head) >= 4 and ((head[1:4:2] == b"\x00\x00" and head[0:1] != b"\x00") or (head[:4:2] == b"\x00\x00" and head[1:2] != b"\x00"))
+    if not utf16 and b"\x00" in head:
+        raise file_error(spec, f"holds binary data (NUL bytes in its first {len(head)} bytes); expected UTF-8 {fmt.upper()} text",
+                         hint="check that this is the file you meant; text formats never contain NUL bytes")
+    if len(head) >= 4 and head[1:4:2] == b"\x00\x00" and head[0:1] != b"\x00" or head[:4:2] == b"\x00\x00" and head[1:2] != b"\x00":
+        raise file_error(spec, f"looks UTF-16 encoded (no byte order mark); expected UTF-8 {fmt.upper()} text",
+                         hint="re-encode it as UTF-8: iconv -f UTF-16 -t UTF-8 FILE > NEW")
 
 
 def read_input(spec: str, *, fmt: Format | None = None) -> Iterator[RawRow | RowError]:
@@ -273,6 +324,12 @@ class LineBatch:
             except json.JSONDecodeError as e:
                 yield RowError(loc, "malformed_json", f"malformed JSON: {e.msg} (column {e.colno})", raw=line)
                 continue
+            except RecursionError:
+                yield RowError(loc, "malformed_json", f"malformed JSON: {_TOO_DEEP}", raw=line[:1000])
+                continue
+            except ValueError:  # an integer literal past Python's 4,300-digit conversion limit
+                yield RowError(loc, "malformed_json", f"malformed JSON: {_TOO_LONG_INT}", raw=line[:1000])
+                continue
             if not isinstance(data, dict):
                 yield RowError(loc, "wrong_type", f"expected a JSON object per line, found {_json_type(data)}", raw=line)
                 continue
@@ -339,6 +396,10 @@ def _damaged_tail(path: str, offset: int, lineno: int, row: int, gz: bool) -> Li
     return LineBatch(path, b"".join(lines), lineno + 1, offset, row + 1, gz, error=err)
 
 
+_TOO_DEEP = "nested deeper than Python's JSON reader allows (about 1,000 levels of arrays/objects)"
+_TOO_LONG_INT = "an integer literal with more than 4,300 digits (Python refuses to convert it)"
+
+
 def _json_type(v: Any) -> str:
     return {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(
         type(v), "a number"
@@ -381,6 +442,10 @@ def _read_json(path: str) -> Iterator[RawRow | RowError]:
         err = InputError(f"{path}:{e.lineno}: malformed JSON: {e.msg} (column {e.colno})", hint="fix the file; a JSON document must parse as a whole")
         err.path, err.line = path, e.lineno
         raise err from None
+    except RecursionError:
+        raise file_error(path, f"malformed JSON: {_TOO_DEEP}", hint="a row is a flat object of fields; fix the file") from None
+    except ValueError:
+        raise file_error(path, f"malformed JSON: {_TOO_LONG_INT}", hint="write such a number as a string") from None
     rows = _json_rows(path, doc)
     if not rows:
         raise file_error(path, "empty file: the JSON document holds no rows")
@@ -506,6 +571,10 @@ class _JsonArrayStream:
                 except json.JSONDecodeError as e:
                     if self.eof:
                         raise self._malformed(e.msg, e.pos) from None
+                except RecursionError:
+                    raise self._malformed(_TOO_DEEP, self.pos) from None
+                except ValueError:  # JSONDecodeError is caught above: this is the integer-length limit
+                    raise self._malformed(_TOO_LONG_INT, self.pos) from None
                 if not self._fill(f):
                     continue  # at EOF now: decode once more and report what is wrong
             self.pos = end
@@ -571,6 +640,10 @@ def _read_csv(path: str) -> Iterator[RawRow | RowError]:
         raise file_error(path, f"malformed CSV header ({e})") from None
     if bad:
         raise bad[0].to_exception()
+    repeated = sorted({h for h in header if header.count(h) > 1})
+    if repeated:
+        raise file_error(path, f"the CSV header repeats column name(s) {', '.join(map(repr, repeated))}; each column needs its own name",
+                         hint="rename the repeated columns in the header line")
     row = 0
     while True:
         start = last["lineno"] + 1
