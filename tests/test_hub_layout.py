@@ -95,11 +95,11 @@ def test_front_matter_has_configs_license_language_and_features(lineage, tmp_pat
 def test_a_trace_folder_as_a_second_config_keeps_the_first(lineage, tmp_path):
     out = tmp_path / "hub"
     write_hub_folder(lineage["sft"], out)
-    write_hub_folder(lineage["generated"], out, config="traces")
+    write_hub_folder(lineage["traces/long_cot"], out, config="traces")
     fm = read_front_matter(out / "README.md")
     assert [c["config_name"] for c in fm["configs"]] == ["default", "traces"]
     traces = _load(out, tmp_path / "cache", "traces")
-    src = read_table(lineage["generated"])
+    src = read_table(lineage["traces/long_cot"])
     assert list(traces) == ["train"]
     assert _plain(traces["train"].data.table.schema) == _plain(src.schema)
     assert traces["train"].data.table.to_pylist() == src.to_pylist()

@@ -21,15 +21,15 @@ from publish_lineage import build_lineage
 from typer.testing import CliRunner
 
 from factory.io.dataset import read_manifest
-from factory.pipeline.stages import StageContext, get_stages
-from factory.publish.core import PublishError, check_repo_id, publish, upload_folder
+from factory.pipeline.recipe import run_section, validate_section
+from factory.publish.core import PublishError, check_repo_id, local_files, publish, upload_folder
 
 SECRET = "hf_SECRETxxTOKENxx1234567890abcd"
 
 
 @pytest.fixture(scope="module")
 def lineage(tmp_path_factory, package_data) -> dict[str, Path]:
-    return build_lineage(tmp_path_factory.mktemp("lineage"), package_data)
+    return build_lineage(tmp_path_factory.mktemp("run"), package_data)
 
 
 @pytest.fixture
@@ -82,14 +82,18 @@ def test_dry_run_writes_the_folder_and_touches_no_network(lineage, tmp_path, mon
 
     monkeypatch.setattr(huggingface_hub, "HfApi", lambda *a, **k: pytest.fail("dry run must not build an HfApi"))
     out = tmp_path / "hub"
-    r = CliRunner().invoke(app, ["publish", str(lineage["sft"]), "--repo-id", "me/quick-sft", "--dry-run",
-                                 "--out", str(out), "--lineage", str(lineage["generated"])])
+    r = CliRunner().invoke(app, ["publish", str(lineage["sft"]), "--repo-id", "me/quick-sft", "--dry-run", "-o", str(out)])
     assert r.exit_code == 0, r.output
-    assert "dry run: nothing uploaded" in r.output and "train 24 rows" in r.output
+    train_rows = read_manifest(lineage["sft"] / "train").rows
+    assert "dry run: nothing uploaded" in r.output and f"train {train_rows} rows" in r.output
     readme = (out / "README.md").read_text()
     assert readme.startswith("---\nlicense: other\n") and "# quick-sft" in readme
-    assert 'load_dataset("me/quick-sft")' in readme
-    assert (out / "report.html").read_text().count('<img class="plot"') == 6
+    assert 'load_dataset("me/quick-sft")' in readme and "## Lineage" in readme
+    assert (out / "report.html").read_text().count('<img class="plot"') == 8
+    # the runner recorded the folder; the record is never uploaded
+    assert (out / "stage.json").exists() and "stage.json" not in local_files(out)
+    r = CliRunner().invoke(app, ["publish", str(lineage["sft"]), "--repo-id", "me/quick-sft", "--dry-run", "-o", str(out)])
+    assert r.exit_code == 0 and "up to date" in r.output
     assert sorted(p.name for p in (out / "data" / "default").iterdir()) == [
         "train-00000-of-00001.parquet", "validation-00000-of-00001.parquet"]
     import datasets  # the card and report beside the data do not confuse the loader
@@ -145,7 +149,7 @@ def test_upload_arguments_and_republishing_unchanged_uploads_nothing(lineage, tm
 
 
 def test_offline_fails_fast_in_one_line_before_writing_anything(lineage, tmp_path):
-    r = CliRunner().invoke(app, ["publish", str(lineage["sft"]), "--repo-id", "me/quick-sft", "--out", str(tmp_path / "hub")])
+    r = CliRunner().invoke(app, ["publish", str(lineage["sft"]), "--repo-id", "me/quick-sft", "-o", str(tmp_path / "hub")])
     assert r.exit_code == 1
     lines = r.output.strip().splitlines()
     assert len(lines) == 1 and "offline mode is on (HF_HUB_OFFLINE=1)" in lines[0] and "--dry-run" in lines[0]
@@ -223,7 +227,7 @@ def test_http_errors_from_the_hub_are_one_line_without_the_token(lineage, tmp_pa
     fake_hub_server.status = status
     endpoint = f"http://127.0.0.1:{fake_hub_server.server_address[1]}"
     monkeypatch.setattr(huggingface_hub, "HfApi", lambda *a, **k: HfApi(endpoint=endpoint))  # token from HF_TOKEN
-    r = CliRunner().invoke(app, ["publish", str(lineage["sft"]), "--repo-id", "someorg/set", "--out", str(tmp_path / "hub")])
+    r = CliRunner().invoke(app, ["publish", str(lineage["sft"]), "--repo-id", "someorg/set", "-o", str(tmp_path / "hub")])
     assert r.exit_code == 1
     lines = r.output.strip().splitlines()
     assert len(lines) == 1 and lines[-1].startswith("error: cannot publish to someorg/set: "), r.output
@@ -239,10 +243,10 @@ def test_repo_id_and_token_problems(lineage, tmp_path, online, monkeypatch):
         with pytest.raises(InputError, match="--repo-id: expected ORG/NAME"):
             check_repo_id(bad)
     assert check_repo_id("my-org/r1_distill.v2") == "my-org/r1_distill.v2"
-    r = CliRunner().invoke(app, ["publish", str(lineage["sft"]), "--repo-id", "not a repo", "--dry-run"])
+    r = CliRunner().invoke(app, ["publish", str(lineage["sft"]), "--repo-id", "not a repo", "--dry-run", "-o", str(tmp_path / "h")])
     assert r.exit_code == 1 and "--repo-id: expected ORG/NAME" in r.output
-    r = CliRunner().invoke(app, ["publish", str(lineage["sft"])])
-    assert r.exit_code == 1 and "--repo-id: required to upload" in r.output
+    r = CliRunner().invoke(app, ["publish", str(lineage["sft"]), "-o", str(tmp_path / "h")])
+    assert r.exit_code == 1 and "--repo-id: expected ORG/NAME (required unless it is a dry run), found nothing" in r.output
     # the Hub's own validation (HFValidationError) is reported the same way
     from huggingface_hub.errors import HFValidationError
 
@@ -262,33 +266,25 @@ def test_repo_id_and_token_problems(lineage, tmp_path, online, monkeypatch):
         upload_folder(tmp_path / "f", repo_id="me/x", api=FakeHub(token=None))
 
 
-def test_publish_and_report_recipe_stages(lineage, tmp_path):
-    stages = get_stages()
-    v_pub, run_pub = stages["publish"]
-    v_rep, run_rep = stages["report"]
-    assert v_pub({"dry_run": True}, "publish") == []
-    problems = v_pub({"repo_id": "bad", "private": "yes", "max_shard_size": "huge", "colour": 1}, "publish")
-    assert len(problems) == 4 and any("publish.colour: unknown key" in p for p in problems)
-    assert v_pub({}, "publish") == ["publish.repo_id: expected ORG/NAME (required unless dry_run: true), found nothing"]
-    assert v_rep({"out": "report.txt"}, "report") == ["report.out: expected an .html file path, found 'report.txt'"]
-    ctx = StageContext(run_dir=lineage["sft"].parent, recipe_name="quickstart", seed=0, log=lambda s: None)
-    ctx.summaries["curate"] = {"out": "sft"}
-    s = run_pub({"dry_run": True, "repo_id": "me/quick", "out": str(tmp_path / "hub")}, ctx)
+def test_publish_and_report_recipe_sections(lineage, tmp_path):
+    root = lineage["sft"].parent
+    assert validate_section("publish", {"input": "sft", "out": "hub", "dry_run": True}) == []
+    problems = validate_section("publish", {"input": "sft", "out": "hub", "repo_id": "bad", "private": "yes",
+                                            "max_shard_size": "huge", "colour": 1})
+    assert len(problems) == 4 and any("publish.colour: unknown key" in p for p in problems), problems
+    assert validate_section("publish", {"input": "sft", "out": "hub"}) == [
+        "publish.repo_id: expected ORG/NAME (required unless it is a dry run), found nothing"]
+    assert validate_section("publish", {"input": "sft", "out": "hub", "dry_run": True, "lineage": ["traces"]}) == [
+        "publish.lineage: unknown key (expected one of: config, dry_run, input, max_shard_size, out, private, repo_id, revision)"]
+    assert validate_section("report", {"input": "sft", "out": "report.txt"}) == ["report.out: expected an .html file path, found 'report.txt'"]
+    logs: list[str] = []
+    section = {"input": "sft", "out": "hub-recipe", "dry_run": True, "repo_id": "me/quick"}
+    s = run_section("publish", section, run_dir=root, log=logs.append)
     assert s["splits"]["train"]["rows"] == read_manifest(lineage["sft"] / "train").rows and s["uploaded"] is None
-    assert Path(s["card"]).read_text().count("## Funnel") == 1
-    s = run_rep({"out": str(tmp_path / "r.html")}, ctx)
-    assert Path(s["out"]).read_text().startswith("<!DOCTYPE html>")
-
-
-def test_in_a_recipe_run_the_card_sees_every_earlier_stage(package_data, tmp_path):
-    # curate records no upstream folders here; the run's earlier stage summaries stand in
-    paths = build_lineage(tmp_path / "run", package_data, record_lineage=False)
-    ctx = StageContext(run_dir=tmp_path / "run", recipe_name="quickstart", seed=0, log=lambda s: None)
-    for stage in ("generated", "filtered", "deduped", "decontaminated"):
-        ctx.summaries[stage] = {"out": paths[stage].name}
-    ctx.summaries["curate"] = {"out": "sft"}
-    _, run_pub = get_stages()["publish"]
-    card = Path(run_pub({"dry_run": True, "out": "hub"}, ctx)["card"]).read_text()
-    assert "Not recorded:" not in card and "| math500 | 2 |" in card and "_not recorded_" not in card
-    report = Path(get_stages()["report"][1]({}, ctx)["out"])
-    assert report == paths["sft"] / "report.html" and report.read_text().count('<img class="plot"') == 6
+    assert (root / "hub-recipe" / "README.md").read_text().count("## Funnel") == 1
+    # the same section again is a no-op; another setting is refused, naming it
+    assert run_section("publish", section, run_dir=root, log=logs.append).get("skipped") and "up to date" in logs[-1]
+    with pytest.raises(Exception, match="config"):
+        run_section("publish", {**section, "config": "other"}, run_dir=root, log=logs.append)
+    s = run_section("report", {"input": "sft", "out": "report.html"}, run_dir=root, log=logs.append)
+    assert (root / "report.html").read_text().startswith("<!DOCTYPE html>") and Path(s["out"]) == root / "report.html"

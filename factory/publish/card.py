@@ -1,14 +1,16 @@
-"""The dataset card, generated from the manifests and rows (never hand-written): what the set
-is, the teacher(s) with backend and sampling parameters, the recipe (embedded YAML), the funnel
-generated -> parsed -> verified -> language-consistent -> readable -> deduplicated ->
-decontaminated -> mixed with counts per domain, acceptance by difficulty, decontamination hits
-per benchmark, token-length percentiles, sources and licenses, an example row, and how to load
-it. A part the folders do not record is written as "not recorded".
+"""The dataset card, generated from the stage records and the rows (never hand-written): what
+the set is, its lineage drawn as a DAG (parallel branches and where they merge), the funnel with
+every folder once (rows in, out, rejected, and the rows left after each filter; rejected counts
+are the `rejected/` folders' own rows), the drops by reason, the teachers (traces generated,
+kept after each filter, used, tokens, GPU-hours, cost, and both per accepted sample) with their
+sampling parameters and system prompts, the recipe, acceptance by difficulty, decontamination
+hits, the mix, token lengths, sources and licenses, an example row and how to load it.
 
-The text holds no absolute paths and no clock time, so the same folders give the same card
-(and re-publishing uploads nothing new).
+A part the folders do not record is written as "not recorded". The text holds no absolute path
+(folders are named relative to the run folder; see factory.publish.lineage) and no clock time,
+so the same folders give the same card (and re-publishing uploads nothing new).
 
-Exercise: `factory publish DIR --dry-run` (writes README.md with this card).
+Exercise: `factory publish runs/quickstart/sft -o runs/quickstart/hub --dry-run` (README.md).
 """
 
 from __future__ import annotations
@@ -16,10 +18,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from factory.publish.lineage import FUNNEL_LABELS, Facts
+from factory.publish.facts import Facts
+from factory.publish.lineage import Node, tree_lines
 
 NOT_RECORDED = "_not recorded_"
 _EXAMPLE_CHARS = 700  # long chains of thought are cut in the middle in the example
+_PROMPT_CHARS = 160
+UNITS = {"problem": ("problem", "problems"), "trace": ("trace", "traces"), "sft": ("SFT row", "SFT rows")}
 
 
 def _table(header: list[str], rows: list[list[Any]]) -> str:
@@ -35,10 +40,19 @@ def _pct(a: int, b: int) -> str:
     return f"{100 * a / b:.1f}%" if b else "–"
 
 
+def _n(v: int | None) -> str:
+    return "–" if v is None else f"{v:,}"
+
+
+def units(unit: str, n: int | None = None) -> str:
+    one, many = UNITS.get(unit, ("row", "rows"))
+    return one if n == 1 else many
+
+
 def _cut(text: str, n: int = _EXAMPLE_CHARS) -> str:
     if len(text) <= n:
         return text
-    head, tail = text[: n * 2 // 3], text[-n // 3 :]
+    head, tail = text[: n * 2 // 3], text[-n // 3:]
     return f"{head}\n[… {len(text) - len(head) - len(tail)} characters cut for the card …]\n{tail}"
 
 
@@ -50,21 +64,20 @@ def build_card(
     pretty_name: str | None = None,
     report_file: str | None = "report.html",
 ) -> str:
-    name = pretty_name or (repo_id.split("/")[-1] if repo_id else facts.src.name)
-    parts = [f"# {name}", _summary(facts, repo_id)]
-    parts += [_what(facts, config), _teachers(facts), _recipe(facts), _funnel(facts), _acceptance(facts),
-              _decontamination(facts), _mix(facts), _tokens(facts), _sources(facts), _example(facts),
-              _load(facts, repo_id, config), _provenance(facts, report_file)]
-    return "\n\n".join(p.strip() for p in parts if p) + "\n"
+    name = pretty_name or (repo_id.split("/")[-1] if repo_id else facts.src.resolve().name)
+    parts = [f"# {name}", _summary(facts), _what(facts, config), _lineage(facts), _funnel(facts), _teachers(facts),
+             _recipe(facts), _acceptance(facts), _decontamination(facts), _mix(facts), _tokens(facts), _sources(facts),
+             _example(facts), _load(facts, repo_id, config), _provenance(report_file)]
+    return facts.lineage.text("\n\n".join(p.strip() for p in parts if p) + "\n")
 
 
-def _summary(f: Facts, repo_id: str | None) -> str:
-    what = "SFT examples (TRL conversational format)" if f.contract == "sft" else f"{f.contract} rows"
-    teachers = ", ".join(sorted({str(t["teacher"]) for t in f.teachers or []})) or "teachers not recorded"
+def _summary(f: Facts) -> str:
+    what = "SFT examples (TRL conversational format)" if f.contract == "sft" else units(f.contract)
+    teachers = ", ".join(f"`{t.name}`" for t in f.teachers or []) or "teachers not recorded"
     doms = ", ".join(f.domains) or "domains not recorded"
     return (f"{f.rows:,} {what} for training reasoning models by distillation, from {teachers}; "
-            f"domains: {doms}. Made with `factory` from the manifests of the folders that produced it; "
-            "every number below is read from those manifests or counted from the rows.")
+            f"domains: {doms}. Made with `factory`: every number below is read from the stage records "
+            "(`stage.json`) and manifests of the folders that produced it, or counted from their rows.")
 
 
 def _what(f: Facts, config: str) -> str:
@@ -79,67 +92,157 @@ def _what(f: Facts, config: str) -> str:
     return "\n".join(lines)
 
 
-def _fmt_sampling(s: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in s.items() if v is not None) or NOT_RECORDED
+def describe(f: Facts, node: Node, part: str = ".") -> str:
+    """One node in words: `verify · 16 of 28 traces kept (12 rejected)`."""
+    row = next(r for r in f.funnel if r.key == node.key)
+    if node.kind == "file":
+        return "file"
+    if node.kind == "folder":
+        return "folder (no stage record)" if node.key != f.name else "folder of splits (no stage record)"
+    if node.kind == "remote":
+        return "named by id (Hub or served model)"
+    if node.kind == "missing":
+        return "not found (moved or deleted since it was read)"
+    if node.kind == "unfinished":
+        return "unfinished run (no stage record yet)"
+    stage = node.stage or "dataset, no stage record"
+    if part != "." and part in row.parts:
+        return f"{stage} · {row.parts[part]:,} {units(row.unit, row.parts[part])}"
+    if row.rows_in is not None:
+        return f"{stage} · {row.rows:,} of {row.rows_in:,} {units(row.unit)} kept ({row.rejected:,} rejected)"
+    split = [p for p in row.parts if p not in (".", "rejected")]
+    detail = f" ({', '.join(f'{p} {row.parts[p]:,}' for p in split)})" if split else ""
+    return f"{stage} · {_n(row.rows)} {units(row.unit, row.rows)}{detail}"
+
+
+def _lineage(f: Facts) -> str:
+    lin = f.lineage
+    head = "## Lineage"
+    top = lin.nodes[lin.top]
+    if top.kind != "stage":
+        return (f"{head}\n\n{NOT_RECORDED}: `{f.name}` holds no stage record (`stage.json`), so the folders it was made from "
+                "are unknown. Publish a folder a factory stage wrote to get its lineage, funnel and teachers.")
+    lines = [head, "", "Read from the published folder back to the sources: each folder's inputs are its branches, "
+             "and a folder two branches share is drawn once (later mentions say ↑ above). Folders are named relative to the run folder.",
+             "", "```text", *tree_lines(lin, lambda n, p: describe(f, n, p)), "```"]
+    if f.notes:
+        lines += ["", *[f"- Note: {n}" for n in f.notes]]
+    return "\n".join(lines)
+
+
+def _funnel(f: Facts) -> str:
+    rows_ = [r for r in f.funnel if r.rows is not None]
+    if len(rows_) <= 1:
+        return ""
+    domains = sorted({d for r in rows_ for d in (r.by_domain or {})})
+    lines = ["## Funnel", "", "Every folder once, sources first. *Rows in* = kept + rejected for a stage that drops rows; "
+             "*after each filter* lists the rows left after each of its filters (a row is dropped by the first one it fails)."]
+    table = []
+    for r in rows_:
+        steps = " → ".join(f"{s} {n:,}" for s, n in r.steps) if len(r.steps) > 1 else ""
+        table.append([f"`{r.key}`", r.stage or "–", units(r.unit), ", ".join(f"`{i}`" for i in r.inputs) or "–", _n(r.rows_in),
+                      _n(r.rows), _n(r.rejected), _pct(r.rows, r.rows_in) if r.rows_in is not None else "–", steps or "–",
+                      *[f"{(r.by_domain or {}).get(d, 0):,}" if r.by_domain else "–" for d in domains]])
+    lines += ["", _table(["folder", "stage", "of", "reads", "rows in", "rows out", "rejected", "kept", "after each filter", *domains], table)]
+    drops = [r for r in rows_ if r.rejected]
+    if drops:
+        lines += ["", "Rejected rows by reason (counted from each `rejected/` folder; the reasons add up to its rows):", ""]
+        drows = []
+        for r in drops:
+            for reason, n in r.reasons.items():
+                drows.append([f"`{r.key}/rejected`", reason, f"{n:,}"])
+        lines.append(_table(["folder", "reason", "rows"], drows))
+    return "\n".join(lines)
+
+
+def _money(v: float | None, partial: bool = False) -> str:
+    if v is None:
+        return "not recorded"
+    return f"${v:,.4f}" + (" (partial)" if partial else "")
+
+
+def _hours(v: float | None) -> str:
+    return "not recorded" if v is None else f"{v:,.4g}"
 
 
 def _teachers(f: Facts) -> str:
     head = "## Teachers"
     if not f.teachers:
-        return f"{head}\n\n{NOT_RECORDED}"
-    rows = [[f"`{t['teacher']}`", t["backend"], _fmt_sampling(t["sampling"]), f"{t['rows']:,}" if t.get("rows") is not None else NOT_RECORDED]
-            for t in f.teachers]
-    return f"{head}\n\n" + _table(["teacher", "backend", "sampling", "traces generated"], rows)
+        return (f"{head}\n\n{NOT_RECORDED} (no folder in the recorded lineage holds trace rows with a `teacher` column)")
+    accepted = "in this set"
+    rows = []
+    for t in f.teachers:
+        tok = (f"≈ {t.tokens:,}" if t.tokens_estimated_rows else f"{t.tokens:,}")
+        rows.append([f"`{t.name}`", ", ".join(t.backends), f"{t.generated:,}", tok, _hours(t.gpu_hours), _money(t.cost, t.cost_partial),
+                     _n(t.accepted), _hours(t.per_accepted(t.gpu_hours)) if t.accepted else "–",
+                     _money(t.per_accepted(t.cost)) if t.accepted and t.cost is not None else ("–" if not t.accepted else "not recorded")])
+    text = [head, "", f"Read from the trace rows (`teacher`, `backend`, `sampling`, `system_prompt`) of the folders generate wrote, "
+            f"and generate's manifest (`run`: GPU-hours, cost). A row of this set counts for the teacher of its last trace "
+            f"(the one whose answer ends it).", "",
+            _table(["teacher", "backend", f"traces {f.teachers[0].generated_label}", "tokens generated", "GPU-hours", "cost (USD)",
+                    accepted, "GPU-hours per accepted sample", "cost per accepted sample"], rows)]
+    notes = []
+    if any(t.tokens_estimated_rows for t in f.teachers):
+        notes.append("≈: the teacher recorded no token counts for some traces (replayed public traces); those are estimated as characters / 4.")
+    if any("replay" in t.backends for t in f.teachers):
+        notes.append("The replay backend serves existing traces: its runs use no GPU, and the original cost of those traces is not recorded.")
+    if any(t.cost is None for t in f.teachers):
+        notes.append("Cost is recorded when generate is given a price (`price_per_gpu_hour` or `price_per_million_tokens`).")
+    if f.unattributed:
+        notes.append(f"{f.unattributed:,} row(s) of this set have no trace of a recorded teacher (non-reasoning rows or traces from outside the lineage).")
+    if notes:
+        text += ["", *[f"- {n}" for n in notes]]
+    if f.step_labels:
+        krows = []
+        for t in f.teachers:
+            krows.append([f"`{t.name}`", f"{t.generated:,}", *[_n(t.kept.get(lab)) for lab in f.step_labels], _n(t.accepted)])
+        text += ["", "Traces of each teacher left after each filter (– : the teacher's branch does not run it):", "",
+                 _table(["teacher", t.generated_label, *f.step_labels, accepted], krows)]
+    if f.sampling:
+        srows = []
+        for s in f.sampling:
+            sp = s.system_prompt
+            sp = "none" if not sp else (sp if len(sp) <= _PROMPT_CHARS else sp[: _PROMPT_CHARS - 1] + "…")
+            srows.append([f"`{s.teacher}`", s.backend, ", ".join(f"{k}={v}" for k, v in s.sampling.items()) or NOT_RECORDED, sp, f"{s.rows:,}"])
+        text += ["", "Sampling parameters (without the per-sample seed) and system prompts, as recorded in the rows:", "",
+                 _table(["teacher", "backend", "sampling", "system prompt", "traces"], srows)]
+    return "\n".join(text)
 
 
 def _recipe(f: Facts) -> str:
     if not f.recipe_yaml:
         return f"## Recipe\n\n{NOT_RECORDED}" + (f" (name: `{f.recipe_name}`)" if f.recipe_name else "")
-    return f"## Recipe\n\nThe recipe that made this set (embedded in the manifest, or the shipped recipe the manifest names):\n\n```yaml\n{f.recipe_yaml.strip()}\n```"
-
-
-def _funnel(f: Facts) -> str:
-    lines = ["## Funnel", "", "Rows left after each stage (a trace is dropped at the first check it fails). "
-             "Per-domain counts come from the stage's recorded funnel or from its rows."]
-    domains = sorted({d for r in f.funnel for d in (r.by_domain or {})})
-    rows, prev = [], None
-    for r in f.funnel:
-        # a row larger than the one before joins other branches (e.g. curate reading several
-        # folders): a "kept" share would be meaningless there
-        kept = _pct(r.rows, prev) if prev is not None and r.rows <= prev else "–"
-        rows.append([r.label, f"`{r.name}`", f"{r.rows:,}", kept, *[f"{(r.by_domain or {}).get(d, 0):,}" if r.by_domain else "–" for d in domains]])
-        prev = r.rows
-    lines += ["", _table(["stage", "step", "rows", "kept", *domains], rows)]
-    missing = [label for label in FUNNEL_LABELS if label not in {r.label for r in f.funnel}]
-    if missing:
-        lines += ["", "Not recorded: " + ", ".join(missing) + " (no folder in the lineage reports these stages)."]
-    if f.rejected_by:
-        lines += ["", "Drops by reason:", "", _table(["reason", "rows"], [[k, f"{v:,}"] for k, v in f.rejected_by.items()])]
-    return "\n".join(lines)
+    return f"## Recipe\n\nThe recipe that made this set:\n\n```yaml\n{f.recipe_yaml.strip()}\n```"
 
 
 def _acceptance(f: Facts) -> str:
     head = "## Acceptance by difficulty"
     if not f.acceptance:
-        return f"{head}\n\n{NOT_RECORDED} (needs the generated trace folder in the lineage, with `level` or `difficulty`)"
+        return f"{head}\n\n{NOT_RECORDED} (needs generated traces with `level` or `difficulty` in the recorded lineage)"
     has_kept = any(a["kept"] is not None for a in f.acceptance)
     rows = []
     for a in f.acceptance:
         row = [a["difficulty"], f"{a['generated']:,}"]
         if has_kept:
-            row.append(f"{a['kept']:,}" if a["kept"] is not None else "–")
+            row.append(_n(a["kept"]))
         rows.append([*row, f"{a['used']:,}", f"{100 * a['rate']:.1f}%"])
-    header = ["difficulty", "traces generated", *(["reached curate"] if has_kept else []), "used in this set", "acceptance"]
-    return f"{head}\n\n" + _table(header, rows)
+    header = ["difficulty", "traces generated", *(["passed every filter"] if has_kept else []), "accepted", "acceptance"]
+    return (f"{head}\n\nAccepted: distinct traces that end a row of this set (a journey's wrong attempt is not counted); "
+            "acceptance = accepted / generated.\n\n" + _table(header, rows))
 
 
 def _decontamination(f: Facts) -> str:
     head = "## Decontamination"
-    if f.decontamination is None:
-        return f"{head}\n\n{NOT_RECORDED}"
-    rows = [[b, f"{n:,}"] for b, n in f.decontamination.items()]
-    total = sum(f.decontamination.values())
-    return f"{head}\n\nProblems matching a benchmark (word n-gram overlap) were removed: {total:,} hit(s).\n\n" + _table(["benchmark", "hits"], rows)
+    if not f.decontamination:
+        return f"{head}\n\n{NOT_RECORDED} (no decontaminate stage in the recorded lineage)"
+    out = [head]
+    for d in f.decontamination:
+        rows = [[b, f"{h:,}", f"{r:,}"] for b, h, r in d["rows"]]
+        total = sum(r for _, _, r in d["rows"])
+        verb = "removed" if d.get("action") != "flag" else "flagged (kept, `verdict_decontam`)"
+        out += ["", f"`{d['key']}`: {units(d['unit'])} matching a benchmark by word n-gram overlap; {total:,} {verb}.", "",
+                _table(["benchmark", "hits", "removed"], rows)]
+    return "\n".join(out)
 
 
 def _mix(f: Facts) -> str:
@@ -151,14 +254,15 @@ def _mix(f: Facts) -> str:
     mr = f.mix_report
     if mr and mr.get("buckets"):
         cols = ["name", "quota", "available", "taken", "upsampled"]
-        brows = [[b.get(c, "–") if b.get(c) is not None else "–" for c in cols] for b in mr["buckets"]]
+        brows = [[b.get(c) if b.get(c) is not None else "–" for c in cols] for b in mr["buckets"]]
         text += "\n\nQuotas of the recipe's mix and what was available (recorded by the curate stage):\n\n" + _table(["bucket", *cols[1:]], brows)
     elif mr:
         text += f"\n\nMix report recorded by the curate stage (`{mr['key']}`):\n\n```json\n{json.dumps(mr['value'], indent=2, sort_keys=True, default=str)}\n```"
     if mr and mr.get("by_difficulty"):
-        diffs = sorted({str(d) for v in mr["by_difficulty"].values() for d in v})
-        drows = [[d, *[f"{mr['by_difficulty'][sp].get(d, 0):,}" if isinstance(mr['by_difficulty'][sp].get(d, 0), int) else mr['by_difficulty'][sp].get(d) for sp in mr["by_difficulty"]]] for d in diffs]
-        text += "\n\nRows per difficulty:\n\n" + _table(["difficulty", *mr["by_difficulty"]], drows)
+        bd = mr["by_difficulty"]
+        diffs = sorted({str(d) for v in bd.values() for d in v})
+        drows = [[d, *[_n(bd[sp].get(d, 0)) if isinstance(bd[sp].get(d, 0), int) else bd[sp].get(d) for sp in bd]] for d in diffs]
+        text += "\n\nRows per difficulty:\n\n" + _table(["difficulty", *bd], drows)
     return text
 
 
@@ -171,7 +275,7 @@ def _tokens(f: Facts) -> str:
     for part in ("reasoning", "answer"):
         p = f.percentiles(part)
         rows.append([part, *([f"{p[k]:,}" for k in keys] if p else ["–"] * len(keys))])
-    return f"{head}\n\nPer row, {f.token_method}.\n\n" + _table(["part", *keys], rows)
+    return f"{head}\n\nPer row of this set, {f.token_method}.\n\n" + _table(["part", *keys], rows)
 
 
 def _sources(f: Facts) -> str:
@@ -209,13 +313,8 @@ def _load(f: Facts, repo_id: str | None, config: str) -> str:
     return "## How to load\n\n```python\n" + "\n\n".join(code) + "\n```"
 
 
-def _provenance(f: Facts, report_file: str | None) -> str:
-    lines = ["## Provenance", ""]
-    if f.lineage:
-        rows = [[fo.stage, f"`{fo.path.name}`", f"`{fo.manifest.command or 'not recorded'}`", f"{fo.manifest.rows:,}"] for fo in f.lineage]
-        lines += ["Folders this set was made from, oldest stage first:", "", _table(["stage", "folder", "command", "rows"], rows)]
-    else:
-        lines.append(f"Upstream folders: {NOT_RECORDED} (pass `--lineage DIR` to `factory publish`).")
-    if report_file:
-        lines += ["", f"Plots of these numbers: [`{report_file}`]({report_file}) (self-contained HTML)."]
-    return "\n".join(lines)
+def _provenance(report_file: str | None) -> str:
+    if not report_file:
+        return ""
+    return f"## Plots\n\nThe lineage, funnel and distributions as plots: [`{report_file}`]({report_file}) (self-contained HTML)."
+

@@ -12,7 +12,10 @@ The token comes from `HF_TOKEN` or the user's `hf auth login`; it is never print
 put in an error message. Offline (`HF_HUB_OFFLINE=1`) or with no network, publishing stops
 with one line saying what to do, never a traceback; `--dry-run` only writes the folder.
 
-Exercise: `factory publish runs/quickstart/sft --repo-id me/quickstart-sft --dry-run`.
+The card and the report follow the stage records from the published folder back to the sources
+(factory.publish.lineage): nothing to list by hand.
+
+Exercise: `factory publish runs/quickstart/sft -o runs/quickstart/hub --repo-id me/quickstart-sft --dry-run`.
 """
 
 from __future__ import annotations
@@ -29,12 +32,14 @@ from typing import Any, Callable
 from factory.io.dataset import atomic_write_text, file_sha256
 from factory.publish.card import build_card
 from factory.publish.hub_layout import DEFAULT_MAX_SHARD, HubFolder, write_hub_folder
-from factory.publish.lineage import gather
+from factory.publish.facts import gather
+from factory.publish.options import repo_id_problem
 from factory.publish.report import render_html
 from factory.schemas.errors import FactoryError, InputError
 
 REPORT_FILE = "report.html"
-_REPO_PART = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?"
+# files of the folder that are the stage runner's, not the dataset's: never uploaded
+NOT_UPLOADED = {"stage.json"}
 
 
 class PublishError(FactoryError):
@@ -60,13 +65,10 @@ class PublishResult:
 
 
 def check_repo_id(repo_id: str) -> str:
-    """`ORG/NAME`, each part letters, digits, '-', '_', '.', not starting or ending with '-'/'.',
-    no '--' or '..', at most 96 characters (the Hub's rules)."""
-    ok = re.fullmatch(rf"{_REPO_PART}/{_REPO_PART}", repo_id or "") and "--" not in repo_id and ".." not in repo_id
-    if not ok:
-        raise InputError(
-            f"--repo-id: expected ORG/NAME (letters, digits, '-', '_', '.'; up to 96 characters each; no '--' or '..'), found {repo_id!r}"
-        )
+    """The Hub's rules for a repo id (factory.publish.options.repo_id_problem), or InputError."""
+    problem = repo_id_problem(repo_id)
+    if problem:
+        raise InputError(f"--repo-id: {problem}")
     return repo_id
 
 
@@ -77,11 +79,10 @@ def build_folder(
     repo_id: str | None = None,
     config: str = "default",
     max_shard_size: str | int = DEFAULT_MAX_SHARD,
-    lineage: list[str | Path] = (),
     pretty_name: str | None = None,
 ) -> PublishResult:
     """Write the Hub-ready folder: shards, README.md (front matter + card) and report.html."""
-    facts = gather(src, lineage=list(lineage))
+    facts = gather(src)
     name = pretty_name or (repo_id.split("/")[-1] if repo_id else Path(src).resolve().name)
 
     def card(hub: HubFolder) -> str:
@@ -104,7 +105,6 @@ def publish(
     revision: str | None = None,
     dry_run: bool = False,
     max_shard_size: str | int = DEFAULT_MAX_SHARD,
-    lineage: list[str | Path] = (),
     api: Any = None,
 ) -> PublishResult:
     if repo_id is not None:
@@ -117,7 +117,7 @@ def publish(
         # offline, no token, a refused token or namespace all show up here
         assert repo_id is not None
         api = open_repo(repo_id, private=private, revision=revision, api=api)
-    result = build_folder(src, out, repo_id=repo_id, config=config, max_shard_size=max_shard_size, lineage=lineage)
+    result = build_folder(src, out, repo_id=repo_id, config=config, max_shard_size=max_shard_size)
     if not dry_run:
         assert repo_id is not None
         result.upload = upload_folder(out, repo_id=repo_id, config=config, revision=revision, api=api, ensure_repo=False)
@@ -153,11 +153,11 @@ def _git_blob_sha1(path: Path) -> str:
 
 
 def local_files(folder: Path) -> dict[str, Path]:
-    """Files to publish, by path in the repo (hidden files and temporaries left out)."""
+    """Files to publish, by path in the repo (hidden files, temporaries and the stage record left out)."""
     out = {}
     for p in sorted(folder.rglob("*")):
         rel = p.relative_to(folder).as_posix()
-        if p.is_file() and not any(part.startswith(".") for part in rel.split("/")):
+        if p.is_file() and rel not in NOT_UPLOADED and not any(part.startswith(".") for part in rel.split("/")):
             out[rel] = p
     return out
 
@@ -277,3 +277,36 @@ def hub_errors(repo_id: str, *, token: str | None = None, endpoint: str | None =
             f"cannot reach the Hugging Face Hub at {endpoint or constants.ENDPOINT} ({kind}: {type(e).__name__}); "
             "check the network or proxy, or pass --dry-run to only write the folder"
         ) from None
+
+
+# ---------------------------------------------------------------------------------------------
+# the stage
+# ---------------------------------------------------------------------------------------------
+
+
+def preflight(opts: Any) -> None:
+    """Before anything is written: a real upload must be possible (online, a token, the repo
+    creatable); offline, a missing or refused token stop here with one line."""
+    if not opts.dry_run and opts.repo_id:
+        open_repo(opts.repo_id, private=opts.private, revision=opts.revision)
+
+
+def run(opts: Any, ctx: Any) -> dict[str, Any]:
+    """The publish stage (`factory publish` and a recipe's `publish:` section): the runner locks
+    and records OUT; a re-run with the same input and options is a no-op."""
+    src, out = ctx.path(opts.input), ctx.path(opts.out)
+    res = publish(src, repo_id=opts.repo_id, out=out, config=opts.config, private=opts.private, revision=opts.revision,
+                  dry_run=opts.dry_run, max_shard_size=opts.max_shard_size)
+    hub = res.folder
+    ctx.log(f"{ctx.stage or 'publish'}: wrote {out} ({', '.join(f'{s.name} {s.rows} rows' for s in hub.splits)})"
+            + (" — dry run, nothing uploaded" if res.upload is None else f" — uploaded {len(res.upload.uploaded)} file(s)"))
+    up = res.upload
+    return {
+        "out": str(opts.out),  # as given: no absolute path in the record
+        "config": hub.config,
+        "splits": {s.name: {"rows": s.rows, "files": len(s.files)} for s in hub.splits},
+        "card": "README.md",
+        "report": REPORT_FILE,
+        "uploaded": None if up is None else {"url": up.url, "uploaded": up.uploaded, "deleted": up.deleted,
+                                             "unchanged": len(up.unchanged), "commit": up.commit_url},
+    }

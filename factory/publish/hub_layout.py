@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from factory.io.dataset import atomic_write_text, iter_batches
-from factory.publish.lineage import Split, find_splits
+from factory.publish.splits import Split, find_splits
 from factory.schemas.errors import DatasetError, InputError
 
 README = "README.md"
