@@ -47,10 +47,14 @@ def list_recipes() -> list[str]:
 
 
 def recipe_path(name_or_path: str | Path) -> Path:
+    """A `.yaml`/`.yml` path is a file; anything else is a shipped recipe's name (so a folder
+    named like a recipe in the working directory never shadows it)."""
     p = Path(name_or_path)
-    if p.suffix in (".yaml", ".yml") or p.exists():
+    if p.suffix in (".yaml", ".yml"):
         if not p.exists():
             raise RecipeError([f"recipe file {p}: not found"], hint=f"shipped recipes: {', '.join(list_recipes())}")
+        if not p.is_file():
+            raise RecipeError([f"recipe file {p}: expected a YAML file, found a folder"])
         return p
     shipped = RECIPES_DIR / f"{name_or_path}.yaml"
     if shipped.exists():
@@ -59,6 +63,25 @@ def recipe_path(name_or_path: str | Path) -> Path:
         [f"recipe: expected a shipped recipe name or a .yaml file, found {str(name_or_path)!r}"],
         hint=f"shipped recipes: {', '.join(list_recipes())}",
     )
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, except that a key given twice in one mapping is an error (plain YAML
+    keeps the last one silently: a typo'd duplicate would drop half a stage section)."""
+
+
+def _no_duplicate_keys(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r} (first on line {seen[key] + 1})", key_node.start_mark)
+        seen[key] = key_node.start_mark.line
+    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicate_keys)
 
 
 def _parse_value(text: str) -> Any:
@@ -101,9 +124,12 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> list[str]:
 
 def load_recipe(name_or_path: str | Path, *, overrides: list[str] | None = None) -> Recipe:
     path = recipe_path(name_or_path)
-    text = path.read_text(encoding="utf-8")
     try:
-        data = yaml.safe_load(text)
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise RecipeError([f"{path}: expected a UTF-8 YAML text file, found bytes that are not text (at byte {e.start})"]) from None
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)

@@ -26,7 +26,8 @@ class TeacherReplica:
     """One teacher per Ray actor (loaded once, lazily, on the first batch)."""
 
     def __init__(self, spec: dict[str, Any]) -> None:
-        from factory.generate.core import GenerateOptions, make_teacher
+        from factory.generate.options import GenerateOptions
+        from factory.generate.teachers import make_teacher
 
         self.opts = GenerateOptions(**spec)
         self.teacher = make_teacher(self.opts)
