@@ -74,3 +74,81 @@ def test_wheel_maps_every_package_folder():
             if name.startswith("factory.") and name.split(".")[1] in IMPORT_NAME and top == "factory":
                 continue  # folder inside factory/ that shadows a mapped name: none expected
             assert name in listed, f"{init.parent} is a package but not listed in pyproject packages"
+
+
+def _project_import_graph() -> dict[str, set[str]]:
+    """module -> project modules it imports (top-level or inside functions)."""
+    roots = {"factory": "factory", "schemas": "factory.schemas", "filters": "factory.filters",
+             "recipes": "factory.recipes", "cli": "factory.cli"}
+    mods: dict[str, Path] = {}
+    for folder, pkg in roots.items():
+        for py in (REPO / folder).rglob("*.py"):
+            parts = [p for p in py.relative_to(REPO / folder).with_suffix("").parts if p != "__init__"]
+            mods[".".join([pkg, *parts])] = py
+    graph: dict[str, set[str]] = {m: set() for m in mods}
+    for m, py in mods.items():
+        for node in ast.walk(ast.parse(py.read_text(), filename=str(py))):
+            targets: list[str] = []
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                targets = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            graph[m].update(t for t in targets if t in mods and t != m)
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components with more than one module (Tarjan, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on: set[str] = set()
+    stack: list[str] = []
+    out: list[list[str]] = []
+    counter = 0
+    for root in graph:
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on.add(root)
+        while work:
+            v, it = work[-1]
+            w = next(it, None)
+            if w is not None:
+                if w not in index:
+                    index[w] = low[w] = counter
+                    counter += 1
+                    stack.append(w)
+                    on.add(w)
+                    work.append((w, iter(sorted(graph[w]))))
+                elif w in on:
+                    low[v] = min(low[v], index[w])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[v])
+            if low[v] == index[v]:
+                comp = []
+                while True:
+                    x = stack.pop()
+                    on.discard(x)
+                    comp.append(x)
+                    if x == v:
+                        break
+                if len(comp) > 1:
+                    out.append(sorted(comp))
+    return out
+
+
+def test_no_import_cycle_among_project_modules():
+    graph = _project_import_graph()
+    assert len(graph) > 100  # the scan saw the project
+    cycles = _cycles(graph)
+    assert not cycles, "import cycles (function-level imports count too):\n" + "\n".join(" <-> ".join(c) for c in cycles)
+
+
+def test_the_cycle_finder_finds_a_planted_cycle():
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert _cycles({"a": {"b"}, "b": set()}) == []

@@ -316,7 +316,7 @@ def run_filters(
     if m.contract != "trace":
         raise DatasetError(
             f"{in_path}: holds {m.contract} rows, expected trace rows",
-            hint="verify/filter run on the output of `factory generate` or `factory ingest --contract trace`",
+            hint="verify/filter run on the output of `factory generate` or `factory ingest --to trace`",
         )
     if not filters:
         raise FactoryError("no filters to run: expected at least one filter name")
