@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import os
-import sys
 from typing import Any, Callable
 
 import typer
@@ -61,7 +60,3 @@ def _escape(text: str) -> str:
 
     return escape(text)
 
-
-def excepthook_free() -> None:
-    """Keep Python from printing locals in tracebacks (rich's pretty tracebacks can)."""
-    sys.tracebacklimit = 1000

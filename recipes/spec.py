@@ -260,19 +260,3 @@ def check(spec: Spec, value: Any, path: str) -> list[str]:
     spec.check(value, path, problems)
     return problems
 
-
-def in_bounds(x: float | None, bounds: dict[str, float] | None) -> bool:
-    """True when x satisfies `{gt|ge|lt|le}` bounds (no bounds: always; x None: never)."""
-    if not bounds:
-        return True
-    if x is None:
-        return False
-    if "gt" in bounds and not x > bounds["gt"]:
-        return False
-    if "ge" in bounds and not x >= bounds["ge"]:
-        return False
-    if "lt" in bounds and not x < bounds["lt"]:
-        return False
-    if "le" in bounds and not x <= bounds["le"]:
-        return False
-    return True

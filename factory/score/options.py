@@ -10,7 +10,6 @@ Exercise: `factory verify --help`, `factory filter --help`.
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -18,17 +17,6 @@ from factory.schemas.options import opt
 
 FilterName = Literal["math", "code", "format", "readability", "language"]
 _PERF = "Performance"
-
-
-def knobs_help() -> str:
-    """Every registered filter's knobs with their defaults (from the constructors)."""
-    from factory.filters.registry import FILTERS
-
-    parts = []
-    for name, cls in FILTERS.items():
-        ps = [p for p in inspect.signature(cls).parameters.values() if p.kind == p.KEYWORD_ONLY and p.name != "workers"]
-        parts.append(f"{name}: " + ", ".join(f"{p.name}={p.default!r}" for p in ps))
-    return "; ".join(parts)
 
 
 _SET_HELP = "A filter's knob, FILTER.KNOB=VALUE (repeatable), e.g. language.threshold=0.9 or math.timeout_s=5."

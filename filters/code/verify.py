@@ -37,7 +37,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from factory.filters.code.extract import extract_program
 from factory.filters.code.sandbox import Launch, Limits, SandboxMode, SandboxUnavailable, run_judge
 from factory.schemas.errors import FactoryError, InputError
 
@@ -356,11 +355,6 @@ def _crash_kind(res) -> str:
 def _crash_detail(res) -> str:
     tail = res.stderr.decode("utf-8", errors="replace").strip().splitlines()[-1:] or [""]
     return f"{res.status}: {res.detail} {tail[0]}".strip()[:500]
-
-
-def verify_answer(answer: str | None, tests: TestSpec, **kw: Any) -> Verdict:
-    """Extract the answer's last fenced code block and verify it."""
-    return verify_program(extract_program(answer), tests, **kw)
 
 
 def verify_many(
