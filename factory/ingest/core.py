@@ -40,7 +40,7 @@ from factory.ingest.presets import (
     detect_preset,
     get_preset,
 )
-from factory.ingest.report import EXTRA_COLUMNS, ExtraColumns, RunReport, add_extras
+from factory.ingest.report import EXTRA_COLUMNS, PROBLEM_ONLY_META, ExtraColumns, RunReport, add_extras
 from factory.ingest.report import infer_domain as _infer_domain
 from factory.ingest.readers import (
     LineBatch,
@@ -697,7 +697,8 @@ def _convert_view(view: RowView, data: dict[str, Any], preset: Preset, kind: Kin
     row_extras = Counter()
     add_extras(data, view.used, frozenset(), consts.extra_columns, meta, row_extras)  # the problem's meta, in every trace
     for r in out:
-        tmeta = {**meta, **r["meta"]}
+        tmeta = {k: v for k, v in meta.items() if k not in PROBLEM_ONLY_META}
+        tmeta.update(r["meta"])
         if prob["source_id"] is not None:
             tmeta.setdefault("source_id", prob["source_id"])
         r["meta"] = meta_json(tmeta)

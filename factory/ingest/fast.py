@@ -56,6 +56,7 @@ from factory.ingest.presets import (
 )
 from factory.ingest.readers import LineBatch, RowError, TableBatch
 from factory.ingest.report import (
+    PROBLEM_ONLY_META,
     WHY_BINARY,
     WHY_NESTED,
     WHY_NONE,
@@ -732,7 +733,9 @@ def prepare_cols(batch: LineBatch | TableBatch, preset: Preset, kind: str, const
     source_ids = py(part["source_id"])
     metas = []
     for r, s, m in zip(rows, splits, t["meta"]):
-        tm = {**part["meta"][r], "format": s[0].form, **m}
+        tm = {k: v for k, v in part["meta"][r].items() if k not in PROBLEM_ONLY_META}
+        tm["format"] = s[0].form
+        tm.update(m)
         if source_ids[r] is not None:
             tm.setdefault("source_id", source_ids[r])
         metas.append(_meta_json(tm))

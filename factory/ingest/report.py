@@ -23,6 +23,10 @@ EXTRA_COLUMNS: tuple[str, ...] = ("scalars", "all", "none")
 RESERVED_META = frozenset({"format", "label_correct", "label_pred", "reward_score", "source_id",
                            "reference_answers", "reference_solutions"})
 
+# meta keys that describe the problem alone: kept in problem rows, not copied into each trace
+# (the Trace contract has no reference_solution either; `--to problem` writes them)
+PROBLEM_ONLY_META = frozenset({"reference_solutions"})
+
 # why a column was not kept (the report's wording)
 WHY_TRACE = "read only for trace rows (this run makes problem rows)"
 WHY_NONE = "extra_columns='none'"
@@ -120,4 +124,4 @@ class RunReport:
         return lines
 
 
-__all__ = ["EXTRA_COLUMNS", "ExtraColumns", "RESERVED_META", "RunReport", "add_extras", "extra_why", "infer_domain"]
+__all__ = ["EXTRA_COLUMNS", "ExtraColumns", "PROBLEM_ONLY_META", "RESERVED_META", "RunReport", "add_extras", "extra_why", "infer_domain"]
