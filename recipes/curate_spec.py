@@ -65,6 +65,10 @@ RULE = Map({
     "require_answer?": Bool(),
     "require_tests?": Bool(),
     "finish_reasons?": _str_list,
+    # long CoT: a thought block of at least N tokens (a reasoning teacher's trace; a short CoT has
+    # none) and a solution section after it of at least N tokens (a worked solution, not a bare box)
+    "min_reasoning_tokens?": Int(min=0),
+    "min_solution_tokens?": Int(min=0),
 })
 
 SOURCE = Map({

@@ -16,6 +16,7 @@ from curate_data import (
     write_traces,
 )
 from factory.cli.app import app
+from recipe_data import handmade_long_code_rows, handmade_long_science_rows
 from typer.testing import CliRunner
 
 from factory.curate.sft import SKY_T1_SYSTEM_PROMPT, parse_assistant
@@ -35,6 +36,9 @@ def data(tmp_path_factory) -> dict[str, Path]:
         "math": write_traces(tmp / "math", scored),
         "code": write_traces(tmp / "code", code_trace_rows()),
         "science": write_traces(tmp / "science", handmade_science_rows()),
+        # long-CoT recipes (sky-t1-17k) take reasoning traces only: handmade ones for code/science
+        "code_long": write_traces(tmp / "code_long", handmade_long_code_rows()),
+        "science_long": write_traces(tmp / "science_long", handmade_long_science_rows()),
         "unscored": write_traces(tmp / "unscored", [{k: v for k, v in r.items() if k != "verdict_math"}
                                                     for r in trace_rows("qwen", limit=20)]),
     }
@@ -90,14 +94,14 @@ def test_r1_rejection_rules_drop_by_name(data):
 
 def test_sky_t1_17k_gives_exactly_ten_five_one(data):
     out = data["tmp"] / "sky"
-    res = _curate("--recipe", "sky-t1-17k", "--traces", str(data["math"]), "--traces", str(data["code"]),
-                  "--traces", str(data["science"]), "--out", str(out), "--size", "16",
+    res = _curate("--recipe", "sky-t1-17k", "--traces", str(data["math"]), "--traces", str(data["code_long"]),
+                  "--traces", str(data["science_long"]), "--out", str(out), "--size", "16",
                   "--set", "per_problem.policy=all-correct")
     assert res.exit_code == 0, res.output
     rows = _rows(out)
     by_domain = {d: sum(r["domain"] == d for r in rows) for d in ("math", "code", "science", "puzzle")}
     assert by_domain["math"] == 10 and by_domain["code"] == 5 and by_domain["science"] + by_domain["puzzle"] == 1
-    code_src = {r["id"]: r for r in code_trace_rows()}
+    code_src = {r["id"]: r for r in handmade_long_code_rows()}
     for r in rows:
         assert r["messages"][0] == {"role": "system", "content": SKY_T1_SYSTEM_PROMPT}
         content = r["messages"][-1]["content"]
@@ -131,14 +135,14 @@ def test_same_recipe_and_seed_give_byte_identical_shards(data):
 
 def test_split_is_by_problem(data):
     out = data["tmp"] / "split"
-    res = _curate("--recipe", "sky-t1-17k", "--traces", str(data["math"]), "--traces", str(data["code"]),
-                  "--traces", str(data["science"]), "--out", str(out), "--size", "32",
+    res = _curate("--recipe", "sky-t1-17k", "--traces", str(data["math"]), "--traces", str(data["code_long"]),
+                  "--traces", str(data["science_long"]), "--out", str(out), "--size", "32",
                   "--set", "per_problem.policy=all-correct", "--set", "output.validation_fraction=0.3")
     assert res.exit_code == 0, res.output
     train, val = read_table(out / "train").to_pylist(), read_table(out / "validation").to_pylist()
     assert train and val
     assert not {r["problem_id"] for r in train} & {r["problem_id"] for r in val}
-    # all-correct keeps several programs per APPS problem: they stay together
+    # all-correct keeps several programs per code problem: they stay together
     assert len({r["problem_id"] for r in train + val if r["domain"] == "code"}) < sum(r["domain"] == "code" for r in train + val)
 
 
@@ -273,21 +277,24 @@ def test_scan_rule_matches_split_trace_on_real_and_edge_rows():
         ("x", None, "所以答案是 13"), ("x", None, "Some steps, no conclusion."), ("x", None, "```\nno close"),
         ("x", None, "Code:\n```python\nprint(1)\n```"), ("x", None, "<|end_of_solution|>"),
         ("x", None, "Answer: B"), ("x", None, "FINAL ANSWER: 3"), ("x", None, "\\fbox{2}"),
+        ("<think>\nLet me think.\n</think>\n\nSo $\\boxed{4}$.", None, None), ("Just \\boxed{4}", None, None),
     ]
     df = pl.DataFrame({"completion": [c for c, _, _ in rows], "reasoning": [r for _, r, _ in rows],
                        "answer": [a for _, _, a in rows]}, schema={"completion": pl.String, "reasoning": pl.String,
                                                                    "answer": pl.String})
     e = trace_facts_exprs()
-    got = df.select(e["has_final"].alias("f"), e["est_tokens"].alias("t"), e["needs_completion"].alias("n"))
+    got = df.select(*(e[k].alias(k) for k in ("has_final", "est_tokens", "reasoning_tokens", "solution_tokens",
+                                               "needs_completion")))
     mismatches = []
-    for (c, r, a), f, t, n in zip(rows, got["f"], got["t"], got["n"]):
+    for (c, r, a), *facts, n in zip(rows, *(got[k] for k in got.columns)):
         expect_final = split_trace(c or "", r, a)[1] is not None
         if n:
             assert trace_facts(c, r, a)[0] == expect_final
-        elif f != expect_final or t != trace_facts(c, r, a)[1]:
-            mismatches.append((r and r[:40], a and a[-60:], f, expect_final))
+        elif facts[0] != expect_final or tuple(facts) != trace_facts(c, r, a):
+            mismatches.append((r and r[:40], a and a[-60:], facts, expect_final))
     assert not mismatches, mismatches[:5]
-    assert sum(got["f"]) > 100 and sum(not f for f in got["f"]) > 10  # both outcomes are exercised
+    assert sum(got["has_final"]) > 100 and sum(not f for f in got["has_final"]) > 10  # both outcomes are exercised
+    assert sum(t > 0 for t in got["reasoning_tokens"]) > 100 and sum(t == 0 for t in got["reasoning_tokens"]) > 100
 
 
 def test_seeded_hashes_equal_stable_hash():

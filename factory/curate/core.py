@@ -59,6 +59,8 @@ META_COLS = ["id", "problem_id", "teacher", "domain", "source", "level", "diffic
 # low-cardinality columns held as categoricals: at 1M traces a string column costs ~25 MB, a
 # categorical ~4 MB (u32 codes)
 CATEGORICAL = ("teacher", "domain", "source", "difficulty", "finish_reason")
+# what the scan derives from a trace's text (factory.curate.sft.trace_facts_exprs)
+FACTS = ("has_final", "est_tokens", "reasoning_tokens", "solution_tokens")
 SYSTEM_ALIASES = {"@sky-t1": SKY_T1_SYSTEM_PROMPT}
 DEFAULT_PASS_BINS = [
     {"name": "hard", "pass_rate": {"le": 0.25}},
@@ -138,9 +140,8 @@ def scan_traces(sources: list[dict[str, Any]], cfg: dict[str, Any]) -> tuple[pl.
                 lf = lf.with_columns(pl.lit(None, dtype=pl.String).alias(c))
         small = [c for c in dict.fromkeys(META_COLS + present_rule) if c in names]
         has_tests = pl.col("tests").is_not_null() if "tests" in names else pl.lit(False)
-        df = lf.select(*small, facts["has_final"].alias("has_final"), facts["est_tokens"].alias("est_tokens"),
-                       has_tests.alias("has_tests"), facts["needs_completion"].alias("_needs")
-                       ).collect(engine="streaming")
+        df = lf.select(*small, *(facts[k].alias(k) for k in FACTS), has_tests.alias("has_tests"),
+                       facts["needs_completion"].alias("_needs")).collect(engine="streaming")
         if df.height == 0:
             continue
         if "completion" in names and df["_needs"].any():
@@ -149,9 +150,7 @@ def scan_traces(sources: list[dict[str, Any]], cfg: dict[str, Any]) -> tuple[pl.
             pos = df.with_row_index("_pos").filter(pl.col("_needs"))["_pos"]
             comp = lf.with_row_index("_pos").filter(pl.col("_pos").is_in(pos.implode())).select("completion").collect()
             parsed = [trace_facts(c, None, None) for c in comp["completion"].to_list()]
-            df = df.with_columns(
-                df["has_final"].scatter(pos, [p[0] for p in parsed]),
-                df["est_tokens"].scatter(pos, [p[1] for p in parsed]))
+            df = df.with_columns(df[k].scatter(pos, [p[i] for p in parsed]) for i, k in enumerate(FACTS))
         df = df.drop("_needs").with_columns(pl.lit(si, dtype=pl.Int32).alias("src"))
         for c in rule_cols:
             if c not in df.columns:
@@ -323,6 +322,13 @@ def select_traces(meta: pl.DataFrame, cfg: dict[str, Any]) -> tuple[pl.DataFrame
             checks.append(("no_final_answer", pl.col("has_final")))
         if rule.get("require_tests"):
             checks.append(("no_tests", pl.col("has_tests")))
+        if rule.get("min_reasoning_tokens"):
+            # long-CoT recipes: a thought block of at least this length (a reasoning teacher's
+            # output; a short CoT has none)
+            checks.append(("reasoning_too_short", pl.col("reasoning_tokens") >= rule["min_reasoning_tokens"]))
+        if rule.get("min_solution_tokens"):
+            # the solution section after the thought is a worked solution, not a bare \boxed{}
+            checks.append(("solution_too_short", pl.col("solution_tokens") >= rule["min_solution_tokens"]))
         if budget.get("max_tokens"):
             checks.append(("over_token_budget", pl.col("n_tokens") <= budget["max_tokens"]))
         if budget.get("min_tokens"):

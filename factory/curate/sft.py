@@ -147,20 +147,29 @@ def split_trace(completion: str, reasoning: str | None, answer: str | None) -> t
     return text.strip(), fin
 
 
-def trace_facts(completion: str | None, reasoning: str | None, answer: str | None) -> tuple[bool, int]:
-    """(has a final answer, length estimate in tokens) of one trace: the Python twin of
-    `trace_facts_exprs`, used for the rare rows whose text is only in the raw completion."""
-    r, a = split_trace(completion or "", reasoning, answer)
-    if reasoning and reasoning.strip() or answer and answer.strip():
-        return a is not None, approx_tokens(reasoning) + approx_tokens(answer)
-    return a is not None, approx_tokens(completion)
+def trace_facts(completion: str | None, reasoning: str | None, answer: str | None) -> tuple[bool, int, int, int]:
+    """(has a final answer, length estimate, thought tokens, solution-section tokens) of one
+    trace: the Python twin of `trace_facts_exprs`, used for the rare rows whose text is only in
+    the raw completion."""
+    has_r = bool(reasoning and reasoning.strip())
+    if has_r or answer and answer.strip():
+        r, a = split_trace(completion or "", reasoning, answer)
+        thought, sol = (approx_tokens(reasoning), approx_tokens(answer)) if has_r else (0, 0)
+        return a is not None, approx_tokens(reasoning) + approx_tokens(answer), thought, sol
+    r, a = split_trace(completion or "", None, None)
+    raw = (completion or "").strip()
+    if a is not None and r is not None and r != raw:  # a thought block, then a solution section
+        return True, approx_tokens(completion), approx_tokens(r), approx_tokens(a)
+    return a is not None, approx_tokens(completion), 0, 0
 
 
 def trace_facts_exprs() -> dict[str, Any]:
     """Polars expressions for `split_trace`'s verdict on whole columns, so a scan of 1M traces
     never builds a Python string: `has_final` (the trace states a final answer), `est_tokens`
-    (thought + answer length, ~4 characters per token) and `needs_completion` (both fields empty:
-    only the raw completion can tell; `trace_facts` settles those rows one by one).
+    (thought + answer length, ~4 characters per token), `reasoning_tokens` / `solution_tokens`
+    (the thought block and the solution section after it; both 0 for an output without a thought
+    block, whose only "solution" is its own final paragraph) and `needs_completion` (both fields
+    empty: only the raw completion can tell; `trace_facts` settles those rows one by one).
 
     The same rules as `split_trace`: a thought with no answer after it has none; a short output
     (no thought) has one when it holds a box, a fenced code block or an answer cue."""
@@ -170,10 +179,13 @@ def trace_facts_exprs() -> dict[str, Any]:
     has_r = r.str.contains(r"\S").fill_null(False)
     has_a = a.str.contains(r"\S").fill_null(False)
     short_final = (a.str.contains(_BOX) | a.str.contains(r"(?s)```[^\n]*\n.*?```") | a.str.contains(ANSWER_CUE)).fill_null(False)
-    est = ((r.str.len_chars().fill_null(0) + 3) // 4 + (a.str.len_chars().fill_null(0) + 3) // 4).cast(pl.Int64)
+    r_tok = ((r.str.len_chars().fill_null(0) + 3) // 4).cast(pl.Int64)
+    a_tok = ((a.str.len_chars().fill_null(0) + 3) // 4).cast(pl.Int64)
     return {
         "has_final": pl.when(has_r).then(has_a).otherwise(has_a & short_final),
-        "est_tokens": est,
+        "est_tokens": r_tok + a_tok,
+        "reasoning_tokens": pl.when(has_r).then(r_tok).otherwise(0),
+        "solution_tokens": pl.when(has_r).then(a_tok).otherwise(0),
         "needs_completion": ~has_r & ~has_a,
     }
 
