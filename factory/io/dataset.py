@@ -25,7 +25,7 @@ from typing import Any, Literal
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from factory.io.files import DISK_ERRNOS, atomic_write_text, disk_error, file_sha256
+from factory.io.files import DISK_ERRNOS, atomic_write_text, disk_error, durable_write_done, file_sha256
 from factory.io.files import fsync_dir as _fsync_dir
 from factory.io.pending import pending_owner
 from factory.schemas.contracts import SCHEMA_VERSION, Contract, contract_for
@@ -425,6 +425,7 @@ class DatasetWriter:
                                hint="check the disk (free space, errors), then re-run the command")
         os.replace(self._tmp, self._final)
         _fsync_dir(self.path)
+        durable_write_done()
         self.shards.append(
             ShardInfo(self._final.name, self._rows_in_shard, self._final.stat().st_size, file_sha256(self._final))
         )

@@ -15,6 +15,22 @@ from pathlib import Path
 
 from factory.schemas.errors import DatasetError
 
+# Fault injection for tests: FACTORY_KILL_AFTER_WRITES=N makes the process SIGKILL itself right
+# after its Nth durable write (a shard renamed into place, a manifest, a stage record or mark):
+# how tests show that a kill at every boundary leaves nothing a reader takes as complete.
+_writes = [0]
+
+
+def durable_write_done() -> None:
+    n = os.environ.get("FACTORY_KILL_AFTER_WRITES")
+    if n:
+        _writes[0] += 1
+        if _writes[0] >= int(n):
+            import signal
+
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
 # errors that mean "the disk or filesystem cannot take this write", not "a bug"
 DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EFBIG}
 
@@ -48,6 +64,7 @@ def atomic_write_text(path: Path, text: str) -> None:
             raise disk_error(e, path.parent) from None
         raise
     fsync_dir(path.parent)
+    durable_write_done()
 
 
 def file_sha256(path: Path, *, chunk: int = 1 << 20) -> str:

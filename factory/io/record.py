@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from factory.io.dataset import read_manifest
-from factory.io.files import atomic_write_text, fsync_dir
+from factory.io.files import atomic_write_text, durable_write_done, fsync_dir
 from factory.io.pending import PENDING, mark_writing, unmark_writing
 from factory.schemas.errors import DatasetError
 
@@ -124,6 +124,7 @@ def commit(out: Path, record: dict[str, Any]) -> None:
     atomic_write_text(out / RECORD, json.dumps({"format": RECORD_FORMAT, **record}, indent=2, default=str) + "\n")
     (out / PENDING).unlink(missing_ok=True)
     fsync_dir(out)
+    durable_write_done()
     unmark_writing(out)
 
 
