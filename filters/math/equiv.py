@@ -71,6 +71,7 @@ from factory.filters.math.normalize import (
     Value,
     balanced,
     evaluate,
+    evaluate_at,
     is_text_answer,
     normalize,
     normalize_quantity,
@@ -143,8 +144,13 @@ class _Gold(_Side):
     option: tuple[str, str | None] | None = None  # multiple choice: (letter, option text)
 
 
+_PLAIN_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+
+
 @lru_cache(maxsize=65536)
 def _read(raw: str, decimal_comma: bool) -> _Side:
+    if len(raw) < 30 and _PLAIN_NUMBER.fullmatch(raw):
+        return _Side(raw=raw, latex=raw, norm=raw, unit=None, params=frozenset())  # most answers
     prep = prepare(raw, decimal_comma)
     norm, unit = normalize_quantity(raw, decimal_comma=decimal_comma)
     return _Side(raw=raw, latex=prep.latex, norm=norm, unit=unit, params=integer_parameters(prep.condition))
@@ -186,9 +192,43 @@ def _has_variable(norm: str) -> bool:
 
 
 # an answer that ends in an operator was cut off mid-expression: "24 +", "\\frac{1}{2} -"
-_CUT_OFF = re.compile(r"(?:[-+*/^=(,]|\\(?:frac|dfrac|tfrac|sqrt|cdot|times|div|pm|left)?)$")
+_CUT_OFF = re.compile(r"(?:[-+*/^=(,]|\\(?:frac|dfrac|tfrac|sqrt|cdot|times|div|pm|left|sin|cos|tan|cot|sec|csc|log|ln)?)$")
 _RELATION = re.compile(r"[<>≠→]|\\(?:geq?|leq?|neq|to|rightarrow|implies)(?![a-zA-Z])")
 _INTEGER_DUMMIES = frozenset("knmjl")
+
+
+# a number written in base b: 204_5, 2516_{8}
+_BASE = re.compile(r"(\w+)_\{?(\d+)\}?")
+
+# The identity test for expressions in single-letter variables: both sides evaluated exactly
+# (rational arithmetic, floats only for roots and irrational powers) at these points. Two
+# different rational functions of low degree agree on all of them only by a coincidence of
+# roots at these particular rationals; one point that differs proves them different.
+_TEST_POINTS = (Fraction(13, 7), Fraction(29, 11), Fraction(-17, 13), Fraction(41, 5))
+_VARIABLES = re.compile(r"(?<![\\A-Za-z])[a-zA-Z](?![A-Za-z])")
+
+
+def identity_test(gn: str, pn: str) -> bool | None:
+    """True/False when both normalised answers are expressions the evaluator reads with their
+    letters as variables (x, n, a, b; not e, i or a command), None otherwise."""
+    if "\\" in gn + pn and re.search(r"\\(?!frac|sqrt|pi|infty\b)[a-zA-Z]+", gn + pn):
+        return None  # \\sin, \\log, \\binom, \\lfloor, ...: sympy decides
+    names = sorted(set(_VARIABLES.findall(gn)) | set(_VARIABLES.findall(pn)))
+    if not names or any(n in ("e", "i") for n in names) or len(names) > 4:
+        return None
+    if re.search(r"[A-Za-z]{2,}", re.sub(r"\\[a-zA-Z]+", "", gn + pn)):
+        return None  # words, or products written without a sign (xy): not read as variables
+    for k, _ in enumerate(_TEST_POINTS):
+        env = {n: _TEST_POINTS[(k + j) % len(_TEST_POINTS)] + j for j, n in enumerate(names)}
+        gv, pv = evaluate_at(gn, env), evaluate_at(pn, env)
+        if gv is None or pv is None:
+            return None
+        eq = numbers_equal(gv, pv)
+        if eq is None:
+            return None
+        if not eq:
+            return False
+    return True
 
 
 def _text_key(s: str) -> str:
@@ -290,6 +330,9 @@ def _rewrite(gl: str, pl: str, g: _Gold, p: _Side, hint: AnswerHint) -> tuple[st
     return gl, pl, rules
 
 
+PRESTART_PAIRS = 32
+
+
 class _LRU(OrderedDict):
     def __init__(self, maxsize: int = 100_000):
         super().__init__()
@@ -314,7 +357,7 @@ class MathEquivalence:
         judge_on: JudgeOn = "undecided",
         cache_size: int = 200_000,
         prestart: bool = True,
-        warm_up: Literal["full", "minimal"] = "full",
+        warm_up: Literal["idle", "full", "minimal"] = "idle",
     ):
         if judge_on not in ("undecided", "wrong"):
             raise ValueError(f"judge_on: expected 'undecided' or 'wrong', found {judge_on!r}")
@@ -366,6 +409,14 @@ class MathEquivalence:
     def _count(self, key: str, n: int = 1) -> None:
         self.stats[key] = self.stats.get(key, 0) + n
 
+    def expect(self, n_pairs: int) -> None:
+        """A batch of n pairs is coming: with `prestart` and 32+ pairs (a batch that size almost
+        always has a pair for sympy), start one symbolic worker now so its import (~1 s)
+        overlaps the extraction and the string/numeric stages. Callers that extract answers
+        first (the filter, the reward) call this before extracting; `check` calls it too."""
+        if self.prestart and n_pairs >= PRESTART_PAIRS and (self._pool is None or not self._pool._workers):
+            self.pool.start(1)
+
     # -- gold ------------------------------------------------------------------------------
 
     def gold(self, raw: str | None, hint: AnswerHint = NO_HINT) -> _Gold:
@@ -379,9 +430,15 @@ class MathEquivalence:
         norm = side.norm
         ok = bool(norm) and balanced(norm) and len(norm) < 2000
         items = len(split_items(side.latex)) if ok else 0
+        if ok and ("\\pm" in side.latex or "\\mp" in side.latex):
+            items *= 2  # "3 \\pm 2\\sqrt{2}" holds two values
         collection = ok and ("\\cup" in norm or items > 1 or (norm[:1] in "([{" and norm[-1:] in ")]}" and len(split_top_level(norm[1:-1])) > 1))
         g = _Gold(
-            **dataclasses.asdict(side),
+            raw=side.raw,
+            latex=side.latex,
+            norm=side.norm,
+            unit=side.unit,
+            params=side.params,
             ok=ok,
             text=ok and is_text_answer(norm),
             collection=collection,
@@ -408,8 +465,7 @@ class MathEquivalence:
         if g.option is not None and extraction.letter is not None:
             if pred is None or not self._option_verdict(g, pred)[0] == "correct" and option_parts(pred) is None:
                 return extraction.letter, "mcq_letter"
-        boxes = getattr(extraction, "final_boxes", ())
-        if g.items > 1 and len(boxes) > 1 and pred is not None:
+        if g.items > 1 and pred is not None and len(boxes := getattr(extraction, "final_boxes", ())) > 1:
             distinct = list(dict.fromkeys(b.strip() for b in boxes if b.strip()))
             last_items = len(split_items(_read(pred, hint.decimal_comma).latex))
             if len(distinct) > 1 and last_items < g.items:
@@ -441,12 +497,21 @@ class MathEquivalence:
 
     def _numeric(self, gn: str, pn: str, g: _Gold, p: _Side, hint: AnswerHint, rules: list[str]) -> tuple[str, str, bool, tuple[str, ...]] | None:
         gv = evaluate(gn)
-        if gv is None and g.collection and not rules:
-            pv = evaluate(pn)
-            if pv is not None and pv.kind == "scalar":
-                return "wrong", "numeric", False, tuple(rules)  # an interval, set or pair against a single number
-            return None
         if gv is None:
+            pv = evaluate(pn)
+            if pv is not None and g.collection and not rules and pv.kind == "scalar":
+                return "wrong", "numeric", False, tuple(rules)  # an interval, set or pair against a single number
+            m = _BASE.fullmatch(gn)
+            if m and (pn == m.group(1) or _BASE.fullmatch(pn) and pn.split("_")[0] == m.group(1)):
+                return "correct", "string", False, (*rules, "base_digits")  # 204_5 written 204
+            if m and pv is not None and pv.kind == "scalar":
+                return "wrong", "numeric", False, (*rules, "base_digits")
+            if pv is not None and pv.kind == "scalar" and _has_variable(gn):
+                # the gold has a free variable, the prediction is a number: never equal
+                return "wrong", "numeric", False, tuple(rules)
+            same = identity_test(gn, pn)
+            if same is not None:
+                return ("correct" if same else "wrong"), "numeric", False, (*rules, "identity_test")
             return None
         if hint.unit and hint.unit.strip().strip("$").replace("\\", "") in ("%", "percent") and gv.kind == "scalar":
             gv = dataclasses.replace(gv, percent=True)
@@ -476,6 +541,8 @@ class MathEquivalence:
         elif gv.kind == "scalar" and (_RELATION.search(pn) or len(split_top_level(pn)) > 1):
             # a number against an inequality ("20 > 0") or several answers ("\\pm1, \\pm7")
             return "wrong", "numeric", False, tuple(rules)
+        elif (same := identity_test(gn, pn)) is not None:
+            return ("correct" if same else "wrong"), "numeric", False, (*rules, "identity_test")
         elif _has_variable(pn) and not _has_variable(gn):
             # the gold is a number, the prediction has a free variable (x, 2^x, a+b): never
             # equal; words ("one half") are flagged undecided so a judge may read them
@@ -513,6 +580,7 @@ class MathEquivalence:
     ) -> list[Verdict]:
         """Verdict per (gold, predicted answer) pair; `problems` (same length) feeds the judge;
         `hints` (same length, None for none) carries each row's unit / answer type / locale."""
+        self.expect(len(pairs))
         out: list[Verdict | None] = [None] * len(pairs)
         slow: dict[tuple, list[int]] = {}
         slow_forms: dict[tuple, tuple[str, str]] = {}
@@ -546,8 +614,6 @@ class MathEquivalence:
                 self._verdict_cache.put(key, fast)
                 out[k] = Verdict(fast[0], fast[1], pred, fast[2], fast[3])
                 continue
-            if self.prestart and not slow and len(pairs) >= 32:
-                self.pool.start()  # imports overlap the fast stages of the rest of the batch
             slow.setdefault(key, []).append(k)
             slow_forms[key] = forms
             slow_rules[key] = rules

@@ -109,10 +109,36 @@ def boxes(text: str) -> list[tuple[int, int, str]]:
 
 def last_boxed(text: str) -> str | None:
     """Content of the last \\boxed{...} or \\fbox{...} (nested braces balanced)."""
-    if "boxed" not in text and "fbox" not in text:
-        return None
-    found = boxes(text)
-    return found[-1][2] if found else None
+    # walk back from the end: the last complete box is usually the last box, so only its own
+    # characters are read (a long trace may hold dozens of earlier boxes)
+    end = len(text)
+    while True:
+        k = max(text.rfind("\\boxed", 0, end), text.rfind("\\fbox", 0, end))
+        if k < 0:
+            return None
+        found = boxes(text[k : k + 1 + _box_extent(text, k)])
+        if found:
+            return found[0][2]
+        end = k
+
+
+def _box_extent(text: str, k: int) -> int:
+    """Characters from k to the end of the box starting there (or to the text's end)."""
+    depth = 0
+    j = text.find("{", k)
+    if j < 0 or text[k:j].strip("\\boxedfbx \t") != "":
+        # "\\boxed 5": no brace follows the command
+        m = re.match(r"\\(?:boxed|fbox)\s*[^\s$\\]*", text[k:])
+        return m.end() if m else 0
+    for i in range(j, len(text)):
+        ch = text[i]
+        if ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+            if depth == 0:
+                return i - k
+    return len(text) - k
 
 
 # Between two boxes of one answer block: a short stretch that takes nothing back. A gap that
@@ -164,10 +190,53 @@ def mcq_letter(text: str) -> str | None:
 
 
 _HASH = re.compile(r"####\s*(-?\$?\s*[\d.,]+[^\n]*)")
-_ANSWER_IS = re.compile(
-    r"(?:the\s+(?:final\s+|correct\s+)?answer\s+is|final\s+answer\s*(?:is|[:：])|(?m:^)\W{0,4}answer\s*[:：])\s*[:：]?\s*",
-    re.IGNORECASE,
-)
+# Every phrase contains "answer": the search looks for that word (a literal, fast on long
+# traces), then checks what surrounds it.
+_ANSWER_WORD = re.compile(r"answer", re.IGNORECASE)
+_ANSWER_BEFORE = re.compile(r"(?:the\s+(?:final\s+|correct\s+)?|final\s+|(?:^|\n)\W{0,4})$", re.IGNORECASE)
+_ANSWER_AFTER = re.compile(r"\s+is\b\s*[:：]?\s*|\s*[:：]\s*", re.IGNORECASE)
+
+
+class _Phrase:
+    """A found phrase, shaped like a match (start, end, group(0))."""
+
+    __slots__ = ("_start", "_end", "_text")
+
+    def __init__(self, start: int, end: int, text: str):
+        self._start, self._end, self._text = start, end, text
+
+    def start(self) -> int:
+        return self._start
+
+    def end(self) -> int:
+        return self._end
+
+    def group(self, _k: int = 0) -> str:
+        return self._text[self._start : self._end]
+
+
+class _AnswerIsPhrases:
+    """"the answer is", "the final answer is", "the correct answer is", "final answer:",
+    "Answer:" at the start of a line."""
+
+    def finditer(self, text: str):
+        for m in _ANSWER_WORD.finditer(text):
+            before = _ANSWER_BEFORE.search(text, max(0, m.start() - 16), m.start())
+            if before is None:
+                continue
+            lead = before.group(0).strip().lower()
+            after = _ANSWER_AFTER.match(text, m.end())
+            if after is None:
+                continue
+            verb_is = "is" in after.group(0).lower()
+            if lead.startswith("the") and not verb_is:
+                continue  # "the answer: ..." is rare; "the answer to part (a)" is not a statement
+            if not lead.startswith(("the", "final")) and verb_is:
+                continue  # "Answer is" without "the" at a line start: take only "Answer:"
+            yield _Phrase(before.start(), after.end(), text)
+
+
+_ANSWER_IS = _AnswerIsPhrases()
 # "the answer is" in other languages (final lines of multilingual traces)
 _ANSWER_IS_I18N = re.compile(
     r"(?:最终答案|故答案|所以答案|因此答案|答案|答)\s*(?:是|为|為|应为|應為)?\s*[:：]?"
@@ -181,7 +250,8 @@ _ANSWER_IS_I18N = re.compile(
     r"|jawaban(?:nya)?\s*(?:adalah\s*)?[:：]?|antwoord\s*(?:is\s*)?[:：]?|odpowied[źz]\s*[:：]|cevap\s*[:：]",
     re.IGNORECASE,
 )
-_I18N_HINT = re.compile(r"[^\x00-\x7f]|antwo|respu|respo|rispo|jawab|cevap|odpow", re.IGNORECASE)
+# the answer words of _ANSWER_IS_I18N, lower-cased: a cheap test before the full pattern runs
+_I18N_WORDS = re.compile(r"答|ponse|antwo|respu|respo|rispo|ответ|정답|jawab|cevap|odpow")
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
 # words that open a concluding sentence in Chinese/Japanese/Korean: so, therefore, in total
 _CJK_CONCLUDING = re.compile(r"所以|因此|故|综上|總共|总共|一共|共有|共计|答|总计|合计|したがって|よって|따라서")
@@ -221,18 +291,23 @@ def _retracted(text: str, start: int, end: int) -> bool:
 
 
 # "326.5 is the correct sum", "x = 4 is indeed the correct solution": a value confirmed
+# searched in the lower-cased text (a case-sensitive pattern that starts with literals scans fast)
 _CONFIRMED = re.compile(
-    r"(\\\(.{1,80}?\\\)|\$[^$]{1,80}\$|-?\d[\d,]*(?:\.\d+)?(?:\s*(?:π|\\pi))?)\s+is\s+(?:indeed\s+|definitely\s+|clearly\s+)?"
-    r"(?:the\s+)?(?:correct|right|final)\s+(?:answer|solution|result|value|sum|total|count)\b",
-    re.IGNORECASE,
+    r"\bis\s+(?:indeed\s+|definitely\s+|clearly\s+)?(?:the\s+)?(?:correct|right|final)\s+(?:answer|solution|result|value|sum|total|count)\b"
 )
+# the value right before "is the correct ...": a math span or a number
+_CONFIRMED_VALUE = re.compile(r"(\\\(.{1,80}?\\\)|\$[^$]{1,80}\$|-?\d[\d,]*(?:\.\d+)?(?:\s*(?:π|\\pi))?)\s+$")
 
 
 def _confirmed(text: str) -> str | None:
-    for m in reversed(list(_CONFIRMED.finditer(text))):
-        if _retracted(text, m.start(), m.end()):
+    low = text.lower()
+    if "correct" not in low and "right" not in low and "final" not in low:
+        return None
+    for m in reversed(list(_CONFIRMED.finditer(low))):
+        v = _CONFIRMED_VALUE.search(text, max(0, m.start() - 90), m.start())
+        if v is None or _retracted(text, v.start(), m.end()):
             continue
-        v = m.group(1)
+        v = v.group(1)
         span = _spans(v)
         if span:
             inner = span[0][2]
@@ -247,24 +322,23 @@ def _unicode_number(v: str) -> str:
     return v.replace("π", "\\pi").strip()
 
 
-def _answer_is(text: str, pattern: re.Pattern[str] = _ANSWER_IS) -> str | None:
+def _answer_is(text: str, pattern: re.Pattern[str] | _AnswerIsPhrases = _ANSWER_IS) -> str | None:
     matches = list(pattern.finditer(text))
     for m in reversed(matches):
         if _retracted(text, m.start(), m.end()):
             continue
         if pattern is _ANSWER_IS_I18N and not _CJK.search(m.group(0)) and m.start() > 0 and text[m.start() - 1].isalpha():
             continue  # "antwort" inside a longer word
-        rest = text[m.end() :]
-        rest = rest.lstrip(" *:：")
+        rest = text[m.end() : m.end() + 1500].lstrip(" *:：")  # the statement is right after
         if not rest.strip():
             continue
-        boxed = last_boxed(rest.split("\n")[0])
+        line = rest.split("\n", 1)[0]
+        boxed = last_boxed(line)
         if boxed:
             return boxed
         span = _first_math_span(rest)
         if span:
             return span
-        line = rest.split("\n")[0]
         line = re.split(r"(?<=[^\d])[.。]\s|[.。]$", line)[0]
         line = _clean_tail(line)
         if _CJK.search(line):
@@ -416,9 +490,23 @@ def _item_value(item: str) -> str | None:
     return _clean_tail(got) if got else None
 
 
+def _last_lines(text: str, n: int) -> list[str]:
+    """The last n non-blank lines, read from the end (a long trace is not split whole)."""
+    out: list[str] = []
+    end = len(text)
+    while end > 0 and len(out) < n:
+        k = text.rfind("\n", 0, end)
+        line = text[k + 1 : end]
+        if line.strip():
+            out.append(line)
+        end = k if k >= 0 else 0
+    out.reverse()
+    return out
+
+
 def _list_items(text: str) -> str | None:
     """A closing list introduced by a line that ends with ":": its items' values, joined."""
-    lines = [ln for ln in text.strip().split("\n") if ln.strip()]
+    lines = _last_lines(text, 14)
     items: list[str] = []
     k = len(lines) - 1
     while k >= 0 and _BULLET.match(lines[k]):
@@ -439,7 +527,7 @@ def _final_line(text: str, *, lookback: int = 5) -> str | None:
     """The answer stated on the last line that states one (closing delimiters, markers and
     lines without any digit or math, like "I think that's the answer.", are skipped; at most
     `lookback` lines back)."""
-    lines = [ln.strip() for ln in text.strip().split("\n") if ln.strip()]
+    lines = [ln.strip() for ln in _last_lines(text, 40)]
     looked = 0
     while lines and looked < lookback:
         line = lines.pop()
@@ -492,10 +580,10 @@ def extract_answer(text: str | None, *, source: Source = "text") -> Extraction:
             ans = _clean_tail(hashes[-1])
             if ans:
                 return Extraction(ans, "hash", source, text)
-    ans = _answer_is(text) or _confirmed(text[-TAIL_CHARS:])
+    ans = _answer_is(text) or _confirmed(text[-1200:])
     if ans:
         return Extraction(ans, "answer_is", source, text)
-    if _I18N_HINT.search(text, max(0, len(text) - 2000)):
+    if _I18N_WORDS.search(text[-2000:].lower()):
         ans = _answer_is(text[-2000:], _ANSWER_IS_I18N)
         if ans:
             return Extraction(ans, "answer_is_i18n", source, text)

@@ -180,6 +180,7 @@ class MathVerifier:
         metas = batch.get_column("meta").to_list() if "meta" in batch.columns else [None] * n
         languages = batch.get_column("language").to_list() if "language" in batch.columns else [None] * n
 
+        self.equiv.expect(sum(1 for k in range(n) if domains[k] == "math" and golds[k] is not None))
         with_gold: list[int] = []
         hints: list[AnswerHint] = []
         pseudo: dict[object, list[int]] = {}

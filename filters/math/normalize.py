@@ -178,13 +178,22 @@ def strip_delimiters(s: str) -> str:
     return s
 
 
+_FRAC_DD = re.compile(r"\\frac\s*(\d)\s*(\d)")
+_FRAC_D_GROUP = re.compile(r"\\frac\s*(\d)\s*(?=\{)")
+_FRAC_GROUP_D = re.compile(r"\\frac\s*\{([^{}]*)\}\s*(\d)")
+_FRAC_D_CMD = re.compile(r"\\frac\s*(\d)\s*\\")
+_SQRT_SHORT = re.compile(r"\\sqrt\s*(\d+|[a-zA-Z])")
+
+
 def _fix_short_args(s: str) -> str:
     r"""\frac12 -> \frac{1}{2}, \frac1{x} -> \frac{1}{x}, \sqrt2 -> \sqrt{2}."""
-    s = re.sub(r"\\frac\s*(\d)\s*(\d)", r"\\frac{\1}{\2}", s)
-    s = re.sub(r"\\frac\s*(\d)\s*(?=\{)", r"\\frac{\1}", s)
-    s = re.sub(r"\\frac\s*\{([^{}]*)\}\s*(\d)", r"\\frac{\1}{\2}", s)
-    s = re.sub(r"\\frac\s*(\d)\s*\\", r"\\frac{\1}\\", s)
-    s = re.sub(r"\\sqrt\s*(\d+|[a-zA-Z])", r"\\sqrt{\1}", s)
+    if "\\frac" in s:
+        s = _FRAC_DD.sub(r"\\frac{\1}{\2}", s)
+        s = _FRAC_D_GROUP.sub(r"\\frac{\1}", s)
+        s = _FRAC_GROUP_D.sub(r"\\frac{\1}{\2}", s)
+        s = _FRAC_D_CMD.sub(r"\\frac{\1}\\", s)
+    if "\\sqrt" in s:
+        s = _SQRT_SHORT.sub(r"\\sqrt{\1}", s)
     return s
 
 
@@ -315,14 +324,23 @@ class Prepared:
 _JOINING_WORD = re.compile(r"\s*(?:,\s*)?(?:\\(?:text|mbox|textrm)\s*\{\s*(?:and|or)\s*\}|(?<=[\s}$])(?:and|or)(?=[\s\\$]))\s*")
 
 
+_TRAILING_BACKSLASH = re.compile(r"(?<!\\)\\+$")
+# what a trailing condition needs: a word that opens one, a set membership or a relation
+_CONDITION_GATE = re.compile(r"for|where|when|if|with|provided|assuming|\\in|\\n(?:e|otin)|[<>]|\\[lg]e")
+
+
 @lru_cache(maxsize=65536)
 def prepare(s: str, decimal_comma: bool = False) -> Prepared:
     s = strip_delimiters(str(s).strip())
     s = _unicode_math(s)
-    s = re.sub(r"(?<!\\)\\+$", "", s).strip()  # "185\\": a stray trailing backslash
-    s, cond = strip_condition(s)
+    if s.endswith("\\"):
+        s = _TRAILING_BACKSLASH.sub("", s).strip()  # "185\\": a stray trailing backslash
+    cond = None
+    if _CONDITION_GATE.search(s):
+        s, cond = strip_condition(s)
     s = _numbers_by_locale(s, decimal_comma)
-    s = _CURRENCY_SIGNS.sub("", s)
+    if not s.isascii() or "\\" in s or "USD" in s or "EUR" in s or "GBP" in s or "CNY" in s or "RMB" in s:
+        s = _CURRENCY_SIGNS.sub("", s)
     if "and" in s or "or" in s:
         s = _JOINING_WORD.sub(", ", s)
     value, unit = split_unit(s)
@@ -333,60 +351,95 @@ def prepare(s: str, decimal_comma: bool = False) -> Prepared:
     return Prepared(latex=s, unit=unit, condition=cond)
 
 
+# the canonicalisation rules, compiled once (a module-level re.sub looks its pattern up per call)
+_SIZING = re.compile(r"\\(left|right|big|Big|bigg|Bigg)(?![a-zA-Z])")
+_STYLE = re.compile(r"\\(displaystyle|textstyle|quad|qquad)(?![a-zA-Z])")
+_SPACING = re.compile(r"\\[!,;:> ]")
+_DT_FRAC = re.compile(r"\\[dt]frac")
+_DEGREE = re.compile(r"\^\s*\{?\s*\\circ\s*\}?")
+_TEXT_UNIT = re.compile(r"\\(?:text|mbox|mathrm)\s*\{\s*(?:" + _UNITS + r")\s*\}(\^\{?[23]\}?)?", re.IGNORECASE)
+_OR_AND = re.compile(r"(?<=[\d}])\s+(?:or|and)\s+(?=[-\d\\])")
+_SPACES = re.compile(r"\s+")
+_TRAILING_WORDS = re.compile(r"(.*?(?:[\d}]|\\[a-zA-Z]+))\s+([A-Za-z]{2,}(?:\s+[A-Za-z]+)*)")
+_ANY_COMMAND = re.compile(r"\\[a-zA-Z]+")
+_LETTER = re.compile(r"[A-Za-z]")
+_ORDINAL = re.compile(r"(?<=\d)\s*(?:\^\s*\{?\s*)?(?:st|nd|rd|th)\b\}?(?:\s*grade)?")
+_IN_SET = re.compile(r"^\s*[a-zA-Z]\s*\\in\s*")
+_LONE_LHS = re.compile(r"^\s*(?:[a-zA-Z]|\\[a-zA-Z]+)(?:_\{?\w+\}?)?\s*=\s*(?!=)")
+_LE = re.compile(r"\\le(?![a-zA-Z])")
+_GE = re.compile(r"\\ge(?![a-zA-Z])")
+_ONE_CHAR_GROUP = re.compile(r"([_^])\{(\w)\}")
+_BEGIN_MATRIX = re.compile(r"\\begin\{[pbvB]?matrix\}")
+_END_MATRIX = re.compile(r"\\end\{[pbvB]?matrix\}")
+_THOUSANDS = re.compile(r"-?\d{1,3}(?:(?:,|\{,\})\d{3})+(?:\.\d+)?")
+_LEADING_DOT = re.compile(r"(?<![\d.])\.(\d)")
+
+
 @lru_cache(maxsize=65536)
 def _normalize(s: str, decimal_comma: bool = False) -> tuple[str, str | None]:
     prep = prepare(s, decimal_comma)
     s, unit = prep.latex, prep.unit
     s = s.replace("\n", " ")
-    # a line break; inside a matrix it separates rows (kept as ";;" so spacing rules keep it)
-    s = s.replace("\\\\", ";;" if "\\begin" in s else " ")
-    # sizing and spacing commands carry no meaning
-    s = re.sub(r"\\(left|right|big|Big|bigg|Bigg)(?![a-zA-Z])", "", s)
-    s = re.sub(r"\\(displaystyle|textstyle|quad|qquad)(?![a-zA-Z])", " ", s)
-    s = re.sub(r"\\[!,;:> ]", "", s)
+    cmd = "\\" in s
+    if cmd:
+        # a line break; inside a matrix it separates rows (kept as ";;" so spacing rules keep it)
+        s = s.replace("\\\\", ";;" if "\\begin" in s else " ")
+        # sizing and spacing commands carry no meaning
+        s = _SIZING.sub("", s)
+        s = _STYLE.sub(" ", s)
+        s = _SPACING.sub("", s)
+        s = _DT_FRAC.sub(r"\\frac", s)
+        s = s.replace("\\fbox", "\\boxed")
     s = s.replace("~", " ")
-    s = re.sub(r"\\[dt]frac", r"\\frac", s)
-    s = s.replace("\\fbox", "\\boxed")
     # degrees
-    s = re.sub(r"\^\s*\{?\s*\\circ\s*\}?", "", s)
-    s = s.replace("\\circ", "").replace("°", "").replace("\\degree", "")
-    # units inside \text{...} then the wrapper itself
-    s = re.sub(r"\\(?:text|mbox|mathrm)\s*\{\s*(?:" + _UNITS + r")\s*\}(\^\{?[23]\}?)?", "", s, flags=re.IGNORECASE)
-    s = _unwrap_cmd(s, _TEXT_CMD)
+    if cmd or "°" in s:
+        s = _DEGREE.sub("", s)
+        s = s.replace("\\circ", "").replace("°", "").replace("\\degree", "")
+    if cmd:
+        # units inside \text{...} then the wrapper itself
+        s = _TEXT_UNIT.sub("", s)
+        s = _unwrap_cmd(s, _TEXT_CMD)
     s = s.replace("\\$", "").replace("$", "")
     s = s.replace("\\%", "%")
-    s = re.sub(r"(?<=[\d}])\s+(?:or|and)\s+(?=[-\d\\])", ",", s)  # "3 \text{ or } 5" -> "3,5"
-    s = re.sub(r"\s+", " ", s).strip()
-    s = _UNIT_TAIL.sub("", s).strip()
-    # "9 boys", "28 different pizzas", "12\pi inches per second": words after a math answer
-    m = re.fullmatch(r"(.*?(?:[\d}]|\\[a-zA-Z]+))\s+([A-Za-z]{2,}(?:\s+[A-Za-z]+)*)", s)
-    if m and not re.search(r"[A-Za-z]", re.sub(r"\\[a-zA-Z]+", "", m.group(1))):
-        s = m.group(1)
+    if " " in s:
+        s = _OR_AND.sub(",", s)  # "3 \text{ or } 5" -> "3,5"
+        s = _SPACES.sub(" ", s)
+    s = s.strip()
+    if _LETTER.search(s):
+        s = _UNIT_TAIL.sub("", s).strip()
+        # "9 boys", "28 different pizzas", "12\pi inches per second": words after a math answer
+        m = _TRAILING_WORDS.fullmatch(s)
+        if m and not _LETTER.search(_ANY_COMMAND.sub("", m.group(1))):
+            s = m.group(1)
     s = s.rstrip(".").strip()
-    # ordinals: 12^{th} grade, 3rd -> 12, 3
-    s = re.sub(r"(?<=\d)\s*(?:\^\s*\{?\s*)?(?:st|nd|rd|th)\b\}?(?:\s*grade)?", "", s)
-    # "x \in [-2, 7]" -> "[-2, 7]"
-    s = re.sub(r"^\s*[a-zA-Z]\s*\\in\s*", "", s)
-    # "x = 3" -> "3" (a lone symbol on the left; longer left sides are real equations)
-    m = re.match(r"^\s*(?:[a-zA-Z]|\\[a-zA-Z]+)(?:_\{?\w+\}?)?\s*=\s*(?!=)", s)
-    if m and "=" not in s[m.end() :] and "," not in s:
-        s = s[m.end() :]
-    s = s.replace("\\le ", "\\leq ").replace("\\ge ", "\\geq ")
-    s = re.sub(r"\\le(?![a-zA-Z])", r"\\leq", s)
-    s = re.sub(r"\\ge(?![a-zA-Z])", r"\\geq", s)
-    s = s.replace("\\{", "{").replace("\\}", "}")
-    s = _fix_short_args(s)
-    s = s.replace("\\cdot", "*").replace("\\times", "*")
+    if _LETTER.search(s):
+        # ordinals: 12^{th} grade, 3rd -> 12, 3
+        s = _ORDINAL.sub("", s)
+        # "x \in [-2, 7]" -> "[-2, 7]"
+        s = _IN_SET.sub("", s)
+        # "x = 3" -> "3" (a lone symbol on the left; longer left sides are real equations)
+        m = _LONE_LHS.match(s)
+        if m and "=" not in s[m.end() :] and "," not in s:
+            s = s[m.end() :]
     if "\\" in s:
+        s = s.replace("\\le ", "\\leq ").replace("\\ge ", "\\geq ")
+        s = _LE.sub(r"\\leq", s)
+        s = _GE.sub(r"\\geq", s)
+        s = s.replace("\\{", "{").replace("\\}", "}")
+        s = _fix_short_args(s)
+        s = s.replace("\\cdot", "*").replace("\\times", "*")
         s = _CMD_SPACE_LETTER.sub(r"\\\1*", s)
     s = s.replace(" ", "")
-    s = re.sub(r"([_^])\{(\w)\}", r"\1\2", s)  # 4210_{5} -> 4210_5, x^{2} -> x^2
-    s = re.sub(r"\\begin\{[pbvB]?matrix\}", r"\\begin{pmatrix}", s)
-    s = re.sub(r"\\end\{[pbvB]?matrix\}", r"\\end{pmatrix}", s)
+    if "{" in s:
+        s = _ONE_CHAR_GROUP.sub(r"\1\2", s)  # 4210_{5} -> 4210_5, x^{2} -> x^2
+        if "matrix" in s:
+            s = _BEGIN_MATRIX.sub(r"\\begin{pmatrix}", s)
+            s = _END_MATRIX.sub(r"\\end{pmatrix}", s)
     # thousands separators: 1,000,000 -> 1000000 (only when every group has three digits)
-    if re.fullmatch(r"-?\d{1,3}(?:(?:,|\{,\})\d{3})+(?:\.\d+)?", s):
+    if "," in s and _THOUSANDS.fullmatch(s):
         s = s.replace("{,}", "").replace(",", "")
-    s = re.sub(r"(?<![\d.])\.(\d)", r"0.\1", s)  # .5 -> 0.5
+    if "." in s:
+        s = _LEADING_DOT.sub(r"0.\1", s)  # .5 -> 0.5
     s = _mixed_numbers(s)
     s = s.rstrip(".")
     return s, unit
@@ -460,7 +513,7 @@ class Value:
 
 
 _TOKEN = re.compile(
-    r"\s*(?:(?P<num>\d+(?:\.\d*)?|\.\d+)(?P<exp>[eE][+-]?\d+)?|(?P<cmd>\\[a-zA-Z]+)|(?P<imag>i)(?![a-zA-Z])|(?P<op>[-+*/^(){}\[\]!%]))"
+    r"\s*(?:(?P<num>\d+(?:\.\d*)?|\.\d+)(?P<exp>[eE][+-]?\d+)?|(?P<cmd>\\[a-zA-Z]+)|(?P<imag>i)(?![a-zA-Z])|(?P<var>[a-zA-Z])|(?P<op>[-+*/^(){}\[\]!%]))"
 )
 
 
@@ -482,6 +535,8 @@ def _tokenize(s: str) -> list[tuple[str, str]]:
             out.append(("cmd", m.group("cmd")))
         elif m.group("imag") is not None:
             out.append(("cmd", "i"))  # the imaginary unit: 6 - 5i
+        elif m.group("var") is not None:
+            out.append(("var", m.group("var")))
         else:
             out.append(("op", m.group("op")))
     return out
@@ -534,8 +589,9 @@ def _int_root(n: int, k: int) -> int | None:
 class _Parser:
     """Pratt parser over the token list: expr := term (('+'|'-') term)*, implicit products."""
 
-    def __init__(self, tokens: list[tuple[str, str]]):
+    def __init__(self, tokens: list[tuple[str, str]], env: dict[str, Number] | None = None):
         self.t = tokens
+        self.env = env  # values of single-letter variables (the identity test); None: no variables
         self.i = 0
         self.decimals: int | None = None
         self.literals = 0  # number literals read (a lone decimal literal carries a precision)
@@ -577,7 +633,7 @@ class _Parser:
                     if rhs == 0:
                         raise _Unsupported("division by zero")
                     val = val / rhs
-            elif tok is not None and (tok[0] in ("num", "cmd") or tok in (("op", "("), ("op", "{"))):
+            elif tok is not None and (tok[0] in ("num", "cmd", "var") or tok in (("op", "("), ("op", "{"))):
                 val = val * self.unary()  # implicit multiplication: 2\sqrt{3}, 5\pi
             else:
                 return val
@@ -625,6 +681,10 @@ class _Parser:
 
     def atom(self) -> Number:
         kind, text = self.take()
+        if kind == "var":
+            if self.env is None or text not in self.env:
+                raise _Unsupported(text)
+            return self.env[text]
         if kind == "num":
             self.literals += 1
             mant, _, exp = text.lower().partition("e")
@@ -678,8 +738,8 @@ class _Parser:
 _SCI = re.compile(r"-?(\d+\.?\d*)\*10\^\{?(-?\d+)\}?")
 
 
-def _eval_scalar(s: str) -> tuple[Number, int | None, tuple[int, float] | None]:
-    p = _Parser(_tokenize(s))
+def _eval_scalar(s: str, env: dict[str, Number] | None = None) -> tuple[Number, int | None, tuple[int, float] | None]:
+    p = _Parser(_tokenize(s), env)
     val = p.expr()
     if p.peek() is not None:
         raise _Unsupported("trailing tokens")
@@ -728,10 +788,61 @@ def _outer(s: str) -> tuple[str, str] | None:
 @lru_cache(maxsize=65536)
 def evaluate(norm: str) -> Value | None:
     """Value of a normalised answer, or None when it needs the symbolic stage."""
+    return _evaluate(norm, None)
+
+
+def evaluate_at(norm: str, env: dict[str, Number]) -> Value | None:
+    """Value of an answer with its single-letter variables set to `env` (the identity test)."""
+    return _evaluate(norm, env)
+
+
+def _expand_pm(parts: list[str]) -> list[str] | None:
+    """"3\\pm2\\sqrt{2}" -> ["3+2\\sqrt{2}", "3-2\\sqrt{2}"]; "\\pm1" -> ["1", "-1"]. None past 8 values."""
+    out: list[str] = []
+    for part in parts:
+        todo = [part]
+        while any("\\pm" in t or "\\mp" in t for t in todo):
+            nxt = []
+            for t in todo:
+                k = t.find("\\pm") if "\\pm" in t else t.find("\\mp")
+                if k < 0:
+                    nxt.append(t)
+                    continue
+                head, tail = t[:k], t[k + 3 :]
+                plus, minus = ("+", "-") if head.strip() else ("", "-")
+                nxt += [head + plus + tail, head + minus + tail]
+            todo = nxt
+            if len(out) + len(todo) > 8:
+                return None
+        out += todo
+    return out
+
+
+def _interval_key(v: Value) -> tuple | None:
+    """(closed left, a, b, closed right) of an interval value; a pair reads as open."""
+    if len(v.items) != 2:
+        return None
+    closed = {"tuple": (False, False), "list": (True, True), "interval[)": (True, False), "interval(]": (False, True)}.get(v.kind)
+    if closed is None:
+        return None
+    return (closed[0], v.items[0], v.items[1], closed[1])
+
+
+def _evaluate(norm: str, env: dict[str, Number] | None) -> Value | None:
     if not norm or len(norm) > 300:
         return None
     s = norm
     percent = False
+    if "\\cup" in s:
+        parts = s.split("\\cup")
+        keys = []
+        for part in parts:
+            v = _evaluate(part, env)
+            key = _interval_key(v) if v is not None else None
+            if key is None:
+                return None
+            keys.append(key)
+        return Value(kind="union", items=tuple(x for k in keys for x in k[1:3]), precision=tuple(keys))  # type: ignore[arg-type]
     try:
         m = re.fullmatch(r"\\begin\{pmatrix\}(.*)\\end\{pmatrix\}", s)
         if m:
@@ -743,7 +854,7 @@ def evaluate(norm: str) -> Value | None:
             for c in (c for row in cells for c in row):
                 if not c:
                     return None
-                items.append(_eval_scalar(c)[0])
+                items.append(_eval_scalar(c, env)[0])
             return Value(kind=f"matrix{len(rows)}x{len(cells[0])}", items=tuple(items))
         outer = _outer(s)
         if outer is not None and "," in s:
@@ -759,13 +870,29 @@ def evaluate(norm: str) -> Value | None:
             if s.endswith("%"):
                 percent, s = True, s[:-1]
                 parts = [s]
+        if kind in ("bare", "set") and len(parts) > 1 and any(_outer(p) is not None and "," in p for p in parts):
+            # "(1,2),(2,1)": a collection of tuples (or intervals), compared without order
+            values = []
+            for part in parts:
+                v = _evaluate(part, env)
+                if v is None:
+                    return None
+                values.append(v)
+            return Value(kind="collection", items=tuple(values))  # type: ignore[arg-type]
+        if "\\pm" in s or "\\mp" in s:
+            # 3 \\pm 2\\sqrt{2}: two values (a set), inside a set or list as well
+            expanded = _expand_pm(parts)
+            if expanded is None or kind in ("tuple", "list", "interval[)", "interval(]"):
+                return None
+            parts = expanded
+            kind = "set" if kind == "set" else "bare"
         items = []
         precision = []
         decimals = None
         for part in parts:
             if not part:
                 return None
-            val, dec, prec = _eval_scalar(part)
+            val, dec, prec = _eval_scalar(part, env)
             if dec is not None:
                 decimals = max(decimals or 0, dec)
             items.append(val)
@@ -840,6 +967,34 @@ def numbers_equal(gold: Value, pred: Value) -> bool | None:
         return False
     if (gold.kind == "scalar") != (pred.kind == "scalar"):
         return False  # one number against several (or a matrix): never the same answer
+    if gold.kind == "collection" or pred.kind == "collection":
+        if gold.kind != pred.kind:
+            return False if {gold.kind, pred.kind} & {"tuple", "list", "interval[)", "interval(]"} else None
+        if len(gold.items) != len(pred.items):
+            return False
+        remaining = list(pred.items)
+        for gi in gold.items:
+            for pos, pi in enumerate(remaining):
+                if numbers_equal(gi, pi):  # type: ignore[arg-type]
+                    del remaining[pos]
+                    break
+            else:
+                return False
+        return True
+    if gold.kind == "union" or pred.kind == "union":
+        gk = list(gold.precision) if gold.kind == "union" else [_interval_key(gold)]
+        pk = list(pred.precision) if pred.kind == "union" else [_interval_key(pred)]
+        if None in gk or None in pk or len(gk) != len(pk):
+            return False if None not in gk and None not in pk else None
+        remaining = list(pk)
+        for a in gk:
+            for pos, b in enumerate(remaining):
+                if a[0] == b[0] and a[3] == b[3] and _close(a[1], b[1]) and _close(a[2], b[2]):  # type: ignore[index]
+                    del remaining[pos]
+                    break
+            else:
+                return False
+        return True
     intervals = {"tuple", "list", "interval[)", "interval(]"}
     if gold.kind != pred.kind and gold.kind in intervals and pred.kind in intervals and len(gold.items) == len(pred.items) == 2:
         if any(isinstance(x, float) and math.isinf(x) for x in gold.items + pred.items):
@@ -849,6 +1004,10 @@ def numbers_equal(gold: Value, pred: Value) -> bool | None:
             pass  # {1,2} and "1, 2" are both unordered answers
         elif gold.kind == "bare" and pred.kind == "tuple":
             pass  # gold "-2, -2" (values, stored sorted) against "(-2, -2)": compare the values
+        elif gold.kind == "tuple" and pred.kind == "bare":
+            if len(gold.items) != len(pred.items):
+                return False
+            return all(_close(g, p) for g, p in zip(gold.items, pred.items))  # "(-1, 6)" written "-1, 6"
         else:
             return None
     if len(gold.items) != len(pred.items):

@@ -59,9 +59,13 @@ def accuracy_reward(completions: list[Any], solution: list[Any], **kwargs: Any) 
     """1.0 / 0.0 per completion; None where the reference answer cannot be parsed."""
     if len(completions) != len(solution):
         raise ValueError(f"accuracy_reward: {len(completions)} completions but {len(solution)} solutions; expected one solution per completion")
-    preds = [extract_from_trace(completion_text(c), None).answer for c in completions]
+    eq = _shared()
+    eq.expect(len(completions))
     golds = [reference_answer(s) for s in solution]
-    verdicts = _shared().check(list(zip(golds, preds)))
+    exts = [extract_from_trace(completion_text(c), None) for c in completions]
+    # the gold decides the two gold-dependent readings (joined final boxes, an option letter)
+    preds = [eq.choose(e, g)[0] for e, g in zip(exts, golds)]
+    verdicts = eq.check(list(zip(golds, preds)))
     out: list[float | None] = []
     for v in verdicts:
         if v.verdict == "gold_unparseable":

@@ -58,8 +58,8 @@ def split_equation(s: str) -> tuple[str, ...] | None:
 _SYMBOL = (
     r"(?:\\angle\s*[A-Za-z](?:[A-Za-z]|_\{?\w+\}?)*"
     r"|\\(?:overline|overrightarrow|vec|widehat|hat|bar|tilde|text|mathrm|operatorname)\s*\{[^{}]*\}(?:_\{?\w+\}?)?"
-    r"|\\[a-zA-Z]+(?:_\{?[\w,]+\}?)?"
-    r"|[A-Za-z]{1,3}(?:_\{?[\w,]+\}?)?(?:'+)?"
+    r"|\\[a-zA-Z]+(?:_(?:\{[^{}]*\}|\w))?"
+    r"|[A-Za-z]{1,3}(?:_(?:\{[^{}]*\}|\w))?(?:'+)?"
     r"|\|[A-Za-z]{1,3}\|)"
 )
 _NAME = re.compile(r"\s*(" + _SYMBOL + r")\s*(?:\^\{?-1\}?\s*)?(?:\(\s*([^()]*?)\s*\))?\s*(?:\^\s*\{?\d\}?)?\s*")

@@ -261,7 +261,9 @@ def _clean_unit_text(text: str) -> str:
     return t.strip(" .")
 
 
-_HAS_UNIT_CHAR = re.compile(r"[A-Za-zµμΩ°Å℃$€£¥₹元]")
+# a unit needs a wrapper (\\text, \\mathrm, ...), a unit sign, or a letter that is not part of a
+# LaTeX command (the letters of \\frac or \\sqrt name no unit)
+_UNIT_GATE = re.compile(r"\\(?:text|mathrm|mbox|textrm|rm|operatorname|AA|Omega|circ|degree|mathring|\$|unit|si)|[µμΩ°Å℃$€£¥₹元]|(?<![\\A-Za-z])[A-Za-z]")
 _VALUE_OK = re.compile(r"\d|\\pi|\\infty")
 # a unit may start after a digit, a closing bracket or a constant
 _CUT_BEFORE = re.compile(r"(?<=[\d})\]])|(?<=\\pi)|(?<=\\infty)")
@@ -275,7 +277,7 @@ _CUBIC = re.compile(r"\b(?:cubic|cu\.?)\s+([A-Za-z]+)")
 def split_unit(s: str) -> tuple[str, str | None]:
     """(value, unit text) when `s` ends in a unit expression after a numeric value, else (s, None)."""
     s = s.strip()
-    if not s or not _HAS_UNIT_CHAR.search(s) or not _VALUE_OK.search(s):
+    if not s or not _VALUE_OK.search(s) or not _UNIT_GATE.search(s):
         return s, None
     for m in _CUT_BEFORE.finditer(s):
         cut = m.start()
