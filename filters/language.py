@@ -91,6 +91,7 @@ from typing import Any, ClassVar
 
 import polars as pl
 from factory.schemas.errors import MissingDependencyError
+from factory.schemas.text import check_language_code, language_code
 
 # -- scripts --------------------------------------------------------------------------------
 # code letter -> (language it implies, how units are counted: "char" per character, "word" per run)
@@ -217,10 +218,8 @@ _MATH_WORDS = frozenset(
 
 @lru_cache(maxsize=4096)
 def normalise_language(code: str | None) -> str:
-    """'en', 'EN', 'zh-Hans', 'pt_PT' -> primary subtag in lower case ('en', 'zh', 'pt')."""
-    if not code:
-        return ""
-    return re.split(r"[-_]", code.strip())[0].lower()
+    """'en', 'EN', 'zh-Hans', 'pt_PT', 'zho-CN' -> 'en', 'en', 'zh', 'pt', 'zh' (schemas.text.language_code)."""
+    return language_code(code)
 
 
 @lru_cache(maxsize=1)
@@ -620,7 +619,7 @@ class LanguageFilter:
             raise ValueError(f"threshold: expected a share in [0, 1], found {threshold}")
         if workers is not None and workers < 1:
             raise ValueError(f"workers: expected None (all cores) or >= 1, found {workers}")
-        self.target = normalise_language(target) if target else None
+        self.target = check_language_code(target, what="target") if target else None
         self.threshold = threshold
         self.max_foreign_runs = max_foreign_runs
         self.min_units = min_units
@@ -647,7 +646,12 @@ class LanguageFilter:
     def score(self, batch: pl.DataFrame) -> pl.DataFrame:
         # the chain of thought; rows without a separated thought are scored on the whole completion
         texts = [t or "" for t in batch.select(pl.coalesce("reasoning", "completion")).to_series().to_list()]
-        langs = batch.get_column("language").to_list() if self.target is None else [self.target] * batch.height
+        if self.target is None:
+            langs = batch.get_column("language").to_list()
+            for code in {c for c in langs if c}:  # a row language no detector knows would reject every row silently
+                check_language_code(code, what="the rows' language column")
+        else:
+            langs = [self.target] * batch.height
         langs = [lang or "en" for lang in langs]
         n_workers = self._n_workers()
         n_chars = sum(map(len, texts))

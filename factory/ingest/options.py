@@ -44,7 +44,15 @@ class IngestOptions:
     def cross_checks(self) -> list[tuple[str, str]]:
         from factory.ingest.presets import PRESETS, allowed_dests
 
+        from factory.schemas.errors import InputError
+        from factory.schemas.text import check_language_code
+
         out = []
+        if self.language is not None:
+            try:
+                check_language_code(self.language)
+            except InputError as e:
+                out.append(("language", f"expected an ISO 639-1 code such as en, zh, fr, found {self.language!r} ({e.hint})"))
         if self.preset is not None and self.preset not in PRESETS:
             out.append(("preset", f"expected one of {', '.join(sorted(PRESETS))}, found {self.preset!r}"))
             return out
