@@ -79,6 +79,13 @@ def test_rl_on_countdown_trains_and_logs_every_component(tmp_path, tiny_model, c
     again = CliRunner().invoke(app, ["rl", str(countdown_dir), "--model", str(tiny_model), "-o", str(out), "--preset", "tiny",
                                      "--set", "max_steps=3", "--set", "learning_rate=5e-3"])
     assert again.exit_code == 0 and "up to date" in again.output
+    # other options are refused, naming the change, until --overwrite replaces the earlier run
+    other = ["rl", str(countdown_dir), "--model", str(tiny_model), "-o", str(out), "--preset", "tiny", "--set", "max_steps=2"]
+    refused = CliRunner().invoke(app, other)
+    assert refused.exit_code == 1 and "max_steps" in refused.output and "--overwrite" in refused.output
+    redone = CliRunner().invoke(app, other + ["--overwrite"])
+    assert redone.exit_code == 0 and "trained 2 GRPO steps" in redone.output, redone.output
+    assert not (out / "checkpoint-3").exists() and [h["step"] for h in _steps(out)] == [1, 2]
 
 
 def test_rl_on_math500_problems_as_a_recipe_section(tmp_path, math500_dir):

@@ -11,7 +11,10 @@ Chat templates (conversational format, rendered by the policy's own chat templat
 - `openr1`: open-r1's GRPO system prompt (recipes/Qwen2.5-1.5B-Instruct/grpo/config_demo.yaml)
   with the problem as the user turn.
 - any `factory generate` preset (`deepseek-r1`, `qwq`, `qwen`, `sky-t1`) or a `.jinja` template
-  file, exactly as `factory generate --prompt` renders it (same system prompt and wording).
+  file, rendered as `factory generate --prompt` renders it (same system prompt and wording),
+  except the assistant prefill (deepseek-r1's "<think>\n"): GRPOTrainer always opens a fresh
+  assistant turn for conversational prompts, so the policy writes the `<think>` tag itself
+  (which the format reward checks).
 
 A task row (`meta` names a task, e.g. Countdown) keeps its own statement, which already says
 where the answer goes; chat templates then add only their system prompt.
