@@ -350,18 +350,6 @@ def test_in_memory_core_gives_the_same_clusters(planted, deduped):
     assert sum(len(v) > 1 for v in by_label.values()) >= 10  # the planted copies are found
 
 
-def test_ray_executor_gives_the_same_clusters(planted, deduped, tmp_path):
-    ray = pytest.importorskip("ray")
-    d, _, _ = planted
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
-    try:
-        r = run_dedup(d / "in", tmp_path / "ray", DedupConfig(executor="ray"))
-    finally:
-        ray.shutdown()
-    assert _shard_hashes(tmp_path / "ray") == _shard_hashes(d / "out")
-    assert r.stats["verified_pairs"] == deduped[0].stats["verified_pairs"]
-
-
 # --- command and stage ------------------------------------------------------------------------
 
 

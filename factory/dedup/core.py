@@ -142,6 +142,9 @@ class DedupConfig:
     # 0 = derived from memory_budget; set to force spilling (tests, tuning)
     bucket_partitions: int = 0
     output_partitions: int = 0
+    # Ray: up to this many candidate pairs are verified in one task holding their documents'
+    # signatures, more by two Ray Data joins; 0 = what fits a quarter of memory_budget
+    ray_task_pairs: int = 0
     # the family rule (factory/dedup/family.py): near-duplicate problems whose reference answers
     # differ ("answer"), or that also ask a different question after a shared preamble
     # ("answer+question", the default), are kept and marked with meta.family_id; "none" drops
@@ -596,8 +599,15 @@ def run_dedup(
     # scratch beside --out (same filesystem as the output), removed on any exit; a killed run's
     # is swept by the next run (factory/dedup/scratch.py)
     scratch = contextlib.ExitStack()
-    workdir = scratch.enter_context(scratch_dir(out_path.parent if out_path.parent.exists() else Path(tempfile.gettempdir()), log=log))
+    # (absolute: Ray workers have their own working directory)
+    parent = out_path.resolve().parent
+    workdir = scratch.enter_context(scratch_dir(parent if parent.exists() else Path(tempfile.gettempdir()), log=log))
     try:
+        if cfg.executor == "ray":
+            from factory.dedup.ray import ray_dedup
+
+            return ray_dedup(src, out_path, cfg, params, workdir=workdir, mode=mode, command=command, log=log, top=top,
+                             run_params=_run_params(cfg, src, params, extra_params), t0=t0)
         index = DocIndex()
         # -- pass 1: fingerprints ------------------------------------------------------------
         n_bands = params.bands if params else 0
@@ -614,13 +624,8 @@ def run_dedup(
             boiler = fps.boilerplate
         else:
             boiler = boilerplate_shingles(src, cfg, log=log)
-            if cfg.executor == "ray":
-                from factory.dedup.ray import ray_fingerprints
-
-                fps = ray_fingerprints(docs_iter, cfg, params, sig_path, log=log, boilerplate=boiler)
-            else:
-                store = BucketStore(partitions=partitions, workdir=workdir)
-                fps = _local_fingerprints(docs_iter, cfg, params, sig_path, src.rows, store, boiler)
+            store = BucketStore(partitions=partitions, workdir=workdir)
+            fps = _local_fingerprints(docs_iter, cfg, params, sig_path, src.rows, store, boiler)
         store, exact, n_docs = fps.store, fps.exact, fps.n_docs
         t_fp = time.time() - t0
         log(f"fingerprinted {n_docs} documents in {t_fp:.1f}s ({store.partitions} bucket partition(s))")
@@ -632,6 +637,10 @@ def run_dedup(
         rank_order = pl.DataFrame({"id": doc_ids, "h": exact, "i": np.arange(n_docs)}).sort(["id", "h", "i"])["i"].to_numpy()
         rank = np.empty(n_docs, dtype=np.int64)
         rank[rank_order] = np.arange(n_docs)
+        # members of a bucket too big for all pairs are linked in (id hash, first seen) order:
+        # a key every executor can compute per document (Ray partitions see no global rank)
+        bucket_rank = np.empty(n_docs, dtype=np.int64)
+        bucket_rank[np.lexsort((np.arange(n_docs), order_keys(doc_ids)))] = np.arange(n_docs)
 
         # -- pairs -> components -> keepers --------------------------------------------------
         pairs_exact = exact_pairs(exact)
@@ -648,7 +657,7 @@ def run_dedup(
                 return verify_pairs_from_file(p, sig_path, n_docs, params.num_perm, params.threshold)
 
             for part in store.groups():
-                p = bucket_pairs(part, rank=rank)
+                p = bucket_pairs(part, rank=bucket_rank)
                 candidates += len(p)
                 batch.append(p)
                 batch_len += len(p)
@@ -659,25 +668,12 @@ def run_dedup(
                 found.append(check(batch))
             store.close()
             near_pairs = np.unique(np.concatenate(found), axis=0) if found and sum(map(len, found)) else near_pairs
-        # -- the family rule: near-duplicates that are different questions stay ---------------
-        kind = np.zeros(len(near_pairs), dtype=np.int8)
-        answers: dict[int, str | None] = {}
-        tails: dict[int, str] = {}
-        if cfg.family != "none" and cfg.by == "problem" and len(near_pairs):
-            info, tails = _family_info(src, cfg, doc_ids, near_pairs)
-            kind = classify(near_pairs, info, rule=cfg.family, preamble=cfg.family_preamble)
-            answers = {d: i.answer for d, i in info.items()}
-        labels, families = resolve(n_docs, pairs_exact, near_pairs, kind, answers, rank)
-        keeper = choose_keepers(labels, correct, rank)
-        is_kept_doc = keeper == np.arange(n_docs)
-        exact_dup = exact == exact[keeper]
-        fam = _families(families, labels, is_kept_doc, rank, rank_order) if (kind != DUP).any() else None
-        kept_without_rule = int(len(np.unique(components(n_docs, np.concatenate([pairs_exact, near_pairs]))))) if fam is not None else int(is_kept_doc.sum())
+        cl = cluster(n_docs, pairs_exact, near_pairs, correct=correct, rank=rank, rank_order=rank_order, exact=exact, cfg=cfg,
+                     family_info=lambda pairs: _family_info(src, cfg, doc_ids, pairs))
+        labels, keeper, is_kept_doc, exact_dup, fam = cl.labels, cl.keeper, cl.is_kept, cl.exact_dup, cl.fam
         t_cluster = time.time() - t0 - t_fp
         log(f"clustered: {candidates} candidate pair(s), {len(near_pairs)} verified, {int(is_kept_doc.sum())} of {n_docs} documents kept ({t_cluster:.1f}s)")
-        if fam is not None:
-            log(f"family rule: {int((kind != DUP).sum())} near-duplicate pair(s) are different questions; "
-                f"{int(is_kept_doc.sum()) - kept_without_rule} document(s) kept in {fam.count} familie(s)")
+        cl.log_family(log)
 
         # -- pass 2: write -------------------------------------------------------------------
         row_doc = np.concatenate(index.row_doc) if index.row_doc else np.zeros(0, np.int64)
@@ -692,11 +688,7 @@ def run_dedup(
         row_rank[row_rank_order] = np.arange(n_rows)
         kept_schema = _extend(src.schema, EXTRA_KEPT)
         rej_schema = _extend(src.schema, EXTRA_REJECTED)
-        run_params = {k: v for k, v in asdict(cfg).items() if k not in ("workers", "memory_budget", "executor", "bucket_partitions", "output_partitions", "batch_size", "pool")}
-        run_params["input"] = str(src.path)
-        run_params.update(extra_params or {})
-        if params is not None:
-            run_params.update(bands=params.bands, rows=params.rows)
+        run_params = _run_params(cfg, src, params, extra_params)
         row_kept = is_kept_doc[row_doc] if n_rows else np.zeros(0, bool)
         row_exact = exact_dup[row_doc] if n_rows else np.zeros(0, bool)
         # Arrow strings, not a numpy object array of Python str (~75 MB per 1M rows)
@@ -716,39 +708,22 @@ def run_dedup(
                 src, cfg, row_rank, row_kept, row_exact, cluster_of_row, kept_schema, rej_schema, w, wr, out_parts, workdir,
                 family_of_row=family_of_row,
             )
-            sizes = np.bincount(labels) if n_docs else np.zeros(0, np.int64)
-            sizes = sizes[sizes > 0]
             stats = {
                 "rows_in": int(n_rows),
                 "rows_out": int(row_kept.sum()),
                 "rows_rejected": int(n_rows - row_kept.sum()),
-                "documents": int(n_docs),
-                "documents_kept": int(is_kept_doc.sum()),
-                "by": cfg.by,
-                "method": cfg.method,
+                **cl.doc_stats(cfg, params),
                 "rejected_by": {k: v for k, v in (("dedup:exact", int((~row_kept & row_exact).sum())), ("dedup:near", int((~row_kept & ~row_exact).sum()))) if v},
-                "exact_duplicate_documents": int((~is_kept_doc & exact_dup).sum()),
-                "near_duplicate_documents": int((~is_kept_doc & ~exact_dup).sum()),
-                "clusters": int(len(sizes)),
-                "cluster_sizes": _sizes_histogram(sizes),
                 "candidate_pairs": int(candidates),
-                "verified_pairs": int(len(near_pairs)),
                 "bucket_partitions": int(store.partitions),
                 "output_partitions": int(out_parts),
-                "top_clusters": _top_clusters(src, cfg, labels, keeper, doc_ids, top=top),
+                "top_clusters": top_clusters(labels, keeper, doc_ids, top=top, texts_for=lambda ids: _doc_texts(src, cfg, ids)),
                 "seconds": {"fingerprint": round(t_fp, 3), "cluster": round(t_cluster, 3)},
             }
-            if params is not None:
-                stats["minhash"] = {"num_perm": params.num_perm, "bands": params.bands, "rows": params.rows, "threshold": params.threshold, "ngram": cfg.ngram}
             stats["boilerplate_shingles"] = int(len(boiler))
-            stats["family_rule"] = cfg.family if cfg.by == "problem" else "none"
-            stats["family_pairs"] = {r: int((kind == code).sum()) for code, r in REASONS.items()}
-            stats["kept_by_family_rule"] = int(is_kept_doc.sum()) - kept_without_rule
-            stats["families"] = fam.count if fam is not None else 0
-            stats["family_documents"] = fam.documents if fam is not None else 0
             # kept rows that carry a family_id (a removed copy of a member carries it too)
             stats["family_rows"] = int((family_of_row.is_valid().to_numpy(zero_copy_only=False) & row_kept).sum()) if family_of_row is not None else 0
-            stats["top_families"] = _top_families(fam, doc_ids, answers, tails, rank, top=top) if fam is not None else []
+            stats["top_families"] = _top_families(fam, doc_ids, cl.answers, cl.tails, rank, top=top) if fam is not None else []
             stats["seconds"]["total"] = round(time.time() - t0, 3)
             w.stats.update(stats)
             wr.stats.update({"rows": stats["rows_rejected"], "rejected_by": stats["rejected_by"]})
@@ -756,6 +731,87 @@ def run_dedup(
         return DedupResult(stats=stats, out=out_path)
     finally:
         scratch.close()
+
+
+def _run_params(cfg: DedupConfig, src: Source, params: MinHashParams | None, extra: dict[str, Any] | None) -> dict[str, Any]:
+    """What the manifest records as the run's parameters (settings that change the output)."""
+    out = {k: v for k, v in asdict(cfg).items() if k not in ("workers", "memory_budget", "executor", "bucket_partitions", "output_partitions", "batch_size", "pool", "ray_task_pairs")}
+    out["input"] = str(src.path)
+    out.update(extra or {})
+    if params is not None:
+        out.update(bands=params.bands, rows=params.rows)
+    return out
+
+
+def order_keys(doc_ids: pl.Series) -> np.ndarray:
+    """64-bit key of each document id (orders the members of very large buckets)."""
+    return doc_ids.cast(pl.String).hash(seed=0x0BDE).to_numpy().astype(np.uint64, copy=False)
+
+
+@dataclass
+class Clustering:
+    """Clusters, keepers and families of n documents (all of them locally; under Ray, the
+    documents in some pair, the rest being singletons counted in `singletons`)."""
+
+    labels: np.ndarray
+    keeper: np.ndarray
+    is_kept: np.ndarray
+    exact_dup: np.ndarray
+    near_pairs: np.ndarray
+    kind: np.ndarray
+    answers: dict[int, str | None]
+    tails: dict[int, str]
+    fam: _Families | None
+    kept_without_rule: int
+    singletons: int = 0
+
+    def log_family(self, log: Callable[[str], None]) -> None:
+        if self.fam is not None:
+            log(f"family rule: {int((self.kind != DUP).sum())} near-duplicate pair(s) are different questions; "
+                f"{int(self.is_kept.sum()) - self.kept_without_rule} document(s) kept in {self.fam.count} familie(s)")
+
+    def doc_stats(self, cfg: DedupConfig, params: MinHashParams | None) -> dict[str, Any]:
+        sizes = np.bincount(self.labels) if len(self.labels) else np.zeros(0, np.int64)
+        sizes = np.concatenate([sizes[sizes > 0], np.ones(self.singletons, np.int64)])
+        kept = int(self.is_kept.sum()) + self.singletons
+        out: dict[str, Any] = {
+            "documents": int(len(self.labels)) + self.singletons,
+            "documents_kept": kept,
+            "by": cfg.by,
+            "method": cfg.method,
+            "exact_duplicate_documents": int((~self.is_kept & self.exact_dup).sum()),
+            "near_duplicate_documents": int((~self.is_kept & ~self.exact_dup).sum()),
+            "clusters": int(len(sizes)),
+            "cluster_sizes": _sizes_histogram(sizes),
+            "verified_pairs": int(len(self.near_pairs)),
+        }
+        if params is not None:
+            out["minhash"] = {"num_perm": params.num_perm, "bands": params.bands, "rows": params.rows, "threshold": params.threshold, "ngram": cfg.ngram}
+        out["family_rule"] = cfg.family if cfg.by == "problem" else "none"
+        out["family_pairs"] = {r: int((self.kind == code).sum()) for code, r in REASONS.items()}
+        out["kept_by_family_rule"] = int(self.is_kept.sum()) - self.kept_without_rule
+        out["families"] = self.fam.count if self.fam is not None else 0
+        out["family_documents"] = self.fam.documents if self.fam is not None else 0
+        return out
+
+
+def cluster(n: int, pairs_exact: np.ndarray, near_pairs: np.ndarray, *, correct: np.ndarray, rank: np.ndarray, rank_order: np.ndarray,
+            exact: np.ndarray, cfg: DedupConfig, family_info: Callable[[np.ndarray], tuple[dict[int, DocInfo], dict[int, str]]]) -> Clustering:
+    """Pairs -> the family rule -> clusters (components) -> keepers -> families."""
+    kind = np.zeros(len(near_pairs), dtype=np.int8)
+    answers: dict[int, str | None] = {}
+    tails: dict[int, str] = {}
+    if cfg.family != "none" and cfg.by == "problem" and len(near_pairs):
+        info, tails = family_info(near_pairs)
+        kind = classify(near_pairs, info, rule=cfg.family, preamble=cfg.family_preamble)
+        answers = {d: i.answer for d, i in info.items()}
+    labels, families = resolve(n, pairs_exact, near_pairs, kind, answers, rank)
+    keeper = choose_keepers(labels, correct, rank)
+    is_kept = keeper == np.arange(n)
+    exact_dup = exact == exact[keeper]
+    fam = _families(families, labels, is_kept, rank, rank_order) if (kind != DUP).any() else None
+    without = int(len(np.unique(components(n, np.concatenate([pairs_exact, near_pairs]))))) if fam is not None else int(is_kept.sum())
+    return Clustering(labels, keeper, is_kept, exact_dup, near_pairs, kind, answers, tails, fam, without)
 
 
 def cluster_texts(texts: list[str], cfg: DedupConfig | None = None) -> np.ndarray:
@@ -949,10 +1005,38 @@ def _local_fingerprints(
     return consume.result()
 
 
+class Aligned:
+    """Feeds a DatasetWriter tables of exactly `row_group_rows` rows (the last one shorter), so
+    the n-th output shard and its row groups hold the same rows, in the same groups, whoever
+    writes it: this process in order, or a Ray worker writing only that shard (identical bytes)."""
+
+    def __init__(self, writer: DatasetWriter) -> None:
+        self.w, self.size = writer, writer.row_group_rows
+        self.buf: list[pa.Table] = []
+        self.rows = 0
+
+    def write(self, t: pa.Table) -> None:
+        self.buf.append(t)
+        self.rows += t.num_rows
+        if self.rows >= self.size:
+            whole = pa.concat_tables(self.buf)
+            cut = self.rows - self.rows % self.size
+            for lo in range(0, cut, self.size):
+                self.w.write_table(whole.slice(lo, self.size))
+            rest = whole.slice(cut)
+            self.buf, self.rows = ([rest] if rest.num_rows else []), rest.num_rows
+
+    def flush(self) -> None:
+        if self.rows:
+            self.w.write_table(pa.concat_tables(self.buf))
+        self.buf, self.rows = [], 0
+
+
 def _write_sorted(src, cfg, row_rank, row_kept, row_exact, cluster_of_row, kept_schema, rej_schema, w, wr, out_parts, workdir, *, family_of_row=None) -> None:
     """Second pass: decorate every input row and write it in id order (range partitions by
     rank so that only one partition is in memory at a time)."""
     n = len(row_rank)
+    kept_out, rej_out = Aligned(w), Aligned(wr)
     parts: list[list[pa.Table]] = [[] for _ in range(out_parts)]
     part_files: list[pq.ParquetWriter | None] = [None] * out_parts
     spill = out_parts > 1
@@ -1004,10 +1088,12 @@ def _write_sorted(src, cfg, row_rank, row_kept, row_exact, cluster_of_row, kept_
             idx = order[lo : lo + cfg.batch_size]
             keep = kept_mask[idx]
             if keep.any():
-                w.write_table(tbl.take(pa.array(idx[keep])).select(kept_schema.names).cast(kept_schema))
+                kept_out.write(tbl.take(pa.array(idx[keep])).select(kept_schema.names).cast(kept_schema))
             if not keep.all():
-                wr.write_table(tbl.take(pa.array(idx[~keep])).select(rej_schema.names).cast(rej_schema))
+                rej_out.write(tbl.take(pa.array(idx[~keep])).select(rej_schema.names).cast(rej_schema))
         del tbl
+    kept_out.flush()
+    rej_out.flush()
 
 
 def _family_info(src: Source, cfg: DedupConfig, doc_ids: pl.Series, pairs: np.ndarray) -> tuple[dict[int, DocInfo], dict[int, str]]:
@@ -1102,7 +1188,8 @@ def _set_family(t: pa.Table, family: pa.Array | None) -> pa.Table:
     return t.set_column(t.column_names.index("meta"), "meta", pa.array(values, meta.type))
 
 
-def _top_clusters(src: Source, cfg: DedupConfig, labels: np.ndarray, keeper: np.ndarray, doc_ids: pl.Series, *, top: int) -> list[dict[str, Any]]:
+def top_clusters(labels: np.ndarray, keeper: np.ndarray, doc_ids: pl.Series, *, top: int,
+                 texts_for: Callable[[set[str]], dict[str, str]]) -> list[dict[str, Any]]:
     """The biggest clusters (ties: smallest kept id) with a few member texts as examples."""
     if not len(labels):
         return []
@@ -1120,7 +1207,7 @@ def _top_clusters(src: Source, cfg: DedupConfig, labels: np.ndarray, keeper: np.
         kd = int(k_of_label[lab])
         others = sorted((int(m) for m in members if m != kd), key=lambda m: str(doc_ids[m]))[:2]
         want[lab] = [kd] + others
-    texts = _doc_texts(src, cfg, {str(doc_ids[d]) for ds in want.values() for d in ds})
+    texts = texts_for({str(doc_ids[d]) for ds in want.values() for d in ds})
     out = []
     for lab in order:
         ds = want[lab]

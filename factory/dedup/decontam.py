@@ -31,6 +31,9 @@ Rows get `score_decontam` (the largest fraction of an item's n-grams found in th
 `..._item`, `..._ngram`). `action="drop"` (default) moves contaminated rows to
 `OUT/rejected/` with `reject_reason = decontam:<benchmark>`; `action="flag"` keeps them all.
 
+`executor="ray"` matches and writes on Ray workers (factory/dedup/ray.py): the driver builds the
+index and writes the manifests, and reads no rows; the shards are the local run's, byte for byte.
+
 Exercise: `factory decontaminate problems/ --out clean/ --ngram 13 --benchmark mine=extra.jsonl`.
 """
 
@@ -99,6 +102,8 @@ class DecontamConfig:
     fields: tuple[str, ...] = ("problem",)
     builtin: tuple[str, ...] = tuple(BUILTIN)
     batch_size: int = 10_000
+    # local: this process; ray: rows matched and written on Ray workers (the driver reads no rows)
+    executor: Literal["local", "ray"] = "local"
 
     def problems(self) -> list[str]:
         out = []
@@ -117,6 +122,8 @@ class DecontamConfig:
             out.append(f"benchmarks: unknown built-in {unknown}; expected names from {sorted(BUILTIN)}")
         if not self.fields:
             out.append("fields: expected at least one text column")
+        if self.executor not in ("local", "ray"):
+            out.append(f"executor: expected local | ray, found {self.executor!r}")
         return out
 
 
@@ -438,47 +445,35 @@ def run_decontam(
         DatasetWriter(out_path, m.contract, mode=mode, command=command, params=params, schema=kept_schema) as w,
         DatasetWriter(out_path / "rejected", m.contract, mode=mode, command=command, params=params, schema=rej_schema) as wr,
     ):
-        for rb in iter_batches(input_path, batch_size=cfg.batch_size):
-            t = pa.Table.from_batches([rb])
-            rows_in += t.num_rows
-            best: list[Hit | None] = [None] * t.num_rows
-            for f in cfg.fields:
-                col = t.column(f).to_pylist()
-                for i, h in enumerate(match_texts([c or "" for c in col], index, cfg)):
-                    if h is not None and (best[i] is None or (h.matches, h.overlap) > (best[i].matches, best[i].overlap)):
-                        best[i] = h
-            ids = t.column("id").to_pylist()
-            # re-checking a checked folder: this run's columns replace the old ones
-            t = t.drop_columns([f.name for f in EXTRA_FIELDS + [pa.field("reject_reason", pa.string())] if f.name in t.column_names])
-            score = [0.0 if h is None else round(h.overlap, 6) for h in best]
-            verdict = ["clean" if h is None else "contaminated" for h in best]
-            bench = [None if h is None else index.items[h.item].benchmark for h in best]
-            item = [None if h is None else index.items[h.item].item_id for h in best]
-            gram = [None if h is None else h.ngram for h in best]
-            for i, h in enumerate(best):
-                if h is None:
-                    continue
-                b = index.items[h.item].benchmark
-                hits_by_bench[b] += 1
-                if len(examples[b]) < examples_per_benchmark:
-                    examples[b].append({"id": ids[i], "item": index.items[h.item].item_id, "ngram": h.ngram, "matches": h.matches, "overlap": round(h.overlap, 3)})
-            t = t.append_column("score_decontam", pa.array(score, pa.float64()))
-            t = t.append_column("verdict_decontam", pa.array(verdict, pa.string()))
-            t = t.append_column("score_decontam_benchmark", pa.array(bench, pa.string()))
-            t = t.append_column("score_decontam_item", pa.array(item, pa.string()))
-            t = t.append_column("score_decontam_ngram", pa.array(gram, pa.string()))
-            bad = pa.array([h is not None for h in best])
-            if cfg.action == "drop":
-                keep_t = t.filter(pa.compute.invert(bad))
-                rej_t = t.filter(bad)
-                rej_t = rej_t.append_column("reject_reason", pa.array([f"decontam:{b}" for b in rej_t.column("score_decontam_benchmark").to_pylist()], pa.string()))
-                if rej_t.num_rows:
-                    wr.write_table(rej_t.select(rej_schema.names).cast(rej_schema))
-            else:
-                keep_t = t
-            rows_out += keep_t.num_rows
-            if keep_t.num_rows:
-                w.write_table(keep_t.select(kept_schema.names).cast(kept_schema))
+        if cfg.executor == "ray":
+            from factory.dedup.ray import ray_decontam
+
+            rows_in, rows_out, hits_by_bench, examples = ray_decontam(
+                input_path, out_path, cfg, index, w, wr, workdir=out_path.parent, examples_per_benchmark=examples_per_benchmark, log=log)
+        else:
+            # whole row groups to the writers (the same shards, byte for byte, as the Ray path's)
+            from factory.dedup.core import Aligned
+
+            kept_out, rej_out = Aligned(w), Aligned(wr)
+            for rb in iter_batches(input_path, batch_size=cfg.batch_size):
+                t, best = score_batch(pa.Table.from_batches([rb]), index, cfg)
+                rows_in += t.num_rows
+                ids = t.column("id").to_pylist()
+                for i, h in enumerate(best):
+                    if h is None:
+                        continue
+                    b = index.items[h.item].benchmark
+                    hits_by_bench[b] += 1
+                    if len(examples[b]) < examples_per_benchmark:
+                        examples[b].append(_example(ids[i], index, h))
+                keep_t, rej_t = split_batch(t, best, cfg)
+                rows_out += keep_t.num_rows
+                if keep_t.num_rows:
+                    kept_out.write(keep_t.select(kept_schema.names).cast(kept_schema))
+                if rej_t is not None and rej_t.num_rows:
+                    rej_out.write(rej_t.select(rej_schema.names).cast(rej_schema))
+            kept_out.flush()
+            rej_out.flush()
         contaminated = sum(hits_by_bench.values())
         stats = {
             "rows_in": rows_in,
@@ -499,6 +494,39 @@ def run_decontam(
         w.stats.update(stats)
         wr.stats.update({"rows": stats["rows_rejected"], "rejected_by": stats["rejected_by"]})
     return DecontamResult(stats, out_path)
+
+
+def _example(row_id: str, index: Index, h: Hit) -> dict[str, Any]:
+    return {"id": row_id, "item": index.items[h.item].item_id, "ngram": h.ngram, "matches": h.matches, "overlap": round(h.overlap, 3)}
+
+
+def score_batch(t: pa.Table, index: Index, cfg: DecontamConfig) -> tuple[pa.Table, list[Hit | None]]:
+    """A batch of rows with this run's score_decontam* columns (old ones replaced), and the best
+    hit of each row (None: clean)."""
+    best: list[Hit | None] = [None] * t.num_rows
+    for f in cfg.fields:
+        col = t.column(f).to_pylist()
+        for i, h in enumerate(match_texts([c or "" for c in col], index, cfg)):
+            if h is not None and (best[i] is None or (h.matches, h.overlap) > (best[i].matches, best[i].overlap)):
+                best[i] = h
+    # re-checking a checked folder: this run's columns replace the old ones
+    t = t.drop_columns([f.name for f in EXTRA_FIELDS + [pa.field("reject_reason", pa.string())] if f.name in t.column_names])
+    t = t.append_column("score_decontam", pa.array([0.0 if h is None else round(h.overlap, 6) for h in best], pa.float64()))
+    t = t.append_column("verdict_decontam", pa.array(["clean" if h is None else "contaminated" for h in best], pa.string()))
+    t = t.append_column("score_decontam_benchmark", pa.array([None if h is None else index.items[h.item].benchmark for h in best], pa.string()))
+    t = t.append_column("score_decontam_item", pa.array([None if h is None else index.items[h.item].item_id for h in best], pa.string()))
+    t = t.append_column("score_decontam_ngram", pa.array([None if h is None else h.ngram for h in best], pa.string()))
+    return t, best
+
+
+def split_batch(t: pa.Table, best: list[Hit | None], cfg: DecontamConfig) -> tuple[pa.Table, pa.Table | None]:
+    """(kept rows, rejected rows with reject_reason, or None with action flag)."""
+    if cfg.action != "drop":
+        return t, None
+    bad = pa.array([h is not None for h in best], pa.bool_())
+    rej_t = t.filter(bad)
+    rej_t = rej_t.append_column("reject_reason", pa.array([f"decontam:{b}" for b in rej_t.column("score_decontam_benchmark").to_pylist()], pa.string()))
+    return t.filter(pa.compute.invert(bad)), rej_t
 
 
 def _extend(schema: pa.Schema, extra: list[pa.Field]) -> pa.Schema:
