@@ -10,7 +10,7 @@ import typer
 
 def run_cmd(
     recipe: Annotated[str, typer.Argument(help="Shipped recipe name (see `factory recipes list`) or a .yaml file.")],
-    out: Annotated[Path, typer.Option("--out", help="Run folder: every stage writes inside it.")] = Path("runs/run"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder: every stage writes inside it.")] = Path("runs/run"),
     set_: Annotated[list[str], typer.Option("--set", help="Override a recipe key: key.sub=value (repeatable).")] = [],
     only: Annotated[list[str], typer.Option("--only", help="Run only these stages (repeatable).")] = [],
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace outputs of earlier runs in --out.")] = False,

@@ -94,8 +94,13 @@ class CurateOptions:
         from factory.recipes.curate_spec import validate_curate
         from factory.schemas.errors import FactoryError
 
+        from factory.schemas.errors import RecipeError
+
         try:
             spec = self.spec()
+        except RecipeError as e:
+            found = "; ".join(p.removeprefix("recipe: ") for p in e.problems)
+            return [("recipe" if self.recipe else "set", found + (f" ({e.hint})" if e.hint else ""))]
         except FactoryError as e:
             return [("recipe" if self.recipe else "set", e.message)]
         if "mix" not in spec:

@@ -13,7 +13,6 @@ Exercise: `factory inspect DIR`.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
@@ -28,7 +27,7 @@ import pyarrow.parquet as pq
 from factory.io.files import DISK_ERRNOS, atomic_write_text, disk_error, durable_write_done, file_sha256
 from factory.io.files import fsync_dir as _fsync_dir
 from factory.io.pending import pending_owner
-from factory.schemas.contracts import SCHEMA_VERSION, Contract, contract_for
+from factory.schemas.contracts import CONTRACTS, SCHEMA_VERSION, Contract, contract_for
 from factory.schemas.errors import DatasetError
 
 MANIFEST = "manifest.json"
@@ -119,8 +118,8 @@ class Manifest:
             if rows != total:
                 raise ValueError(f"'rows' says {rows} but the shards hold {total}")
             contract = data["contract"]
-            if not isinstance(contract, str):
-                raise ValueError(f"'contract' must be a string, found {contract!r}")
+            if contract not in CONTRACTS:
+                raise ValueError(f"unknown contract {contract!r}: expected one of {sorted(CONTRACTS)}")
             return cls(
                 contract=contract,
                 rows=rows,
@@ -205,6 +204,7 @@ def iter_batches(
             if pf.metadata.num_rows != s.rows:
                 raise DatasetError(f"{p}: shard holds {pf.metadata.num_rows} rows, the manifest recorded {s.rows}",
                                    hint="re-run the producing stage")
+            _check_shard_columns(p, pf.schema_arrow.names, m.contract)
             yield from pf.iter_batches(batch_size=batch_size, columns=columns)
         except (pa.ArrowInvalid, OSError) as e:
             raise DatasetError(f"{p}: unreadable shard ({e})", hint="re-run the producing stage") from None
@@ -228,11 +228,20 @@ def scan(path: str | os.PathLike[str]):
     """A polars LazyFrame over the folder's shards (streams on collect)."""
     import polars as pl
 
-    paths = shard_paths(path)
+    m = check_folder(path)
+    paths = [Path(path) / s.name for s in m.shards]
     if not paths:
-        m = read_manifest(path)
         return pl.from_arrow(contract_for(m.contract).schema.empty_table()).lazy()
+    for p in paths:  # footers only: a foreign shard is refused before any query runs on it
+        _check_shard_columns(p, pq.read_schema(p).names, m.contract)
     return pl.scan_parquet([str(p) for p in paths])
+
+
+def _check_shard_columns(p: Path, names: list[str], contract: str) -> None:
+    missing = [n for n in CONTRACTS[contract].schema.names if n not in names]
+    if missing:
+        raise DatasetError(f"{p}: shard lacks the {contract} contract's column(s) {missing} (a foreign shard?)",
+                           hint="re-run the producing stage")
 
 
 def row_count(path: str | os.PathLike[str]) -> int:

@@ -47,7 +47,7 @@ from factory.io.dataset import (
     DatasetWriter,
     check_folder,
     iter_batches,
-    read_manifest,
+    scan,
     shard_paths,
 )
 from factory.schemas.contracts import TRACE_SCHEMA
@@ -434,7 +434,8 @@ def unjudgeable_rows(in_path: Path, names: list[str]) -> dict[str, int]:
     m = check_folder(in_path)
     if m.contract != "trace" or not m.rows:
         return {}
-    cols = pl.scan_parquet([str(p) for p in shard_paths(in_path)]).collect_schema().names()
+    lazy = scan(in_path)  # checks every shard's columns first
+    cols = lazy.collect_schema().names()
     dom = pl.col("domain") if "domain" in cols else pl.lit("general")
     exprs = []
     judged_domains = [d for d in ("math", "code") if d in names]
@@ -443,10 +444,10 @@ def unjudgeable_rows(in_path: Path, names: list[str]) -> dict[str, int]:
         exprs.append(((dom == "math") & pl.col("reference_answer").is_null()).sum().alias("math without a reference answer"))
     if "code" in names and "tests" in cols:
         exprs.append(((dom == "code") & pl.col("tests").is_null()).sum().alias("code without tests"))
-    row = pl.scan_parquet([str(p) for p in shard_paths(in_path)]).select(exprs).collect().row(0, named=True)
+    row = lazy.select(exprs).collect().row(0, named=True)
     out = {k: int(v) for k, v in row.items() if v}
     if "domain not verified" in out:
-        doms = (pl.scan_parquet([str(p) for p in shard_paths(in_path)]).filter(~dom.is_in(judged_domains))
+        doms = (lazy.filter(~dom.is_in(judged_domains))
                 .group_by(dom.alias("d")).len().collect())
         out.pop("domain not verified")
         for d, n in sorted(doms.iter_rows()):
