@@ -176,10 +176,11 @@ def option_parts(raw: str) -> tuple[str, str | None] | None:
 
 
 _COMMAND = re.compile(r"\\[a-zA-Z]+|_\{?\w+\}?")
-_GREEK = re.compile(
-    r"\\(?:alpha|beta|gamma|delta|epsilon|varepsilon|zeta|eta|theta|vartheta|iota|kappa|lambda|mu|nu|"
-    r"xi|rho|sigma|tau|upsilon|phi|varphi|chi|psi|omega|Gamma|Delta|Theta|Lambda|Xi|Sigma|Phi|Psi|Omega)(?![a-zA-Z])"
+_GREEK_NAMES = (
+    "alpha|beta|gamma|delta|epsilon|varepsilon|zeta|eta|theta|vartheta|iota|kappa|lambda|mu|nu|"
+    "xi|rho|sigma|tau|upsilon|phi|varphi|chi|psi|omega|Gamma|Delta|Theta|Lambda|Xi|Sigma|Phi|Psi|Omega"
 )
+_GREEK = re.compile(r"\\(?:" + _GREEK_NAMES + r")(?![a-zA-Z])")
 _FREE_LETTER = re.compile(r"[^\W\d_e]")  # "e" may be Euler's number: sympy decides those
 
 
@@ -208,6 +209,25 @@ _TEST_POINTS = (Fraction(13, 7), Fraction(29, 11), Fraction(-17, 13), Fraction(4
 _VARIABLES = re.compile(r"(?<![\\A-Za-z])[a-zA-Z](?![A-Za-z])")
 
 
+_OTHER_COMMAND = re.compile(r"\\(?!(?:frac|sqrt|pi|infty|" + _GREEK_NAMES + r")(?![a-zA-Z]))[a-zA-Z]+")
+# degrees inside a trigonometric function are an angle, not a unit: sympy reads radians
+_TRIG = re.compile(r"\\(?:sin|cos|tan|cot|sec|csc)(?![a-zA-Z])")
+_DEGREES = re.compile(r"(\d+(?:\.\d+)?)\s*(?:\^\s*\{?\s*\\circ\s*\}?|°)")
+
+
+def _for_sympy(latex: str) -> str:
+    """The form the symbolic stage parses: `\\tan 45^\\circ` -> `\\tan (45\\pi/180)`."""
+    if "\\" in latex and _TRIG.search(latex):
+        latex = _DEGREES.sub(r"(\1\\pi/180)", latex)
+    return latex
+
+
+def _plain(norm: str) -> bool:
+    """An expression in numbers, letters, + - * / ^, \\frac, \\sqrt, \\pi only: one that cannot
+    hide an identity (\\sin^2 x + \\cos^2 x is 1)."""
+    return "\\" not in norm or not _OTHER_COMMAND.search(norm)
+
+
 def identity_test(gn: str, pn: str) -> bool | None:
     """True/False when both normalised answers are expressions the evaluator reads with their
     letters as variables (x, n, a, b; not e, i or a command), None otherwise."""
@@ -216,8 +236,8 @@ def identity_test(gn: str, pn: str) -> bool | None:
     names = sorted(set(_VARIABLES.findall(gn)) | set(_VARIABLES.findall(pn)))
     if not names or any(n in ("e", "i") for n in names) or len(names) > 4:
         return None
-    if re.search(r"[A-Za-z]{2,}", re.sub(r"\\[a-zA-Z]+", "", gn + pn)):
-        return None  # words, or products written without a sign (xy): not read as variables
+    if re.search(r"[A-Za-z]{4,}", re.sub(r"\\[a-zA-Z]+", " ", gn + " " + pn)):
+        return None  # words; "ab", "xyz" are products
     for k, _ in enumerate(_TEST_POINTS):
         env = {n: _TEST_POINTS[(k + j) % len(_TEST_POINTS)] + j for j, n in enumerate(names)}
         gv, pv = evaluate_at(gn, env), evaluate_at(pn, env)
@@ -506,7 +526,7 @@ class MathEquivalence:
                 return "correct", "string", False, (*rules, "base_digits")  # 204_5 written 204
             if m and pv is not None and pv.kind == "scalar":
                 return "wrong", "numeric", False, (*rules, "base_digits")
-            if pv is not None and pv.kind == "scalar" and _has_variable(gn):
+            if pv is not None and pv.kind == "scalar" and _has_variable(gn) and _plain(gn):
                 # the gold has a free variable, the prediction is a number: never equal
                 return "wrong", "numeric", False, tuple(rules)
             same = identity_test(gn, pn)
@@ -543,7 +563,7 @@ class MathEquivalence:
             return "wrong", "numeric", False, tuple(rules)
         elif (same := identity_test(gn, pn)) is not None:
             return ("correct" if same else "wrong"), "numeric", False, (*rules, "identity_test")
-        elif _has_variable(pn) and not _has_variable(gn):
+        elif _has_variable(pn) and not _has_variable(gn) and _plain(pn):
             # the gold is a number, the prediction has a free variable (x, 2^x, a+b): never
             # equal; words ("one half") are flagged undecided so a judge may read them
             return "wrong", "numeric", bool(re.search(r"[A-Za-z]{3,}", _COMMAND.sub("", pn))), tuple(rules)
@@ -552,7 +572,8 @@ class MathEquivalence:
     def _decide(self, g: _Gold, p: _Side, hint: AnswerHint) -> tuple[tuple[str, str, bool, tuple[str, ...]] | None, tuple[str, str], tuple[str, ...]]:
         """String and numeric stages: (decision or None, LaTeX pair for sympy, rules so far)."""
         if p.norm == g.norm and not self._units(g, p, hint)[2]:
-            return ("correct", "string", False, ()), ("", ""), ()
+            dropped = ("unit_dropped",) if bool(p.unit) != bool(g.unit or hint.unit) else ()
+            return ("correct", "string", False, dropped), ("", ""), ()
         if g.option is not None:
             return self._option_verdict(g, p.raw), ("", ""), ()
         if g.text:
@@ -615,7 +636,7 @@ class MathEquivalence:
                 out[k] = Verdict(fast[0], fast[1], pred, fast[2], fast[3])
                 continue
             slow.setdefault(key, []).append(k)
-            slow_forms[key] = forms
+            slow_forms[key] = (_for_sympy(forms[0]), _for_sympy(forms[1]))
             slow_rules[key] = rules
         if slow:
             keys = list(slow)

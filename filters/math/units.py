@@ -255,6 +255,7 @@ def _clean_unit_text(text: str) -> str:
     t = t.replace("~", " ").replace("\\,", " ").replace("\\;", " ").replace("\\ ", " ").replace("\\!", "")
     t = re.sub(r"\^\s*\{?\s*\\circ\s*\}?\s*", "°", t)  # ^\circ C -> °C
     t = t.replace("\\degree", "°").replace("\\%", "%")
+    t = re.sub(r"\\(?:mu|micro)\s*", "µ", t)  # \\mu s, \\mu m: the micro prefix
     t = t.replace("{", " ").replace("}", " ") if "^" not in t else t
     t = re.sub(r"\s+", " ", t).strip()
     t = re.sub(r"°\s+([CF])\b", r"°\1", t)
@@ -263,12 +264,12 @@ def _clean_unit_text(text: str) -> str:
 
 # a unit needs a wrapper (\\text, \\mathrm, ...), a unit sign, or a letter that is not part of a
 # LaTeX command (the letters of \\frac or \\sqrt name no unit)
-_UNIT_GATE = re.compile(r"\\(?:text|mathrm|mbox|textrm|rm|operatorname|AA|Omega|circ|degree|mathring|\$|unit|si)|[µμΩ°Å℃$€£¥₹元]|(?<![\\A-Za-z])[A-Za-z]")
+_UNIT_GATE = re.compile(r"\\(?:text|mathrm|mbox|textrm|rm|operatorname|AA|Omega|circ|degree|mathring|\$|unit|si|mu)|[µμΩ°Å℃$€£¥₹元]|(?<![\\A-Za-z])[A-Za-z]")
 _VALUE_OK = re.compile(r"\d|\\pi|\\infty")
 # a unit may start after a digit, a closing bracket or a constant
 _CUT_BEFORE = re.compile(r"(?<=[\d})\]])|(?<=\\pi)|(?<=\\infty)")
 # what a unit tail starts with: a wrapper, a space, a degree mark, a currency sign or a letter
-_TAIL_START = re.compile(r"\s|\\(?:text|mathrm|mbox|textrm|rm|operatorname|,|;| |AA|Omega|mathring|\$)|~|\^\s*\{?\s*\\circ|[A-Za-zµμΩ°Å℃$€£¥₹元{]")
+_TAIL_START = re.compile(r"\s|\\(?:text|mathrm|mbox|textrm|rm|operatorname|,|;| |AA|Omega|mathring|\$|mu)|~|\^\s*\{?\s*\\circ|[A-Za-zµμΩ°Å℃$€£¥₹元{]")
 _SQUARE = re.compile(r"\b(?:square|sq\.?)\s+([A-Za-z]+)")
 _CUBIC = re.compile(r"\b(?:cubic|cu\.?)\s+([A-Za-z]+)")
 
