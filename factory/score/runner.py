@@ -51,7 +51,7 @@ from factory.io.dataset import (
     shard_paths,
 )
 from factory.schemas.contracts import TRACE_SCHEMA
-from factory.schemas.errors import DatasetError, FactoryError, MissingDependencyError
+from factory.schemas.errors import DatasetError, FactoryError
 
 Executor = Literal["local", "ray"]
 REJECTED = "rejected"
@@ -244,14 +244,9 @@ def _ray_scored(
     in_path: Path, filters: list[Filter], batch_rows: int, *, actors: int, cpus_per_actor: float,
     specs: list[FilterSpec] | None = None,
 ) -> Iterator[pl.DataFrame]:
-    try:
-        import ray
-        import ray.data
-    except ImportError:
-        raise MissingDependencyError("ray", extra="ray", purpose="--executor ray") from None
-    if not ray.is_initialized():
-        # joins a cluster when RAY_ADDRESS is set, else starts a local one
-        ray.init(ignore_reinit_error=True, include_dashboard=False, log_to_driver=False)
+    from factory.pipeline.ray_setup import start_ray
+
+    ray = start_ray()
     # leave one CPU for Ray Data's read tasks: actors holding every CPU starve the reads and
     # the pipeline waits forever (seen with 2 actors x 1 CPU on a 2-CPU cluster)
     total = float(ray.cluster_resources().get("CPU", 1.0))
@@ -261,10 +256,6 @@ def _ray_scored(
         cpus_per_actor = min(cpus_per_actor, budget / actors)
     ctx = ray.data.DataContext.get_current()
     ctx.execution_options.preserve_order = True  # same row order as the local executor
-    ctx.enable_progress_bars = False  # the runner logs its own progress
-    import logging
-
-    logging.getLogger("ray.data").setLevel(logging.WARNING)
     paths = [str(p) for p in shard_paths(in_path)]
     if not paths:
         return
