@@ -304,3 +304,22 @@ def test_seeded_hashes_equal_stable_hash():
     keys = ["t_1", "", "é😀", "a\x1fb", None]
     for parts in [(0, "mix", "math"), (7, "split"), ("x", None, 3.5, {"b": 1, "a": [1]})]:
         assert seeded_hashes(parts, keys) == [stable_hash(*parts, k) for k in keys]
+
+
+def test_fast_row_ids_and_meta_equal_the_contract_functions():
+    from factory.curate.sft import fast_meta_json, fast_sft_id
+    from factory.schemas.contracts import meta_json
+    from factory.schemas.ids import sft_id
+
+    hostile = ["", "plain", 'quote " and \\ backslash', "tab\tnew\nline\r\x00\x1f\x7f", "é 答案 😀 \u2028 \ud7ff",
+               "<think>\n\\boxed{\\frac{1}{2}}\n</think>", "{}[],:"]
+    for a in hostile:
+        for b in hostile:
+            msgs = [{"role": "user", "content": a}, {"role": "assistant", "content": b}]
+            for kind in ("shortcut", "journey", "é"):
+                assert fast_sft_id(msgs, kind) == sft_id(msgs, kind)
+            assert fast_sft_id([{"role": "system", "content": b}, *msgs], "x") == sft_id([{"role": "system", "content": b}, *msgs], "x")
+            meta = {"teacher": a, "difficulty": b, "a": None}
+            assert fast_meta_json(meta) == meta_json(meta)
+    for meta in ({"n": 3, "x": "y"}, {"wrong": [1, 2]}, None, {}, {"t": True}):
+        assert fast_meta_json(meta) == meta_json(meta)

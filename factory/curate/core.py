@@ -140,7 +140,10 @@ def scan_traces(sources: list[dict[str, Any]], cfg: dict[str, Any]) -> tuple[pl.
                 lf = lf.with_columns(pl.lit(None, dtype=pl.String).alias(c))
         small = [c for c in dict.fromkeys(META_COLS + present_rule) if c in names]
         has_tests = pl.col("tests").is_not_null() if "tests" in names else pl.lit(False)
-        df = lf.select(*small, *(facts[k].alias(k) for k in FACTS), has_tests.alias("has_tests"),
+        # low-cardinality columns become categoricals inside the streaming query (chunk by chunk)
+        cat = set(CATEGORICAL) | {c for c in rule_cols if c.startswith("verdict_")}
+        cols = [pl.col(c).cast(pl.String).cast(pl.Categorical) if c in cat else pl.col(c) for c in small]
+        df = lf.select(*cols, *(facts[k].alias(k) for k in FACTS), has_tests.alias("has_tests"),
                        facts["needs_completion"].alias("_needs")).collect(engine="streaming")
         if df.height == 0:
             continue
@@ -156,12 +159,11 @@ def scan_traces(sources: list[dict[str, Any]], cfg: dict[str, Any]) -> tuple[pl.
             if c not in df.columns:
                 df = df.with_columns(pl.lit(None, dtype=pl.String).alias(c))
         if s.get("name"):
-            df = df.with_columns(pl.lit(s["name"]).alias("source"))
+            df = df.with_columns(pl.lit(s["name"]).cast(pl.Categorical).alias("source"))
         if s.get("domain"):
-            df = df.with_columns(pl.lit(s["domain"]).alias("domain"))
-        df = df.with_columns([pl.col(c).cast(pl.String).cast(pl.Categorical) for c in CATEGORICAL if c in df.columns]
-                             + [pl.col(c).cast(pl.String).cast(pl.Categorical) for c in rule_cols
-                                if c.startswith("verdict_") and c in df.columns])
+            df = df.with_columns(pl.lit(s["domain"]).cast(pl.Categorical).alias("domain"))
+        df = df.with_columns(pl.col(c).cast(pl.String).cast(pl.Categorical) for c in sorted(cat)
+                             if c in df.columns and not isinstance(df.schema[c], pl.Categorical))
         frames.append(df.select(sorted(df.columns)))
     if not frames:
         return pl.DataFrame(), {"traces_in": 0}
@@ -463,7 +465,9 @@ def iter_fetched(sources: list[dict[str, Any]], ids_by_src: dict[int, list[str]]
                 pending.append(pool.submit(run, jobs[nxt]))
             nxt += 1
             s = sources[si]
-            for r in df.iter_rows(named=True):
+            names = df.columns
+            for values in df.iter_rows():
+                r = dict(zip(names, values))
                 if s.get("name"):
                     r["source"] = s["name"]
                 if s.get("domain"):
@@ -744,7 +748,11 @@ def curate(
 
     raw: dict[int, list[str]] = {}
     found: set[str] = set()
-    for si, t in iter_fetched(sources, ids_by_src, [c for c in TEXT_COLS if c != "completion"]):
+    # what rendering a shortcut reads: the raw completion only for rows without thought/answer
+    # (fetched below), the prompt only when the user turn is the prompt
+    render_cols = [c for c in TEXT_COLS if c not in ("completion", "system_prompt", "reference_answer")
+                   and (c != "prompt" or o["user"] == "prompt") and (c != "problem" or o["user"] == "problem")]
+    for si, t in iter_fetched(sources, ids_by_src, render_cols):
         found.add(t["id"])
         if (t.get("reasoning") or "").strip() or (t.get("answer") or "").strip():
             t["completion"] = None

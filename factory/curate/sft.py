@@ -18,6 +18,7 @@ import json
 import math
 import re
 from collections import Counter
+from json.encoder import encode_basestring as _json_str  # the C escaper json.dumps(ensure_ascii=False) uses
 from typing import Any, Literal
 
 from factory.schemas.contracts import meta_json
@@ -178,7 +179,8 @@ def trace_facts_exprs() -> dict[str, Any]:
     r, a = pl.col("reasoning"), pl.col("answer")
     has_r = r.str.contains(r"\S").fill_null(False)
     has_a = a.str.contains(r"\S").fill_null(False)
-    short_final = (a.str.contains(_BOX) | a.str.contains(r"(?s)```[^\n]*\n.*?```") | a.str.contains(ANSWER_CUE)).fill_null(False)
+    # box | fenced block | answer cue in ONE pattern: one pass over the text instead of three
+    short_final = a.str.contains(_BOX + r"|(?s:```[^\n]*\n.*?```)|" + ANSWER_CUE).fill_null(False)
     r_tok = ((r.str.len_chars().fill_null(0) + 3) // 4).cast(pl.Int64)
     a_tok = ((a.str.len_chars().fill_null(0) + 3) // 4).cast(pl.Int64)
     return {
@@ -245,13 +247,49 @@ def make_row(
 ) -> dict[str, Any]:
     messages = ([{"role": "system", "content": system}] if system else []) + [
         {"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
-    rid = sft_id(messages, kind)
+    rid = fast_sft_id(messages, kind)
     if repeat:
         rid = f"{rid}_r{repeat}"  # an up-sampled copy: same content, distinct row id
     return {
         "id": rid, "messages": messages, "trace_ids": list(trace_ids), "problem_id": problem_id, "kind": kind,
-        "domain": domain, "source": source, "language": language, "license": license, "meta": meta_json(meta),
+        "domain": domain, "source": source, "language": language, "license": license, "meta": fast_meta_json(meta),
     }
+
+
+def _json(v: Any) -> str | None:
+    if v is None:
+        return "null"
+    return _json_str(v) if isinstance(v, str) else None
+
+
+def fast_sft_id(messages: list[dict[str, str]], kind: str) -> str:
+    """`factory.schemas.ids.sft_id`, the same digest: the same bytes are hashed (json.dumps of
+    [[role, content], ...] with its default separators, then the unit separator, then the kind),
+    built with json's own C string escaper instead of a json.dumps call per row (a 50K-row mix:
+    0.5 s -> 0.25 s). tests/test_curate.py pins the equality on hostile strings."""
+    parts = []
+    for m in messages:
+        role, content = _json(m["role"]), _json(m["content"])
+        if role is None or content is None:
+            return sft_id(messages, kind)
+        parts.append(f"[{role}, {content}]")
+    h = hashlib.sha256(("[" + ", ".join(parts) + "]").encode("utf-8"))
+    h.update(b"\x1f")
+    h.update(kind.encode("utf-8"))
+    return "s_" + h.hexdigest()[:16]
+
+
+def fast_meta_json(meta: dict[str, Any] | None) -> str | None:
+    """`meta_json` for a small dict of strings (the common row meta), same text, no json.dumps call."""
+    if not meta:
+        return None
+    items = []
+    for k in sorted(meta):
+        v = _json(meta[k])
+        if v is None or not isinstance(k, str):
+            return meta_json(meta)
+        items.append(f"{_json_str(k)}: {v}")
+    return "{" + ", ".join(items) + "}"
 
 
 def seeded_hashes(parts: tuple[Any, ...], keys: list[str | None]) -> list[str]:
