@@ -18,6 +18,11 @@ Each side runs in a fresh process: imports and worker start-up happen first and 
 the ratios, and the agreement of the two accuracy rewards.
 
 Run: `python bench/rewards.py` (about a minute; `--limit N` for fewer completions).
+
+Measured (1,800 completions, 2 shared cores): accuracy 378/s vs TRL 61/s in-process (6.2x) and
+51/s on a 2-process pool (7.5x), same verdict on 93.9% (ours: mean 0.810, TRL 0.752); format
+3,481/s vs TRL's regex 111,779/s (0.03x: FormatFilter's full rules, still 0.15 s for 512
+completions); language 198/s (TRL has none).
 """
 
 from __future__ import annotations
