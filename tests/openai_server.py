@@ -8,7 +8,12 @@ it generating real text — and fault injection:
   write an error row);
 - `echo_key`: a user message containing "ECHO-AUTH" gets HTTP 400 whose body echoes the
   Authorization header (the client must redact it);
-- `reasoning_field`: reply with the generated text in `reasoning_content` and a short `content`.
+- `reasoning_field`: reply with the generated text in `reasoning_content` and a short `content`;
+- `context`: the model's context in tokens, enforced the way vLLM does it: prompt + max_tokens
+  over it gets HTTP 400 "This model's maximum context length is N tokens. However, you requested
+  ..."; `advertise_context` also reports it as `max_model_len` in /v1/models (vLLM does, many
+  servers do not); `tokenize` serves vLLM's `POST /tokenize` (exact prompt lengths);
+- `closed_port()`: a port nothing listens on (a server that is down).
 
 It records what a test asserts on: arrival times, max requests in flight, tokens per request,
 Authorization headers seen, and counts per fault.
@@ -51,6 +56,17 @@ class TinyChatModel:
             finish = "stop"
         return self.tok.decode(gen, skip_special_tokens=False), finish, enc["input_ids"].shape[1], len(gen) + (finish == "stop")
 
+    def count(self, messages) -> int:
+        text = self.tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        return len(self.tok(text, add_special_tokens=False)["input_ids"])
+
+
+def closed_port() -> int:
+    """A local port nothing listens on: connecting to it is refused at once."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
 
 class FakeOpenAIServer:
     def __init__(self, model_path: str, *, model_name: str = "tiny", delay_s: float = 0.05, slow_s: float = 3.0,
@@ -64,6 +80,9 @@ class FakeOpenAIServer:
         self.poison: str | None = None
         self.reasoning_field = False
         self.required_key: str | None = None
+        self.context: int | None = None
+        self.advertise_context = False
+        self.tokenize = False
         self.lock = threading.Lock()
         self.reset_records()
         server = self
@@ -78,13 +97,19 @@ class FakeOpenAIServer:
                 if server.required_key and self.headers.get("Authorization") != f"Bearer {server.required_key}":
                     return self._json(401, {"error": {"message": "invalid key"}})
                 if self.path.rstrip("/") == "/v1/models":
-                    self._json(200, {"object": "list", "data": [{"id": server.model_name, "object": "model"}]})
+                    entry = {"id": server.model_name, "object": "model"}
+                    if server.context and server.advertise_context:
+                        entry["max_model_len"] = server.context
+                    self._json(200, {"object": "list", "data": [entry]})
                 else:
                     self._json(404, {"error": {"message": "not found"}})
 
             def do_POST(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length) or b"{}")
+                if self.path.rstrip("/") == "/tokenize" and server.tokenize:
+                    n = server.chat_model.count(body.get("messages") or [])
+                    return self._json(200, {"count": n, "max_model_len": server.context, "tokens": list(range(n))})
                 if self.path.rstrip("/") != "/v1/chat/completions":
                     return self._json(404, {"error": {"message": "not found"}})
                 server._enter(self.headers.get("Authorization"))
@@ -117,6 +142,7 @@ class FakeOpenAIServer:
             self.auth_headers: set[str | None] = set()
             self.faults = Counter()
             self.ok = 0
+            self.max_tokens_seen: list[int] = []
 
     def _enter(self, auth):
         with self.lock:
@@ -147,6 +173,15 @@ class FakeOpenAIServer:
         if self.poison and self.poison in user:
             self.faults["poison"] += 1
             return h._json(500, {"error": {"message": "internal error"}})
+        if self.context is not None:
+            pt = self.chat_model.count(msgs)
+            want = int(body.get("max_tokens") or 16)
+            if pt + want > self.context:
+                self.faults["context"] += 1
+                return h._json(400, {"object": "error", "type": "BadRequestError", "code": 400, "message": (
+                    f"This model's maximum context length is {self.context} tokens. However, you requested "
+                    f"{pt + want} tokens ({pt} in the messages, {want} in the completion). Please reduce the length "
+                    "of the messages or completion.")})
         fault = self._next_fault()
         if fault:
             self.faults[fault] += 1
@@ -172,6 +207,8 @@ class FakeOpenAIServer:
         if fault == "empty_content":
             return h._json(200, {"id": "x", "object": "chat.completion",
                                  "choices": [{"index": 0, "message": {"role": "assistant", "content": ""}, "finish_reason": "stop"}]})
+        with self.lock:
+            self.max_tokens_seen.append(int(body.get("max_tokens") or 0))
         time.sleep(self.delay_s)  # let requests overlap so concurrency is observable
         text, finish, pt, ct = self.chat_model.chat(msgs, max_tokens=min(int(body.get("max_tokens") or 16), self.max_tokens_cap),
                                                     seed=body.get("seed"), temperature=float(body.get("temperature", 1.0)),

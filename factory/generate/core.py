@@ -8,6 +8,14 @@ shards and no manifest) and only the missing samples are requested. A finished f
 a no-op. `only="truncated"` (or "errors") regenerates just those rows and rewrites the folder
 atomically: new shards first, then the manifest switches to them, then old shards are removed.
 
+Failure is loud. The budget is settled before the first request (factory.generate.budget:
+`--max-tokens` checked against the model's context, or derived from it). Error rows (a sample
+the teacher could not produce; the reason in `meta.teacher_error`) are counted, and their first
+distinct reasons kept: when more than `max_error_share` of the folder's rows are errors the run
+exits non-zero printing them, and every summary states the error rows and how to retry just
+those (`--only errors`). A run whose first results are ALL errors (a broken server, a wrong
+setting) stops there without writing them.
+
 Every parameter goes into the manifest's `params`; each row's `sampling` struct records the
 sampling parameters with the per-sample seed (derived from --seed and the row's key) and, in
 `extra`, the run seed and the prefill. The manifest's `stats`/`run` hold token totals, wall
@@ -18,6 +26,7 @@ Exercise: `factory generate --teacher DIR --backend transformers --problems P --
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections import Counter
@@ -25,6 +34,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from factory.generate.budget import Budget, plan_budget
 from factory.generate.options import GenerateOptions
 from factory.generate.teachers import make_teacher
 from factory.generate.prompts import RenderedPrompt, load_prompt
@@ -43,7 +53,7 @@ from factory.io.dataset import (
 )
 from factory.io.lock import folder_lock
 from factory.schemas.contracts import meta_json
-from factory.schemas.errors import DatasetError, InputError
+from factory.schemas.errors import DatasetError, FactoryError, InputError
 from factory.schemas.ids import trace_id
 from factory.schemas.text import split_reasoning
 
@@ -51,6 +61,14 @@ from factory.schemas.text import split_reasoning
 CONTEXT = ["domain", "source", "problem", "reference_answer", "tests", "difficulty", "level", "language", "license", "meta"]
 # parameters that define what a sample is: a folder's rows must agree on them to be resumed
 IDENTITY = ["temperature", "top_p", "top_k", "max_tokens", "prompt_preset"]
+# a run whose first results are all errors stops after this many (nothing written): a broken
+# server or setting should cost a minute, not a folder of a million error rows
+FIRST_ERRORS_STOP = 32
+DISTINCT_ERRORS = 5  # distinct teacher errors kept for the summary and the failure message
+
+
+class GenerateError(FactoryError):
+    """The teacher failed on too many samples (the distinct reasons are in the message)."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -239,6 +257,12 @@ class _Sink:
         self.prompt_tokens = 0
         self.completion_tokens = 0
         self.retries = 0
+        self.distinct: Counter = Counter()  # error text -> rows (the first DISTINCT_ERRORS texts)
+
+    def note_error(self, error: str) -> None:
+        text = error.strip()[:240]
+        if text in self.distinct or len(self.distinct) < DISTINCT_ERRORS:
+            self.distinct[text] += 1
 
     def add(self, row: dict[str, Any] | None, comp: Completion) -> None:
         self.retries += comp.retries
@@ -250,6 +274,7 @@ class _Sink:
             self.finish[row["finish_reason"]] += 1
             if comp.error is not None:
                 self.errors[comp.error.split(":", 1)[0]] += 1
+                self.note_error(comp.error)
             self.prompt_tokens += comp.prompt_tokens or 0
             self.completion_tokens += comp.completion_tokens or 0
             self.progress.advance(1, comp.completion_tokens or 0)
@@ -263,6 +288,51 @@ class _Sink:
             self.buf = []
         self.writer.flush()
         self.last = time.time()
+
+
+class _FirstErrors:
+    """Holds error rows back until the teacher's first success. When the first
+    FIRST_ERRORS_STOP results are all errors, or the run ends without any success, it raises
+    GenerateError with the distinct reasons and nothing of them is written (a re-run after the
+    fix simply does the work). After the first success rows pass straight through."""
+
+    def __init__(self, sink: _Sink, *, limit: int = FIRST_ERRORS_STOP) -> None:
+        self.sink = sink
+        self.limit = limit
+        self.held: list[tuple[dict[str, Any], Completion]] = []
+        self.ok = False
+        self.distinct: Counter = Counter()
+
+    def add(self, row: dict[str, Any], comp: Completion) -> None:
+        if self.ok:
+            self.sink.add(row, comp)
+            return
+        if comp.error is None:
+            self.ok = True
+            for r, c in self.held:
+                self.sink.add(r, c)
+            self.held = []
+            self.sink.add(row, comp)
+            return
+        self.held.append((row, comp))
+        text = comp.error.strip()[:240]
+        if text in self.distinct or len(self.distinct) < DISTINCT_ERRORS:
+            self.distinct[text] += 1
+        if len(self.held) >= self.limit:
+            self._fail(f"the teacher's first {len(self.held)} results are all errors")
+
+    def finish(self) -> None:
+        if not self.ok and self.held:
+            self._fail(f"every sample of this run failed ({len(self.held)} of {len(self.held)})")
+
+    def _fail(self, what: str) -> None:
+        raise GenerateError(f"{what}; stopped before writing them. The teacher's distinct errors:\n"
+                            + _error_lines([{"error": e, "rows": n} for e, n in self.distinct.most_common()]),
+                            hint="fix what the errors say (server, model name, budget), then re-run the same command")
+
+
+def _error_lines(errors: list[dict[str, Any]]) -> str:
+    return "\n".join(f"  - {e['error']}" + (f"  ({e['rows']} rows)" if e.get("rows", 1) > 1 else "") for e in errors)
 
 
 def run_generate(opts: GenerateOptions, *, log: Callable[[str], None] = print, progress: bool | None = None,
@@ -282,6 +352,9 @@ def run_generate(opts: GenerateOptions, *, log: Callable[[str], None] = print, p
     # render every prompt up front: a broken template fails before any model loads
     rendered = {p["id"]: prompt.render(p) for p in problems}
     prefill = applies_prefill(opts.backend)
+    # the budget before the first request: checked against the context, or derived from it
+    budget = plan_budget(opts, list(rendered.values()), prefill=prefill, log=log)
+    opts = dataclasses.replace(opts, max_tokens=budget.max_tokens)
 
     if out.exists() and (out / MANIFEST).exists() and not opts.overwrite:
         m = check_folder(out)
@@ -291,8 +364,13 @@ def run_generate(opts: GenerateOptions, *, log: Callable[[str], None] = print, p
         keys, sample = _shard_keys(out, [s.name for s in m.shards])
         _check_identity(sample, opts, prompt.name, out)
         if all((p["id"], s) in keys for p in problems for s in range(opts.n)):
-            log(f"{out}: already holds all {len(problems) * opts.n} samples: nothing to do")
-            return {"rows": m.rows, "generated": 0, "noop": True, "out": str(out)}
+            summary = _folder_summary(out, m, budget=budget)
+            errs = summary["error_rows"]
+            log(f"{out}: already holds all {len(problems) * opts.n} samples: nothing to do"
+                + (f"; {errs} of them are error rows (the teacher failed on them): retry just those with the same "
+                   "command plus --only errors" if errs else ""))
+            _check_error_share(summary, opts, out)
+            return summary
         skipped = sum((m.stats.get("skipped") or {}).values())
         if (opts.backend == "replay" and skipped and m.stats.get("expected_rows") == len(problems) * opts.n
                 and m.rows + skipped == len(problems) * opts.n
@@ -303,15 +381,15 @@ def run_generate(opts: GenerateOptions, *, log: Callable[[str], None] = print, p
 
     with folder_lock(out, command=command):
         return _generate_into(opts, prompt, problems, rendered, prefill, out, t0, log=log, progress=progress,
-                              command=command)
+                              command=command, budget=budget)
 
 
 def _generate_into(opts: GenerateOptions, prompt, problems, rendered, prefill, out: Path, t0: float, *, log, progress,
-                   command) -> dict[str, Any]:
+                   command, budget: Budget) -> dict[str, Any]:
     from factory.pipeline.progress import RowProgress
 
     writer = DatasetWriter(out, "trace", mode="overwrite" if opts.overwrite else "resume", command=command,
-                           params=opts.params())
+                           params={**opts.params(), "budget": budget.record()})
     try:
         done, sample = _shard_keys(out, [s.name for s in writer.shards])
         _check_identity(sample, opts, prompt.name, out)
@@ -330,14 +408,15 @@ def _generate_into(opts: GenerateOptions, prompt, problems, rendered, prefill, o
         gpus = 0
         with RowProgress(total=total, done=resumed, label="generate", log=log, rich=progress) as bar:
             sink = _Sink(writer, flush_rows=opts.flush_rows, flush_seconds=opts.flush_seconds, progress=bar)
+            guard = _FirstErrors(sink)
 
             def on_completion(req: Request, pos: int, comp: Completion, teacher_name: str) -> None:
                 if comp.skip is not None:
                     sink.add(None, comp)
                     return
                 p = by_key[req.key]
-                sink.add(trace_row(p, rendered[p["id"]], req, pos, comp, teacher=teacher_name, backend=opts.backend,
-                                   opts=opts, prompt_label=prompt.name), comp)
+                guard.add(trace_row(p, rendered[p["id"]], req, pos, comp, teacher=teacher_name, backend=opts.backend,
+                                    opts=opts, prompt_label=prompt.name), comp)
 
             if opts.executor == "ray":
                 from factory.generate.ray import run_on_ray
@@ -355,8 +434,10 @@ def _generate_into(opts: GenerateOptions, prompt, problems, rendered, prefill, o
                         writer.run["teacher_stats"] = teacher.stats_dict()  # retries/errors by reason
                 finally:
                     teacher.close()
+            guard.finish()
             sink.flush()
-        summary = _account(out, writer, opts, sink=sink, wall=time.time() - t0, gpus=gpus, resumed=resumed, total=total)
+        summary = _account(out, writer, opts, sink=sink, wall=time.time() - t0, gpus=gpus, resumed=resumed, total=total,
+                           budget=budget)
     except BaseException:
         # Ctrl-C or a failure: the rows that did complete are good; keep them for the resume
         try:
@@ -367,11 +448,53 @@ def _generate_into(opts: GenerateOptions, prompt, problems, rendered, prefill, o
         raise
     writer.close()
     log(_summary_line(out, summary))
+    _check_error_share(summary, opts, out)
     return summary
 
 
+def _check_error_share(summary: dict[str, Any], opts: GenerateOptions, out: Path) -> None:
+    """Exit non-zero when more than `max_error_share` of the folder's rows are errors. The
+    folder is complete (manifest written) but its stage run is not: the same command then
+    finds only error rows left and says so; `--only errors` retries them."""
+    rows, errs = summary.get("rows") or 0, summary.get("error_rows") or 0
+    if not rows or errs / rows <= opts.max_error_share:
+        return
+    raise GenerateError(
+        f"{out}: {errs} of {rows} trace rows ({100 * errs / rows:.0f}%) are errors, more than --max-error-share "
+        f"{opts.max_error_share:g}. The teacher's first distinct errors:\n" + _error_lines(summary.get("errors") or []),
+        hint="fix what the errors say, then retry just the error rows with the same command plus --only errors "
+             "(or accept them with --max-error-share 1)")
+
+
+def _distinct_folder_errors(out: Path, names: list[str]) -> list[dict[str, Any]]:
+    """The first distinct `meta.teacher_error` texts of the folder's error rows, with counts."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    distinct: Counter = Counter()
+    for name in names:
+        t = pq.read_table(out / name, columns=["finish_reason", "meta"])
+        t = t.filter(pc.equal(t.column("finish_reason"), "error"))
+        for meta in t.column("meta").to_pylist():
+            try:
+                text = str(json.loads(meta or "{}").get("teacher_error") or "unknown error").strip()[:240]
+            except ValueError:
+                text = "unknown error"
+            if text in distinct or len(distinct) < DISTINCT_ERRORS:
+                distinct[text] += 1
+    return [{"error": e, "rows": n} for e, n in distinct.most_common()]
+
+
+def _folder_summary(out: Path, m: Any, *, budget: Budget | None = None) -> dict[str, Any]:
+    """The summary of a finished folder this run did not change (a re-run with nothing to do)."""
+    errs = int((m.stats.get("finish_reason") or {}).get("error", 0))
+    return {"rows": m.rows, "generated": 0, "noop": True, "out": str(out), "error_rows": errs,
+            "errors": _distinct_folder_errors(out, [s.name for s in m.shards]) if errs else [],
+            "max_tokens": budget.max_tokens if budget else m.params.get("max_tokens")}
+
+
 def _account(out: Path, writer: DatasetWriter, opts: GenerateOptions, *, sink: _Sink, wall: float, gpus: int,
-             resumed: int, total: int) -> dict[str, Any]:
+             resumed: int, total: int, budget: Budget | None = None) -> dict[str, Any]:
     """Folder-wide stats (all rows) into writer.stats; this run's costs into writer.run."""
     import pyarrow.parquet as pq
 
@@ -407,16 +530,22 @@ def _account(out: Path, writer: DatasetWriter, opts: GenerateOptions, *, sink: _
         "gpus": gpus, "gpu_hours": round(gpu_hours, 6), "cost_usd": cost or None,
         "retries": sink.retries, "errors": dict(errors), "executor": opts.executor, "replicas": opts.replicas,
     })
+    error_rows = int(finish.get("error", 0))
     return {"out": str(out), "rows": rows, "generated": sink.written, "resumed": resumed, "stats": writer.stats,
-            "run": writer.run}
+            "run": writer.run, "error_rows": error_rows, "max_tokens": opts.budget,
+            "budget": budget.record() if budget else None,
+            "errors": _distinct_folder_errors(out, [s.name for s in writer.shards]) if error_rows else []}
 
 
 def _summary_line(out: Path, s: dict[str, Any]) -> str:
     run = s["run"]
     fr = ", ".join(f"{k} {v}" for k, v in s["stats"]["finish_reason"].items())
     cost = f", cost ${run['cost_usd']['total']:.4f}" if run.get("cost_usd") else ""
+    errs = s.get("error_rows") or 0
+    retry = (f"; {errs} error row{'s' if errs != 1 else ''}: retry just those with the same command plus --only errors"
+             if errs else "; 0 error rows")
     return (f"{out}: {s['rows']} rows ({fr}); this run {s['generated']} rows, {run['completion_tokens']} tokens "
-            f"in {run['wall_seconds']:.1f}s ({run['tokens_per_s']} tok/s), {run['gpu_hours']} GPU-h{cost}")
+            f"in {run['wall_seconds']:.1f}s ({run['tokens_per_s']} tok/s), {run['gpu_hours']} GPU-h{cost}{retry}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -445,16 +574,25 @@ def _regenerate(opts: GenerateOptions, prompt, *, log, progress, command) -> dic
         redo.extend(batch.filter(mask).to_pylist())
     if not redo:
         log(f"{out}: no rows with finish_reason={target}: nothing to do")
-        return {"rows": m.rows, "generated": 0, "noop": True, "out": str(out)}
+        summary = _folder_summary(out, m)
+        _check_error_share(summary, opts, out)
+        return summary
     prefill = applies_prefill(opts.backend)
+    contexts = []
+    for row in redo:
+        prob = trace_to_problem(row)
+        contexts.append((prob, prompt.render(prob)))
+    budget = plan_budget(opts, [r for _, r in contexts], prefill=prefill, log=log)
+    opts = dataclasses.replace(opts, max_tokens=budget.max_tokens)
     params = {**m.params, **{k: v for k, v in opts.params().items() if k in ("only", "max_tokens")},
-              "regenerated_from": {"max_tokens": (sample or {}).get("max_tokens")}}
+              "budget": budget.record(), "regenerated_from": {"max_tokens": (sample or {}).get("max_tokens")}}
     writer = DatasetWriter(out, "trace", mode="append", command=command, params=params)
     writer.shards = []  # the new manifest lists only the rewritten shards
     try:
         teacher = make_teacher(opts)
         with RowProgress(total=len(redo), label=f"regenerate {opts.only}", log=log, rich=progress) as bar:
             sink = _Sink(writer, flush_rows=10**9, flush_seconds=10**9, progress=bar)  # one atomic switch at the end
+            guard = _FirstErrors(sink)
             # kept rows first, streamed shard by shard
             for name in old_shards:
                 import pyarrow.parquet as pq
@@ -463,13 +601,8 @@ def _regenerate(opts: GenerateOptions, prompt, *, log, progress, command) -> dic
                 t = t.filter(pc.invert(pc.equal(t.column("finish_reason"), target)))
                 if t.num_rows:
                     writer.write_table(t)
-            reqs = []
-            contexts = []
-            for row in redo:
-                prob = trace_to_problem(row)
-                rendered = prompt.render(prob)
-                reqs.append(make_request(prob, rendered, [row["sample_index"]], seed=opts.seed, prefill=prefill))
-                contexts.append((prob, rendered))
+            reqs = [make_request(prob, rendered, [row["sample_index"]], seed=opts.seed, prefill=prefill)
+                    for row, (prob, rendered) in zip(redo, contexts)]
             extra = {"regenerated_from_max_tokens": (sample or {}).get("max_tokens")}
             try:
                 step = teacher.chunk_requests or len(reqs)
@@ -478,18 +611,20 @@ def _regenerate(opts: GenerateOptions, prompt, *, log, progress, command) -> dic
 
                     def cb(i, j, c, chunk=chunk, start=start):
                         prob, rendered = contexts[start + i]
-                        row = None if c.skip else trace_row(prob, rendered, chunk[i], j, c, teacher=teacher.name,
-                                                            backend=opts.backend, opts=opts, prompt_label=prompt.name,
-                                                            sampling_extra=extra)
-                        sink.add(row, c)
+                        if c.skip:
+                            sink.add(None, c)
+                            return
+                        guard.add(trace_row(prob, rendered, chunk[i], j, c, teacher=teacher.name, backend=opts.backend,
+                                            opts=opts, prompt_label=prompt.name, sampling_extra=extra), c)
 
                     teacher.generate(chunk, opts.sampling(), on_result=cb)
                 gpus = teacher.gpus
             finally:
                 teacher.close()
+            guard.finish()
             sink.flush()
         summary = _account(out, writer, opts, sink=sink, wall=time.time() - t0, gpus=gpus, resumed=0,
-                           total=m.rows)
+                           total=m.rows, budget=budget)
     except BaseException:
         writer.abort()
         raise
@@ -499,6 +634,7 @@ def _regenerate(opts: GenerateOptions, prompt, *, log, progress, command) -> dic
         if p.exists() and name not in {s.name for s in writer.shards}:
             p.unlink()
     log(_summary_line(out, summary))
+    _check_error_share(summary, opts, out)
     return summary
 
 

@@ -96,6 +96,16 @@ def sample_seed(run_seed: int | None, problem_id: str, sample_index: int) -> int
     return int.from_bytes(h[:4], "little") & 0x7FFFFFFF
 
 
+def render_chat(tokenizer: Any, messages: list[dict[str, str]], prefill: str | None) -> str:
+    """The prompt text exactly as a local model sees it: the tokenizer's chat template with the
+    generation prompt, then the prefill (unless the template already opens the thought itself,
+    as DeepSeek-R1's newer templates do)."""
+    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    if prefill and not text.endswith(prefill):
+        text += prefill
+    return text
+
+
 def deliver(results: list[list[Completion]], on_result: OnResult | None) -> None:
     """Call on_result for every completion of a finished batch (backends without streaming)."""
     if on_result is None:

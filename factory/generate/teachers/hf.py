@@ -15,7 +15,7 @@ import copy
 import math
 from typing import Any, Literal
 
-from factory.generate.teachers.base import Completion, OnResult, Request, SamplingConfig
+from factory.generate.teachers.base import Completion, OnResult, Request, SamplingConfig, render_chat
 
 _GOLDEN = 0x9E3779B97F4A7C15
 
@@ -122,11 +122,7 @@ class TransformersTeacher:
     def render(self, request: Request) -> str:
         """The prompt text exactly as the model sees it (chat template + prefill)."""
         self._load()
-        text = self._tok.apply_chat_template(request.messages, tokenize=False, add_generation_prompt=True)
-        if request.prefill and not text.endswith(request.prefill):
-            # templates such as DeepSeek-R1's newer ones already open the thought themselves
-            text += request.prefill
-        return text
+        return render_chat(self._tok, request.messages, request.prefill)
 
     # -- generation -------------------------------------------------------------------------
     def generate(self, requests: list[Request], sampling: SamplingConfig, *,

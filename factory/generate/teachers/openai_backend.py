@@ -8,7 +8,14 @@ serve, SGLang, hosted APIs).
 - retries with exponential backoff and full jitter on 429, 5xx, timeouts, dropped connections and
   empty responses, honouring Retry-After; a sample that still fails becomes an error row
   (finish_reason "error", the reason in meta.teacher_error), never a silent drop;
-- 401/403/404 stop the run (every request would fail the same way);
+- 401/403/404 stop the run (every request would fail the same way), and so does an HTTP 400 that
+  says the request does not fit the model's context (`ContextLengthError`: every request with the
+  same budget would be refused; one clear error instead of a folder of error rows);
+- before the first request, `server_info` reads `/v1/models` (the served names and, where the
+  server reports it — vLLM does — the model's `max_model_len`) and `count_prompt_tokens` asks the
+  server's `/tokenize` (vLLM, SGLang) for exact prompt lengths: generate checks `--max-tokens`
+  against the context with them (factory.generate.budget); a server that cannot be reached stops
+  the run there, before anything is written;
 - the API key is read from the environment variable named by `api_key_env`, sent only in the
   Authorization header and redacted from every message (never printed, never in the manifest);
 - the server's separate reasoning field (`reasoning_content`, or `reasoning`) is kept.
@@ -22,8 +29,10 @@ import asyncio
 import email.utils
 import os
 import random
+import re
 import time
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any
 
 from factory.generate.teachers.base import (
@@ -35,6 +44,27 @@ from factory.generate.teachers.base import (
 )
 
 RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504, 520, 522, 524, 529}
+
+# How servers word "the request does not fit the context" in an HTTP 400 (vLLM: "This model's
+# maximum context length is 8192 tokens. However, you requested ..."; OpenAI's error code
+# context_length_exceeded; SGLang: "... exceeds the maximum context length ..."; TGI: "inputs tokens +
+# max_new_tokens must be <= ...").
+_CONTEXT_400 = re.compile(
+    r"context[ _]length|maximum context|max_model_len|context window|max_new_tokens must be|"
+    r"max_tokens (is|must be) too large|exceeds? the (model'?s? )?(maximum|max)", re.I)
+_CONTEXT_NUMBER = re.compile(r"(?:maximum context length|max_model_len|context (?:length|window))\D{0,20}(\d{3,7})", re.I)
+
+
+class ContextLengthError(TeacherError):
+    """The server refused a request because prompt + max_tokens does not fit its context."""
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    """What `/v1/models` says: the served model names and the context of ours (None: not reported)."""
+
+    models: tuple[str, ...]
+    max_model_len: int | None
 
 
 class TokenBucket:
@@ -129,6 +159,76 @@ class OpenAITeacher:
             text = text.replace(key, "***")
         return text
 
+    # -- before the first request ------------------------------------------------------------
+    def _headers(self) -> dict[str, str]:
+        headers = {"Content-Type": "application/json"}
+        key = self._key()
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
+        return headers
+
+    def server_info(self, *, attempts: int | None = None) -> ServerInfo:
+        """GET /models: the served names (a wrong --teacher stops here) and our model's context.
+        A server that cannot be reached (down, wrong port) is retried a few times with backoff,
+        then stops the run: nothing has been written yet."""
+        import httpx
+
+        tries = attempts if attempts is not None else 1 + min(self.max_retries, 3)
+        last = ""
+        with httpx.Client(headers=self._headers(), timeout=httpx.Timeout(min(self.timeout, 30.0))) as client:
+            for attempt in range(tries):
+                try:
+                    resp = client.get(f"{self.base_url}/models")
+                except httpx.TransportError as e:  # refused, reset, DNS, timeout
+                    last = f"{type(e).__name__}: {self._redact(str(e))[:200]}"
+                    if attempt + 1 < tries:
+                        time.sleep(min(self.backoff_max, self.backoff_base * 0.5 * (2**attempt)))
+                    continue
+                self._raise_fatal(resp)
+                if resp.status_code in RETRY_STATUS and attempt + 1 < tries:
+                    last = f"HTTP {resp.status_code}"
+                    time.sleep(min(self.backoff_max, self.backoff_base * 0.5 * (2**attempt)))
+                    continue
+                return self._read_models(resp)
+        raise TeacherError(f"cannot reach the teacher server at {self.base_url} ({last}; {tries} attempt(s))",
+                           hint="start the server (e.g. `vllm serve MODEL`) or fix --base-url, then re-run the same command")
+
+    def _read_models(self, resp) -> ServerInfo:
+        if resp.status_code != 200:
+            return ServerInfo((), None)  # a server without /models: nothing to check against
+        try:
+            data = [m for m in resp.json().get("data", []) if isinstance(m, dict)]
+        except (ValueError, AttributeError):
+            return ServerInfo((), None)
+        ids = tuple(str(m.get("id")) for m in data)
+        if ids and self.name not in ids:
+            raise TeacherError(f"the server at {self.base_url} does not serve model {self.name!r} (it serves {list(ids[:10])})",
+                               hint="pass --teacher one of the served model names")
+        self._checked_model = True
+        ours = next((m for m in data if m.get("id") == self.name), None)
+        ctx = ours.get("max_model_len") if ours else None
+        return ServerInfo(ids, int(ctx) if isinstance(ctx, int) and not isinstance(ctx, bool) and ctx > 0 else None)
+
+    def count_prompt_tokens(self, prompts: list[list[dict[str, str]]]) -> list[int] | None:
+        """Exact prompt lengths (chat template applied, generation prompt added) from the server's
+        `/tokenize` endpoint (vLLM and SGLang serve it beside /v1); None when it has none."""
+        import httpx
+
+        root = re.sub(r"/v1/?$", "", self.base_url)
+        out = []
+        with httpx.Client(headers=self._headers(), timeout=httpx.Timeout(min(self.timeout, 30.0))) as client:
+            for messages in prompts:
+                try:
+                    resp = client.post(f"{root}/tokenize", json={"model": self.name, "messages": messages,
+                                                                 "add_generation_prompt": True})
+                    count = resp.json().get("count") if resp.status_code == 200 else None
+                except (httpx.HTTPError, ValueError, AttributeError):
+                    return None
+                if not isinstance(count, int):
+                    return None
+                out.append(count)
+        return out
+
     # -- public -----------------------------------------------------------------------------
     def generate(self, requests: list[Request], sampling: SamplingConfig, *,
                  on_result: OnResult | None = None) -> list[list[Completion]]:
@@ -152,10 +252,7 @@ class OpenAITeacher:
     async def _run(self, requests: list[Request], sampling: SamplingConfig, on_result: OnResult | None):
         import httpx
 
-        headers = {"Content-Type": "application/json"}
-        key = self._key()
-        if key:
-            headers["Authorization"] = f"Bearer {key}"
+        headers = self._headers()
         limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
         results: list[list[Completion | None]] = [[None] * len(r.sample_indices) for r in requests]
         self._sem = asyncio.Semaphore(self.concurrency)
@@ -215,6 +312,18 @@ class OpenAITeacher:
         if resp.status_code == 404:
             raise TeacherError(f"{self.base_url}: HTTP 404 for {resp.request.url.path} (wrong --base-url or model?)",
                                hint="an OpenAI-compatible base URL usually ends in /v1")
+
+    def _raise_context(self, resp, sampling: SamplingConfig) -> None:
+        """One clear error for the whole run: with this budget every request would be refused."""
+        text = self._redact(_server_message(resp))
+        m = _CONTEXT_NUMBER.search(text)
+        context = f"its context is {m.group(1)} tokens and " if m else ""
+        raise ContextLengthError(
+            f"the server at {self.base_url} refused a request that does not fit the model's context: "
+            f"{context}the budget is --max-tokens {sampling.max_tokens} (HTTP 400: {text[:300]})",
+            hint="pass a smaller --max-tokens (the context minus the longest prompt), or --max-model-len CONTEXT so the "
+                 "budget is derived from it; no error rows were written for the refused requests",
+        )
 
     def _payload(self, req: Request, j: int, sampling: SamplingConfig) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -276,6 +385,8 @@ class OpenAITeacher:
                     wait_at_least = min(retry_after_seconds(resp.headers.get("retry-after")) or 0.0, self.retry_after_max)
                 else:
                     self._raise_fatal(resp)
+                    if resp.status_code == 400 and _CONTEXT_400.search(resp.text or ""):
+                        self._raise_context(resp, sampling)
                     if self._tpm is not None:
                         self._tpm.charge(-estimate)  # nothing was generated
                     self.stats[f"error:http_{resp.status_code}"] += 1
@@ -307,3 +418,18 @@ class OpenAITeacher:
         finish = choices[0].get("finish_reason") or "unknown"
         return Completion(text=content, finish_reason=finish if finish in ("stop", "length") else "unknown",
                           prompt_tokens=pt, completion_tokens=ct, reasoning=reasoning)
+
+
+def _server_message(resp) -> str:
+    """The error text of a JSON error body ({"error": {"message": ...}} or {"message": ...}), else the body."""
+    try:
+        data = resp.json()
+    except ValueError:
+        return (resp.text or "").strip()
+    if isinstance(data, dict):
+        err = data.get("error", data)
+        if isinstance(err, dict) and isinstance(err.get("message"), str):
+            return err["message"]
+        if isinstance(err, str):
+            return err
+    return (resp.text or "").strip()

@@ -17,8 +17,17 @@ from factory.generate.teachers.base import (
     Request,
     SamplingConfig,
     deliver,
+    render_chat,
 )
 from factory.schemas.errors import MissingDependencyError
+
+
+def require_vllm() -> None:
+    """vLLM is an optional extra: say how to install it (before any other work of the run)."""
+    try:
+        import vllm  # noqa: F401
+    except ImportError:
+        raise MissingDependencyError("vllm", extra="vllm", purpose="--backend vllm (needs CUDA GPUs)") from None
 
 
 class VllmTeacher:
@@ -52,10 +61,9 @@ class VllmTeacher:
     def _load(self) -> None:
         if self._llm is not None:
             return
-        try:
-            from vllm import LLM
-        except ImportError:
-            raise MissingDependencyError("vllm", extra="vllm", purpose="--backend vllm (needs CUDA GPUs)") from None
+        require_vllm()
+        from vllm import LLM
+
         kwargs: dict[str, Any] = dict(
             model=self.name,
             tensor_parallel_size=self.tensor_parallel_size,
@@ -75,9 +83,7 @@ class VllmTeacher:
         self._stop_ids = sorted(stop)
 
     def render(self, request: Request) -> list[int]:
-        text = self._tok.apply_chat_template(request.messages, tokenize=False, add_generation_prompt=True)
-        if request.prefill and not text.endswith(request.prefill):
-            text += request.prefill
+        text = render_chat(self._tok, request.messages, request.prefill)
         return self._tok(text, add_special_tokens=False)["input_ids"]
 
     def generate(self, requests: list[Request], sampling: SamplingConfig, *,
