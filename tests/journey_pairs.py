@@ -31,7 +31,7 @@ def _reviewed_math500() -> dict[tuple[str, int], bool]:
     return {(r["file"], int(r["idx"])): bool(r["correct"]) for r in rows if int(r.get("sample", 0)) == 0}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def math500_pairs() -> tuple[list[tuple[dict, dict]], dict[str, str]]:
     """(wrong row, correct row) per MATH-500 problem where exactly one of the two models is right."""
     fixed = _reviewed_math500()
@@ -50,7 +50,7 @@ def math500_pairs() -> tuple[list[tuple[dict, dict]], dict[str, str]]:
     return _pairs(by_pid), ref
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def olympiad_rows() -> tuple[dict[str, Any], ...]:
     """The 1,350 reviewed OlympiadBench outputs as trace rows (short CoT: the output is the answer
     part; reasoning null)."""
@@ -75,7 +75,7 @@ def olympiad_rows() -> tuple[dict[str, Any], ...]:
     return tuple(out)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def olympiad_pairs() -> tuple[list[tuple[dict, dict]], dict[str, str]]:
     by_pid: dict[str, list[dict]] = {}
     ref: dict[str, str] = {}

@@ -28,15 +28,15 @@ from pathlib import Path
 import pytest
 from curate_data import score_with_filters, trace_rows, write_traces
 from factory.cli.app import app
+from factory.recipes.loader import list_recipes, load_recipe
 from recipe_data import handmade_long_code_rows, handmade_long_science_rows
 from typer.testing import CliRunner
 
 from factory.curate.sft import SKY_T1_SYSTEM_PROMPT, approx_tokens, parse_assistant
 from factory.io.dataset import read_table
-from factory.recipes.loader import list_recipes, load_recipe
 
 SHORT_COT_TEACHERS = {"Qwen/Qwen2.5-14B-Instruct"}
-SELF_CHECK = re.compile(r"\bwait\b|double-check|let me (check|verify|make sure)|\bverify\b", re.I)
+SELF_CHECK = re.compile(r"\bwait\b|double-check|let me (check|verify|make sure)|\bverify\b", re.IGNORECASE)
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +61,7 @@ def _curate(out: Path, *args: str) -> list[dict]:
 
 def _words(text: str) -> int:
     """Prose words of a solution, boxes and LaTeX commands left out."""
-    text = re.sub(r"\\boxed\{[^{}]*\}|\\[A-Za-z]+|```.*?```", " ", text, flags=re.S)
+    text = re.sub(r"\\boxed\{[^{}]*\}|\\[A-Za-z]+|```.*?```", " ", text, flags=re.DOTALL)
     return len(re.findall(r"[A-Za-z]{2,}", text))
 
 
@@ -91,7 +91,7 @@ def test_sky_t1_17k_shape(data):
         assert r["messages"][0]["content"] == SKY_T1_SYSTEM_PROMPT
         content = r["messages"][-1]["content"]
         assert re.fullmatch(r"<\|begin_of_thought\|>\n\n.+\n\n<\|end_of_thought\|>\n\n<\|begin_of_solution\|>\n\n.+"
-                            r"\n\n<\|end_of_solution\|>", content, flags=re.S), content[:200]
+                            r"\n\n<\|end_of_solution\|>", content, flags=re.DOTALL), content[:200]
         thought, solution = parse_assistant(content, fmt="sky-t1")
         src = data["by_id"][r["trace_ids"][0]]
         assert src["teacher"] not in SHORT_COT_TEACHERS  # a reasoning model's trace, never a short CoT
@@ -151,7 +151,7 @@ def test_r1_800k_shape(data, tmp_path):
     long_, short_ = [], []
     for r in reasoning:
         content = r["messages"][-1]["content"]
-        assert re.fullmatch(r"<think>\n.+\n</think>\n\n.+", content, flags=re.S)
+        assert re.fullmatch(r"<think>\n.+\n</think>\n\n.+", content, flags=re.DOTALL)
         thought, summary = parse_assistant(content, fmt="think")
         src = data["by_id"][r["trace_ids"][0]]
         assert src["teacher"] not in SHORT_COT_TEACHERS and src["verdict_math"] == "correct"

@@ -828,7 +828,7 @@ def print_report(report: dict[str, Any], log: Callable[[str], None] = print) -> 
         log(f"WARNING: {w}")
 
 
-__all__ = ["curate", "print_report", "resolve_sources", "scan_traces", "select_traces", "per_problem"]
+__all__ = ["curate", "per_problem", "print_report", "resolve_sources", "scan_traces", "select_traces"]
 
 
 def make_rewrite(journey: dict[str, Any] | None):

@@ -243,7 +243,7 @@ def _items(s: str) -> list[str]:
     return [re.sub(r"\s|\$", "", x) for x in out if x.strip()]
 
 
-_COUNTING = re.compile(r"how many|number of|in how many ways|count|arrangements|possible (values|outcomes)", re.I)
+_COUNTING = re.compile(r"how many|number of|in how many ways|count|arrangements|possible (values|outcomes)", re.IGNORECASE)
 
 
 def mistake_kind(wrong: str | None, gold: str | None, problem: str | None = None) -> str:
@@ -288,14 +288,14 @@ _PARA = re.compile(r"\n\s*\n")
 # words that mark a paragraph of a long thought as its conclusion (with the answer stated as a
 # result): "e^2 = 16" is a step, "So the maximum value is 16" concludes
 _CONCLUDES = re.compile(r"answer|therefore|thus|hence|final|conclu|in total|altogether|so,? the|"
-                        r"the (maximum|minimum|largest|smallest|value|sum|total|number|probability|area|result)", re.I)
+                        r"the (maximum|minimum|largest|smallest|value|sum|total|number|probability|area|result)", re.IGNORECASE)
 # closing chat boilerplate and give-ups: never part of a thought
 _BOILERPLATE = re.compile(
     r"^\W*(let me know|i hope|note:|\*\*note|please note|feel free|if you have|this (outline|process|approach) "
-    r"(provides|involves)|while we can't|due to the complexity|without further)", re.I)
+    r"(provides|involves)|while we can't|due to the complexity|without further)", re.IGNORECASE)
 _GIVE_UP = re.compile(r"(difficult|impossible|cannot|can't|not possible) to (provide|determine|give|find) "
                       r"(a |an |the )?(definitive|exact|specific|final)|without further (analysis|information|"
-                      r"calculation)|requires (more|further) (analysis|information)", re.I)
+                      r"calculation)|requires (more|further) (analysis|information)", re.IGNORECASE)
 
 
 def last_boxed(text: str) -> str | None:
@@ -337,7 +337,7 @@ def _result_pattern(answer: str) -> re.Pattern[str]:
     "-9" inside "3 - 9 + 6" and the "8" of "(8,0)" are not)."""
     inner = _answer_pattern(answer).pattern
     lead = r"(?:=|\bis|\bequals|\bbe|\bgets?|\bgives?|:|\banswer)\s*(?:\$|\\\(|\\\[|\*\*)?\s*"
-    return re.compile(lead + inner + r"(?!\s*[-+*/^_{(\d=])", re.I)
+    return re.compile(lead + inner + r"(?!\s*[-+*/^_{(\d=])", re.IGNORECASE)
 
 
 def _normalise_fracs(text: str) -> str:
@@ -398,7 +398,7 @@ def _trim_tail(text: str) -> str:
     paras = _paragraphs(text)
     while paras and (_BOILERPLATE.search(text[paras[-1][0]: paras[-1][1]].strip("*# \n"))
                      or _GIVE_UP.search(text[paras[-1][0]: paras[-1][1]])
-                     or re.fullmatch(r"\W*(final answer|conclusion|answer)\W*", text[paras[-1][0]: paras[-1][1]], re.I)):
+                     or re.fullmatch(r"\W*(final answer|conclusion|answer)\W*", text[paras[-1][0]: paras[-1][1]], re.IGNORECASE)):
         paras.pop()
     return text[: paras[-1][1]].rstrip() if paras else ""
 
@@ -499,7 +499,7 @@ def earlier_cut(part: str, *, fraction: float) -> str | None:
 # ---------------------------------------------------------------------------------------------
 
 _RESTATE = re.compile(r"^(?:so,? |okay,? so |alright,? so |well,? )?(?:i(?:'ve| have) (?:got )?(?:this|a|these) "
-                      r"(?:problem|question|function|equation)|let's tackle this|i need to (?:solve|find|figure))", re.I)
+                      r"(?:problem|question|function|equation)|let's tackle this|i need to (?:solve|find|figure))", re.IGNORECASE)
 _WORD = re.compile(r"[A-Za-z]{3,}|\d+")
 
 

@@ -18,7 +18,9 @@ import json
 import math
 import re
 from collections import Counter
-from json.encoder import encode_basestring as _json_str  # the C escaper json.dumps(ensure_ascii=False) uses
+from json.encoder import (
+    encode_basestring as _json_str,  # the C escaper json.dumps(ensure_ascii=False) uses
+)
 from typing import Any, Literal
 
 from factory.schemas.contracts import meta_json
@@ -69,7 +71,7 @@ def _between(text: str, a: str, b: str) -> str | None:
     return text[i + len(a): j if j >= 0 else len(text)]
 
 
-_FENCE = re.compile(r"```[^\n]*\n.*?```", re.S)
+_FENCE = re.compile(r"```[^\n]*\n.*?```", re.DOTALL)
 _PARA = re.compile(r"\n\s*\n")
 # A stated final answer without a box ("The final answer is 12.", "**Final Answer:** ...",
 # "答案是 13"): models that do not box (Gemma, many chat models) still conclude with one of these.
