@@ -69,6 +69,11 @@ def problem_rows(opts: TasksOptions) -> Iterator[dict[str, Any]]:
 def write_tasks(opts: TasksOptions, *, mode: Literal["create", "overwrite"] = "create", command: str | None = None,
                 log: Callable[[str], None] = print) -> dict[str, Any]:
     """Write the problems (the stage runner decides create / overwrite / up to date)."""
+    from factory.schemas.options import cross_field_problems
+
+    problems = cross_field_problems(opts, style="cli")  # also when called without the option checker
+    if problems:
+        raise InputError("; ".join(problems))
     out = Path(opts.out)
     command = command or f"factory tasks {opts.task} --n {opts.n} --seed {opts.seed}"
     with DatasetWriter(out, "problem", mode=mode, command=command, params=_params(opts)) as w:
