@@ -160,6 +160,8 @@ def test_real_samples_are_valid_and_reflections_vary(real_yield, checker):
     assert transitions.most_common(1)[0][1] <= 3 and len(transitions) >= 0.9 * len(kept)  # no boilerplate line
     kinds = Counter(d.kind for d in kept)
     assert len(kinds) >= 6 and kinds["setup"] < 0.75 * len(kept)
+    # thoughts cut off before concluding vs short answers that stop at an outline
+    assert kinds["no_conclusion"] > 50 and kinds["gave_up"] > 5
     stated = [d for d in kept if d.stated is not None]
     for d in stated:
         assert f"${d.stated}$" in d.transition and d.wrong_part.rstrip().endswith(d.wrong_part.rstrip()[-20:])

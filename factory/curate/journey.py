@@ -29,7 +29,8 @@ so the wrong part states no answer (the wrong trace's own answer must still be w
 
 The reflection is composed from a seeded choice of an opener, a doubt about the stated answer, a
 clause naming the kind of mistake (sign, off by one, over/under-counting, missing or extra
-solutions, arithmetic slip, setup, no conclusion: read off the wrong and the reference answers)
+solutions, arithmetic slip, setup: read off the wrong and the reference answers; no conclusion,
+gave up: read off the attempt)
 and a plan, in the trace's language (English composed; other languages from phrase banks with
 `{wrong}`); or written by a teacher backend (`journey.reflection: teacher`, prompt preset
 `o1-journey`), checked (names the wrong answer, does not give away the right one, no tags or
@@ -128,6 +129,10 @@ MISTAKES: dict[str, list[str]] = {
                       "This is getting long, and I still haven't settled on a definite answer.",
                       "I'm not converging on anything definite this way.",
                       "I haven't pinned down a definite answer yet, and this approach is getting messy."],
+    # a short answer that stops at an outline or says it cannot give an answer
+    "gave_up": ["I've only outlined an approach without actually working it out.",
+                "An outline is not an answer: I haven't computed anything concrete yet.",
+                "I stopped at a plan instead of carrying it through to an actual answer."],
 }
 PLANS = ["Let me redo this carefully.", "Let me go back and work through it again.",
          "Let me start over with a cleaner approach.", "Let me rethink the approach from the beginning.",
@@ -653,6 +658,8 @@ def draft(wrong: dict[str, Any], correct: dict[str, Any], cfg: JourneyConfig, *,
     kind = mistake_kind(att.answer, reference, correct.get("problem") or wrong.get("problem"))
     if stated is None and att.answer is not None:
         kind = "setup"  # cut earlier: the wrong answer is not on the page, so neither is its kind
+    elif att.answer is None and not (wrong.get("reasoning") or "").strip() and (wrong.get("answer") or "").strip():
+        kind = "gave_up"  # a short answer that never got past an outline
     key = f"{wrong['id']}|{correct['id']}"
     transition = compose_reflection(wrong=stated, kind=kind, key=key, seed=cfg.seed, lang=lang, bank=bank)
     d = Draft(problem_id=wrong["problem_id"], wrong=wrong, correct=correct, wrong_part=part, stated=stated,
