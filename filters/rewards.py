@@ -35,7 +35,6 @@ Exercise: `python -m pytest -q tests/test_rewards.py`.
 
 from __future__ import annotations
 
-import inspect
 import json
 from collections.abc import Callable
 from typing import Any
@@ -75,10 +74,7 @@ def _column(kwargs: dict[str, Any], name: str, n: int, default: Any) -> list[Any
 # -- format ---------------------------------------------------------------------------------------
 
 # no length bounds here: the trainer's max_completion_length (and the length rewards) own length.
-# The length knobs are being renamed (min_tokens -> min_length_tokens): accept either spelling.
-_LENGTH_OFF = ({"min_length_tokens": 0, "max_length_tokens": None}
-               if "max_length_tokens" in inspect.signature(FormatFilter.__init__).parameters
-               else {"min_tokens": 0, "max_tokens": None})
+_LENGTH_OFF = {"min_length_tokens": 0, "max_length_tokens": None}  # length is the length reward's job
 _FORMAT = FormatFilter(require_stop=False, **_LENGTH_OFF)
 
 

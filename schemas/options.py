@@ -350,11 +350,26 @@ def check_all(cls: type, values: Mapping[str, Any], *, style: Style = "recipe", 
 
 def _required_stand_ins(cls: type, key: str) -> dict[str, Any]:
     """Values that satisfy the other required options, so one key can be checked alone."""
-    out = {}
-    for o in options_of(cls):
-        if o.required and o.name != key:
-            out[o.name] = [] if typing.get_origin(o.base) is list else "x"
-    return out
+    return {o.name: stand_in(o) for o in options_of(cls) if o.required and o.name != key}
+
+
+def stand_in(o: Option) -> Any:
+    """A value of the option's type within its bounds (for checking other keys alone)."""
+    b = o.base
+    if typing.get_origin(b) is Literal:
+        return typing.get_args(b)[0]
+    if typing.get_origin(b) is list:
+        inner = typing.get_args(b)[0]
+        return [typing.get_args(inner)[0]] if typing.get_origin(inner) is Literal else []
+    if typing.get_origin(b) is dict or b is dict:
+        return {}
+    if b is bool:
+        return False
+    if b in (int, float):
+        lo = o.ge if o.ge is not None else (o.gt + 1 if o.gt is not None else None)
+        v = lo if lo is not None else (o.le if o.le is not None else 0)
+        return b(v)
+    return "x"
 
 
 def build(cls: type, values: Mapping[str, Any], *, style: Style = "recipe", path: str = "", what: str | None = None) -> Any:

@@ -122,17 +122,35 @@ def _all_flags() -> set[str]:
 
 
 def _hint_strings() -> list[tuple[str, int, str]]:
-    """Every string literal passed as `hint=...` (or inside an f-string there) in the product."""
+    """Every hint text (`hint=...`) in the product, its string pieces joined (an f-string's
+    values stand as `{}`)."""
     out = []
     for folder in ("factory", "filters", "recipes", "schemas", "cli"):
         for py in (REPO / folder).rglob("*.py"):
             tree = ast.parse(py.read_text(), filename=str(py))
             for node in ast.walk(tree):
                 if isinstance(node, ast.keyword) and node.arg == "hint":
+                    parts = []
                     for sub in ast.walk(node.value):
                         if isinstance(sub, ast.Constant) and isinstance(sub.value, str):
-                            out.append((str(py.relative_to(REPO)), node.value.lineno, sub.value))
+                            parts.append(sub.value)
+                        elif isinstance(sub, ast.FormattedValue):
+                            parts.append("{}")
+                    if parts:
+                        out.append((str(py.relative_to(REPO)), node.value.lineno, "".join(parts)))
     return out
+
+
+def _factory_flags_named(text: str) -> list[str]:
+    """Flags a hint tells the user to pass to factory: those outside `code spans`, and those in
+    spans that run factory (`factory ...`); a span running another tool (`hf download ...`,
+    `pip install ...`) names that tool's flags."""
+    flags = []
+    for i, piece in enumerate(re.split(r"`", text)):
+        if i % 2 == 1 and piece.strip() and not piece.strip().startswith("factory"):
+            continue
+        flags += re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*", piece)
+    return flags
 
 
 def test_every_flag_a_hint_names_exists():
@@ -141,7 +159,12 @@ def test_every_flag_a_hint_names_exists():
     assert len(hints) > 50  # the scan found the hints
     bad = []
     for where, line, text in hints:
-        for flag in re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*", text):
+        for flag in _factory_flags_named(text):
             if flag not in flags:
                 bad.append(f"{where}:{line}: {flag} in {text!r}")
     assert not bad, "hints name flags no command has:\n" + "\n".join(bad)
+
+
+def test_the_hint_scan_tells_factory_flags_from_other_tools():
+    assert _factory_flags_named("pass --overwrite, or `factory verify --strict`") == ["--overwrite", "--strict"]
+    assert _factory_flags_named("download it with `hf download ORG/NAME --repo-type dataset`") == []
