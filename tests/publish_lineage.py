@@ -38,6 +38,9 @@ SKY, QWEN, CODE = "Sky-T1-math-correct-5K-27B", "Qwen/Qwen2.5-14B-Instruct", "Hu
 SAMPLING = {"temperature": 0.7, "top_p": 0.95, "max_tokens": 16384, "n": 1, "seed": 0,
             "top_k": None, "prompt_preset": "qwen", "extra": json.dumps({"run_seed": 0, "prefill": None})}
 SYSTEM = "Please reason step by step, and put your final answer within \\boxed{}."
+# the recipe curate records in its manifest (embedded in the card as it is)
+RECIPE = {"name": "quickstart", "seed": 0, "stages": ["ingest", "dedup", "decontaminate", "generate", "verify", "filter", "curate"],
+          "curate": {"per_problem": {"policy": "shortest-correct"}, "output": {"validation_fraction": 0.2}}}
 # the vLLM branch's recorded price: 0.02 GPU-hours at $2.50 per GPU-hour
 GPU_HOURS, COST = 0.02, 0.05
 
@@ -57,6 +60,22 @@ def _stage(root: Path, kind: str, entry: str, inputs: list[Path], out: Path, wri
     ctx = StageContext(stage=entry, command=f"factory run quickstart: {entry}", log=lambda s: None, progress=False,
                        run_dir=root, recipe_name="quickstart")
     run_stage(kind, opts, ctx, lambda o, c: write(Path(o.out)))
+
+
+def card_table(card: str, heading: str, after: str | None = None) -> list[list[str]]:
+    """The first table of a card section (or the first after the line starting with `after`
+    inside it), without its header row; cells stripped of backticks."""
+    section = card.split(f"## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    if after:
+        section = section.split(after, 1)[1]
+    table = section[section.index("\n|") + 1:].split("\n\n", 1)[0]
+    lines = [ln for ln in table.splitlines() if ln.startswith("| ")]
+    return [[c.strip().strip("`") for c in re.split(r"(?<!\\)\|", ln.strip())[1:-1]] for ln in lines[1:]]
+
+
+def card_tree(card: str) -> list[str]:
+    """The lineage drawing's lines."""
+    return card.split("## Lineage", 1)[1].split("```text\n", 1)[1].split("\n```", 1)[0].splitlines()
 
 
 def _think_split(completion: str) -> tuple[str | None, str | None, bool]:
@@ -267,7 +286,7 @@ def build_lineage(root: Path, package_data: Path, *, n_math: int = 30) -> dict[s
 
     def curate(out: Path) -> dict:
         for split, rows in splits.items():
-            write_dataset(out / split, "sft", rows, command="factory run quickstart: curate",
+            write_dataset(out / split, "sft", rows, command="factory run quickstart: curate", params={"recipe": RECIPE},
                           stats={"split": split, "mix": mix, "funnel": {"traces_in": len(good) + len(wrong)}})
         return {"rows": len(sft_rows)}
 

@@ -13,7 +13,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from publish_lineage import COST, GPU_HOURS, QWEN, SKY, HandRun, build_lineage
+from publish_lineage import COST, GPU_HOURS, QWEN, SKY, HandRun, build_lineage, card_table, card_tree
 
 from factory.io.dataset import DatasetWriter, read_manifest, read_table, write_dataset
 from factory.pipeline.runner import StageContext, run_stage
@@ -34,15 +34,7 @@ def card(lineage) -> str:
     return build_card(gather(lineage["sft"]), repo_id="factory-demo/quickstart-sft")
 
 
-def table_rows(card: str, heading: str, after: str | None = None) -> list[list[str]]:
-    """The first table under a heading (or under the line starting with `after` inside it),
-    without its header row."""
-    section = card.split(f"## {heading}\n", 1)[1].split("\n## ", 1)[0]
-    if after:
-        section = section.split(after, 1)[1]
-    table = section[section.index("\n|") + 1:].split("\n\n", 1)[0]
-    lines = [ln for ln in table.splitlines() if ln.startswith("| ")]
-    return [[c.strip().strip("`") for c in re.split(r"(?<!\\)\|", ln.strip())[1:-1]] for ln in lines[1:]]
+table_rows = card_table
 
 
 def n(s: str) -> int:
@@ -71,7 +63,7 @@ def test_no_absolute_path_and_no_clock_time(card, lineage):
 
 
 def test_the_lineage_is_drawn_as_branches_that_merge(card):
-    tree = card.split("## Lineage", 1)[1].split("```text\n", 1)[1].split("\n```", 1)[0].splitlines()
+    tree = card_tree(card)
     names = [re.sub(r"^[│├└─ ]*", "", ln).split("  ")[0] for ln in tree]
     assert names[0] == "sft"
     # the published set reads four folders: both filtered branches, the code branch, and the
@@ -154,7 +146,7 @@ def test_acceptance_and_the_rest_come_from_the_rows(lineage):
     assert sum(a["used"] for a in facts.acceptance) == len({r["trace_ids"][-1] for r in sft})
     assert facts.tokens["reasoning"].size == facts.rows and facts.percentiles("reasoning")["p50"] > 100
     assert {(s, lic) for s, lic, _ in facts.sources} == {("math500", "Apache-2.0"), ("humaneval", "MIT")}
-    assert facts.recipe_name == "quickstart" and "stages:" in facts.recipe_yaml and "curate.mix.size=auto" in facts.recipe_yaml
+    assert facts.recipe_name == "quickstart" and "shortest-correct" in facts.recipe_yaml
     assert facts.example["messages"][1]["content"].startswith("<think>\n")
     # score_language counted once, at the folders that scored it (kept + rejected)
     scored = sum(read_manifest(lineage[k]).rows + read_manifest(lineage[k] / "rejected").rows

@@ -10,6 +10,45 @@ from typer.testing import CliRunner
 from factory.io.dataset import read_manifest, read_table
 
 
+def check_card(out) -> None:
+    """The card and report follow the recorded lineage: both teachers, both branches merging at
+    curate, every number equal to the folders' manifests and rows, no absolute path."""
+    from collections import Counter
+
+    from publish_lineage import card_table, card_tree
+
+    card = (out / "hub" / "README.md").read_text()
+    report = (out / "report.html").read_text()
+    assert str(out) not in card and str(out) not in report and str(out.resolve()) not in card
+    m = lambda p: read_manifest(out / p).rows  # noqa: E731
+    # both branches: the long- and short-CoT traces, generated from the same problems, merge at curate
+    tree = card_tree(card)
+    top = [ln[4:].split("  ")[0] for ln in tree if ln[:4] in ("├── ", "└── ")]
+    assert {"filtered/long_cot", "filtered/short_cot"} <= set(top), tree
+    shared = [ln for ln in tree if ln.lstrip("│├└─ ").startswith("problems/math_clean ")]
+    assert len(shared) == 2 and "↑ above" in shared[1]
+    # every folder once, with its manifest's rows; rejected counts equal the rejected/ folders'
+    funnel = {r[0]: r for r in card_table(card, "Funnel")}
+    for key in ("problems/math_dedup", "problems/math_clean", "traces/long_cot", "traces/short_cot", "verified/long_cot",
+                "verified/short_cot", "filtered/long_cot", "filtered/short_cot"):
+        assert int(funnel[key][5].replace(",", "")) == m(key), key
+        if (out / key / "rejected").exists():
+            assert int(funnel[key][6].replace(",", "")) == m(f"{key}/rejected"), key
+    assert int(funnel["sft"][5].replace(",", "")) == m("sft/train") + m("sft/validation")
+    drops = Counter()
+    for folder, reason, n in card_table(card, "Funnel", after="Rejected rows by reason"):
+        drops[folder] += int(n.replace(",", ""))
+    for key in ("verified/long_cot", "verified/short_cot", "filtered/long_cot", "filtered/short_cot"):
+        assert drops[f"{key}/rejected"] == m(f"{key}/rejected"), key
+    # both teachers, read from the rows: traces generated and rows of the set
+    teachers = {r[0]: r for r in card_table(card, "Teachers")}
+    gen = Counter(t for k in ("traces/long_cot", "traces/short_cot") for t in read_table(out / k).column("teacher").to_pylist())
+    assert set(teachers) == set(gen) == {"Sky-T1-math-correct-5K-27B", "Qwen/Qwen2.5-14B-Instruct"}
+    for name, n in gen.items():
+        assert int(teachers[name][2].replace(",", "")) == n
+    assert sum(int(r[6].replace(",", "")) for r in teachers.values()) == m("sft/train") + m("sft/validation")
+
+
 def test_quickstart_runs_every_stage_and_reruns_as_noop(tmp_path):
     from factory.cli.app import app
 
@@ -32,20 +71,7 @@ def test_quickstart_runs_every_stage_and_reruns_as_noop(tmp_path):
     for msgs in train.column("messages").to_pylist():
         assert msgs[-1]["role"] == "assistant" and msgs[-1]["content"].startswith("<think>\n")
     assert (out / "hub" / "README.md").exists() and (out / "report.html").exists()
-    # the card's funnel shows the real numbers of this run's manifests
-    card = (out / "hub" / "README.md").read_text()
-    funnel = card.split("## Funnel", 1)[1].split("\n## ", 1)[0]
-    rows = {}
-    for line in funnel.splitlines():
-        cells = [c.strip().strip("`") for c in line.strip().strip("|").split("|")]
-        if len(cells) >= 3 and cells[2].replace(",", "").isdigit():
-            rows[cells[1]] = int(cells[2].replace(",", ""))
-    m = lambda p: read_manifest(out / p).rows  # noqa: E731
-    assert rows["factory run: dedup (problems)"] == m("problems/math_dedup")
-    assert rows["factory run: decontaminate (problems)"] == m("problems/math_clean")
-    assert rows["math"] == m("verified/long_cot")
-    assert rows["language"] == m("filtered/long_cot")
-    assert rows["the published set (all splits)"] == m("sft/train") + m("sft/validation")
+    check_card(out)
     assert (out / "student" / "model.safetensors").exists()
     ev = json.loads((out / "eval" / "eval.json").read_text())
     assert {x["benchmark"] for x in ev["results"]} == {"math500", "humaneval"}

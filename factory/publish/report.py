@@ -265,6 +265,7 @@ def plot_mix(f: Facts) -> str | None:
         bottom += vals
     for x, total in enumerate(bottom):
         ax.text(x, total, f"{int(total):,}", ha="center", va="bottom", fontsize=9)
+    ax.set_xlim(-0.5 - 0.4 * (len(domains) < 3), len(domains) - 0.5 + 0.4 * (len(domains) < 3))  # no slab-wide bar for one domain
     ax.margins(y=0.12)
     _legend_right(ax, title="kind")
     ax.set_ylabel("rows")
@@ -326,7 +327,8 @@ _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 h1{font-size:1.6em} h2{font-size:1.2em;margin-top:1.6em;border-bottom:1px solid #ddd;padding-bottom:.2em}
 img{max-width:100%;height:auto;display:block;margin:.5em 0}
-table{border-collapse:collapse;font-size:.85em;margin:.5em 0;max-width:100%} td,th{border:1px solid #ddd;padding:.25em .6em;text-align:left;overflow-wrap:anywhere}
+table{border-collapse:collapse;font-size:.85em;margin:.5em 0} td,th{border:1px solid #ddd;padding:.25em .6em;text-align:left;white-space:nowrap}
+td.wrap{white-space:normal;overflow-wrap:anywhere;min-width:14em}
 td.num{text-align:right;font-variant-numeric:tabular-nums} .muted{color:#777}
 pre{font-size:.8em;background:#f7f7f7;padding:.6em;overflow-x:auto}
 """
@@ -334,7 +336,10 @@ pre{font-size:.8em;background:#f7f7f7;padding:.6em;overflow-x:auto}
 
 def _cell(v: Any) -> str:
     num = isinstance(v, (int, float)) or bool(re.fullmatch(r"[\d,.]+%?", str(v)))
-    return f'<td class="num">{html.escape(str(v))}</td>' if num else f"<td>{html.escape(str(v))}</td>"
+    if num:
+        return f'<td class="num">{html.escape(str(v))}</td>'
+    # long cells (folder lists, reasons) wrap, anywhere if they must; short ones never break
+    return f'<td class="wrap">{html.escape(str(v))}</td>' if len(str(v)) > 28 else f"<td>{html.escape(str(v))}</td>"
 
 
 def _table(header: list[str], rows: list[list[Any]]) -> str:
