@@ -293,6 +293,20 @@ def test_scan_rule_matches_split_trace_on_real_and_edge_rows():
         elif facts[0] != expect_final or tuple(facts) != trace_facts(c, r, a):
             mismatches.append((r and r[:40], a and a[-60:], facts, expect_final))
     assert not mismatches, mismatches[:5]
+    # the paragraph-start walk equals the regex rule it replaces
+    import re
+
+    from factory.curate.sft import _paragraph_start
+
+    def by_regex(text, pos):
+        start = 0
+        for m in re.finditer(r"\n\s*\n", text[:pos]):
+            start = m.end()
+        return start
+
+    for text in [c for c, _, _ in rows[:300]] + ["a\n\n\nb \n \n c\n\\boxed{1}", "\n\nx", "x\n \t\n\ny"]:
+        for pos in range(0, len(text) + 1, max(1, len(text) // 7)):
+            assert _paragraph_start(text, pos) == by_regex(text, pos), (text[:80], pos)
     assert sum(got["has_final"]) > 100 and sum(not f for f in got["has_final"]) > 10  # both outcomes are exercised
     assert sum(t > 0 for t in got["reasoning_tokens"]) > 100 and sum(t == 0 for t in got["reasoning_tokens"]) > 100
 

@@ -84,10 +84,17 @@ _BOX = r"\\(?:boxed|fbox)"
 
 
 def _paragraph_start(text: str, pos: int) -> int:
-    start = 0
-    for m in _PARA.finditer(text, 0, pos):
-        start = m.end()
-    return start
+    """Where the paragraph holding `pos` starts: just after the last blank line before it (the
+    end of the last `_PARA` match in text[:pos]), found by walking back over the newlines."""
+    j = text.rfind("\n", 0, pos)
+    while j > 0:
+        i = text.rfind("\n", 0, j)
+        if i < 0:
+            return 0
+        if not text[i + 1: j].strip():
+            return j + 1
+        j = i
+    return 0
 
 
 def final_paragraph(text: str) -> str | None:
@@ -264,6 +271,9 @@ def _json(v: Any) -> str | None:
     return _json_str(v) if isinstance(v, str) else None
 
 
+_ROLES = {r: _json_str(r) for r in ("system", "user", "assistant")}
+
+
 def fast_sft_id(messages: list[dict[str, str]], kind: str) -> str:
     """`factory.schemas.ids.sft_id`, the same digest: the same bytes are hashed (json.dumps of
     [[role, content], ...] with its default separators, then the unit separator, then the kind),
@@ -271,10 +281,10 @@ def fast_sft_id(messages: list[dict[str, str]], kind: str) -> str:
     0.5 s -> 0.25 s). tests/test_curate.py pins the equality on hostile strings."""
     parts = []
     for m in messages:
-        role, content = _json(m["role"]), _json(m["content"])
-        if role is None or content is None:
+        role, content = m["role"], m["content"]
+        if not (isinstance(role, str) and isinstance(content, str)):
             return sft_id(messages, kind)
-        parts.append(f"[{role}, {content}]")
+        parts.append(f"[{_ROLES.get(role) or _json_str(role)}, {_json_str(content)}]")
     h = hashlib.sha256(("[" + ", ".join(parts) + "]").encode("utf-8"))
     h.update(b"\x1f")
     h.update(kind.encode("utf-8"))
