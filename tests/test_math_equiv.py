@@ -190,6 +190,11 @@ def test_mixed_numbers_currency_percent_backslash(eq, gold, pred, verdict):
         ("f(u)=u^2+1", "f(s) = s^2 - 1", "wrong", "function_argument_renamed"),
         ("y=3x-2", "3x - y - 2 = 0", "correct", None),  # the same line, rearranged (sympy)
         ("y=3x-2", "y = 2 - 3x", "wrong", "equation_sides"),
+        ("y=3x-2", "3x - y = 2", "correct", "equation_identity"),
+        ("y = x", "x = y", "correct", "equation_identity"),
+        ("x=3", "x^2=9", "wrong", "equation_identity"),  # not the same solutions
+        ("ab", "ba", "correct", "identity_test"),  # a product of two letters, not a word
+        ("north", "North", "correct", None),
         ("K", "k", "correct", "case_folded"),
         ("3M+1", "3m+1", "correct", "case_folded"),
         ("M+m", "2m", "wrong", None),  # both cases used: M and m are different
@@ -251,7 +256,11 @@ def test_scientific_and_set_golds(eq, gold, pred, verdict):
         (r"\frac{500}{7}", "71.42", "wrong"),
         (r"\sqrt{3}", "1.732", "correct"),
         ("212", "211.97", "wrong"),  # an exact gold is not met by a value off in the shown digits
-        (r"\frac{2}{3}", "0.67", "wrong"),  # two digits are too few to stand for an exact value
+        (r"\frac{2}{3}", "0.67", "wrong"),  # too few digits to stand for an exact value
+        (r"\frac{2}{3}", "0.667", "wrong"),
+        (r"\frac{2}{3}", "0.6667", "correct"),
+        (r"\pi", "3.14", "wrong"),  # an approximation where the exact value was asked
+        ("3.14", r"\pi", "correct"),  # the gold itself is the rounded value
         ("0.7", "0.66", "wrong"),  # a one-digit gold is exact
         ("3.80", "3.8", "correct"),
     ],

@@ -108,6 +108,8 @@ def test_several_boxes_are_joined_when_the_gold_has_several_values(eq):
         ("Only one option survives: **(E)**\n(E) is correct.", "E"),
         (r"Thus \boxed{\text{(A)}}", "A"),
         ("The answer is a function of n, so we stop.", None),  # "a" is not an option letter
+        ("So the answer is (B). Option D fails at n = 3.", "B"),  # a mention of an option is no answer
+        ("解答：设小明有 x 元", None),
     ],
 )
 def test_mcq_letters_in_prose(text, letter):
@@ -140,6 +142,7 @@ def test_mcq_letter_is_taken_when_the_gold_is_an_option(eq):
         ("La respuesta es 2,5.", "2,5", "answer_is_i18n"),
         ("Ответ: 18", "18", "answer_is_i18n"),
         ("答え：36", "36", "answer_is_i18n"),
+        ("答：共 52 人", "52", "answer_is_i18n"),
     ],
 )
 def test_other_language_final_lines(text, answer, rule):

@@ -158,7 +158,7 @@ def _read(raw: str, decimal_comma: bool) -> _Side:
 
 _OPTION_PAREN = re.compile(r"(?:\\text(?:bf|rm)?\s*\{\s*)?\(\s*([A-E])\s*\)\s*\}?\s*(.*)", re.DOTALL)
 _OPTION_DOT = re.compile(r"([A-E])\s*[.:)]\s+(\S.*)", re.DOTALL)
-_OPTION_BARE = re.compile(r"(?:\\text(?:bf|rm)?\s*\{\s*)?\(?\s*([A-E])\s*\)?\s*\}?")
+_OPTION_BARE = re.compile(r"(?:\\text(?:bf|rm)?\s*\{\s*)?\(?\s*([A-Ea-e])\s*\)?\s*\}?")
 
 
 def option_parts(raw: str) -> tuple[str, str | None] | None:
@@ -167,7 +167,7 @@ def option_parts(raw: str) -> tuple[str, str | None] | None:
     s = strip_delimiters(str(raw).strip()).strip("*").strip()
     m = _OPTION_BARE.fullmatch(s)
     if m:
-        return m.group(1), None
+        return m.group(1).upper(), None
     m = _OPTION_PAREN.fullmatch(s) or _OPTION_DOT.fullmatch(s)
     if m:
         text = m.group(2).strip().strip("*").strip().rstrip(".")
@@ -206,9 +206,15 @@ _BASE = re.compile(r"(\w+)_\{?(\d+)\}?")
 # different rational functions of low degree agree on all of them only by a coincidence of
 # roots at these particular rationals; one point that differs proves them different.
 _TEST_POINTS = (Fraction(13, 7), Fraction(29, 11), Fraction(-17, 13), Fraction(41, 5))
-_VARIABLES = re.compile(r"(?<![\\A-Za-z])[a-zA-Z](?![A-Za-z])")
+_VARIABLES = re.compile(r"[a-zA-Z]")
 
 
+def _variables(norm: str) -> set[str]:
+    """Letters outside command names: "\\frac{ab}{x}" -> {a, b, x}."""
+    return set(_VARIABLES.findall(_COMMAND_NAME.sub(" ", norm)))
+
+
+_COMMAND_NAME = re.compile(r"\\[a-zA-Z]+")
 _OTHER_COMMAND = re.compile(r"\\(?!(?:frac|sqrt|pi|infty|" + _GREEK_NAMES + r")(?![a-zA-Z]))[a-zA-Z]+")
 # degrees inside a trigonometric function are an angle, not a unit: sympy reads radians
 _TRIG = re.compile(r"\\(?:sin|cos|tan|cot|sec|csc)(?![a-zA-Z])")
@@ -233,7 +239,7 @@ def identity_test(gn: str, pn: str) -> bool | None:
     letters as variables (x, n, a, b; not e, i or a command), None otherwise."""
     if "\\" in gn + pn and re.search(r"\\(?!frac|sqrt|pi|infty\b)[a-zA-Z]+", gn + pn):
         return None  # \\sin, \\log, \\binom, \\lfloor, ...: sympy decides
-    names = sorted(set(_VARIABLES.findall(gn)) | set(_VARIABLES.findall(pn)))
+    names = sorted(_variables(gn) | _variables(pn))
     if not names or any(n in ("e", "i") for n in names) or len(names) > 4:
         return None
     if re.search(r"[A-Za-z]{4,}", re.sub(r"\\[a-zA-Z]+", " ", gn + " " + pn)):
@@ -249,6 +255,38 @@ def identity_test(gn: str, pn: str) -> bool | None:
         if not eq:
             return False
     return True
+
+
+def equation_identity(ge: tuple[str, ...], pe: tuple[str, ...]) -> bool | None:
+    """Two equations `L1 = R1`, `L2 = R2` in single-letter variables state the same relation when
+    L1 - R1 is a nonzero constant times L2 - R2 (`y = 2x + 3` and `2x - y + 3 = 0`, `y = x` and
+    `x = y`); checked at the identity test's points. None when either side cannot be evaluated."""
+    if len(ge) != 2 or len(pe) != 2:
+        return None
+    dg = f"({normalize(ge[0])})-({normalize(ge[1])})"
+    dp = f"({normalize(pe[0])})-({normalize(pe[1])})"
+    if "\\" in dg + dp and re.search(r"\\(?!frac|sqrt|pi\b)[a-zA-Z]+", dg + dp):
+        return None
+    names = sorted(_variables(dg) | _variables(dp))
+    if not names or any(n in ("e", "i") for n in names) or len(names) > 4:
+        return None
+    ratio = None
+    for k, _ in enumerate(_TEST_POINTS):
+        env = {n: _TEST_POINTS[(k + j) % len(_TEST_POINTS)] + j for j, n in enumerate(names)}
+        a, b = evaluate_at(dg, env), evaluate_at(dp, env)
+        if a is None or b is None or a.kind != "scalar" or b.kind != "scalar":
+            return None
+        x, y = a.items[0], b.items[0]
+        if y == 0 or x == 0:
+            if x == 0 and y == 0:
+                continue
+            return False
+        r = x / y
+        if ratio is None:
+            ratio = r
+        elif not _exactly_close(ratio, r):
+            return False
+    return ratio is not None
 
 
 def _text_key(s: str) -> str:
@@ -581,6 +619,14 @@ class MathEquivalence:
             same = _text_key(p.norm) == _text_key(g.norm)
             return ("correct" if same else "wrong", "string", False, ()), ("", ""), ()
         gl, pl, rules = _rewrite(g.latex, p.latex, g, p, hint)
+        if not rules and "=" in gl and "=" in pl:
+            ge, pe = split_equation(gl), split_equation(pl)
+            if ge and pe:
+                same = equation_identity(ge, pe)
+                if same is not None:
+                    return ("correct" if same else "wrong", "numeric", False, ("equation_identity",)), (gl, pl), ()
+                # two equations sympy must compare whole: not their normalised right sides
+                return None, (gl, pl), ()
         dc = hint.decimal_comma
         gn = normalize(gl, decimal_comma=dc) if rules else g.norm
         pn = normalize(pl, decimal_comma=dc) if rules else p.norm

@@ -166,8 +166,9 @@ def final_boxes(text: str) -> tuple[str, ...]:
 
 
 _LETTER_PATTERNS = (
-    # "the correct answer is (C)", "answer: B", "Answer: **D**", "option (A)", "choice C is correct"
-    re.compile(r"(?:answer|option|choice)\s*(?:is|would be|should be|must be|=|:|：)?\s*(?:option|choice)?\s*[*_]*\s*(?:\\textbf\{)?\(?((?-i:[A-E]))\)?(?![A-Za-z0-9])", re.IGNORECASE),
+    # "the correct answer is (C)", "answer: B", "Answer: **D**", "the right option is A": a
+    # statement (a verb or a colon); a bare mention ("option D fails") is not one
+    re.compile(r"(?:answer|option|choice)\s*(?:is|would be|should be|must be|=|:|：)\s*(?:option|choice)?\s*[*_]*\s*(?:\\textbf\{)?\(?((?-i:[A-E]))\)?(?![A-Za-z0-9])", re.IGNORECASE),
     # a boxed letter: \boxed{C}, \boxed{\text{(C)}}
     re.compile(r"\\boxed\{\s*(?:\\text(?:bf)?\{)?\s*\(?([A-E])\)?\s*\}?\s*\}"),
     # a line that starts with the letter: "D. because ...", "**(B)** is right", "C) 12"
@@ -239,7 +240,7 @@ class _AnswerIsPhrases:
 _ANSWER_IS = _AnswerIsPhrases()
 # "the answer is" in other languages (final lines of multilingual traces)
 _ANSWER_IS_I18N = re.compile(
-    r"(?:最终答案|故答案|所以答案|因此答案|答案|答)\s*(?:是|为|為|应为|應為)?\s*[:：]?"
+    r"(?:最终答案|故答案|所以答案|因此答案|答案)\s*(?:是|为|為|应为|應為)?\s*[:：]?|(?m:^)\s*答\s*[:：]"
     r"|(?:la\s+)?r[ée]ponse(?:\s+finale)?\s*(?:est\s*)?[:：]?"
     r"|(?:die\s+)?(?:endg[üu]ltige\s+)?antwort\s*(?:ist|lautet)?\s*[:：]?"
     r"|(?:la\s+)?respuesta(?:\s+final)?\s*(?:es\s*)?[:：]?"

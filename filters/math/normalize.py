@@ -451,11 +451,18 @@ def option_letter(norm: str) -> str | None:
     return m.group(1) if m else None
 
 
+# short words that are answers (shorter letter strings such as "ab", "xyz" are products)
+_SHORT_WORDS = frozenset("yes no odd all any none both even true false up down left right north south east west".split())
+
+
 def is_text_answer(norm: str) -> bool:
-    """A word answer ("Monday", "east", "(C)", "yes"): letters only, more than one letter,
-    no LaTeX commands. Compared case-insensitively by the string stage."""
+    """A word answer ("Monday", "east", "(C)", "yes"): letters only, no LaTeX commands, and a
+    word of 4+ letters, several words, or a known short word ("no", "odd"); "ab" or "xyz" are
+    products of variables. Compared case-insensitively by the string stage."""
     core = norm.strip("()")
-    return len(core) >= 2 and bool(re.fullmatch(r"[A-Za-z][A-Za-z ,'\-]*", core)) and "\\" not in norm
+    if len(core) < 2 or "\\" in norm or not re.fullmatch(r"[A-Za-z][A-Za-z ,'\-]*", core):
+        return False
+    return len(core) >= 4 or core.lower() in _SHORT_WORDS or not core.isalpha()
 
 
 def balanced(s: str) -> bool:
@@ -905,12 +912,13 @@ def _evaluate(norm: str, env: dict[str, Number] | None) -> Value | None:
 # The precision rule for rounded answers (documented in README and math_equiv):
 # - a gold written as a decimal with at least 2 significant digits ("0.15", "1.87e6") is taken as
 #   rounded: a prediction within half a unit of its last digit passes (0.1476 for 0.15);
-# - a prediction written as a decimal with at least 3 significant digits passes against an exact
-#   gold when it is that gold correctly rounded to the digits shown (85.71 for 600/7, 1.41 for
+# - a prediction written as a decimal with at least 4 significant digits passes against an exact
+#   gold when it is that gold correctly rounded to the digits shown (85.71 for 600/7, 1.414 for
 #   \\sqrt{2}), but not when it is off by more (165.93 for 166: rounded intermediate steps);
-# - fewer digits are never enough: "0.5" as a gold is exact, and "0.33" does not pass for 1/3.
+# - fewer digits are never enough: "0.5" as a gold is exact; "0.333" does not pass for 1/3 nor
+#   "3.14" for \\pi (an approximation where an exact value was asked).
 MIN_GOLD_DIGITS = 2
-MIN_PRED_DIGITS = 3
+MIN_PRED_DIGITS = 4
 
 
 def _close(a: Number, b: Number, *, tol: float | None = None) -> bool:

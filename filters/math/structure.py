@@ -62,7 +62,7 @@ _SYMBOL = (
     r"|[A-Za-z]{1,3}(?:_(?:\{[^{}]*\}|\w))?(?:'+)?"
     r"|\|[A-Za-z]{1,3}\|)"
 )
-_NAME = re.compile(r"\s*(" + _SYMBOL + r")\s*(?:\^\{?-1\}?\s*)?(?:\(\s*([^()]*?)\s*\))?\s*(?:\^\s*\{?\d\}?)?\s*")
+_NAME = re.compile(r"\s*(" + _SYMBOL + r")\s*(\^\{?-1\}?\s*)?(?:\(\s*([^()]*?)\s*\))?\s*(\^\s*\{?\d\}?)?\s*")
 # commands that are values or operators, never the name of a quantity
 _NOT_NAMES = frozenset(
     "\\frac \\dfrac \\tfrac \\sqrt \\pi \\infty \\sin \\cos \\tan \\log \\ln \\exp \\cdot \\times \\pm \\mp "
@@ -80,8 +80,10 @@ def equation_name(lhs: str) -> tuple[str, str | None] | None:
     name = m.group(1)
     if name.split("_")[0].strip() in _NOT_NAMES:
         return None
-    arg = m.group(2)
-    return re.sub(r"\s+", "", name), (re.sub(r"\s+", "", arg) if arg is not None else None)
+    arg = m.group(3)
+    # the inverse mark and a power belong to the name: f^{-1}(x) is not f(x), BC^2 is not BC
+    full = name + (m.group(2) or "") + (m.group(4) or "")
+    return re.sub(r"\s+", "", full), (re.sub(r"\s+", "", arg) if arg is not None else None)
 
 
 _LABEL = re.compile(
