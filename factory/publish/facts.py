@@ -313,7 +313,7 @@ def _teachers(lin: Lineage, scans, funnel: list[FunnelRow], pub: list[PartScan],
     if not gens:
         return None, [], None, 0
     origin_label = "generated" if all(lin.nodes[k].stage == "generate" for k in gens) else "traces in"
-    names = {t: lin.text(str(t)) for k in gens for t in scans[(k, ".")].count("teacher")}
+    names = {t: lin.label(str(t)) for k in gens for t in scans[(k, ".")].count("teacher")}
     teachers = sorted(names, key=lambda t: (-sum(scans[(k, ".")].count("teacher").get(t, 0) for k in gens), names[t]))
 
     # kept after each filtering step, per teacher: nodes holding traces downstream of an origin

@@ -87,6 +87,11 @@ class Lineage:
     def name(self, path: str | os.PathLike[str]) -> str:
         return display_path(path, self.root)
 
+    def label(self, s: str) -> str:
+        """A recorded name (a teacher): an absolute path becomes a relative name (display_path);
+        anything else is scrubbed like free text."""
+        return display_path(s, self.root) if os.path.isabs(s) else scrub(s, self.root)
+
     def text(self, s: str) -> str:
         """A recorded string made safe to publish: every absolute path of this machine inside it
         (the DAG root, the package data, the home folder) rewritten as a relative name."""
@@ -114,16 +119,21 @@ def display_path(path: str | os.PathLike[str], root: Path) -> str:
 
 def scrub(text: str, root: Path) -> str:
     """`text` with absolute paths under the root, the package data and the home folder made
-    relative (a teacher recorded as a local model folder, a command line)."""
+    relative (a teacher recorded as a local model folder, a command line). A folder is replaced
+    only as a whole path component, and never the filesystem root itself."""
+    import re
+
     from factory.data import DATA_DIR
 
-    if not text or "/" not in text and "\\" not in text:
+    if not text or ("/" not in text and "\\" not in text):
         return text
-    swaps = [(str(DATA_DIR) + os.sep, "@data/"), (str(root) + os.sep, ""), (str(root), "."),
-             (str(Path.home()) + os.sep, "~/")]
-    for a, b in sorted(swaps, key=lambda ab: -len(ab[0])):
-        if len(a) > 1:
-            text = text.replace(a, b)
+    swaps = [(DATA_DIR, "@data"), (root, "."), (Path.home(), "~")]
+    for folder, name in sorted(swaps, key=lambda fn: -len(str(fn[0]))):
+        if len(Path(folder).parts) < 2:
+            continue  # `/` (or a drive): replacing it would rewrite every path separator
+        f = re.escape(str(folder))
+        text = re.sub(f + r"[/\\]", lambda m, n=name: "" if n == "." else n + "/", text)
+        text = re.sub(f + r"(?![\w.-])", name, text)
     return text
 
 
