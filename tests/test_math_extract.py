@@ -32,6 +32,8 @@ def eq():
         ("So the final answer is: the number of chairs $c$ equals 212.", "212", "answer_is"),
         ("Checking again, $t = 9$ is indeed the correct solution.\nNothing else to do here.", "9", "answer_is"),
         ("Adding up, 441.5 is the correct total of the three bills.", "441.5", "answer_is"),
+        ("Final answer: $q(t)$ is $t^2 - 4t + 1$.", "t^2 - 4t + 1", "answer_is"),
+        ("Final answer: $q(t) = t^2 - 4t + 1$", "q(t) = t^2 - 4t + 1", "answer_is"),
         ("Therefore, the perimeter is indeed 12π.\n\nI think that's it.", "12π", "final_line"),
     ],
 )

@@ -61,6 +61,9 @@ def test_split_unit_leaves_non_quantities_alone(answer):
         ("eV", "J", 1.602176634e-19),
         ("mi", "km", 1.609344),
         ("°", "rad", math.pi / 180),
+        ("J/(mol K)", "J mol^{-1} K^{-1}", 1),
+        (r"\frac{\text{km}}{\text{h}}", "m/s", 1000 / 3600),
+        ("(m/s)^2", "J/kg", 1),
     ],
 )
 def test_parse_and_convert(a, b, factor):

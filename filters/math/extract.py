@@ -339,6 +339,11 @@ def _answer_is(text: str, pattern: re.Pattern[str] | _AnswerIsPhrases = _ANSWER_
             return boxed
         span = _first_math_span(rest)
         if span:
+            after = rest.lstrip()[len(span) :].lstrip("$\\)] ")
+            if re.match(r"(?:is|are|equals|=)\b", after):
+                got = _statement_answer(line)  # "Final answer: $p(x)$ is $x^2 + 1$." -> the value
+                if got:
+                    return _clean_tail(got)
             return span
         line = re.split(r"(?<=[^\d])[.。]\s|[.。]$", line)[0]
         line = _clean_tail(line)

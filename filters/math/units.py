@@ -192,8 +192,9 @@ def _lookup(name: str) -> tuple[float, tuple[int, ...]] | None:
     return None
 
 
-_UNIT_TOKEN = re.compile(
-    r"\s*(?P<op>/|\\cdot|\*|·|\\times|\\per)?\s*"
+_UNIT_OP = re.compile(r"\s*(?:/|\\cdot|\*|·|\\times|\\per)\s*")
+_POWER = re.compile(r"\s*\^\s*(?:\{\s*(?P<pb>[-+−]?\s*\d+)\s*\}|(?P<p>[-+−]?\d))")
+_UNIT_NAME = re.compile(
     r"(?P<name>°C|°F|℃|°|Å|\\AA|\\mathring\{A\}|\\Omega|\\\$|[A-Za-zµμΩ$€£¥₹元]+)"
     r"(?:\s*\^\s*(?:\{\s*(?P<pb>[-+−]?\s*\d+)\s*\}|(?P<p>[-+−]?\d)))?"
 )
@@ -201,32 +202,63 @@ _UNIT_TOKEN = re.compile(
 
 @lru_cache(maxsize=4096)
 def parse_unit(text: str) -> Unit | None:
-    """`km/h`, `kcal m^{-2} yr^{-1}`, `\\mathrm{~m} \\cdot \\mathrm{s}^{-2}`, `°C` -> Unit; None when
-    any token is not a known unit."""
+    """`km/h`, `kcal m^{-2} yr^{-1}`, `J/(mol K)`, `\\frac{m}{s^2}`, `\\mathrm{~m} \\cdot
+    \\mathrm{s}^{-2}`, `°C` -> Unit; None when any token is not a known unit."""
     t = _clean_unit_text(text)
     if not t:
         return None
     if t in _TEMPS:
         return _TEMPS[t]
+    got = _parse_product(t, 0, 0)
+    if got is None or got[2] != len(t):
+        return None
+    return Unit(got[0], got[1])
+
+
+def _parse_product(t: str, pos: int, depth: int) -> tuple[float, tuple[int, ...], int] | None:
+    """Units multiplied (space, *, \\cdot) or divided (/ applies to the next factor, which may be
+    a parenthesised group); returns (scale, dims, end)."""
     scale, dims = 1.0, _NONE
-    pos = 0
-    while pos < len(t):
-        m = _UNIT_TOKEN.match(t, pos)
-        if not m or m.end() == pos:
-            return None
-        pos = m.end()
-        op, name = m.group("op"), m.group("name")
-        # "m/s^2": one "/" divides only the token right after it
-        denom = op in ("/", "\\per")
-        got = _lookup(name)
-        if got is None:
-            return None
-        power = int((m.group("pb") or m.group("p") or "1").replace("−", "-").replace(" ", ""))
+    first = True
+    while True:
+        while pos < len(t) and t[pos] == " ":
+            pos += 1
+        if pos >= len(t) or t[pos] == ")":
+            return (scale, dims, pos) if not first else None
+        denom = False
+        m = _UNIT_OP.match(t, pos)
+        if m:
+            denom = m.group(0).strip() in ("/", "\\per")
+            pos = m.end()
+            while pos < len(t) and t[pos] == " ":
+                pos += 1
+        if pos < len(t) and t[pos] == "(":
+            if depth > 3:
+                return None
+            inner = _parse_product(t, pos + 1, depth + 1)
+            if inner is None or inner[2] >= len(t) or t[inner[2]] != ")":
+                return None
+            f_scale, f_dims, pos = inner[0], inner[1], inner[2] + 1
+            pm = _POWER.match(t, pos)
+            power = 1
+            if pm:
+                power = int((pm.group("pb") or pm.group("p")).replace("−", "-").replace(" ", ""))
+                pos = pm.end()
+        else:
+            m = _UNIT_NAME.match(t, pos)
+            if not m:
+                return None
+            got = _lookup(m.group("name"))
+            if got is None:
+                return None
+            f_scale, f_dims = got
+            power = int((m.group("pb") or m.group("p") or "1").replace("−", "-").replace(" ", ""))
+            pos = m.end()
         if denom:
             power = -power
-        scale *= got[0] ** power
-        dims = _mul(dims, got[1], power)
-    return Unit(scale, dims)
+        scale *= f_scale**power
+        dims = _mul(dims, f_dims, power)
+        first = False
 
 
 _WRAP = re.compile(r"\\(?:text|mathrm|mbox|textrm|rm|operatorname|mathit|textnormal|unit|si)\s*\{")
@@ -256,6 +288,12 @@ def _clean_unit_text(text: str) -> str:
     t = re.sub(r"\^\s*\{?\s*\\circ\s*\}?\s*", "°", t)  # ^\circ C -> °C
     t = t.replace("\\degree", "°").replace("\\%", "%")
     t = re.sub(r"\\(?:mu|micro)\s*", "µ", t)  # \\mu s, \\mu m: the micro prefix
+    # \\frac{m}{s^2} -> m/(s^2)
+    for _ in range(3):
+        t2 = re.sub(r"\\[dt]?frac\s*\{([^{}]*(?:\{[^{}]*\}[^{}]*)*)\}\s*\{([^{}]*(?:\{[^{}]*\}[^{}]*)*)\}", r"(\1)/(\2)", t)
+        if t2 == t:
+            break
+        t = t2
     t = t.replace("{", " ").replace("}", " ") if "^" not in t else t
     t = re.sub(r"\s+", " ", t).strip()
     t = re.sub(r"°\s+([CF])\b", r"°\1", t)
