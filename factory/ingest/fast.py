@@ -77,7 +77,7 @@ _EXACT_INT = 2**53  # a JSON integer above this read into a float column has los
 # what str.strip() strips: every code point whose str.isspace() is true (tested against Python)
 PY_WHITESPACE = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007"
                  "\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
-MAX_DEPTH = 512  # JSON nesting the batch path hands to Arrow (whose parser crashes near 17,000)
+MAX_DEPTH = 512  # JSON nesting the batch path hands to Arrow (see _too_deep)
 
 Column = "list[Any] | pa.ChunkedArray | pa.Array"  # a column of values: Python, or Arrow as it is
 
@@ -89,7 +89,7 @@ Column = "list[Any] | pa.ChunkedArray | pa.Array"  # a column of values: Python,
 
 def _arrow(values: Any, type_: pa.DataType = pa.string()) -> pa.Array | pa.ChunkedArray:
     if isinstance(values, (pa.Array, pa.ChunkedArray)):
-        return values
+        return values if values.type == type_ else values.cast(type_)  # large_string -> string: the join kernel's type
     if isinstance(values, Same):
         return pa.repeat(pa.scalar(values.value, type=type_), len(values)) if values.value is not None else pa.nulls(len(values), type_)
     return pa.array(values, type=type_)
@@ -139,20 +139,26 @@ def trace_ids(pids: Any, indexes: Any, teachers: Any, completions: Any) -> list[
 # ---------------------------------------------------------------------------------------------
 
 
+_NOT_BRACKET = bytes(b for b in range(256) if b not in b"[]{}\n")
+
+
 def _too_deep(data: bytes, n_lines: int) -> bool:
-    """Whether any line may nest deeper than MAX_DEPTH (Arrow's JSON parser recurses and
-    crashes the process near 17,000 levels; Python's stops near 1,000 with an error). Brackets
-    inside strings count too, so this errs towards the row path, never the other way."""
+    """Whether any line may nest deeper than MAX_DEPTH. Arrow's JSON type inference takes time
+    quadratic in the depth (2,000 levels: 2 s; 8,000: over a minute) and its parser crashes the
+    process near 17,000; Python's stops near 1,000 with an error. Brackets inside strings count
+    too, so this errs towards the row path, never the other way."""
     import numpy as np
 
     a = np.frombuffer(data, dtype=np.uint8)
     if int(np.count_nonzero(a == 0x5B)) + int(np.count_nonzero(a == 0x7B)) - n_lines < MAX_DEPTH:  # every line opens one object
         return False
-    step = (a == 0x5B).view(np.int8) + (a == 0x7B).view(np.int8)
-    step -= (a == 0x5D).view(np.int8) + (a == 0x7D).view(np.int8)
+    # only brackets and newlines matter: a few % of the bytes of LaTeX-heavy traces
+    r = np.frombuffer(data.translate(None, _NOT_BRACKET), dtype=np.uint8)
+    step = (r == 0x5B).view(np.int8) + (r == 0x7B).view(np.int8)
+    step -= (r == 0x5D).view(np.int8) + (r == 0x7D).view(np.int8)
     depth = np.cumsum(step, dtype=np.int32)
-    starts = np.flatnonzero(a == 0x0A) + 1
-    starts = np.concatenate(([0], starts[starts < len(a)]))
+    starts = np.flatnonzero(r == 0x0A) + 1
+    starts = np.concatenate(([0], starts[starts < len(r)])).astype(np.intp)
     base = np.concatenate(([0], depth[starts[1:] - 1]))  # the running depth before each line
     return bool((np.maximum.reduceat(depth, starts) - base).max() > MAX_DEPTH)
 
