@@ -42,6 +42,20 @@ def test_sentence_answers(text, answer, rule):
     assert (ext.answer, ext.rule) == (answer, rule)
 
 
+@pytest.mark.parametrize(
+    ("text", "answer"),
+    [
+        ("So the wavelength is approximately 610 nm.", "610 nm"),
+        ("Therefore, the current is 0.45 mA, which is small.", "0.45 mA"),
+        ("Thus v ≈ 7.9 km/s.", "7.9 km/s"),
+        ("So the total is 12 apples.", "12"),  # a counted noun is no unit
+    ],
+)
+def test_a_stated_quantity_keeps_its_unit(text, answer):
+    """The unit travels with the number, so 610 nm can be converted to 6100 Å."""
+    assert extract_answer(text).answer == answer
+
+
 def test_a_retracted_or_remembered_statement_is_not_the_answer():
     text = (
         "I recall that the correct answer is 3/4.\n\nHmm, maybe I made a mistake in the setup.\n\n"

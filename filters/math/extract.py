@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Literal
 
+from factory.filters.math.units import split_unit
+
 Rule = Literal["boxed", "hash", "answer_is", "answer_is_i18n", "list_items", "final_line", "boxes_joined", "mcq_letter", "none"]
 Source = Literal["answer", "after_thought", "completion_tail", "text"]
 
@@ -403,8 +405,19 @@ def _value_in(segment: str) -> str | None:
         segment = segment.rsplit("=", 1)[1]  # "together: 720 - 240 = 480" -> 480
     m = _NUMBER.search(segment)
     if m:
-        return m.group(0).strip().rstrip(",")
+        number = m.group(0).strip().rstrip(",")
+        # a unit right after the number stays with it ("520 nm", "3.2 m/s"): units convert
+        clause = _CLAUSE_END.split(segment[m.end() :], 1)[0]
+        if clause.strip() and re.match(r"\s", clause):
+            value, unit = split_unit(number + clause.rstrip())
+            if unit is not None and value == number:
+                return f"{number} {unit}"
+        return number
     return None
+
+
+# where the words after a number stop belonging to it: a comma, a semicolon, a sentence end
+_CLAUSE_END = re.compile(r"[,;(]|\.(?:\s|$)| (?:and|or|which|because|since|so|for|per cent)\b")
 
 
 _CONCLUDING = re.compile(r"\b(?:therefore|thus|so|hence|answer|result|total|final|indeed|get|gives)\b", re.IGNORECASE)
@@ -415,6 +428,8 @@ def _statement_answer(line: str) -> str | None:
     \\( (8, -2) \\)", "Total: 5 + 3 + 5 = 13.", or a short display-math line "... = \\frac{1}{8}".
     A line in the middle of a computation ("x^2 + kx + (1/2", "\\frac{dR}{d\\theta} = 4 \\cdot 2
     \\cos\\theta ...") states nothing: None."""
+    if "≈" in line or "\\approx" in line:
+        line = line.replace("≈", "=").replace("\\approx", "=")  # "v ≈ 2.5 m/s": the value stated
     spans = _spans(line)
 
     def outside(pos: int) -> bool:
