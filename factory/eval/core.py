@@ -4,9 +4,13 @@ generate n samples with a teacher backend (transformers, vLLM, OpenAI-compatible
 them with the same verifiers (math cascade; code in the sandbox), then report pass@1 averaged
 over n samples, pass@k (unbiased estimator) and majority-vote accuracy maj@n (math).
 
-Before any generation it checks that every prompt plus the generation budget fits the model's
-context (refusing with the longest prompt's length otherwise). Generation resumes like
-`factory generate`: re-running the same command only fills missing samples.
+Before any generation it settles the budget of every benchmark the way `factory generate` does
+(factory.generate.budget): `--max-tokens` plus the longest prompt must fit the model's context
+(refused with both lengths otherwise), and without `--max-tokens` the budget is the context minus
+the longest prompt (at most 32768), recorded in eval.json. Generation resumes like
+`factory generate`: re-running the same command only fills missing samples; a changed --limit,
+n, benchmark list, model or sampling setting is refused until --overwrite (the stage runner),
+which recomputes.
 
 Exercise: `factory eval --model runs/quickstart/student --benchmarks math500,humaneval --limit 5 -n 2 --max-tokens 64`.
 """
@@ -55,44 +59,26 @@ def parse_benchmarks(spec: str | list[str]) -> list[str]:
     return names
 
 
-def _context_window(opts: EvalOptions) -> tuple[int | None, Any]:
-    """(max context in tokens, tokenizer) for local backends; (--max-model-len, None) for servers."""
-    if opts.backend in ("transformers", "vllm"):
-        from transformers import AutoConfig, AutoTokenizer
+def _generate_options(opts: EvalOptions, name: str, out: Path, *, max_tokens: int | None):
+    from factory.generate.options import GenerateOptions
 
-        try:
-            tok = AutoTokenizer.from_pretrained(opts.model)
-            cfg = AutoConfig.from_pretrained(opts.model)
-        except OSError as e:
-            raise FactoryError(f"cannot load model {opts.model!r}: {e}", hint="pass a local folder, or a Hub id while online") from None
-        limit = opts.max_model_len or getattr(cfg.get_text_config(), "max_position_embeddings", None)
-        return limit, tok
-    return opts.max_model_len, None
+    pdir, tdir = out / name / "problems", out / name / "samples"
+    return GenerateOptions(teacher=opts.model, backend=opts.backend, problems=str(pdir), out=str(tdir), n=opts.n,
+                           temperature=opts.temperature, top_p=opts.top_p, max_tokens=max_tokens, seed=opts.seed,
+                           prompt=opts.prompt, limit=opts.limit, base_url=opts.base_url, batch_size=opts.batch_size,
+                           max_model_len=opts.max_model_len, **opts.extra)
 
 
-def check_context(problems_dir: Path, opts: EvalOptions, *, limit_tokens: int | None, tokenizer: Any) -> int:
-    """Refuse when the longest prompt + max_tokens exceeds the context; return the longest prompt."""
-    from factory.generate.core import load_problems
+def plan_benchmark(opts: EvalOptions, name: str, out: Path, *, log: Callable[[str], None] = print):
+    """The benchmark's generation budget, checked against the model's context (no sampling yet)."""
+    from factory.generate.budget import plan_budget
+    from factory.generate.core import applies_prefill, load_problems
     from factory.generate.prompts import load_prompt
 
+    gopts = _generate_options(opts, name, out, max_tokens=opts.max_tokens)
     prompt = load_prompt(opts.prompt)
-    longest = 0
-    for row in load_problems(problems_dir, limit=opts.limit):
-        r = prompt.render(row)
-        if tokenizer is not None and getattr(tokenizer, "chat_template", None):
-            text = tokenizer.apply_chat_template(r.messages(), tokenize=False, add_generation_prompt=True) + (r.prefill or "")
-            n = len(tokenizer(text, add_special_tokens=False)["input_ids"])
-        else:
-            # no tokenizer (remote server): 1 token per 3 characters is a safe upper estimate
-            n = sum(len(m["content"]) for m in r.messages()) // 3 + 16
-        longest = max(longest, n)
-    if limit_tokens is not None and longest + opts.max_tokens > limit_tokens:
-        raise FactoryError(
-            f"the longest prompt ({longest} tokens) plus --max-tokens {opts.max_tokens} exceeds the model's context "
-            f"of {limit_tokens} tokens",
-            hint=f"lower --max-tokens to at most {max(limit_tokens - longest, 0)}, or use a model with a longer context",
-        )
-    return longest
+    prompts = [prompt.render(row) for row in load_problems(gopts.problems, limit=opts.limit)]
+    return plan_budget(gopts, prompts, prefill=applies_prefill(opts.backend), log=lambda m: None)
 
 
 def _judge(traces_dir: Path, bench: Benchmark, *, workers: int | None, sandbox: str = "strict") -> dict[str, list[dict[str, Any]]]:
@@ -140,7 +126,7 @@ def _judge(traces_dir: Path, bench: Benchmark, *, workers: int | None, sandbox: 
 
 
 def run_eval(opts: EvalOptions, *, log: Callable[[str], None] = print) -> dict[str, Any]:
-    from factory.generate.core import GenerateOptions, run_generate
+    from factory.generate.core import run_generate
     from factory.ingest.core import ingest
 
     names = parse_benchmarks(opts.benchmarks)
@@ -148,8 +134,8 @@ def run_eval(opts: EvalOptions, *, log: Callable[[str], None] = print) -> dict[s
         raise FactoryError(f"-n: expected at least 1 sample per problem, found {opts.n}")
     out = Path(opts.out)
     out.mkdir(parents=True, exist_ok=True)
-    context, tokenizer = _context_window(opts)
     results: list[BenchmarkScore] = []
+    budgets = {}
     # ingest and check every benchmark first: refuse before spending any generation
     for name in names:
         b = BENCHMARKS[name]
@@ -159,20 +145,18 @@ def run_eval(opts: EvalOptions, *, log: Callable[[str], None] = print) -> dict[s
         elif read_manifest(pdir).params.get("limit") != opts.limit:
             # a folder made with another --limit (the runner checked the user asked for a fresh run)
             ingest([str(DATA / b.file)], out=pdir, preset=b.preset, limit=opts.limit, mode="overwrite")
-        longest = check_context(pdir, opts, limit_tokens=context, tokenizer=tokenizer)
-        log(f"{name}: longest prompt {longest} tokens + {opts.max_tokens} generation ≤ context {context}")
+        budgets[name] = plan_benchmark(opts, name, out, log=log)
+        log(f"{name}: {budgets[name].describe()}")
     for name in names:
         b = BENCHMARKS[name]
-        pdir, tdir = out / name / "problems", out / name / "samples"
-        gopts = GenerateOptions(teacher=opts.model, backend=opts.backend, problems=str(pdir), out=str(tdir), n=opts.n,
-                                temperature=opts.temperature, top_p=opts.top_p, max_tokens=opts.max_tokens, seed=opts.seed,
-                                prompt=opts.prompt, limit=opts.limit, base_url=opts.base_url, batch_size=opts.batch_size,
-                                max_model_len=opts.max_model_len, **opts.extra)
+        tdir = out / name / "samples"
+        gopts = _generate_options(opts, name, out, max_tokens=budgets[name].max_tokens)
         run_generate(gopts, log=log, progress=False)
         per_problem = _judge(tdir, b, workers=opts.workers, sandbox=opts.sandbox)
         results.append(score_benchmark(name, per_problem, n=opts.n, vote=b.domain == "math"))
     record = {"model": opts.model, "backend": opts.backend, "n": opts.n, "temperature": opts.temperature,
               "top_p": opts.top_p, "max_tokens": opts.max_tokens, "seed": opts.seed, "limit": opts.limit,
+              "budget": {name: b.record() for name, b in budgets.items()},
               "results": [r.to_json() for r in results]}
     (out / "eval.json").write_text(json.dumps(record, indent=2) + "\n")
     return record
