@@ -213,7 +213,8 @@ DEFAULTS: dict[str, Any] = {
 }
 
 JOURNEY_DEFAULTS: dict[str, Any] = {
-    "enabled": True, "domains": ["math"], "wrong": {"verdict_math": ["wrong"]},
+    # `no_answer`: attempts that never conclude (cut off, giving up) are journey material too
+    "enabled": True, "domains": ["math"], "wrong": {"verdict_math": ["wrong", "no_answer"]},
     "correct": {"verdict_math": ["correct"]}, "wrong_teachers": None, "correct_teachers": None,
     "cut": "conclusion", "earlier_fraction": 0.6, "per_problem": 1, "phrases": None, "max_tokens": None,
     "rewrite": None, "reflection": "template", "reflection_teacher": None,

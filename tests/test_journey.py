@@ -426,3 +426,24 @@ def test_journey_ratio_and_target_format_are_configurable(tmp_path):
         if r["kind"] == "journey":
             meta = json.loads(r["meta"])
             assert meta["cut"] == "earlier" and last_boxed(parsed[0].split(meta["transition"])[0]) is None
+
+
+def test_journey_on_the_verifiers_own_verdicts(tmp_path):
+    """End to end on `factory verify`'s verdicts (the real math filter, not labels): attempts it
+    finds wrong AND attempts where it finds no answer (cut off, gave up) pair with correct ones,
+    and most pairs become samples."""
+    from curate_data import score_with_filters
+
+    rows = [{k: v for k, v in r.items() if k != "verdict_math"} for w in ("skyt1", "qwen") for r in trace_rows(w)]
+    scored = score_with_filters(rows, ["math"])
+    verdicts = Counter(r["verdict_math"] for r in scored)
+    assert verdicts["no_answer"] > 0 and verdicts["wrong"] > 0
+    folder = write_traces(tmp_path / "verified", scored)
+    out = tmp_path / "out"
+    res = CliRunner().invoke(app, ["curate", "--recipe", "journey", "--traces", str(folder), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    report = json.loads((out / "curate_report.json").read_text())["journey"]
+    assert report["pairs"] >= 95 and report["yield"] >= 0.8, report
+    wrong_verdicts = {r["id"]: r["verdict_math"] for r in scored}
+    used = Counter(wrong_verdicts[r["trace_ids"][0]] for r in _rows(out) if r["kind"] == "journey")
+    assert used["no_answer"] > 0 and used["wrong"] > 0
