@@ -770,6 +770,7 @@ def curate(
     sft_rows = fetch(sources, sft_by_src, ["id", "messages", "trace_ids", "problem_id", "kind", "domain", "source",
                                            "language", "license", "meta"])
     rows: list[dict[str, Any]] = []
+    difficulty_of: dict[str, Any] = {}
     for pos, (key, kind, diff, rep) in enumerate(entries):
         if placed[pos] is not None:
             row = placed[pos]
@@ -787,16 +788,18 @@ def curate(
                                                                       empty_think=empty_think),
                            system=system, kind="non_reasoning", domain=g["domain"], source=g["source"], trace_ids=[],
                            problem_id=None, language=g["language"], license=g["license"], meta=g["meta"], repeat=rep)
+            diff = _meta_field(row.get("meta"), "difficulty")
         else:
             si, rid = extra[key]["sft"]
             row = dict(sft_rows[rid])
             if rep:
                 row["id"] = f"{row['id']}_r{rep}"
             row["kind"] = kind
+            diff = _meta_field(row.get("meta"), "difficulty")  # an SFT row keeps the label in its meta
         rows.append(row)
+        difficulty_of[row["id"]] = diff
 
     train, val = split_by_problem(rows, fraction=o["validation_fraction"], seed=seed)
-    difficulty_of = {r["id"]: _meta_field(r.get("meta"), "difficulty") for r in rows}
     report = {
         "funnel": funnel, "journey": j_report, "non_reasoning": nr_report, "mix": alloc,
         "train": mix_report(train, difficulty_of), "validation": mix_report(val, difficulty_of),
