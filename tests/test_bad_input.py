@@ -199,7 +199,7 @@ CASES = [
      "given as traces but holds problem rows", 1),
     # -- train / eval / publish / rl / tasks
     ("train-unknown-preset", lambda f, t: ["train", "--data", str(f / "traces"), "--student", "m", "-o", str(t / "s"), "--preset", "huge"],
-     "--preset: expected one of sky-t1, openr1-distill, s1, limo, tiny, found 'huge'", 1),
+     "--preset: expected one of sky-t1, openr1-distill, s1, limo, tiny or null, found 'huge'", 1),
     ("eval-unknown-benchmark", lambda f, t: ["eval", "--model", "m", "--benchmarks", "math500,nope", "-o", str(t / "e")],
      "--benchmarks[1]: expected one of", 1),
     ("eval-n-zero", lambda f, t: ["eval", "--model", "m", "-n", "0", "-o", str(t / "e")], "--n: expected an integer >= 1, found 0", 1),
