@@ -203,6 +203,11 @@ def test_mixed_numbers_currency_percent_backslash(eq, gold, pred, verdict):
         (r"[1, 5)", r"1 \le t < 5", "correct", "inequality_interval"),
         (r"(-\infty,-1)\cup(2,\infty)", r"x < -1 \text{ or } x > 2", "correct", "inequality_interval"),
         (r"(-\infty, 4)", r"x \le 4", "wrong", "inequality_interval"),
+        (r"x \in (3, 8)", "3 < x < 8", "correct", "inequality_interval"),
+        (r"\frac{2\pi}{3}", r"120^\circ", "correct", "degrees_radians"),
+        (r"36^\circ", r"\frac{\pi}{5}", "correct", "degrees_radians"),
+        (r"36^\circ", r"\frac{\pi}{4}", "wrong", None),
+        ("36", r"\frac{\pi}{5}", "wrong", None),  # no degree sign: 36 is a number
     ],
 )
 def test_equations_case_parameters_intervals(eq, gold, pred, verdict, rule):
@@ -263,6 +268,9 @@ def test_scientific_and_set_golds(eq, gold, pred, verdict):
         ("3.14", r"\pi", "correct"),  # the gold itself is the rounded value
         ("0.7", "0.66", "wrong"),  # a one-digit gold is exact
         ("3.80", "3.8", "correct"),
+        (r"\frac{4}{9}", r"0.\overline{4}", "correct"),  # a repeating decimal is exact
+        (r"\frac{41}{330}", r"0.1\overline{24}", "correct"),
+        (r"\frac{4}{9}", r"0.\overline{5}", "wrong"),
     ],
 )
 def test_rounding(eq, gold, pred, verdict):

@@ -93,6 +93,8 @@ from factory.filters.math.structure import (
 )
 from factory.filters.math.units import Unit, convert, parse_unit
 
+_ANGLE_DIMS = parse_unit("rad").dims  # type: ignore[union-attr]
+
 VerdictName = Literal["correct", "wrong", "no_answer", "gold_unparseable", "timeout"]
 Stage = Literal["extract", "gold", "string", "numeric", "symbolic", "judge"]
 Judge = Callable[[list[tuple[str, str, str]]], list["bool | None"]]
@@ -300,7 +302,11 @@ def _label_key(label: str) -> str:
 def _looks_interval(s: str, hint: AnswerHint) -> bool:
     if hint.answer_type and hint.answer_type.lower() == "interval":
         return True
+    s = _MEMBER_OF.sub("", s)
     return "\\infty" in s or "\\cup" in s or bool(re.fullmatch(r"\s*(?:\\left)?[\[(].*,.*(?:\\right)?[\])]\s*", s))
+
+
+_MEMBER_OF = re.compile(r"^\s*[a-zA-Z]\s*\\in\s*")
 
 
 def _gold_list(raw: str) -> str:
@@ -588,8 +594,17 @@ class MathEquivalence:
                     ratio = abs(pu.scale / gu.scale) if gu.scale else 1.0  # type: ignore[union-attr]
                     pv = Value("scalar", (conv,), percent=pv.percent, precision=((prec[0], prec[1] * ratio),) if prec else (None,))
                     rules = [*rules, "units_converted"]
-                elif (p.unit or g.unit) and not (p.unit and g.unit):
+                elif (p.unit or g.unit or hint.unit) and not (p.unit and (g.unit or hint.unit)):
                     rules = [*rules, "unit_dropped"]
+                    # an angle in degrees on one side, radians (with \\pi) on the other
+                    angle = gu if gu is not None else pu
+                    other = pn if gu is not None else gn
+                    if angle is not None and angle.dims == _ANGLE_DIMS and "\\pi" in other and not numbers_equal(gv, pv):
+                        if gu is not None:
+                            gv = Value("scalar", (float(gv.items[0]) * gu.scale,))  # type: ignore[arg-type]
+                        else:
+                            pv = Value("scalar", (float(pv.items[0]) * pu.scale,))  # type: ignore[arg-type, union-attr]
+                        rules = [*rules[:-1], "degrees_radians"]
             eq = numbers_equal(gv, pv)
             if eq is not None:
                 if eq and gv.kind == "scalar" and pv.kind == "scalar" and gv.items[0] != pv.items[0]:

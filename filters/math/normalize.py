@@ -351,6 +351,17 @@ def prepare(s: str, decimal_comma: bool = False) -> Prepared:
     return Prepared(latex=s, unit=unit, condition=cond)
 
 
+# a repeating decimal: 0.\\overline{3} = 1/3, 1.2\\overline{45} = 1.2454545...
+_REPEATING = re.compile(r"(?<![\d.])(\d*)\.(\d*)\\overline\{(\d{1,12})\}")
+
+
+def _repeating_fraction(m: re.Match[str]) -> str:
+    whole, fixed, rep = m.group(1) or "0", m.group(2), m.group(3)
+    value = Fraction(int(whole)) + (Fraction(int(fixed), 10 ** len(fixed)) if fixed else 0)
+    value += Fraction(int(rep), (10 ** len(rep) - 1) * 10 ** len(fixed))
+    return f"\\frac{{{value.numerator}}}{{{value.denominator}}}"
+
+
 # the canonicalisation rules, compiled once (a module-level re.sub looks its pattern up per call)
 _SIZING = re.compile(r"\\(left|right|big|Big|bigg|Bigg)(?![a-zA-Z])")
 _STYLE = re.compile(r"\\(displaystyle|textstyle|quad|qquad)(?![a-zA-Z])")
@@ -441,6 +452,8 @@ def _normalize(s: str, decimal_comma: bool = False) -> tuple[str, str | None]:
     if "." in s:
         s = _LEADING_DOT.sub(r"0.\1", s)  # .5 -> 0.5
     s = _mixed_numbers(s)
+    if "\\overline" in s:
+        s = _REPEATING.sub(_repeating_fraction, s)
     s = s.rstrip(".")
     return s, unit
 
