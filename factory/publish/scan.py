@@ -192,9 +192,10 @@ def scan_part(
         queries["last_ids"] = lf.select(sel)
     if lengths:
         if "messages" in cols:
-            reasoning, answer = _think_lengths(pl.col("messages").list.eval(
-                pl.element().filter(pl.element().struct.field("role") == "assistant").struct.field("content")
-            ).list.last().fill_null(""))
+            # the SFT contract ends every row with the assistant's turn (think block, then answer)
+            last = pl.col("messages").list.last()
+            reasoning, answer = _think_lengths(
+                pl.when(last.struct.field("role") == "assistant").then(last.struct.field("content")).otherwise(pl.lit("")).fill_null(""))
             queries["lengths"] = lf.select(((reasoning + 3) // 4).alias("reasoning"), ((answer + 3) // 4).alias("answer"))
         elif "reasoning" in cols and "answer" in cols:
             queries["lengths"] = lf.select(_estimate(pl.col("reasoning")).alias("reasoning"), _estimate(pl.col("answer")).alias("answer"))
