@@ -64,13 +64,8 @@ def main() -> None:
     from trl import SFTTrainer
 
     from factory.generate.teachers.tiny import build_tiny_model
-    from factory.train.core import (
-        build_sft_config,
-        load_messages,
-        packing_efficiency,
-        train,
-    )
-    from factory.train.presets import resolve_preset
+    from factory.train.core import build_sft_config, packing_efficiency, settings_for, train
+    from factory.train.data import training_data
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_train_"))
     model_dir = build_tiny_model(tmp / "model", hidden_size=args.hidden, heads=4, kv_heads=2)
@@ -79,11 +74,11 @@ def main() -> None:
 
     def run_direct(i: int):
         # the same SFTConfig a user would write by hand, straight into TRL
-        cfg = resolve_preset("tiny", overrides)
+        cfg = settings_for("tiny", overrides).preset
         sft_config, _ = build_sft_config(cfg, tmp / f"direct{i}")
         tok = AutoTokenizer.from_pretrained(model_dir)
         model = AutoModelForCausalLM.from_pretrained(model_dir)
-        trainer = SFTTrainer(model=model, args=sft_config, train_dataset=load_messages(tmp / "sft" / "train"),
+        trainer = SFTTrainer(model=model, args=sft_config, train_dataset=training_data(str(tmp / "sft" / "train")).train,
                              processing_class=tok)
         t0 = time.perf_counter()
         trainer.train()

@@ -10,7 +10,8 @@
 - --push-to-hub with a dry run lists the student's files; offline without a dry run stops first;
 - the chat template by name from the shipped ones;
 - fingerprinted output: training B into an --out trained on A is refused naming `data`;
-- a killed run whose last checkpoint is incomplete resumes from the last complete one.
+- SIGTERM stops training like Ctrl-C; a killed run whose last checkpoint is incomplete resumes
+  from the last complete one (the incomplete one is reported).
 """
 
 from __future__ import annotations
@@ -265,10 +266,14 @@ def test_an_incomplete_last_checkpoint_is_ignored_and_reported(tmp_path, package
             assert proc.poll() is None, proc.stderr.read()[-2000:]
             assert time.time() < deadline, "no checkpoint-4 appeared"
             time.sleep(0.05)
-        proc.send_signal(signal.SIGKILL)  # killed as if it were still writing checkpoint-4
+        proc.send_signal(signal.SIGTERM)  # a scheduler's preemption: handled like Ctrl-C
+        _, stderr = proc.communicate(timeout=120)
     finally:
-        proc.wait()
+        proc.kill()
+    assert proc.returncode == 128 + signal.SIGTERM, stderr[-2000:]
+    assert "terminated (SIGTERM; finished work is kept: re-run the same command to resume)" in stderr
     assert not (out / "checkpoint-6").exists()
+    # as if the run had been killed while writing checkpoint-4: its weights are cut in half
     weights = out / "checkpoint-4" / "model.safetensors"
     with open(weights, "r+b") as f:
         f.truncate(weights.stat().st_size // 2)
