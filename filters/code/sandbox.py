@@ -4,14 +4,14 @@ Exercised by `python -m pytest -q tests/test_sandbox_security.py` (the hostile-p
 and, through the code verifier, by `factory verify`.
 
 Each run gets fresh namespaces (mount, pid, network, ipc, uts; plus user when not root), a
-minimal read-only root holding only the interpreter's trees, /usr and a per-run tmpfs /box (the
-host's filesystem, its files and its Unix sockets are not there at all), a fresh unprivileged
-uid (root: 1_000_000_000 + the run's keeper pid), rlimits, no_new_privs, a seccomp filter
-(sockets of every family, ptrace, mount, keyctl, namespaces, setuid, ... and execve/fork unless
-`allow_subprocess`), and dies with its parent: the keeper has PR_SET_PDEATHSIG on the launcher,
-the init on the keeper, and the kernel kills a pid namespace whole when its init goes. See
-`sandbox_boot.py` for the layers in order and `harness.py` for the test judge that runs as the
-run's init, apart from the candidate.
+minimal read-only root holding only the interpreter's trees (wherever they live, /tmp included),
+/usr and a per-run tmpfs seen as /box and /tmp (the host's filesystem, its files and its Unix
+sockets are not there at all), a fresh unprivileged uid (root: 1_000_000_000 + the run's keeper
+pid), rlimits, no_new_privs, a seccomp filter (sockets of every family, ptrace, mount, keyctl,
+namespaces, setuid, ... and execve/fork unless `allow_subprocess`), and dies with its parent:
+the keeper has PR_SET_PDEATHSIG on the launcher, the init on the keeper, and the kernel kills a
+pid namespace whole when its init goes. See `sandbox_boot.py` for the layers in order and
+`harness.py` for the test judge that runs as the run's init, apart from the candidate.
 
 Runs are forked from a fork server (one per parent process, started from a thread that lives as
 long as the process, so its PR_SET_PDEATHSIG means "the parent process died"): a run costs a
@@ -461,6 +461,9 @@ def _boot_env() -> dict[str, str]:
     # started with -S (no site import: the venv's .pth finders cost ~40 ms a start): the boot
     # puts our site-packages on its sys.path itself, so numpy & co. stay importable
     env["FACTORY_SANDBOX_PATH"] = os.pathsep.join(_site_packages())
+    # and without site it does not know its virtualenv: the root binds that tree too, so
+    # sys.executable run inside a run (allow_subprocess) finds its pyvenv.cfg and packages
+    env["FACTORY_SANDBOX_PREFIX"] = sys.prefix
     return env
 
 

@@ -11,11 +11,14 @@ A run is three kinds of process:
   launcher, then `unshare(mount | pid | net | ipc | uts [| user when not root])` and one fork.
   It only waits for C and exits with C's status; it never runs untrusted code.
 - C, the init (pid 1 of the new pid namespace): builds a minimal root and pivots into it —
-  a small read-only tmpfs holding only the interpreter's own trees, /usr (and the /lib, /bin
-  links), /etc/ld.so.cache, a /dev of null/zero/full/random/urandom, a fresh /proc of this pid
-  namespace, and /box, the run's own size- and inode-limited tmpfs (cwd, HOME, TMPDIR; /tmp
-  points there). The host's filesystem is not mounted at all, so host files and Unix sockets do
-  not exist; the mounts live only in this mount namespace and vanish with it. Then rlimits, a
+  a small read-only tmpfs holding only the interpreter's own trees (read-only, each at its real
+  path, wherever it lives: /opt, /home, /root/.pyenv, a virtualenv under /tmp...), /usr (and
+  the /lib, /bin links), /etc/ld.so.cache, a /dev of null/zero/full/random/urandom, a fresh
+  /proc of this pid namespace, and the run's own size- and inode-limited tmpfs, seen as /box
+  (cwd, HOME, TMPDIR) and /tmp (an empty sticky folder of the same tmpfs; an interpreter tree
+  under the host's /tmp is bound into it, nothing else of the host's /tmp is). The host's
+  filesystem is not mounted at all, so host files and Unix sockets do not exist; the mounts
+  live only in this mount namespace and vanish with it. Then rlimits, a
   fresh uid (root: 1_000_000_000 + B's pid; not root: capabilities dropped in the user
   namespace), PR_SET_PDEATHSIG again (a uid change clears it), PR_SET_NO_NEW_PRIVS,
   PR_SET_DUMPABLE(0) (nothing of the same uid may open C's /proc entries: fds, memory), and the
@@ -121,7 +124,7 @@ DENIED = (
     "name_to_handle_at", "setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid", "setgroups",
     "setfsuid", "setfsgid", "capset", "lookup_dcookie", "fanotify_init", "vhangup", "iopl", "ioperm", "uselib",
 )
-EPERM, ENOSYS = 1, 38
+EPERM, EINVAL, ENOSYS = 1, 22, 38
 RET_ALLOW, RET_KILL_PROCESS, RET_ERRNO = 0x7FFF0000, 0x80000000, 0x00050000
 LD_W_ABS, JEQ, JGE, JSET, RET = 0x20, 0x15, 0x35, 0x45, 0x06
 TIOCSTI, TIOCLINUX = 0x5412, 0x541C
@@ -255,12 +258,19 @@ def _set_pdeathsig(libc):
 # --------------------------------------------------------------------------------------------
 
 _BINDS = None
+# folders shared by everyone on the host: bound whole, they would show the host's other files
+SHARED_DIRS = frozenset({"/", "/tmp", "/var/tmp", "/dev/shm"})
+# places the sandbox's root makes its own: an interpreter tree cannot be bound under them
+# (/tmp is the run's own too, but trees under it are bound into it: see build_root)
+OWN_DIRS = ("/box", "/dev", "/proc")
 
 
 def interpreter_binds():
-    """Host paths bound read-only into the root: the interpreter's own trees (prefixes and
-    sys.path entries, by real path), /usr, /etc/ld.so.cache, and how /bin, /lib... look on the
-    host (symlinks into /usr on merged-usr systems, else bound too)."""
+    """Host paths bound read-only into the root, each at its own real path: the interpreter's own
+    trees (prefixes and sys.path entries, by real path; they may live anywhere, /tmp included),
+    /usr, /etc/ld.so.cache, and how /bin, /lib... look on the host (symlinks into /usr on
+    merged-usr systems, else bound too). A shared folder itself (/tmp, /var/tmp, /dev/shm, /)
+    is never bound whole."""
     global _BINDS
     if _BINDS is not None:
         return _BINDS
@@ -272,12 +282,18 @@ def interpreter_binds():
             links[p] = os.readlink(p)
         elif os.path.isdir(p):
             paths.add(p)
-    for p in [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, os.path.dirname(sys.executable), *sys.path]:
+    venv = os.environ.get("FACTORY_SANDBOX_PREFIX", "")  # the caller's sys.prefix (we run without site)
+    for p in [venv, sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, *sys.path]:
         if p and os.path.isabs(p) and os.path.exists(p):
             paths.add(os.path.realpath(p))
+    if sys.executable and os.path.isabs(sys.executable) and os.path.exists(sys.executable):
+        # its folder (a venv's bin), unless that is a shared folder such as /tmp itself: then
+        # only the file, never the folder's other contents
+        d = os.path.realpath(os.path.dirname(sys.executable))
+        paths.add(os.path.realpath(sys.executable) if d in SHARED_DIRS else d)
     if os.path.isfile("/etc/ld.so.cache"):
         paths.add("/etc/ld.so.cache")
-    paths.discard("/")
+    paths.difference_update(SHARED_DIRS)
     keep = sorted(p for p in paths if not any(p != q and p.startswith(q.rstrip("/") + "/") for q in paths))
     _BINDS = (keep, links)
     return _BINDS
@@ -296,22 +312,35 @@ def build_root(libc, mountpoint, *, box_mb, box_files, uid):
     """Mount namespace already entered, pid namespace too (we are its init): mount a small tmpfs
     on `mountpoint`, populate it, pivot into it and drop the host's tree. Returns nothing; raises
     OSError naming the step that failed."""
+    binds, links = interpreter_binds()
+    for src in binds:
+        own = next((d for d in OWN_DIRS if src == d or src.startswith(d + "/")), None)
+        if own is not None:
+            raise OSError(EINVAL, f"the interpreter's tree {src} lies under {own}, which the sandbox's root provides "
+                          "itself: install Python (or its virtualenv) elsewhere")
     _mount(libc, None, "/", None, MS_REC | MS_PRIVATE)
     _mount(libc, "tmpfs", mountpoint, "tmpfs", MS_NOSUID | MS_NODEV, "size=2m,nr_inodes=2048,mode=0755")
     r = mountpoint.rstrip("/")
-    binds, links = interpreter_binds()
-    for src in binds:
-        dst = r + src
-        if os.path.isdir(src):
-            os.makedirs(dst, exist_ok=True)
-        else:
-            os.makedirs(os.path.dirname(dst), exist_ok=True)
-            open(dst, "a").close()
-        try:
-            _mount(libc, src, dst, None, MS_BIND)
-            _mount(libc, None, dst, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | _statvfs_flags(src))
-        except OSError as e:
-            raise OSError(e.errno, f"bind {src} read-only: {e.strerror}") from None
+    umask = os.umask(0o022)  # the folders made below must be traversable by the run's uid
+    try:
+        # /box and /tmp first: interpreter trees under the host's /tmp get their folders (only
+        # those) in the run's own /tmp, the rest of the host's /tmp is never mounted
+        skeleton = {d for src in binds if src.startswith("/tmp/") for d in _parents(src, "/tmp")}
+        _run_tmpfs(libc, r, box_mb=box_mb, box_files=int(box_files) + len(skeleton), uid=uid)
+        for src in binds:
+            dst = r + src
+            if os.path.isdir(src):
+                os.makedirs(dst, exist_ok=True)
+            else:
+                os.makedirs(os.path.dirname(dst), exist_ok=True)
+                open(dst, "a").close()
+            try:
+                _mount(libc, src, dst, None, MS_BIND)
+                _mount(libc, None, dst, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | _statvfs_flags(src))
+            except OSError as e:
+                raise OSError(e.errno, f"bind {src} read-only: {e.strerror}") from None
+    finally:
+        os.umask(umask)
 
     for link, target in links.items():
         if not os.path.lexists(r + link):
@@ -330,11 +359,6 @@ def build_root(libc, mountpoint, *, box_mb, box_files, uid):
         _mount(libc, "proc", r + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY)
     except OSError as e:
         raise OSError(e.errno, f"mount a /proc of the new pid namespace: {e.strerror}") from None
-    os.mkdir(r + "/box")
-    owner = f",uid={uid},gid={uid}" if uid else ""
-    _mount(libc, "tmpfs", r + "/box", "tmpfs", MS_NOSUID | MS_NODEV, f"size={int(box_mb)}m,nr_inodes={int(box_files)},mode=0700{owner}")
-    if not os.path.lexists(r + "/tmp"):  # (an interpreter under /tmp was bound there already)
-        os.symlink("/box", r + "/tmp")
     os.chdir(r)
     machine = platform.machine()
     nr = SYSCALLS.get(machine, {}).get("pivot_root")
@@ -349,6 +373,39 @@ def build_root(libc, mountpoint, *, box_mb, box_files, uid):
     os.chdir("/")
     _mount(libc, None, "/", None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, "size=2m,nr_inodes=2048,mode=0755")
     os.chdir("/box")
+
+
+def _parents(path, top):
+    """The folders from `top` (excluded) down to `path` (included): _parents("/tmp/a/b", "/tmp")
+    is ["/tmp/a", "/tmp/a/b"]."""
+    parts = path[len(top):].strip("/").split("/")
+    return [top + "/" + "/".join(parts[: i + 1]) for i in range(len(parts))]
+
+
+def _run_tmpfs(libc, r, *, box_mb, box_files, uid):
+    """The run's own size- and inode-limited tmpfs, seen through two of its folders: `box`
+    becomes /box (cwd, HOME, TMPDIR; 0700, the run's uid) and `tmp` becomes /tmp (1777, like a
+    host /tmp). They share the limits; the tmpfs's own top is unmounted again, so nothing else
+    of it is reachable. Both are nosuid, nodev and writable; they vanish with the namespace."""
+    stage = r + "/.run"
+    os.mkdir(stage)
+    _mount(libc, "tmpfs", stage, "tmpfs", MS_NOSUID | MS_NODEV, f"size={int(box_mb)}m,nr_inodes={int(box_files) + 3},mode=0755")
+    for name, mode in (("box", 0o700), ("tmp", 0o1777)):
+        inner, dst = f"{stage}/{name}", f"{r}/{name}"
+        os.mkdir(inner)
+        os.chmod(inner, mode)
+        if uid and name == "box":
+            os.chown(inner, uid, uid)
+        os.mkdir(dst)
+        try:
+            _mount(libc, inner, dst, None, MS_BIND)
+            _mount(libc, None, dst, None, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV)
+        except OSError as e:
+            raise OSError(e.errno, f"bind the run's {name} on /{name}: {e.strerror}") from None
+    if libc.umount2(stage.encode(), MNT_DETACH) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"detach the run's tmpfs staging mount: {os.strerror(err)}")
+    os.rmdir(stage)
 
 
 def _drop_caps_userns(libc):
