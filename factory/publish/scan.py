@@ -192,11 +192,14 @@ def scan_part(
         queries["last_ids"] = lf.select(sel)
     if lengths:
         if "messages" in cols:
-            # the SFT contract ends every row with the assistant's turn (think block, then answer)
+            # the SFT contract ends every row with the assistant's turn (think block, then answer);
+            # the turn is cut out once (as a column), not once per measure taken of it
             last = pl.col("messages").list.last()
-            reasoning, answer = _think_lengths(
-                pl.when(last.struct.field("role") == "assistant").then(last.struct.field("content")).otherwise(pl.lit("")).fill_null(""))
-            queries["lengths"] = lf.select(((reasoning + 3) // 4).alias("reasoning"), ((answer + 3) // 4).alias("answer"))
+            turn = lf.select(last.struct.field("content").fill_null("").alias("_text"),
+                             (last.struct.field("role") == "assistant").fill_null(False).cast(pl.Int64).alias("_assistant"))
+            reasoning, answer = _think_lengths(pl.col("_text"))
+            queries["lengths"] = turn.select((((reasoning + 3) // 4) * pl.col("_assistant")).alias("reasoning"),
+                                             (((answer + 3) // 4) * pl.col("_assistant")).alias("answer"))
         elif "reasoning" in cols and "answer" in cols:
             queries["lengths"] = lf.select(_estimate(pl.col("reasoning")).alias("reasoning"), _estimate(pl.col("answer")).alias("answer"))
     if scores and "score_language" in cols:
