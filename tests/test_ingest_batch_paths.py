@@ -185,3 +185,12 @@ def test_nesting_guard():
     assert ingest_fast._too_deep(b'{"a": ' + b'{"b": ' * 600 + b"1" + b"}" * 601 + b"\n", 1)
     # depth is counted per line: many lines each a little deep are fine
     assert not ingest_fast._too_deep((b'{"a": ' + b"[" * 100 + b"]" * 100 + b"}\n") * 300, 300)
+
+
+def test_blank_text_check_equals_str_strip():
+    rnd = random.Random(5)
+    chars = list(ingest_fast.PY_WHITESPACE) + ["a", "\u200b", "\x00", "é"]  # U+200B is not whitespace to Python
+    texts = ["".join(rnd.choice(chars) for _ in range(rnd.randint(0, 6))) for _ in range(3000)]
+    for i in range(0, 3000, 100):
+        chunk = texts[i:i + 100]
+        assert ingest_fast._any_blank(pa.chunked_array([pa.array(chunk)])) == any(not t.strip() for t in chunk)

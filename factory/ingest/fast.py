@@ -77,6 +77,8 @@ _EXACT_INT = 2**53  # a JSON integer above this read into a float column has los
 # what str.strip() strips: every code point whose str.isspace() is true (tested against Python)
 PY_WHITESPACE = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007"
                  "\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
+# the same characters as an RE2 class
+_PY_WS_CLASS = r"[\t\n\x0b\x0c\r\x1c-\x1f \x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}]"
 MAX_DEPTH = 512  # JSON nesting the batch path hands to Arrow (see _too_deep)
 
 Column = "list[Any] | pa.ChunkedArray | pa.Array"  # a column of values: Python, or Arrow as it is
@@ -247,6 +249,12 @@ def _is_text(t: pa.DataType) -> bool:
     return t == pa.string() or t == pa.large_string()
 
 
+def _any_blank(arr: pa.ChunkedArray) -> bool:
+    """Whether any value is empty or whitespace only (what `as_text` refuses when required):
+    a regex that stops at the first other character, so long texts are not copied or read."""
+    return bool(pc.any(pc.match_substring_regex(arr, "^" + _PY_WS_CLASS + "*$")).as_py())
+
+
 def py(values: Any) -> list[Any]:
     """A column's values as a Python list (Arrow columns converted once, on demand)."""
     if isinstance(values, (pa.Array, pa.ChunkedArray)):
@@ -334,7 +342,7 @@ class Cols:
         if arr is None:
             return Same(None, self.n)
         if _is_text(arr.type):
-            if required and nonempty and pc.any(pc.equal(pc.utf8_trim(arr, characters=PY_WHITESPACE), "")).as_py():
+            if required and nonempty and _any_blank(arr):
                 raise Fallback("empty text")
             return arr
         try:
@@ -366,10 +374,9 @@ class Cols:
         if arr is None:
             return Same(None, self.n)
         if _is_text(arr.type):
-            out = pc.utf8_trim(arr, characters=PY_WHITESPACE)
-            if required and pc.any(pc.equal(out, "")).as_py():
+            if required and _any_blank(arr):
                 raise Fallback("empty answer")
-            return out
+            return pc.utf8_trim(arr, characters=PY_WHITESPACE)
         texts = []
         try:
             for m, v in zip(metas, self.get(default, required=required)[1]):  # type: ignore[arg-type]
@@ -451,7 +458,6 @@ Part = dict[str, Any]  # problem, reference_answer, reference_solution, source_i
 # line, whitespace; an earlier "####" qualifies only if no newline stands between it (after
 # its whitespace) and the final one, which _GSM8K_EARLIER finds (whitespace as str.isspace()).
 _GSM8K_FINAL = r"(?:^|[^#])#### (?P<a>[!-~]+)$"
-_PY_WS_CLASS = r"[\t\n\x0b\x0c\r\x1c-\x1f \x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}]"
 _GSM8K_EARLIER = "####" + _PY_WS_CLASS + r"*[^\n]*#### [!-~]+$"
 
 
@@ -482,7 +488,7 @@ def gsm8k_cols(c: Cols) -> Part:
     if None in answers:
         raise Fallback("no '#### N'")
     return {"problem": c.text("question"), "reference_answer": answers, "reference_solution": worked,
-            "source_id": [str(r - 1) for r in range(c.first_row, c.first_row + c.n)],
+            "source_id": pc.cast(pa.array(range(c.first_row - 1, c.first_row - 1 + c.n), pa.int64()), pa.string()),
             "difficulty": Same(None, c.n), "level": Same(None, c.n), "meta": [{} for _ in range(c.n)]}
 
 
@@ -725,7 +731,7 @@ def prepare_cols(batch: LineBatch | TableBatch, preset: Preset, kind: str, const
                 "problem": part["problem"], "reference_answer": part["reference_answer"],
                 "reference_solution": part["reference_solution"], "tests": Same(None, c.n),
                 "difficulty": part["difficulty"], "level": part["level"], "language": Same(language, c.n),
-                "license": Same(license_, c.n), "meta": [_meta_json(m) for m in part["meta"]]}
+                "license": Same(license_, c.n), "meta": _meta_column(part["meta"])}
         return Prepared(_table(cols, PROBLEM_SCHEMA), list(range(c.n)), c.n, pids, [], [], [], [], extras)
 
     t = TRACE_COLS[preset.name](c, part)
@@ -834,6 +840,13 @@ def finish(p: Prepared, counters: dict[str, int], seen: set[str] | None) -> tupl
     for r in rows:
         counts[r] += 1
     return table, counts, dups
+
+
+def _meta_column(metas: list[dict[str, Any]]) -> Any:
+    """The meta JSON of each row; all empty (GSM8K without extra columns) -> one null column."""
+    if not any(metas):
+        return Same(None, len(metas))
+    return [_meta_json(m) for m in metas]
 
 
 _META_CACHE: dict[tuple, str | None] = {}
