@@ -1,18 +1,23 @@
 """`factory ingest`: turn problem sets and existing trace sets (JSONL/JSON/Parquet/CSV files or
 `datasets` datasets) into a Problem or Trace dataset folder.
 
-Rows stream from the readers (`ingest_readers`) through a preset's mapping (`ingest_presets`)
-into `DatasetWriter` in batches, so memory stays bounded. JSON Lines inputs of the common
-presets take the batch path (`ingest_fast`: Arrow parses a batch of lines, columns are mapped
-whole, large inputs use worker processes); a batch it cannot map exactly as the row path would
-goes row by row, so the shards are byte-identical either way (`engine="rows"` forces the row
-path). A row that cannot be read or mapped
-is an `InputError` naming the file, line/row and column (`--on-error fail`, the default), or
-with `--on-error skip` goes to `<out>/rejected/rejects.jsonl` with its reason and raw text.
-Nothing is dropped silently: rows read, written and rejected (by reason), and repeated
-problems written once, are returned, printed by the CLI and recorded in the manifest's stats.
+Rows stream from the readers (`factory.ingest.readers`) through a preset's mapping
+(`factory.ingest.presets`) into `DatasetWriter` in batches, so memory stays bounded. JSON Lines
+and Parquet inputs take the batch path (`factory.ingest.fast`: whole columns for the common
+presets, the preset's row functions over a batch for the others and for `--map`); batches are
+prepared in worker threads or processes for large inputs (`_plan`) while one thread writes. A
+batch the batch path cannot map exactly as the row path would goes row by row, so the shards
+are byte-identical either way (`engine="rows"` forces the row path).
 
-Exercise: `factory ingest ../shared/data/traces/skyt1_long_cot_math500.jsonl.gz --preset skyt1-traces --out traces/`.
+Nothing is dropped silently. A row that cannot be read or mapped is an `InputError` naming the
+file, line/row and column (`--on-error fail`, the default), or with `--on-error skip` goes to
+`<out>/rejected/rejects.jsonl` with its reason and raw text. Input columns no field takes are
+kept in each row's meta or listed as not kept, with why; a generic preset's rows get the domain
+their problem shows, with counts (`factory.ingest.report`). Rows read, written and rejected (by
+reason), repeated problems written once, and those notes are returned, printed by the CLI and
+recorded in the manifest's stats.
+
+Exercise: `factory ingest factory/data/traces/skyt1_long_cot_math500.jsonl.gz --preset skyt1-traces --out traces/`.
 """
 
 from __future__ import annotations
