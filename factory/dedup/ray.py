@@ -49,21 +49,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from factory.schemas.errors import MissingDependencyError
 
 _SALT_EXACT = np.uint64(0xE7AC7E7AC7E7AC71)
 
 
 def start_ray():
-    """Ray, started locally unless already running (RAY_ADDRESS joins a cluster)."""
-    try:
-        import ray
-        import ray.data  # noqa: F401
-    except ImportError:
-        raise MissingDependencyError("ray", extra="ray", purpose="--executor ray") from None
-    if not ray.is_initialized():
-        ray.init(ignore_reinit_error=True, include_dashboard=False, log_to_driver=False)
-    return ray
+    """Ray from the one set-up (factory.pipeline.ray_setup: joins RAY_ADDRESS, else starts locally)."""
+    from factory.pipeline.ray_setup import start_ray as _start
+
+    return _start()
 
 
 # ---------------------------------------------------------------------------------------------

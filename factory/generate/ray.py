@@ -19,7 +19,6 @@ from collections.abc import Callable
 from typing import Any
 
 from factory.generate.teachers.base import Completion, Request
-from factory.schemas.errors import MissingDependencyError
 
 
 class TeacherReplica:
@@ -59,20 +58,11 @@ def run_on_ray(opts, work: list[Request], on_completion: Callable[[Request, int,
                log: Callable[[str], None] = print) -> int:
     """Generate `work` on a Ray actor pool; call on_completion on the driver for every sample.
     Returns the number of GPUs the pool held."""
-    try:
-        import ray
-        import ray.data
-    except ImportError:
-        raise MissingDependencyError("ray", extra="ray", purpose="--executor ray") from None
+    from factory.pipeline.ray_setup import start_ray
+
     if not work:
         return 0
-    if not ray.is_initialized():
-        ray.init(log_to_driver=False)  # RAY_ADDRESS (if set) attaches to an existing cluster
-    import logging
-
-    # our own progress bar/log lines report rows; Ray Data's per-operator logs would drown them
-    logging.getLogger("ray.data").setLevel(logging.WARNING)
-    ray.data.DataContext.get_current().enable_progress_bars = False
+    ray = start_ray()  # joins RAY_ADDRESS's cluster, else starts a local one; quiet Ray Data logs
     gpus = _gpus_per_replica(opts, ray)
     if opts.backend == "transformers":
         per_batch = max(1, opts.batch_size // opts.n)

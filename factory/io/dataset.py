@@ -8,6 +8,12 @@ with shards but no manifest is half-written, and readers say so instead of readi
 Reads stream (Arrow record batches or a polars lazy scan) so memory stays bounded whatever
 the folder's size. Appending adds new shards and rewrites the manifest.
 
+The readers also take an object-store URL (`s3://bucket/prefix`, factory.io.store): the same
+checks (pending mark, manifest, shard sizes), then shards are read with range requests, one row
+group at a time; nothing is copied locally. Writers write local folders; a stage whose output is
+a URL is staged locally and uploaded at commit by the stage runner (see factory.io.store for
+what an object store guarantees and what it does not).
+
 Exercise: `factory inspect DIR`.
 """
 
@@ -24,9 +30,16 @@ from typing import Any, Literal
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from factory.io.files import DISK_ERRNOS, atomic_write_text, disk_error, durable_write_done, file_sha256
+from factory.io.files import (
+    DISK_ERRNOS,
+    atomic_write_text,
+    disk_error,
+    durable_write_done,
+    file_sha256,
+)
 from factory.io.files import fsync_dir as _fsync_dir
 from factory.io.pending import pending_owner
+from factory.io.store import is_store_url
 from factory.schemas.contracts import CONTRACTS, SCHEMA_VERSION, Contract, contract_for
 from factory.schemas.errors import DatasetError
 
@@ -135,6 +148,8 @@ class Manifest:
 
 
 def read_manifest(path: str | os.PathLike[str]) -> Manifest:
+    if is_store_url(path):
+        return _read_remote_manifest(str(path))
     path = Path(path)
     mpath = path / MANIFEST
     if not path.exists():
@@ -167,6 +182,8 @@ def read_manifest(path: str | os.PathLike[str]) -> Manifest:
 def check_folder(path: str | os.PathLike[str], *, full: bool = False) -> Manifest:
     """Return the manifest after checking every shard it lists exists with the recorded size
     (cheap, always) and hash (`full=True`). A truncated or replaced shard is reported, not read."""
+    if is_store_url(path):
+        return _check_remote_folder(str(path), full=full)
     path = Path(path)
     m = read_manifest(path)
     for s in m.shards:
@@ -185,7 +202,10 @@ def check_folder(path: str | os.PathLike[str], *, full: bool = False) -> Manifes
 
 
 def shard_paths(path: str | os.PathLike[str]) -> list[Path]:
+    """The shards a manifest names (URLs as `str` for a folder on an object store)."""
     m = check_folder(path)
+    if is_store_url(path):
+        return [_shard_url(str(path), s.name) for s in m.shards]  # type: ignore[misc]
     return [Path(path) / s.name for s in m.shards]
 
 
@@ -198,9 +218,9 @@ def iter_batches(
     """Stream record batches shard by shard (bounded memory: one row group at a time)."""
     m = check_folder(path)
     for s in m.shards:
-        p = Path(path) / s.name
+        p = _shard_url(str(path), s.name) if is_store_url(path) else Path(path) / s.name
         try:
-            pf = pq.ParquetFile(p)
+            pf = pq.ParquetFile(_source(p))
             if pf.metadata.num_rows != s.rows:
                 raise DatasetError(f"{p}: shard holds {pf.metadata.num_rows} rows, the manifest recorded {s.rows}",
                                    hint="re-run the producing stage")
@@ -221,7 +241,7 @@ def read_table(path: str | os.PathLike[str], *, columns: list[str] | None = None
     m = read_manifest(path)
     if not paths:
         return contract_for(m.contract).schema.empty_table() if m.contract in ("problem", "trace", "sft") else pa.table({})
-    return pa.concat_tables([pq.read_table(p, columns=columns) for p in paths], promote_options="default")
+    return pa.concat_tables([pq.read_table(_source(p), columns=columns) for p in paths], promote_options="default")
 
 
 def scan(path: str | os.PathLike[str]):
@@ -229,12 +249,103 @@ def scan(path: str | os.PathLike[str]):
     import polars as pl
 
     m = check_folder(path)
+    if is_store_url(path):
+        return _scan_remote(str(path), m)
     paths = [Path(path) / s.name for s in m.shards]
     if not paths:
         return pl.from_arrow(contract_for(m.contract).schema.empty_table()).lazy()
     for p in paths:  # footers only: a foreign shard is refused before any query runs on it
         _check_shard_columns(p, pq.read_schema(p).names, m.contract)
     return pl.scan_parquet([str(p) for p in paths])
+
+
+# -- folders on an object store (factory.io.store) ---------------------------------------------
+def _shard_url(url: str, name: str) -> str:
+    return url.rstrip("/") + "/" + name
+
+
+def _source(p: Any) -> Any:
+    """What pyarrow opens: a local path as is, a URL as a range-reading file object."""
+    if is_store_url(p):
+        from factory.io.store import open_input
+
+        return open_input(str(p))
+    return p
+
+
+def _read_remote_manifest(url: str) -> Manifest:
+    """read_manifest for a URL: the same refusals (pending mark of the folder or its parent,
+    shards without a manifest, a corrupted manifest), read from the store."""
+    from factory.io import store
+    from factory.io.pending import PENDING
+
+    url = url.rstrip("/")
+    parent = url.rsplit("/", 1)[0]
+    for cand in (url, parent) if parent.count("/") >= 2 and not parent.endswith(":/") else (url,):
+        if store.read_bytes(store.join(cand, PENDING)) is not None:
+            raise DatasetError(f"{url}: half-written: the run writing {cand} did not finish",
+                               hint="re-run the command that writes it (it resumes or restarts on its own)")
+    raw = store.read_bytes(store.join(url, MANIFEST))
+    if raw is None:
+        names = store.list_files(url)
+        shards = [n for n in names if "/" not in n and n.endswith(".parquet")]
+        if shards:
+            raise DatasetError(
+                f"{url}: half-written dataset: {len(shards)} shard(s) but no {MANIFEST} (the producing stage was interrupted)",
+                hint="re-run the command that produced it")
+        if not names:
+            raise DatasetError(f"{url}: no such dataset folder (nothing under that prefix)",
+                               hint="check the bucket and prefix, or run the stage that writes it")
+        raise DatasetError(f"{url}: not a dataset folder (no {MANIFEST})")
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DatasetError(f"{url}/{MANIFEST}: corrupted manifest ({e})") from None
+    return Manifest.from_json(data, where=f"{url}/{MANIFEST}")
+
+
+def _check_remote_folder(url: str, *, full: bool) -> Manifest:
+    from factory.io import store
+
+    m = _read_remote_manifest(url)
+    sizes = store.list_files(url.rstrip("/"))  # one listing for every shard's size
+    for s in m.shards:
+        u = _shard_url(url, s.name)
+        if s.name not in sizes:
+            raise DatasetError(f"{u}: shard listed in the manifest is missing", hint="re-run the producing stage")
+        if sizes[s.name] != s.bytes:
+            raise DatasetError(f"{u}: shard is {sizes[s.name]} bytes, the manifest recorded {s.bytes} (truncated or overwritten)",
+                               hint="re-run the producing stage to rewrite it")
+        if full:
+            import hashlib
+
+            h = hashlib.sha256()
+            with store.open_input(u) as f:
+                while b := f.read(1 << 22):
+                    h.update(b)
+            if h.hexdigest() != s.sha256:
+                raise DatasetError(f"{u}: shard content does not match the manifest's sha256 (corrupted)")
+    return m
+
+
+def _scan_remote(url: str, m: Manifest):
+    """A polars LazyFrame over remote shards: a pyarrow dataset on the same fsspec client
+    (range reads, column projection; the footers are checked first, like local shards)."""
+    import polars as pl
+    import pyarrow.dataset as pads
+    from pyarrow.fs import FSSpecHandler, PyFileSystem
+
+    from factory.io import store
+
+    if not m.shards:
+        return pl.from_arrow(contract_for(m.contract).schema.empty_table()).lazy()
+    fs, root = store.filesystem(url)
+    files = [f"{root.rstrip('/')}/{s.name}" for s in m.shards]
+    for s, f in zip(m.shards, files, strict=True):
+        with fs.open(f, "rb") as fh:
+            _check_shard_columns(_shard_url(url, s.name), pq.read_schema(fh).names, m.contract)  # type: ignore[arg-type]
+    ds = pads.dataset(files, format="parquet", filesystem=PyFileSystem(FSSpecHandler(fs)))
+    return pl.scan_pyarrow_dataset(ds)
 
 
 def _check_shard_columns(p: Path, names: list[str], contract: str) -> None:

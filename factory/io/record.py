@@ -16,7 +16,9 @@ name what changed, unless `--overwrite`.
 
 A fingerprint names content, not paths: a dataset folder's is the hash of its contract and shard
 hashes (from its manifest), a multi-part output's the hash of its parts', a file's the hash of
-its bytes, a plain folder's (a model) the hash of its file names, sizes and edges.
+its bytes, a plain folder's (a model) the hash of its file names, sizes and edges. A folder on
+an object store (`s3://...`) gets the same fingerprint as its local copy (from its manifest or
+record, read from the store); a single object's is its size and ETag.
 
 Exercise: `factory dedup IN -o OUT` twice (the second says it is up to date).
 """
@@ -33,6 +35,7 @@ from typing import Any
 from factory.io.dataset import read_manifest
 from factory.io.files import atomic_write_text, durable_write_done, fsync_dir
 from factory.io.pending import PENDING, mark_writing, unmark_writing
+from factory.io.store import is_store_url
 from factory.schemas.errors import DatasetError
 
 RECORD = "stage.json"
@@ -47,6 +50,8 @@ def is_remote(path: str | os.PathLike[str]) -> bool:
 def fingerprint(path: str | os.PathLike[str]) -> str:
     """Content fingerprint of an input: dataset folder, stage output, file, plain folder, or id."""
     s = str(path)
+    if is_store_url(s):
+        return _store_fingerprint(s)
     if s.startswith("hf:") or is_remote(s):
         return "id:" + s
     p = Path(s)
@@ -78,6 +83,32 @@ def fingerprint(path: str | os.PathLike[str]) -> str:
     return "folder:" + h.hexdigest()[:32]
 
 
+def _store_fingerprint(url: str) -> str:
+    """fingerprint() of a URL on an object store, without downloading shards."""
+    from factory.io import store
+
+    url = url.rstrip("/")
+    if store.read_bytes(store.join(url, "manifest.json")) is not None:
+        m = read_manifest(url)
+        h = hashlib.sha256(m.contract.encode())
+        for shard in m.shards:
+            h.update(shard.sha256.encode())
+        return "dataset:" + h.hexdigest()[:32]
+    recd = read_record(url)
+    if recd is not None and recd.get("parts"):
+        h = hashlib.sha256()
+        for name, fp in sorted(recd["parts"].items()):
+            h.update(f"{name}={fp}\n".encode())
+        return "stage:" + h.hexdigest()[:32]
+    listing = store.list_files(url)
+    if listing:  # a plain prefix (a model folder): names and sizes
+        return "prefix:" + hashlib.sha256("\n".join(f"{k}\0{v}" for k, v in sorted(listing.items())).encode()).hexdigest()[:32]
+    try:
+        return "object:" + store.object_tag(url)
+    except FileNotFoundError:
+        return "missing:" + url
+
+
 def _file_sha256(p: Path) -> str:
     h = hashlib.sha256()
     with open(p, "rb") as f:
@@ -86,9 +117,17 @@ def _file_sha256(p: Path) -> str:
     return h.hexdigest()[:32]
 
 
-def _read_json(path: Path) -> dict[str, Any] | None:
+def _read_json(path: Path | str) -> dict[str, Any] | None:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        if is_store_url(path):
+            from factory.io import store
+
+            raw = store.read_bytes(str(path))
+            if raw is None:
+                return None
+            data = json.loads(raw.decode("utf-8"))
+        else:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as e:
@@ -98,15 +137,20 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     return data
 
 
+def _child(out: str | os.PathLike[str], name: str) -> Path | str:
+    return f"{str(out).rstrip('/')}/{name}" if is_store_url(out) else Path(out) / name
+
+
 def read_record(out: str | os.PathLike[str]) -> dict[str, Any] | None:
-    rec = _read_json(Path(out) / RECORD)
+    """The stage record of a folder (local or on an object store), or None."""
+    rec = _read_json(_child(out, RECORD))
     if rec is not None and rec.get("format") != RECORD_FORMAT:
-        raise DatasetError(f"{Path(out) / RECORD}: not a factory stage record (format {rec.get('format')!r})")
+        raise DatasetError(f"{_child(out, RECORD)}: not a factory stage record (format {rec.get('format')!r})")
     return rec
 
 
 def read_pending(out: str | os.PathLike[str]) -> dict[str, Any] | None:
-    return _read_json(Path(out) / PENDING)
+    return _read_json(_child(out, PENDING))
 
 
 def begin(out: Path, key: dict[str, Any], *, command: str) -> None:
