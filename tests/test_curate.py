@@ -337,3 +337,38 @@ def test_fast_row_ids_and_meta_equal_the_contract_functions():
             assert fast_meta_json(meta) == meta_json(meta)
     for meta in ({"n": 3, "x": "y"}, {"wrong": [1, 2]}, None, {}, {"t": True}):
         assert fast_meta_json(meta) == meta_json(meta)
+
+
+def test_mix_rows_equal_the_row_dicts_they_replace():
+    """MixRows (columns) gives the same table, split and report as make_row dicts through
+    pa.Table.from_pylist, split_by_problem and mix_report."""
+    import pyarrow as pa
+
+    from factory.curate.sft import MixRows, make_row, mix_report, split_by_problem
+    from factory.schemas.contracts import SFT_SCHEMA
+
+    src = trace_rows("qwen", limit=30)
+    mix, rows, diff = MixRows(len(src) + 2), [], {}
+    for i, t in enumerate(src):
+        kw = dict(user=t["problem"], assistant=f"<think>\n{t['answer']}\n</think>\n\nok {i}",
+                  system="sys" if i % 3 == 0 else None, kind="shortcut", domain="math", source="s",
+                  trace_ids=[t["id"]], problem_id=t["problem_id"] if i % 5 else None, language="en", license=None,
+                  meta={"teacher": t["teacher"], "difficulty": f"level-{i % 4}" if i % 2 else None}, repeat=i % 2)
+        rows.append(make_row(**kw))
+        mix.put(i, **kw, difficulty=kw["meta"]["difficulty"])
+        diff[rows[-1]["id"]] = kw["meta"]["difficulty"]
+    for j, extra in enumerate((make_row(user="Who are you?", assistant="<think>\n\n</think>\n\nA model.", system=None,
+                                        kind="non_reasoning", domain="general", source="self", trace_ids=[],
+                                        problem_id=None, language="zh", license="CC0-1.0", meta={"task": "sc", "n": 1}),
+                               make_row(user="q", assistant="a", system=None, kind="journey", domain="math", source="s",
+                                        trace_ids=["a", "b"], problem_id=src[0]["problem_id"], language=None,
+                                        license=None, meta=None))):
+        rows.append(extra)
+        mix.put_row(len(src) + j, extra)
+        diff[extra["id"]] = None
+    assert mix.table(list(range(len(rows)))).equals(pa.Table.from_pylist(rows, schema=SFT_SCHEMA))
+    for fraction in (0.0, 0.2, 0.5):
+        train, val = split_by_problem(rows, fraction=fraction, seed=3)
+        ti, vi = mix.split(fraction=fraction, seed=3)
+        assert [rows[i] for i in ti] == train and [rows[i] for i in vi] == val
+        assert mix.report(ti) == mix_report(train, diff) and mix.report(vi) == mix_report(val, diff)

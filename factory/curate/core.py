@@ -36,10 +36,9 @@ from factory.curate.sft import (
     SKY_T1_SYSTEM_PROMPT,
     approx_tokens,
     make_row,
-    mix_report,
+    MixRows,
     render_assistant,
     seeded_hashes,
-    split_by_problem,
     split_trace,
     trace_facts,
     trace_facts_exprs,
@@ -437,10 +436,10 @@ def fetch_traces(sources: list[dict[str, Any]], ids_by_src: dict[int, list[str]]
 
 
 def iter_fetched(sources: list[dict[str, Any]], ids_by_src: dict[int, list[str]],
-                 columns: list[str]) -> Iterator[tuple[int, dict[str, Any]]]:
-    """`fetch`, shard by shard, as (source index, row): the next shard's query runs in a worker
-    thread while the caller works on the rows of the previous one (polars releases the GIL, so
-    reading and decompressing overlap with Python rendering)."""
+                 columns: list[str]) -> Iterator[tuple[int, pl.DataFrame]]:
+    """`fetch`, shard by shard, as (source index, rows of that shard): the next shard's query
+    runs in a worker thread while the caller works on the rows of the previous one (polars
+    releases the GIL, so reading and decompressing overlap with Python rendering)."""
     jobs = []
     for si, ids in ids_by_src.items():
         if not ids:
@@ -465,16 +464,11 @@ def iter_fetched(sources: list[dict[str, Any]], ids_by_src: dict[int, list[str]]
                 pending.append(pool.submit(run, jobs[nxt]))
             nxt += 1
             s = sources[si]
-            names = df.columns
-            for values in df.iter_rows():
-                r = dict(zip(names, values))
-                if s.get("name"):
-                    r["source"] = s["name"]
-                if s.get("domain"):
-                    r["domain"] = s["domain"]
-                if s.get("license") and not r.get("license"):
-                    r["license"] = s["license"]
-                yield si, r
+            over = [pl.lit(s[k]).alias(col) for k, col in (("name", "source"), ("domain", "domain")) if s.get(k)]
+            if s.get("license") and "license" in df.columns:
+                lic = pl.col("license")
+                over.append(pl.when(lic.is_null() | (lic == "")).then(pl.lit(s["license"])).otherwise(lic).alias("license"))
+            yield si, df.with_columns(over) if over else df
 
 
 # ---------------------------------------------------------------------------------------------
@@ -715,7 +709,8 @@ def curate(
     for w in alloc["warnings"]:
         log(f"WARNING: {w}")
 
-    # fetch and render: shortcut rows are rendered shard by shard as the fetch streams them in
+    # fetch and render: shortcut rows are rendered shard by shard as the fetch streams them in,
+    # straight into column lists (MixRows): no dict per row, no row-wise Arrow conversion
     o = cfg["output"]
     system = SYSTEM_ALIASES.get(o.get("system_prompt"), o.get("system_prompt"))
     empty_think = (cfg.get("non_reasoning") or {}).get("empty_think", True)
@@ -731,50 +726,52 @@ def curate(
         elif key in extra and "sft" in extra[key]:
             si, rid = extra[key]["sft"]
             sft_by_src.setdefault(si, []).append(rid)
-    placed: list[dict[str, Any] | None] = [None] * len(entries)
-
-    def shortcut(t: dict[str, Any]) -> None:
-        reasoning, answer = split_trace(t["completion"] or "", t["reasoning"], t["answer"])
-        if answer is None:  # the scan's vectorised rule and split_trace disagree: a bug, never a silent drop
-            raise DatasetError(f"trace {t['id']}: the scan found a final answer that split_trace cannot find",
-                               hint="report this trace; it can be excluded with --set curate.budget.min_tokens")
-        assistant = render_assistant(reasoning, answer, fmt=fmt)
-        for pos in wanted[t["id"]]:
-            _, _, diff, rep = entries[pos]
-            placed[pos] = make_row(user=t["problem"] if o["user"] == "problem" else t["prompt"], assistant=assistant,
-                                   system=system, kind="shortcut", domain=t["domain"], source=t["source"],
-                                   trace_ids=[t["id"]], problem_id=t["problem_id"], language=t["language"],
-                                   license=t["license"], meta={"teacher": t["teacher"], "difficulty": diff}, repeat=rep)
-
-    raw: dict[int, list[str]] = {}
+    mix = MixRows(len(entries))
+    user_col = "problem" if o["user"] == "problem" else "prompt"
     found: set[str] = set()
+
+    def shortcuts(t: dict[str, list[Any]]) -> None:
+        """Render one fetched batch of traces (column lists) into the mix rows that use them."""
+        comps = t.get("completion") or [None] * len(t["id"])
+        for k, tid in enumerate(t["id"]):
+            found.add(tid)
+            reasoning, answer = split_trace(comps[k] or "", t["reasoning"][k], t["answer"][k])
+            if answer is None:  # the scan's vectorised rule and split_trace disagree: a bug, never a silent drop
+                raise DatasetError(f"trace {tid}: the scan found a final answer that split_trace cannot find",
+                                   hint="report this trace; it can be excluded with --set budget.min_tokens=N")
+            assistant = render_assistant(reasoning, answer, fmt=fmt)
+            for pos in wanted[tid]:
+                _, _, diff, rep = entries[pos]
+                mix.put(pos, user=t[user_col][k], assistant=assistant, system=system, kind="shortcut",
+                        domain=t["domain"][k], source=t["source"][k], trace_ids=[tid], problem_id=t["problem_id"][k],
+                        language=t["language"][k], license=t["license"][k],
+                        meta={"teacher": t["teacher"][k], "difficulty": diff}, repeat=rep, difficulty=diff)
+
     # what rendering a shortcut reads: the raw completion only for rows without thought/answer
     # (fetched below), the prompt only when the user turn is the prompt
     render_cols = [c for c in TEXT_COLS if c not in ("completion", "system_prompt", "reference_answer")
                    and (c != "prompt" or o["user"] == "prompt") and (c != "problem" or o["user"] == "problem")]
-    for si, t in iter_fetched(sources, ids_by_src, render_cols):
-        found.add(t["id"])
-        if (t.get("reasoning") or "").strip() or (t.get("answer") or "").strip():
-            t["completion"] = None
-            shortcut(t)
-        else:  # only the raw completion holds this trace's text: read it for these rows only
-            raw.setdefault(si, []).append(t["id"])
+    raw: dict[int, list[str]] = {}
+    for si, df in iter_fetched(sources, ids_by_src, render_cols):
+        blank = ~(pl.col("reasoning").str.contains(r"\S").fill_null(False) | pl.col("answer").str.contains(r"\S").fill_null(False))
+        only_raw = df.filter(blank)
+        if only_raw.height:  # only the raw completion holds these traces' text: read it for them alone
+            raw.setdefault(si, []).extend(only_raw["id"].to_list())
+            df = df.filter(~blank)
+        shortcuts({c: df[c].to_list() for c in df.columns})
     if raw:
-        comp = fetch(sources, raw, TEXT_COLS)
-        for t in comp.values():
-            shortcut(t)
+        rows_raw = fetch(sources, raw, TEXT_COLS)
+        shortcuts({c: [r.get(c) for r in rows_raw.values()] for c in TEXT_COLS})
     if len(found) != len(wanted):
         missing = sorted(set(wanted) - found)[:3]
         raise DatasetError(f"{len(wanted) - len(found)} chosen trace(s) vanished between the scan and the fetch "
                            f"(e.g. {missing})", hint="an input folder changed during the run; re-run curate")
     sft_rows = fetch(sources, sft_by_src, ["id", "messages", "trace_ids", "problem_id", "kind", "domain", "source",
                                            "language", "license", "meta"])
-    rows: list[dict[str, Any]] = []
-    difficulty_of: dict[str, Any] = {}
     for pos, (key, kind, diff, rep) in enumerate(entries):
-        if placed[pos] is not None:
-            row = placed[pos]
-        elif kind == "journey":
+        if mix.msgs[pos] is not None:
+            continue
+        if kind == "journey":
             d = extra[key]["draft"]
             w, c = d.wrong, d.correct
             row = make_row(user=c["problem"] if o["user"] == "problem" else c["prompt"], assistant=d.content,
@@ -796,19 +793,18 @@ def curate(
                 row["id"] = f"{row['id']}_r{rep}"
             row["kind"] = kind
             diff = _meta_field(row.get("meta"), "difficulty")  # an SFT row keeps the label in its meta
-        rows.append(row)
-        difficulty_of[row["id"]] = diff
+        mix.put_row(pos, row, difficulty=diff)
 
-    train, val = split_by_problem(rows, fraction=o["validation_fraction"], seed=seed)
+    train, val = mix.split(fraction=o["validation_fraction"], seed=seed)
     report = {
         "funnel": funnel, "journey": j_report, "non_reasoning": nr_report, "mix": alloc,
-        "train": mix_report(train, difficulty_of), "validation": mix_report(val, difficulty_of),
-        "warnings": alloc["warnings"],
+        "train": mix.report(train), "validation": mix.report(val), "warnings": alloc["warnings"],
     }
     for split, part in (("train", train), ("validation", val)):
         with DatasetWriter(out / split, "sft", mode="overwrite" if overwrite else "create", command=command,
                            params=params or {}, rows_per_shard=o["rows_per_shard"]) as w:
-            w.write_rows(part)
+            if part:
+                w.write_table(mix.table(part))
             w.stats.update({"split": split, **report})
     atomic_write_text(out / "curate_report.json", json.dumps(report, indent=2, ensure_ascii=False, default=str) + "\n")
     return report

@@ -279,16 +279,7 @@ def fast_sft_id(messages: list[dict[str, str]], kind: str) -> str:
     [[role, content], ...] with its default separators, then the unit separator, then the kind),
     built with json's own C string escaper instead of a json.dumps call per row (a 50K-row mix:
     0.5 s -> 0.25 s). tests/test_curate.py pins the equality on hostile strings."""
-    parts = []
-    for m in messages:
-        role, content = m["role"], m["content"]
-        if not (isinstance(role, str) and isinstance(content, str)):
-            return sft_id(messages, kind)
-        parts.append(f"[{_ROLES.get(role) or _json_str(role)}, {_json_str(content)}]")
-    h = hashlib.sha256(("[" + ", ".join(parts) + "]").encode("utf-8"))
-    h.update(b"\x1f")
-    h.update(kind.encode("utf-8"))
-    return "s_" + h.hexdigest()[:16]
+    return _pairs_id(tuple((m["role"], m["content"]) for m in messages), kind)
 
 
 def fast_meta_json(meta: dict[str, Any] | None) -> str | None:
@@ -324,22 +315,139 @@ def seeded_hashes(parts: tuple[Any, ...], keys: list[str | None]) -> list[str]:
     return out
 
 
+def _group(problem_id: str | None, row_id: str) -> str:
+    return problem_id or row_id.split("_r")[0]
+
+
+def validation_groups(groups: set[str], *, fraction: float, seed: int) -> set[str]:
+    """The groups (problems) that go to validation: ordered by a seeded hash, the first
+    round(fraction * groups) (at least 1 and at most all but 1 when there are several)."""
+    if fraction <= 0:
+        return set()
+    names = sorted(groups)
+    ordered = [g for _, g in sorted(zip(seeded_hashes((seed, "split"), names), names))]
+    n_val = int(round(fraction * len(ordered)))
+    if len(ordered) > 1:
+        n_val = min(max(n_val, 1), len(ordered) - 1)
+    return set(ordered[:n_val])
+
+
 def split_by_problem(rows: list[dict[str, Any]], *, fraction: float, seed: int) -> tuple[list[dict], list[dict]]:
     """Train/validation split where every problem lands on one side only. Groups (problem_id, or
     the row id for rows without a problem) are ordered by a seeded hash and the first
     round(fraction * groups) go to validation, so the split is exact in groups and stable."""
     if fraction <= 0:
         return rows, []
-    names = sorted({r["problem_id"] or r["id"].split("_r")[0] for r in rows})
-    groups = [g for _, g in sorted(zip(seeded_hashes((seed, "split"), names), names))]
-    n_val = int(round(fraction * len(groups)))
-    if len(groups) > 1:
-        n_val = min(max(n_val, 1), len(groups) - 1)
-    val_groups = set(groups[:n_val])
+    val_groups = validation_groups({_group(r["problem_id"], r["id"]) for r in rows}, fraction=fraction, seed=seed)
     train, val = [], []
     for r in rows:
-        (val if (r["problem_id"] or r["id"].split("_r")[0]) in val_groups else train).append(r)
+        (val if _group(r["problem_id"], r["id"]) in val_groups else train).append(r)
     return train, val
+
+
+_ROW_COLS = ("id", "trace_ids", "problem_id", "kind", "domain", "source", "language", "license", "meta")
+
+
+class MixRows:
+    """The mix's rows held column by column, in mix order, for 50K+ rows: a dict per row and
+    pyarrow's row-wise conversion were a large share of curate's time at scale. Rows come in
+    either as `make_row` dicts (`put_row`) or as fields (`put`, the shortcut path); `split`,
+    `report` and `table` give what `split_by_problem`, `mix_report` and `pa.Table.from_pylist`
+    give for the same rows (tests/test_curate.py pins the shards byte for byte)."""
+
+    def __init__(self, n: int):
+        self.cols: dict[str, list[Any]] = {c: [None] * n for c in _ROW_COLS}
+        self.msgs: list[tuple[tuple[str, str], ...] | None] = [None] * n
+        self.difficulty: list[Any] = [None] * n
+
+    def __len__(self) -> int:
+        return len(self.msgs)
+
+    def put_row(self, pos: int, row: dict[str, Any], *, difficulty: Any = None) -> None:
+        for c in _ROW_COLS:
+            self.cols[c][pos] = row[c]
+        self.msgs[pos] = tuple((m["role"], m["content"]) for m in row["messages"])
+        self.difficulty[pos] = difficulty
+
+    def put(self, pos: int, *, user: str, assistant: str, system: str | None, kind: str, domain: str, source: str,
+            trace_ids: list[str], problem_id: str | None, language: str | None, license: str | None,
+            meta: dict[str, Any] | None, repeat: int = 0, difficulty: Any = None) -> None:
+        """`make_row`'s row, without building it as a dict."""
+        msgs = ((("system", system),) if system else ()) + (("user", user), ("assistant", assistant))
+        rid = _pairs_id(msgs, kind)
+        c = self.cols
+        c["id"][pos] = f"{rid}_r{repeat}" if repeat else rid
+        c["trace_ids"][pos] = list(trace_ids)
+        c["problem_id"][pos], c["kind"][pos], c["domain"][pos], c["source"][pos] = problem_id, kind, domain, source
+        c["language"][pos], c["license"][pos], c["meta"][pos] = language, license, fast_meta_json(meta)
+        self.msgs[pos] = msgs
+        self.difficulty[pos] = difficulty
+
+    def split(self, *, fraction: float, seed: int) -> tuple[list[int], list[int]]:
+        """Row positions of train and validation (`split_by_problem`'s rule)."""
+        ids, pids = self.cols["id"], self.cols["problem_id"]
+        keys = [_group(p, i) for p, i in zip(pids, ids)]
+        val_groups = validation_groups(set(keys), fraction=fraction, seed=seed)
+        train = [k for k, g in enumerate(keys) if g not in val_groups]
+        val = [k for k, g in enumerate(keys) if g in val_groups]
+        return train, val
+
+    def report(self, idx: list[int]) -> dict[str, Any]:
+        """`mix_report` of the rows at `idx`."""
+        c = self.cols
+
+        def count(values) -> dict[str, int]:
+            return dict(sorted(Counter(values).items()))
+
+        toks = [approx_tokens(self.msgs[i][-1][1]) for i in idx]
+        kinds = [c["kind"][i] for i in idx]
+        by_kind_tokens = {k: percentiles([t for t, kk in zip(toks, kinds) if kk == k]) for k in sorted(set(kinds))}
+        return {
+            "rows": len(idx),
+            "by_domain": count(c["domain"][i] for i in idx),
+            "by_kind": count(kinds),
+            "by_source": count(c["source"][i] for i in idx),
+            "by_difficulty": count(str(self.difficulty[i] or "unknown") for i in idx),
+            "problems": len({c["problem_id"][i] for i in idx if c["problem_id"][i]}),
+            "assistant_tokens_est": percentiles(toks),
+            "assistant_tokens_est_by_kind": by_kind_tokens,
+        }
+
+    def table(self, idx: list[int]):
+        """The rows at `idx` as an Arrow table in the `sft` contract."""
+        import pyarrow as pa
+
+        from factory.schemas.contracts import SFT_SCHEMA
+
+        roles: list[str] = []
+        contents: list[str] = []
+        offsets = [0]
+        for i in idx:
+            for role, content in self.msgs[i]:  # type: ignore[union-attr]
+                roles.append(role)
+                contents.append(content)
+            offsets.append(len(roles))
+        mtype = SFT_SCHEMA.field("messages").type
+        messages = pa.ListArray.from_arrays(
+            pa.array(offsets, pa.int32()),
+            pa.StructArray.from_arrays([pa.array(roles, pa.string()), pa.array(contents, pa.string())],
+                                       fields=list(mtype.value_type)))
+        arrays = {c: pa.array([self.cols[c][i] for i in idx], SFT_SCHEMA.field(c).type) for c in _ROW_COLS}
+        arrays["messages"] = messages
+        return pa.Table.from_arrays([arrays[f.name] for f in SFT_SCHEMA], schema=SFT_SCHEMA)
+
+
+def _pairs_id(msgs: tuple[tuple[str, str], ...], kind: str) -> str:
+    """`fast_sft_id` for (role, content) pairs."""
+    parts = []
+    for role, content in msgs:
+        if not (isinstance(role, str) and isinstance(content, str)):
+            return sft_id([{"role": r, "content": c} for r, c in msgs], kind)
+        parts.append(f"[{_ROLES.get(role) or _json_str(role)}, {_json_str(content)}]")
+    h = hashlib.sha256(("[" + ", ".join(parts) + "]").encode("utf-8"))
+    h.update(b"\x1f")
+    h.update(kind.encode("utf-8"))
+    return "s_" + h.hexdigest()[:16]
 
 
 def percentiles(values: list[int], qs: tuple[int, ...] = (5, 25, 50, 75, 95, 100)) -> dict[str, int]:
