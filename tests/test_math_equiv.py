@@ -214,6 +214,23 @@ def test_equations_case_parameters_intervals(eq, gold, pred, verdict, rule):
     _case(eq, gold, pred, verdict, rule)
 
 
+@pytest.mark.parametrize(
+    ("gold", "pred", "verdict", "rule"),
+    [
+        (r"\cos 60^\circ", r"\frac{1}{2}", "correct", None),  # degrees inside a function are an angle
+        (r"2\sin x \cos x", r"\sin 2x", "correct", "identity_test"),
+        (r"\sin 2x", r"2 \sin x", "wrong", "identity_test"),
+        (r"\tan \theta", r"\frac{\sin\theta}{\cos\theta}", "correct", "identity_test"),
+        ("1", r"\sin^2 t + \cos^2 t", "correct", "identity_test"),
+        # a function of a number restates the question: no evaluated answer (a judge may look)
+        (r"\frac{\sqrt{2}}{2}", r"\sin 45^\circ", "wrong", "unevaluated"),
+    ],
+)
+def test_functions(eq, gold, pred, verdict, rule):
+    v = _case(eq, gold, pred, verdict, rule)
+    assert v.undecided == (rule == "unevaluated")
+
+
 def test_interval_answer_type_reads_a_pair_as_an_interval(eq):
     _case(eq, "(2,7)", "2 < x < 7", "correct", "inequality_interval", AnswerHint(answer_type="Interval"))
 

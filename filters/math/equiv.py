@@ -213,11 +213,24 @@ _VARIABLES = re.compile(r"[a-zA-Z]")
 
 def _variables(norm: str) -> set[str]:
     """Letters outside command names: "\\frac{ab}{x}" -> {a, b, x}."""
-    return set(_VARIABLES.findall(_COMMAND_NAME.sub(" ", norm)))
+    greek = set(_GREEK.findall(norm)) if "\\" in norm else set()
+    if "\\" in norm:
+        norm = _COMMAND_NAME.sub(" ", _FUNCTION_PREFIX.sub(" ", norm))
+    return set(_VARIABLES.findall(norm)) | greek
 
 
 _COMMAND_NAME = re.compile(r"\\[a-zA-Z]+")
-_OTHER_COMMAND = re.compile(r"\\(?!(?:frac|sqrt|pi|infty|" + _GREEK_NAMES + r")(?![a-zA-Z]))[a-zA-Z]+")
+# a function name glued to its variable ("\\sinx"): the name goes, the letters stay
+_FUNCTION_PREFIX = re.compile(r"\\(?:arcsin|arccos|arctan|sinh|cosh|tanh|sin|cos|tan|cot|sec|csc|ln|exp)(?=[a-zA-Z]{1,3}(?![a-zA-Z]))")
+# commands the evaluator reads (numbers, constants, Greek letters as variables, functions)
+_EVALUATED = "frac|sqrt|pi|infty|sin|cos|tan|cot|sec|csc|arcsin|arccos|arctan|sinh|cosh|tanh|ln|exp|log"
+_FUNCTION_NAMES = "sin|cos|tan|cot|sec|csc|arcsin|arccos|arctan|sinh|cosh|tanh|ln|exp|log"
+# a command the evaluator cannot read; "\\sinx" is \\sin glued to x by normalisation
+_OTHER_COMMAND = re.compile(
+    r"\\(?!(?:" + _FUNCTION_NAMES + r")[a-zA-Z]{0,3}(?![a-zA-Z])|(?:frac|sqrt|pi|infty|" + _GREEK_NAMES + r")(?![a-zA-Z]))[a-zA-Z]+"
+)
+# a function applied to a number: "\\sin 60^\\circ" restates a question; it is no evaluated answer
+_FUNCTION = re.compile(r"\\(?:" + _FUNCTION_NAMES + r")(?![a-z])")
 # degrees inside a trigonometric function are an angle, not a unit: sympy reads radians
 _TRIG = re.compile(r"\\(?:sin|cos|tan|cot|sec|csc)(?![a-zA-Z])")
 _DEGREES = re.compile(r"(\d+(?:\.\d+)?)\s*(?:\^\s*\{?\s*\\circ\s*\}?|°)")
@@ -230,17 +243,21 @@ def _for_sympy(latex: str) -> str:
     return latex
 
 
+# commands that can make a variable vanish (sin^2 x + cos^2 x = 1, \\sum_{k=1}^{4} k = 10)
+_NOT_PLAIN = re.compile(r"\\(?:" + _FUNCTION_NAMES + r"|sum|prod|int|oint|lim|binom|dbinom|tbinom|det|max|min|gcd|lcm|operatorname)")
+
+
 def _plain(norm: str) -> bool:
-    """An expression in numbers, letters, + - * / ^, \\frac, \\sqrt, \\pi only: one that cannot
-    hide an identity (\\sin^2 x + \\cos^2 x is 1)."""
-    return "\\" not in norm or not _OTHER_COMMAND.search(norm)
+    """No function, sum, limit or binomial: an expression whose letters cannot vanish, so one with a
+    letter is never a number (\\sin^2 x + \\cos^2 x is 1; the identity test reads those)."""
+    return "\\" not in norm or not _NOT_PLAIN.search(norm)
 
 
 def identity_test(gn: str, pn: str) -> bool | None:
     """True/False when both normalised answers are expressions the evaluator reads with their
     letters as variables (x, n, a, b; not e, i or a command), None otherwise."""
-    if "\\" in gn + pn and re.search(r"\\(?!frac|sqrt|pi|infty\b)[a-zA-Z]+", gn + pn):
-        return None  # \\sin, \\log, \\binom, \\lfloor, ...: sympy decides
+    if "\\" in gn + pn and _OTHER_COMMAND.search(gn + pn):
+        return None  # \\binom, \\lfloor, \\sum, ...: sympy decides
     names = sorted(_variables(gn) | _variables(pn))
     if not names or any(n in ("e", "i") for n in names) or len(names) > 4:
         return None
@@ -267,7 +284,7 @@ def equation_identity(ge: tuple[str, ...], pe: tuple[str, ...]) -> bool | None:
         return None
     dg = f"({normalize(ge[0])})-({normalize(ge[1])})"
     dp = f"({normalize(pe[0])})-({normalize(pe[1])})"
-    if "\\" in dg + dp and re.search(r"\\(?!frac|sqrt|pi\b)[a-zA-Z]+", dg + dp):
+    if "\\" in dg + dp and _OTHER_COMMAND.search(dg + dp):
         return None
     names = sorted(_variables(dg) | _variables(dp))
     if not names or any(n in ("e", "i") for n in names) or len(names) > 4:
@@ -580,6 +597,10 @@ class MathEquivalence:
         if hint.unit and hint.unit.strip().strip("$").replace("\\", "") in ("%", "percent") and gv.kind == "scalar":
             gv = dataclasses.replace(gv, percent=True)
         pv = evaluate(pn)
+        if pv is not None and "\\" in pn and _FUNCTION.search(pn) and not _FUNCTION.search(gn):
+            # "(\\sin 20^\\circ)^2 (\\sin 40^\\circ)^2" against 9/256: equal in value, but an expression
+            # of the question's own functions is no answer; a judge may read it
+            return "wrong", "numeric", True, (*rules, "unevaluated")
         if pv is not None:
             if gv.kind == "scalar" and pv.kind == "scalar":
                 gu, pu, differ = self._units(g, p, hint)

@@ -75,6 +75,8 @@ _UNICODE = {
     "≤": "\\leq ", "≥": "\\geq ", "≠": "\\neq ", "∈": "\\in ", "∪": "\\cup ", "±": "\\pm ",
     "½": "\\frac{1}{2}", "⅓": "\\frac{1}{3}", "⅔": "\\frac{2}{3}", "¼": "\\frac{1}{4}", "¾": "\\frac{3}{4}",
     "\u00a0": " ", "\u2009": " ", "\u202f": " ", "，": ",", "：": ":",
+    "α": "\\alpha ", "β": "\\beta ", "γ": "\\gamma ", "δ": "\\delta ", "θ": "\\theta ", "λ": "\\lambda ",
+    "μ": "\\mu ", "σ": "\\sigma ", "φ": "\\phi ", "ω": "\\omega ", "Δ": "\\Delta ",
 }
 _SUPERSCRIPT = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁻⁺", "0123456789-+")
 _SUBSCRIPT = str.maketrans("₀₁₂₃₄₅₆₇₈₉", "0123456789")
@@ -324,6 +326,8 @@ class Prepared:
 _JOINING_WORD = re.compile(r"\s*(?:,\s*)?(?:\\(?:text|mbox|textrm)\s*\{\s*(?:and|or)\s*\}|(?<=[\s}$])(?:and|or)(?=[\s\\$]))\s*")
 
 
+_TRIG = re.compile(r"\\(?:sin|cos|tan|cot|sec|csc)(?![a-zA-Z])")
+_DEGREES_IN_TRIG = re.compile(r"(\d+(?:\.\d+)?)\s*(?:\^\s*\{?\s*\\circ\s*\}?|°)")
 _TRAILING_BACKSLASH = re.compile(r"(?<!\\)\\+$")
 # what a trailing condition needs: a word that opens one, a set membership or a relation
 _CONDITION_GATE = re.compile(r"for|where|when|if|with|provided|assuming|\\in|\\n(?:e|otin)|[<>]|\\[lg]e")
@@ -343,6 +347,8 @@ def prepare(s: str, decimal_comma: bool = False) -> Prepared:
         s = _CURRENCY_SIGNS.sub("", s)
     if "and" in s or "or" in s:
         s = _JOINING_WORD.sub(", ", s)
+    if "\\" in s and ("circ" in s or "°" in s) and _TRIG.search(s):
+        s = _DEGREES_IN_TRIG.sub(r"(\1\\pi/180)", s)  # \\tan 45^\\circ: an angle, read in radians
     value, unit = split_unit(s)
     if unit is not None:
         s = value
@@ -376,7 +382,7 @@ _ANY_COMMAND = re.compile(r"\\[a-zA-Z]+")
 _LETTER = re.compile(r"[A-Za-z]")
 _ORDINAL = re.compile(r"(?<=\d)\s*(?:\^\s*\{?\s*)?(?:st|nd|rd|th)\b\}?(?:\s*grade)?")
 _IN_SET = re.compile(r"^\s*[a-zA-Z]\s*\\in\s*")
-_LONE_LHS = re.compile(r"^\s*(?:[a-zA-Z]|\\[a-zA-Z]+)(?:_\{?\w+\}?)?\s*=\s*(?!=)")
+_LONE_LHS = re.compile(r"^\s*(?:[a-zA-Z]|\\[a-zA-Z]+)(?:_(?:\{\w+\}|\w))?\s*=\s*(?!=)")
 _LE = re.compile(r"\\le(?![a-zA-Z])")
 _GE = re.compile(r"\\ge(?![a-zA-Z])")
 _ONE_CHAR_GROUP = re.compile(r"([_^])\{(\w)\}")
@@ -533,7 +539,7 @@ class Value:
 
 
 _TOKEN = re.compile(
-    r"\s*(?:(?P<num>\d+(?:\.\d*)?|\.\d+)(?P<exp>[eE][+-]?\d+)?|(?P<cmd>\\[a-zA-Z]+)|(?P<imag>i)(?![a-zA-Z])|(?P<var>[a-zA-Z])|(?P<op>[-+*/^(){}\[\]!%]))"
+    r"\s*(?:(?P<num>\d+(?:\.\d*)?|\.\d+)(?P<exp>[eE][+-]?\d+)?|(?P<cmd>\\[a-zA-Z]+)|(?P<imag>i)(?![a-zA-Z])|(?P<var>[a-zA-Z])|(?P<op>[-+*/^(){}\[\]!%_]))"
 )
 
 
@@ -552,7 +558,13 @@ def _tokenize(s: str) -> list[tuple[str, str]]:
                 raise _Unsupported("number too long")  # Fraction("1e999999999") would build that integer
             out.append(("num", m.group("num") + (m.group("exp") or "")))
         elif m.group("cmd") is not None:
-            out.append(("cmd", m.group("cmd")))
+            cmd = m.group("cmd")
+            if cmd not in _KNOWN_COMMANDS and (glued := _GLUED_FUNCTION.match(cmd)):
+                # "\\sin x" lost its space in normalisation: "\\sinx" is \\sin applied to x
+                out.append(("cmd", glued.group(1)))
+                out.extend(("var", ch) for ch in glued.group(2))
+            else:
+                out.append(("cmd", cmd))
         elif m.group("imag") is not None:
             out.append(("cmd", "i"))  # the imaginary unit: 6 - 5i
         elif m.group("var") is not None:
@@ -653,7 +665,7 @@ class _Parser:
                     if rhs == 0:
                         raise _Unsupported("division by zero")
                     val = val / rhs
-            elif tok is not None and (tok[0] in ("num", "cmd", "var") or tok in (("op", "("), ("op", "{"))):
+            elif tok is not None and (tok[0] in ("num", "cmd", "var") or tok in (("op", "("), ("op", "{"), ("op", "["))):
                 val = val * self.unary()  # implicit multiplication: 2\sqrt{3}, 5\pi
             else:
                 return val
@@ -726,6 +738,10 @@ class _Parser:
                 val = self.expr()
                 self.expect("}")
                 return val
+            if text == "[":
+                val = self.expr()  # square brackets group inside an expression: \\frac12 [a + b]
+                self.expect("]")
+                return val
             raise _Unsupported(text)
         if text == "\\frac":
             num = self.group()
@@ -745,13 +761,72 @@ class _Parser:
             if isinstance(radicand, Fraction) and radicand < 0 and index == 2:
                 return complex(0, math.sqrt(-float(radicand)))
             return _pow(radicand, Fraction(1) / index if isinstance(index, Fraction) else 1 / index)
+        if self.env is not None and text in self.env:
+            return self.env[text]  # a Greek letter as a variable (the identity test)
         if text == "\\pi":
             return math.pi
         if text == "i":
             return 1j
         if text == "\\infty":
             return math.inf
+        if text in _FUNCTIONS or text == "\\log":
+            return self.function(text)
         raise _Unsupported(text)
+
+    def function(self, name: str) -> Number:
+        """\\sin x, \\sin(2x), \\sin^2 x, \\log_2 8, \\ln{5}: the argument is a bracketed group or
+        the product of the factors right after the name (\\sin 2x = sin(2x)); floats."""
+        base = None
+        if name == "\\log":
+            if self.peek() != ("op", "_"):
+                raise _Unsupported("\\log without a base")  # natural or base 10? a grader cannot tell
+            self.take()
+            base = self.factor_arg()
+        power = None
+        if self.peek() == ("op", "^"):
+            self.take()
+            power = self.unary_atom()  # \\sin^2 x
+        arg = self.factor_arg()
+        if isinstance(arg, complex) or (isinstance(arg, float) and (math.isinf(arg) or math.isnan(arg))):
+            raise _Unsupported("argument")
+        x = float(arg)
+        try:
+            if base is not None:
+                val = math.log(x) / math.log(float(base))
+            else:
+                val = _FUNCTIONS[name](x)
+        except (ValueError, ZeroDivisionError, OverflowError) as exc:
+            raise _Unsupported(str(exc)) from exc
+        return _pow(val, power) if power is not None else val
+
+    def factor_arg(self) -> Number:
+        tok = self.peek()
+        if tok in (("op", "("), ("op", "{")):
+            return self.atom()
+        val = self.power()
+        # "2x", "3\\pi": adjacent numbers, letters and constants belong to the argument
+        while (nxt := self.peek()) is not None and (nxt[0] in ("num", "var") or nxt in (("cmd", "\\pi"), ("cmd", "i"))):
+            val = val * self.power()
+        return val
+
+
+_KNOWN_COMMANDS = frozenset(
+    "\\sin \\cos \\tan \\cot \\sec \\csc \\arcsin \\arccos \\arctan \\sinh \\cosh \\tanh \\ln \\exp \\log "
+    "\\frac \\sqrt \\pi \\infty".split()
+)
+_GLUED_FUNCTION = re.compile(r"(\\(?:arcsin|arccos|arctan|sinh|cosh|tanh|sin|cos|tan|cot|sec|csc|ln|exp))([a-zA-Z]{1,3})")
+
+
+def _cot(x: float) -> float:
+    return math.cos(x) / math.sin(x)
+
+
+_FUNCTIONS = {
+    "\\sin": math.sin, "\\cos": math.cos, "\\tan": math.tan, "\\cot": _cot,
+    "\\sec": lambda x: 1 / math.cos(x), "\\csc": lambda x: 1 / math.sin(x),
+    "\\arcsin": math.asin, "\\arccos": math.acos, "\\arctan": math.atan,
+    "\\sinh": math.sinh, "\\cosh": math.cosh, "\\tanh": math.tanh, "\\ln": math.log, "\\exp": math.exp,
+}
 
 
 # "1.87 \\times 10^{6}" / "1.87*10^6": a decimal times a power of ten keeps the decimal's digits
