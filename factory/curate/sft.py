@@ -58,6 +58,8 @@ def approx_tokens(text: str | None) -> int:
 
 
 def strip_tags(text: str) -> str:
+    if "<" not in text:  # no tag can be there (the common case: one scan instead of six replaces)
+        return text.strip()
     for t in ALL_TAGS:
         text = text.replace(t, "")
     return text.strip()
@@ -265,12 +267,6 @@ def make_row(
     }
 
 
-def _json(v: Any) -> str | None:
-    if v is None:
-        return "null"
-    return _json_str(v) if isinstance(v, str) else None
-
-
 _ROLES = {r: _json_str(r) for r in ("system", "user", "assistant")}
 
 
@@ -282,16 +278,30 @@ def fast_sft_id(messages: list[dict[str, str]], kind: str) -> str:
     return _pairs_id(tuple((m["role"], m["content"]) for m in messages), kind)
 
 
+_META_KEYS: dict[tuple[Any, ...], tuple[tuple[str, str], ...] | None] = {}
+
+
 def fast_meta_json(meta: dict[str, Any] | None) -> str | None:
-    """`meta_json` for a small dict of strings (the common row meta), same text, no json.dumps call."""
+    """`meta_json` for a small dict of strings (the common row meta), same text, no json.dumps
+    call: the key order and the keys' JSON are worked out once per set of keys."""
     if not meta:
         return None
+    keys = tuple(meta)
+    order = _META_KEYS.get(keys, ())
+    if order == ():
+        order = _META_KEYS[keys] = (tuple((k, _json_str(k)) for k in sorted(keys))
+                                    if all(isinstance(k, str) for k in keys) else None)
+    if order is None:
+        return meta_json(meta)
     items = []
-    for k in sorted(meta):
-        v = _json(meta[k])
-        if v is None or not isinstance(k, str):
+    for k, kj in order:
+        v = meta[k]
+        if v is None:
+            items.append(f"{kj}: null")
+        elif isinstance(v, str):
+            items.append(f"{kj}: {_json_str(v)}")
+        else:
             return meta_json(meta)
-        items.append(f"{_json_str(k)}: {v}")
     return "{" + ", ".join(items) + "}"
 
 
