@@ -231,6 +231,14 @@ def test_functions(eq, gold, pred, verdict, rule):
     assert v.undecided == (rule == "unevaluated")
 
 
+def test_matrices(eq):
+    gold = r"\begin{pmatrix} 2 & 0 \\ 0 & 2 \end{pmatrix}"
+    assert check(eq, gold, r"\begin{bmatrix} 2 & 0 \\ 0 & 2 \end{bmatrix}").verdict == "correct"
+    assert check(eq, gold, r"\begin{pmatrix} 0 & 2 \\ 2 & 0 \end{pmatrix}").verdict == "wrong"
+    v = check(eq, gold, r"2\mathbf{I}")  # notation no rule reads: wrong, left to a judge
+    assert (v.verdict, v.undecided, v.rules) == ("wrong", True, ("not_a_matrix",))
+
+
 def test_interval_answer_type_reads_a_pair_as_an_interval(eq):
     _case(eq, "(2,7)", "2 < x < 7", "correct", "inequality_interval", AnswerHint(answer_type="Interval"))
 

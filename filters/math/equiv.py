@@ -597,6 +597,10 @@ class MathEquivalence:
         if hint.unit and hint.unit.strip().strip("$").replace("\\", "") in ("%", "percent") and gv.kind == "scalar":
             gv = dataclasses.replace(gv, percent=True)
         pv = evaluate(pn)
+        if pv is None and gv.kind.startswith("matrix") and "\\begin" not in pn:
+            # a matrix of numbers against no matrix at all ("-\\mathbf{I}", "A^{-1}"): the rules and
+            # sympy read no matrix there; wrong, and a judge may read the notation
+            return "wrong", "numeric", True, (*rules, "not_a_matrix")
         if pv is not None and "\\" in pn and _FUNCTION.search(pn) and not _FUNCTION.search(gn):
             # "(\\sin 20^\\circ)^2 (\\sin 40^\\circ)^2" against 9/256: equal in value, but an expression
             # of the question's own functions is no answer; a judge may read it
