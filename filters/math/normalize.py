@@ -11,10 +11,15 @@ Three pure functions feed the cascade in `math_equiv`:
   `2\\cdot\\sqrt{2}`, `x**2` -> `x^{2}`, `inf` -> `\\infty`, `cbrt(x)` -> `\\sqrt[3]{x}`. Math-verify
   reads these plain forms wrongly (`5pi/6` parses as 5), so the symbolic stage feeds it LaTeX.
 - `evaluate(s)`: exact/float value of a normalised answer made only of numbers, `\\frac`,
-  `\\sqrt`, `\\pi`, `+ - * / ^`, parentheses, `%` — or of a flat list/tuple of them. It never
-  calls sympy and bounds every power and factorial, so it is safe (and fast) in the main process;
-  anything else (variables, intervals with infinity, matrices, ...) returns None and goes on to
-  the symbolic stage.
+  `\\sqrt`, `\\pi`, `+ - * / ^`, parentheses, `%`, functions (`\\sin`, `\\cos`, `\\tan`, `\\ln`,
+  `\\exp`, `\\log_b`, ...; floats) — or of a list/tuple/set/interval/matrix of them, a union of
+  intervals, a collection of tuples, `a \\pm b` (two values), a repeating decimal. It never calls
+  sympy and bounds every power and factorial, so it is safe (and fast) in the main process;
+  anything else returns None and goes on. `evaluate_at(s, env)` does the same with values for
+  single-letter and Greek variables (the identity test of `math_equiv`).
+- `prepare(s)`: the answer made ready for comparison (delimiters, a trailing condition, the unit,
+  currency signs, locale separators off; degrees inside trigonometric functions read as angles;
+  words joining answers -> commas): what the symbolic stage parses.
 
 Exercised by `python -m pytest -q tests/test_math_verify.py` and `python bench/verify_math.py`.
 """

@@ -1,8 +1,10 @@
 """The symbolic stage, run inside worker processes: math-verify (sympy) on LaTeX forms, and a
 pool of those workers with a hard wall-clock limit per pair.
 
-`SymbolicPool(workers=, timeout_s=)` keeps `workers` processes alive (subprocesses that
-import sympy/math-verify once). `run(pairs)` hands each (gold, pred) pair to an idle worker over
+`SymbolicPool(workers=, timeout_s=)` keeps up to `workers` processes alive (subprocesses that
+import sympy/math-verify once; `run` starts one per 24 pairs it is given, up to `workers`, since a
+start costs ~1 s of imports). A worker says ready after one warm-up pair and warms the other
+kinds of answer while it waits for work (`warm_up="idle"`, the default). `run(pairs)` hands each (gold, pred) pair to an idle worker over
 a pipe and waits on all pipes at once; a worker that passes its pair's deadline is SIGKILLed
 and replaced, its pair gets `timeout`, and the other pairs go on. No signals, no threads:
 math-verify's own `signal.alarm` timeouts are switched off (`parsing_timeout=None`,
