@@ -381,64 +381,66 @@ def side_by_side(args) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def million(args) -> None:
+def make_million(args, tmp: Path) -> Path:
+    """The 1M synthetic problem folder (5% planted near-duplicates), written in chunks."""
     n = args.million_docs
     print(f"\n1M run: generating {n} synthetic problems ...", flush=True)
     real = real_texts()
     synth = Synth(real, args.seed + 1)
     rng = np.random.default_rng(args.seed)
+    t0 = time.perf_counter()
+    step = 100_000
+    docs_all_written = 0
+    folder = tmp / "in"
+    # write in chunks so generation itself stays in bounded memory
+    import pyarrow as pa
+    from factory.schemas.contracts import PROBLEM_SCHEMA
+
+    from factory.io.dataset import DatasetWriter as W
+
+    reuse = (folder / "manifest.json").exists() and args.keep
+    with (W(folder, "problem", mode="append", rows_per_shard=100_000, validate=False) if reuse else
+          W(folder, "problem", mode="overwrite", rows_per_shard=100_000, validate=False)) as w:
+        for lo in range(0, 0 if reuse else n, step):
+            k = min(step, n - lo)
+            texts = synth.make(k)
+            # 5% planted near-duplicates of earlier documents in this chunk
+            m = k // 20
+            src = rng.choice(k - m, size=m, replace=False)
+            for j, s in enumerate(src):
+                texts[k - m + j] = plant(texts[s], float(rng.choice([0.85, 0.9, 0.95, 1.0])), rng)
+            t = pa.table(
+                {
+                    "id": [f"d{i:09d}" for i in range(lo, lo + k)],
+                    "source": ["synthetic"] * k,
+                    "source_id": pa.nulls(k, pa.string()),
+                    "domain": ["math"] * k,
+                    "problem": texts,
+                    "reference_answer": pa.nulls(k, pa.string()),
+                    "reference_solution": pa.nulls(k, pa.string()),
+                    "tests": pa.array([None] * k, type=PROBLEM_SCHEMA.field("tests").type),
+                    "difficulty": pa.nulls(k, pa.string()),
+                    "level": pa.nulls(k, pa.int32()),
+                    "language": ["en"] * k,
+                    "license": pa.nulls(k, pa.string()),
+                    "meta": pa.nulls(k, pa.string()),
+                },
+                schema=PROBLEM_SCHEMA,
+            )
+            w.write_table(t)
+            docs_all_written += k
+    size = sum(p.stat().st_size for p in folder.glob("*.parquet"))
+    if reuse:
+        print(f"reusing {folder} (--keep)")
+    else:
+        print(f"generated {docs_all_written} problems ({size / 2**20:.0f} MB of zstd Parquet) in {time.perf_counter() - t0:.0f}s")
+    return folder
+
+
+def million(args) -> None:
     tmp = Path(args.workdir or tempfile.mkdtemp(prefix="bench-dedup-1m-"))
     try:
-        t0 = time.perf_counter()
-        from factory.io.dataset import DatasetWriter  # noqa: F401
-
-        chunks = []
-        step = 100_000
-        docs_all_written = 0
-        folder = tmp / "in"
-        # write in chunks so generation itself stays in bounded memory
-        import pyarrow as pa
-        from factory.schemas.contracts import PROBLEM_SCHEMA
-
-        from factory.io.dataset import DatasetWriter as W
-
-        reuse = (folder / "manifest.json").exists() and args.keep
-        with (W(folder, "problem", mode="append", rows_per_shard=100_000, validate=False) if reuse else
-              W(folder, "problem", mode="overwrite", rows_per_shard=100_000, validate=False)) as w:
-            for lo in range(0, 0 if reuse else n, step):
-                k = min(step, n - lo)
-                texts = synth.make(k)
-                # 5% planted near-duplicates of earlier documents in this chunk
-                m = k // 20
-                src = rng.choice(k - m, size=m, replace=False)
-                for j, s in enumerate(src):
-                    texts[k - m + j] = plant(texts[s], float(rng.choice([0.85, 0.9, 0.95, 1.0])), rng)
-                t = pa.table(
-                    {
-                        "id": [f"d{i:09d}" for i in range(lo, lo + k)],
-                        "source": ["synthetic"] * k,
-                        "source_id": pa.nulls(k, pa.string()),
-                        "domain": ["math"] * k,
-                        "problem": texts,
-                        "reference_answer": pa.nulls(k, pa.string()),
-                        "reference_solution": pa.nulls(k, pa.string()),
-                        "tests": pa.array([None] * k, type=PROBLEM_SCHEMA.field("tests").type),
-                        "difficulty": pa.nulls(k, pa.string()),
-                        "level": pa.nulls(k, pa.int32()),
-                        "language": ["en"] * k,
-                        "license": pa.nulls(k, pa.string()),
-                        "meta": pa.nulls(k, pa.string()),
-                    },
-                    schema=PROBLEM_SCHEMA,
-                )
-                w.write_table(t)
-                docs_all_written += k
-        del chunks
-        size = sum(p.stat().st_size for p in folder.glob("*.parquet"))
-        if reuse:
-            print(f"reusing {folder} (--keep)")
-        else:
-            print(f"generated {docs_all_written} problems ({size / 2**20:.0f} MB of zstd Parquet) in {time.perf_counter() - t0:.0f}s")
+        folder = make_million(args, tmp)
         from factory.dedup.core import DedupConfig, parse_bytes, run_dedup
 
         cfg = DedupConfig(threshold=args.threshold, num_perm=args.num_perm, memory_budget=parse_bytes(args.memory_budget))
@@ -457,6 +459,59 @@ def million(args) -> None:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+_CHILD = """
+import json, os, sys, time
+args = json.loads(sys.argv[1])
+if args["executor"] == "ray":
+    import ray
+    ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
+    import ray.data
+    ray.data.DataContext.get_current().enable_progress_bars = False
+t0 = time.perf_counter()
+if args["stage"] == "dedup":
+    from factory.dedup.core import DedupConfig, parse_bytes, run_dedup
+    r = run_dedup(args["input"], args["out"], DedupConfig(executor=args["executor"], memory_budget=parse_bytes(args["budget"])), mode="overwrite")
+else:
+    from factory.dedup.decontam import DecontamConfig, run_decontam
+    r = run_decontam(args["input"], args["out"], DecontamConfig(executor=args["executor"]), mode="overwrite")
+wall = time.perf_counter() - t0
+peak = [int(l.split()[1]) * 1024 for l in open("/proc/self/status") if l.startswith("VmHWM")][0]
+print(json.dumps({"peak": peak, "wall": wall, "rows_in": r.stats["rows_in"], "rows_out": r.stats["rows_out"]}))
+"""
+
+
+def driver_memory(args) -> None:
+    """Peak memory of the driver process (VmHWM of a fresh interpreter: the process that runs
+    the command), local executor against Ray (a local Ray on all cores; its workers are other
+    processes), for dedup and decontaminate on the same 1M-row folder, side by side."""
+    import subprocess
+
+    tmp = Path(args.workdir or tempfile.mkdtemp(prefix="bench-dedup-driver-"))
+    try:
+        folder = make_million(args, tmp)
+        results = {}
+        for stage in ("dedup", "decontaminate"):
+            for executor in ("local", "ray"):
+                spec = {"stage": stage, "executor": executor, "input": str(folder), "out": str(tmp / f"{stage}-{executor}"),
+                        "budget": args.memory_budget}
+                print(f"  {stage} --executor {executor} ...", flush=True)
+                res = subprocess.run([sys.executable, "-c", _CHILD, json.dumps(spec)], capture_output=True, text=True, check=False)
+                if res.returncode != 0:
+                    sys.exit(f"{stage} --executor {executor} failed (exit {res.returncode}):\n{res.stderr[-3000:]}")
+                results[(stage, executor)] = json.loads(res.stdout.strip().splitlines()[-1])
+                r = results[(stage, executor)]
+                print(f"    driver peak {r['peak'] / 2**20:.0f} MB, {r['wall']:.0f}s wall, {r['rows_in']} rows in, {r['rows_out']} kept", flush=True)
+        print(f"\ndriver peak memory at {args.million_docs} rows ({os.cpu_count()} cores, --memory-budget {args.memory_budget}):")
+        print(f"{'stage':<15}{'local MB':>10}{'ray MB':>10}{'ray/local':>11}{'local s':>9}{'ray s':>8}")
+        for stage in ("dedup", "decontaminate"):
+            lo, ra = results[(stage, "local")], results[(stage, "ray")]
+            print(f"{stage:<15}{lo['peak'] / 2**20:>10.0f}{ra['peak'] / 2**20:>10.0f}{ra['peak'] / lo['peak']:>11.2f}"
+                  f"{lo['wall']:>9.0f}{ra['wall']:>8.0f}")
+    finally:
+        if not args.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--docs", type=int, default=20_000)
@@ -469,7 +524,12 @@ def main() -> None:
     ap.add_argument("--memory-budget", default="2GB")
     ap.add_argument("--workdir", default=None)
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--driver-memory", action="store_true",
+                    help="only: driver peak memory of dedup and decontaminate at --million-docs rows, local vs --executor ray")
     args = ap.parse_args()
+    if args.driver_memory:
+        driver_memory(args)
+        return
     if not args.only_million:
         side_by_side(args)
     if args.million or args.only_million:

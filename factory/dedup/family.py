@@ -114,34 +114,46 @@ def _words_and_math(norm) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def doc_infos(raw: list[str | None], answers: list[str | None]) -> list[DocInfo]:
-    """DocInfo of each text, vectorised over the batch; a text over LONG_TEXT_CHARS is read a
-    piece at a time (a 50 MB text is up to ~25M words: arrays of 9 bytes a word, never Python
-    lists of words)."""
+    """DocInfo of each text, vectorised over the batch (one hash of every command name, one
+    membership test of every word); a text over LONG_TEXT_CHARS is read a piece at a time (a
+    50 MB text is up to ~25M words: arrays of 9 bytes a word, never Python lists of words)."""
     import polars as pl
 
-    from factory.filters.textnorm import (
-        _WORD_SEED,
-        LONG_TEXT_CHARS,
-        normalize_texts,
-        normalized_pieces,
-    )
+    from factory.filters.textnorm import _WORD_SEED, LONG_TEXT_CHARS, mix64, normalize_texts, normalized_pieces
 
     long = {i for i, t in enumerate(raw) if t is not None and len(t) > LONG_TEXT_CHARS}
     short_raw = ["" if i in long else t for i, t in enumerate(raw)]
     hashes, math, offsets = _words_and_math(normalize_texts(pl.Series("text", short_raw, dtype=pl.String)))
+    math = math.copy()
+
+    def commands(docs: list[int], texts: list[str | None]) -> tuple[np.ndarray, np.ndarray]:
+        """(document, command-name hash) of the LaTeX commands each text uses."""
+        doc, names = [], []
+        for d, t in zip(docs, texts):
+            found = {c.lower() for c in _COMMAND.findall(t or "")}
+            doc += [d] * len(found)
+            names += sorted(found)
+        if not names:
+            return np.zeros(0, np.int64), np.zeros(0, np.uint64)
+        return np.asarray(doc, np.int64), pl.Series(names, dtype=pl.String).hash(seed=_WORD_SEED).to_numpy().astype(np.uint64)
+
+    # a word is a command name of ITS text: (document, word) keys against (document, command)
+    cdoc, chash = commands([i for i in range(len(raw)) if i not in long], [t for i, t in enumerate(raw) if i not in long])
+    if len(chash):
+        word_doc = np.repeat(np.arange(len(raw), dtype=np.uint64), np.diff(offsets))
+        math |= np.isin(hashes ^ mix64(word_doc + np.uint64(1)), chash ^ mix64(cdoc.astype(np.uint64) + np.uint64(1)))
     out = []
     for i, (text, ans) in enumerate(zip(raw, answers)):
         if i in long:
             parts = [_words_and_math(p) for p in normalized_pieces(text)]
             words = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.uint64)
             m = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, bool)
+            _, ch = commands([0], [text])
+            if len(ch):
+                m = m | np.isin(words, ch)
         else:
             lo, hi = int(offsets[i]), int(offsets[i + 1])
-            words, m = hashes[lo:hi], math[lo:hi].copy()
-        cmds = sorted({c.lower() for c in _COMMAND.findall(text or "")})
-        if cmds:
-            ch = pl.Series(cmds, dtype=pl.String).hash(seed=_WORD_SEED).to_numpy().astype(np.uint64)
-            m |= np.isin(words, ch)
+            words, m = hashes[lo:hi], math[lo:hi]
         out.append(DocInfo(words, m, ans))
     return out
 
