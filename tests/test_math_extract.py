@@ -49,6 +49,7 @@ def test_sentence_answers(text, answer, rule):
         ("Therefore, the current is 0.45 mA, which is small.", "0.45 mA"),
         ("Thus v ≈ 7.9 km/s.", "7.9 km/s"),
         ("So the total is 12 apples.", "12"),  # a counted noun is no unit
+        ("The wavelength is approximately \\(6.1 \\times 10^{-7}\\) m.", "6.1 \\times 10^{-7} m"),
     ],
 )
 def test_a_stated_quantity_keeps_its_unit(text, answer):

@@ -397,7 +397,7 @@ def _value_in(segment: str) -> str | None:
         inner = spans[0][2]
         if "=" in inner:
             inner = inner.rsplit("=", 1)[1].strip()
-        return inner or None
+        return _with_unit(inner, segment[spans[0][1] :]) if inner else None
     opt = _OPTION.search(segment)
     if opt:
         return opt.group(0)
@@ -405,15 +405,19 @@ def _value_in(segment: str) -> str | None:
         segment = segment.rsplit("=", 1)[1]  # "together: 720 - 240 = 480" -> 480
     m = _NUMBER.search(segment)
     if m:
-        number = m.group(0).strip().rstrip(",")
-        # a unit right after the number stays with it ("520 nm", "3.2 m/s"): units convert
-        clause = _CLAUSE_END.split(segment[m.end() :], 1)[0]
-        if clause.strip() and re.match(r"\s", clause):
-            value, unit = split_unit(number + clause.rstrip())
-            if unit is not None and value == number:
-                return f"{number} {unit}"
-        return number
+        return _with_unit(m.group(0).strip().rstrip(","), segment[m.end() :])
     return None
+
+
+def _with_unit(value: str, after: str) -> str:
+    """A unit written right after the value stays with it ("520 nm", "$5.2 \\times 10^{-7}$ m",
+    "3.2 m/s"), so the verifier can convert it; other words are dropped."""
+    clause = _CLAUSE_END.split(after, 1)[0]
+    if clause.strip() and re.match(r"\s", clause) and not re.search(r"[$\\]", clause):
+        got, unit = split_unit(value + clause.rstrip())
+        if unit is not None and got == value.strip():
+            return f"{value} {unit}"
+    return value
 
 
 # where the words after a number stop belonging to it: a comma, a semicolon, a sentence end
