@@ -187,5 +187,7 @@ def test_a_shared_folder_is_never_bound_whole():
     binds = json.loads(binds_line)
     assert os.path.realpath(sys.executable) in binds or any(os.path.realpath(sys.executable).startswith(b + "/") for b in binds)
     assert not {"/", "/tmp", "/var/tmp", "/dev/shm"} & set(binds), binds
-    assert not any(b.startswith(("/tmp/", "/var/tmp/")) for b in binds), binds
+    # under them only what is on the path for its own sake (this checkout's code folder, in CI)
+    here = os.path.realpath(os.path.dirname(sandbox.__file__))
+    assert [b for b in binds if b.startswith(("/tmp/", "/var/tmp/"))] in ([], [here]), binds
     assert "/dev/shm/venv lies under /dev" in refusal and "install Python (or its virtualenv) elsewhere" in refusal, refusal
