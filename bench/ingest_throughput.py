@@ -1,22 +1,26 @@
 """Ingest throughput and peak memory, side by side with what a user would otherwise run.
 
-Three inputs of N rows each, written as JSONL:
+Inputs of N rows each (default 200,000), written as JSONL:
   - gsm8k: the shipped GSM8K test rows repeated (each copy's question made distinct), ~570 B a
     row, `--preset gsm8k` (problem rows: '#### N' answer, ids);
-  - think: synthetic `<think>` traces (~1.2 KB a row), `--preset think-traces`;
   - skyt1: the shipped Sky-T1 long-CoT rows repeated (~8 KB a row, real long traces),
-    `--preset skyt1-traces`.
+    `--preset skyt1-traces`;
+  - think (with `--only think`): synthetic `<think>` traces (~1.4 KB a row), `--preset think-traces`.
 Each input is ingested, each run in its own process so peak RSS is its own, by:
   - ours: `factory.ingest.core.ingest(...)` (parse, map, split reasoning, hash ids, validate, write
-    zstd Parquet shards + manifest), with `--engine rows` too if asked (the row-by-row path);
+    zstd Parquet shards + manifest) with its automatic plan: worker threads on 2-3 cores (Arrow
+    parses and zstd compresses without the GIL), worker processes on 4 or more; `--workers 0`
+    for one thread preparing (plus the writer thread), `--engines rows` for the row-by-row path;
   - datasets: `load_dataset("json", ...)` then `to_parquet` (parse + Arrow cache + Parquet, no
-    mapping at all), the usual way to turn a JSONL file into Parquet.
-Prints rows/s, CPU seconds (process + worker processes; Arrow's threads count in the process),
-peak RSS and the throughput ratio ours / datasets per input. On a machine shared with other
-work the wall-clock ratio swings from run to run; the CPU ratio is steadier.
+    mapping at all), the usual way to turn a JSONL file into Parquet. Arrow's JSON reader uses
+    its threads; `num_proc` splits work by input file, so one file is one process (pass
+    `--datasets-num-proc N` to run it that way anyway).
+Prints rows/s, CPU seconds (all threads, plus worker processes), peak RSS, and the ratios ours /
+datasets per input. On a machine shared with other work the wall-clock ratio swings from run
+to run; `--repeat 3` shows the median of alternating runs, and the CPU ratio is steadier.
 
-Run: `python bench/ingest_throughput.py --rows 50000` (add `--only gsm8k`, `--engines batch rows`,
-`--workers auto 0 4`, `--repeat 3` for the median of three alternating runs).
+Run: `python bench/ingest_throughput.py` (the issue's measurement: 200K rows of gsm8k and skyt1);
+quick: `--rows 50000 --only gsm8k`; more rows: `--workers auto 0 4`, `--engines batch rows`.
 """
 
 from __future__ import annotations
@@ -54,10 +58,12 @@ import time
 t0 = time.time()
 import resource, sys
 import pandas, pyarrow.compute
-from factory.ingest.core import ingest
+from factory.ingest.core import _cores, _plan, ingest
+workers = None if sys.argv[5] == "auto" else int(sys.argv[5])
+how, n = _plan(sys.argv[1], workers) if sys.argv[4] == "batch" else ("rows", 0)
+print(f"PLAN {how}x{n} on {_cores()} cores")
 t, c = time.time(), time.process_time()
-r = ingest([sys.argv[1]], out=sys.argv[2], preset=sys.argv[3], engine=sys.argv[4],
-           workers=None if sys.argv[5] == "auto" else int(sys.argv[5]))
+r = ingest([sys.argv[1]], out=sys.argv[2], preset=sys.argv[3], engine=sys.argv[4], workers=workers)
 ch = resource.getrusage(resource.RUSAGE_CHILDREN)  # worker processes, if any
 cpu = time.process_time() - c + ch.ru_utime + ch.ru_stime
 """
@@ -74,7 +80,8 @@ import os, resource, sys
 os.environ["HF_DATASETS_CACHE"] = sys.argv[3]
 import datasets
 t, c = time.time(), time.process_time()
-ds = datasets.load_dataset("json", data_files=sys.argv[1], split="train")
+nproc = int(sys.argv[4]) or None
+ds = datasets.load_dataset("json", data_files=sys.argv[1], split="train", num_proc=nproc)
 ds.to_parquet(sys.argv[2])
 """
     + _PEAK_MB
@@ -122,11 +129,18 @@ INPUTS = {
 }
 
 
-def _run(code: str, *args: str) -> tuple[int, float, float, float, float]:
+PLANS: dict[str, str] = {}  # label -> how ours prepared batches
+
+
+def _run(code: str, *args: str, label: str = "") -> tuple[int, float, float, float, float]:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
     out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env)
     if out.returncode:
-        raise SystemExit(out.stderr[-3000:])
+        raise SystemExit(f"{label or 'a run'} failed (exit {out.returncode}); its last output:\n{out.stderr[-3000:]}\n"
+                         "fix the error above and run the bench again")
+    for line in out.stdout.splitlines():
+        if line.startswith("PLAN "):
+            PLANS[label] = line[5:]
     cpu, imports, rows, secs, rss = out.stdout.split()[-5:]
     return int(rows), float(secs), float(rss), float(imports), float(cpu)
 
@@ -138,8 +152,9 @@ def _median(runs: list[tuple[int, float, float, float, float]]) -> tuple[int, fl
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rows", type=int, default=50_000, help="rows per input")
-    ap.add_argument("--only", nargs="*", choices=sorted(INPUTS), default=sorted(INPUTS))
+    ap.add_argument("--rows", type=int, default=200_000, help="rows per input")
+    ap.add_argument("--only", nargs="*", choices=sorted(INPUTS), default=["gsm8k", "skyt1"])
+    ap.add_argument("--datasets-num-proc", type=int, default=0, help="num_proc for load_dataset (0: not passed)")
     ap.add_argument("--engines", nargs="*", choices=["batch", "rows"], default=["batch"])
     ap.add_argument("--repeat", type=int, default=1, help="runs of each side, alternating; the median is shown")
     ap.add_argument("--workers", nargs="*", default=["auto"],
@@ -158,21 +173,24 @@ def main() -> None:
                     for w in (args.workers if engine == "batch" else ["0"]):
                         label = f"ours ({engine}, workers={w})" if engine == "batch" else "ours (rows)"
                         out = Path(tmp) / f"ours-{name}-{engine}-{w}-{k}"
-                        runs.setdefault(label, []).append(_run(_OURS, str(src), str(out), preset, engine, w))
+                        runs.setdefault(label, []).append(_run(_OURS, str(src), str(out), preset, engine, w, label=label))
                         shutil.rmtree(out)
                 out = Path(tmp) / f"theirs-{name}-{k}.parquet"
-                runs.setdefault("datasets json->parquet", []).append(
-                    _run(_DATASETS, str(src), str(out), str(Path(tmp) / f"cache-{name}-{k}")))
+                theirs_label = "datasets json->parquet" + (f" (num_proc={args.datasets_num_proc})" if args.datasets_num_proc else "")
+                runs.setdefault(theirs_label, []).append(
+                    _run(_DATASETS, str(src), str(out), str(Path(tmp) / f"cache-{name}-{k}"), str(args.datasets_num_proc),
+                         label=theirs_label))
                 out.unlink()
                 shutil.rmtree(Path(tmp) / f"cache-{name}-{k}")
             results = [(label, _median(r)) for label, r in runs.items()]
             theirs = results[-1][1]
             for label, (rows, secs, rss, imports, cpu) in results:
+                plan = f"  [{PLANS[label]}]" if label in PLANS else ""
                 print(f"  {label:26s} {rows:>9d} rows  {secs:7.2f} s  {rows / secs:9.0f} rows/s  CPU {cpu:6.2f} s"
-                      f"  peak RSS {rss:6.0f} MB  (+{imports:.1f} s imports)")
-            for label, (rows, secs, _, _, cpu) in results[:-1]:
+                      f"  peak RSS {rss:6.0f} MB  (+{imports:.1f} s imports){plan}")
+            for label, (rows, secs, rss, _, cpu) in results[:-1]:
                 print(f"  throughput ratio {label} / datasets: {(rows / secs) / (theirs[0] / theirs[1]):.2f}"
-                      f"  (CPU seconds ratio datasets / ours: {theirs[4] / cpu:.2f})")
+                      f"  (CPU seconds ratio datasets / ours: {theirs[4] / cpu:.2f}; peak RSS ours / datasets: {rss / theirs[2]:.2f})")
             src.unlink()
     print(f"\nwall time {time.time() - t0:.1f} s")
 

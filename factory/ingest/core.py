@@ -69,6 +69,10 @@ Mode = Literal["create", "overwrite"]
 Engine = Literal["batch", "rows"]
 REJECTS = Path("rejected") / "rejects.jsonl"
 BATCH_ROWS = 2_000  # rows buffered before a write: ~2k rows x a few KB of text = a few MB
+# Parquet row groups (the writer holds one in memory until it is full): 10k problem rows are
+# ~5 MB; a trace row carries its completion twice over (completion, reasoning, answer) plus the
+# problem, ~20 KB for a long CoT, so 2k trace rows (~40 MB) instead of 10k (~200 MB)
+ROW_GROUP_ROWS = {"problem": 10_000, "trace": 2_000}
 
 
 @dataclass
@@ -259,7 +263,8 @@ def ingest(
     if mode == "overwrite" and rejects_path.exists():
         rejects_path.unlink()
     created = not out.exists()
-    writer = DatasetWriter(out, kind, mode=mode, command=command_line(params, out), params=params)
+    writer = DatasetWriter(out, kind, mode=mode, command=command_line(params, out), params=params,
+                           row_group_rows=ROW_GROUP_ROWS[kind])
     rejects = _Rejects(rejects_path, fresh=True)
     stats = [InputStats(spec, p.name, _fmt(spec)) for spec, p in jobs]
     reasons: Counter[str] = Counter()
@@ -433,11 +438,13 @@ def _start_pool(n: int) -> Any:
 
 def _prepared_in_order(pool: Any, batches: Iterator[Any], preset: str, kind: Kind, consts: Constants,
                        ) -> Iterator[tuple[Any, ingest_fast.Prepared | None]]:
-    """(batch, prepared or None) in input order, with about two batches per worker in flight
-    (memory: that many batches of JSONL_BATCH_BYTES and their tables)."""
+    """(batch, prepared or None) in input order, with about two batches per worker process in
+    flight, one more than the workers for threads (memory: that many batches of
+    JSONL_BATCH_BYTES and their tables)."""
     from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
 
-    depth = 2 * pool._max_workers
+    depth = pool._max_workers if isinstance(pool, ThreadPoolExecutor) else 2 * pool._max_workers
     pending: deque = deque()
     for b in batches:
         fut = pool.submit(ingest_fast.prepare_or_none, b, preset, kind, consts) \

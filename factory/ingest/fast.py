@@ -151,12 +151,12 @@ def _too_deep(data: bytes, n_lines: int) -> bool:
     too, so this errs towards the row path, never the other way."""
     import numpy as np
 
-    a = np.frombuffer(data, dtype=np.uint8)
-    if int(np.count_nonzero(a == 0x5B)) + int(np.count_nonzero(a == 0x7B)) - n_lines < MAX_DEPTH:  # every line opens one object
-        return False
-    # only brackets and newlines matter: a few % of the bytes of LaTeX-heavy traces
+    # only brackets and newlines matter: a few % of the bytes even of LaTeX-heavy traces
     r = np.frombuffer(data.translate(None, _NOT_BRACKET), dtype=np.uint8)
-    step = (r == 0x5B).view(np.int8) + (r == 0x7B).view(np.int8)
+    opening = (r == 0x5B).view(np.int8) + (r == 0x7B).view(np.int8)
+    if int(np.count_nonzero(opening)) - n_lines < MAX_DEPTH:  # every line opens one object
+        return False
+    step = opening
     step -= (r == 0x5D).view(np.int8) + (r == 0x7D).view(np.int8)
     depth = np.cumsum(step, dtype=np.int32)
     starts = np.flatnonzero(r == 0x0A) + 1

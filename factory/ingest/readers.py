@@ -248,7 +248,7 @@ def _read_jsonl(path: str) -> Iterator[RawRow | RowError]:
         yield from batch.items()
 
 
-JSONL_BATCH_BYTES = 8 << 20  # bytes read per batch: ~15k short rows or ~1k long traces
+JSONL_BATCH_BYTES = 4 << 20  # bytes read per batch: ~7k short rows or ~500 long traces (memory: a few batches in flight)
 
 
 
