@@ -14,7 +14,12 @@ import json
 import polars as pl
 import pytest
 from factory.filters.math.equiv import AnswerHint, MathEquivalence
-from factory.filters.math.filter import MathVerifier, decimal_comma_language, guess_decimal_comma, row_hint
+from factory.filters.math.filter import (
+    MathVerifier,
+    decimal_comma_language,
+    guess_decimal_comma,
+    row_hint,
+)
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,12 @@ from __future__ import annotations
 
 import pytest
 from factory.filters.math.equiv import MathEquivalence
-from factory.filters.math.extract import extract_answer, extract_from_trace, final_boxes, mcq_letter
+from factory.filters.math.extract import (
+    extract_answer,
+    extract_from_trace,
+    final_boxes,
+    mcq_letter,
+)
 
 
 @pytest.fixture(scope="module")

@@ -76,11 +76,13 @@ from fractions import Fraction
 from functools import lru_cache
 from typing import Literal
 
+from factory.filters.math.extract import Extraction
 from factory.filters.math.normalize import (
     Value,
     balanced,
     evaluate,
     evaluate_at,
+    integer_parameters,
     is_text_answer,
     normalize,
     normalize_quantity,
@@ -88,7 +90,6 @@ from factory.filters.math.normalize import (
     prepare,
     split_top_level,
     strip_delimiters,
-    integer_parameters,
 )
 from factory.filters.math.structure import (
     equation_name,
@@ -540,7 +541,7 @@ class MathEquivalence:
 
     # -- choosing what to compare ----------------------------------------------------------
 
-    def choose(self, extraction, gold_raw: str | None, hint: AnswerHint = NO_HINT) -> tuple[str | None, str]:
+    def choose(self, extraction: Extraction, gold_raw: str | None, hint: AnswerHint = NO_HINT) -> tuple[str | None, str]:
         """The prediction to compare and the extraction rule that found it. The extractor reads
         one final answer; the gold decides two cases: a multiple-choice gold takes an option
         letter stated in prose ("the correct answer is (C)", rule `mcq_letter`), and a gold with
@@ -553,9 +554,12 @@ class MathEquivalence:
         if not g.ok:
             return pred, rule
         if g.option is not None and extraction.letter is not None:
-            if pred is None or not self._option_verdict(g, pred)[0] == "correct" and option_parts(pred) is None:
+            # the extracted answer is neither an option letter nor the option's text: the letter
+            # the prose states is the answer
+            reads_as_option = pred is not None and (option_parts(pred) is not None or self._option_verdict(g, pred)[0] == "correct")
+            if not reads_as_option:
                 return extraction.letter, "mcq_letter"
-        if g.items > 1 and pred is not None and len(boxes := getattr(extraction, "final_boxes", ())) > 1:
+        if g.items > 1 and pred is not None and len(boxes := extraction.final_boxes) > 1:
             distinct = list(dict.fromkeys(b.strip() for b in boxes if b.strip()))
             last_items = len(split_items(_read(pred, hint.decimal_comma).latex))
             if len(distinct) > 1 and last_items < g.items:
@@ -682,7 +686,7 @@ class MathEquivalence:
         if rules and gn == pn:
             return ("correct", "string", False, tuple(rules)), (gl, pl), tuple(rules)
         fg, fp = fold_case(gn), fold_case(pn)
-        if fg is not None and fp is not None and fg == fp and fg != gn or (fg is not None and fp is not None and fg == fp and fp != pn):
+        if fg is not None and fg == fp and (fg != gn or fp != pn):
             return ("correct", "string", False, (*rules, "case_folded")), (gl, pl), tuple(rules)
         got = self._numeric(gn, pn, g, p, hint, rules)
         return got, (gl, pl), tuple(rules)

@@ -128,7 +128,7 @@ def _box_extent(text: str, k: int) -> int:
     """Characters from k to the end of the box starting there (or to the text's end)."""
     depth = 0
     j = text.find("{", k)
-    if j < 0 or text[k:j].strip("\\boxedfbx \t") != "":
+    if j < 0 or not re.fullmatch(r"\\(?:boxed|fbox)\s*", text[k:j]):
         # "\\boxed 5": no brace follows the command
         m = re.match(r"\\(?:boxed|fbox)\s*[^\s$\\]*", text[k:])
         return m.end() if m else 0
@@ -203,7 +203,7 @@ _ANSWER_AFTER = re.compile(r"\s+is\b\s*[:：]?\s*|\s*[:：]\s*", re.IGNORECASE)
 class _Phrase:
     """A found phrase, shaped like a match (start, end, group(0))."""
 
-    __slots__ = ("_start", "_end", "_text")
+    __slots__ = ("_end", "_start", "_text")
 
     def __init__(self, start: int, end: int, text: str):
         self._start, self._end, self._text = start, end, text
@@ -524,7 +524,7 @@ def _last_lines(text: str, n: int) -> list[str]:
         line = text[k + 1 : end]
         if line.strip():
             out.append(line)
-        end = k if k >= 0 else 0
+        end = max(k, 0)
     out.reverse()
     return out
 

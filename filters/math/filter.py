@@ -38,11 +38,10 @@ Exercised by `python -m pytest -q tests/test_math_verify.py`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import ClassVar
-
 import json
 import re
+from collections.abc import Sequence
+from typing import ClassVar
 
 import polars as pl
 from factory.filters.math.equiv import AnswerHint, Judge, JudgeOn, MathEquivalence

@@ -114,10 +114,9 @@ _WARM_UP = (
 def _worker_main() -> None:
     """Read JSON lines [task_id, gold, pred] on stdin, write [task_id, result] on stdout."""
     import json
-    import sys
-
     import os
     import select
+    import sys
 
     _quiet_math_verify()
     # warm up the LaTeX grammar and sympy caches before the first real pair arrives, so the
