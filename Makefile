@@ -4,7 +4,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: quickstart test env
+.PHONY: quickstart test env gpu-wheels
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -25,3 +25,8 @@ quickstart: $(VENV)/.installed
 PYTEST_ARGS ?=
 test: env
 	HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# The wheels a CUDA image lacks, for bench/gpu_check.sh on a machine without a package index
+# (into the ignored .whl/; at most 64 MiB; bench/gpu_wheels.py --plan shows what and why).
+gpu-wheels: $(VENV)/.installed
+	$(BIN)/python bench/gpu_wheels.py --dest .whl

@@ -6,6 +6,12 @@ holder's pid and command. The kernel drops the lock when the holder exits, howev
 (SIGKILL included), so a stale lock never blocks the next run: the file may stay, the lock does
 not. Locks are per machine: several machines writing one shared folder are not detected.
 
+An output on an object store (`s3://...`) cannot hold a lock file that the kernel releases: the
+stage runner takes this same lock on a local folder keyed by the URL
+(`~/.cache/factory/locks/<hash of the URL>`, factory.io.store). It keeps two runs on one machine
+from writing one URL; runs on two machines writing one URL are not detected (give each machine
+its own prefix).
+
 Exercise: start `factory verify IN -o OUT` twice at once; the second exits 1 naming the first.
 """
 

@@ -4,6 +4,10 @@ mark exists, `OUT` and its parts (`OUT/rejected`, `OUT/train`, ...) are half-wri
 reader refuses them — except the process writing them, which may read its own output back to
 resume.
 
+On an object store the runner uploads the same mark to `URL/.factory-run.json` before anything
+else of the run and deletes it after `URL/stage.json`; factory.io.dataset's readers refuse a URL
+(or its parent) that carries it, just as they refuse a local folder.
+
 Exercise: kill `factory verify IN -o OUT` mid-run, then `factory inspect OUT/rejected`.
 """
 
