@@ -1,28 +1,12 @@
 """Output of `factory generate` (its flags come from factory.generate.options.GenerateOptions):
 the rows written and, always, the error rows with the way to retry just those (`--only errors`).
 
-`--only errors|truncated` on a folder whose run is finished rewrites those rows in place: the
-stage runner reports such a folder as up to date (`--only` does not change what the folder is),
-so the rewrite is started here, through the same runner (lock, record), without `--overwrite`'s
-meaning of starting afresh (the rewrite keeps every other row)."""
+`--only errors|truncated` on a finished folder rewrites those rows in place (the runner's
+"update" mode: GenerateOptions.updates), keeping every other row."""
 
 from __future__ import annotations
 
 from typing import Any
-
-
-def _retry_only(opts: Any) -> dict[str, Any]:
-    import sys
-
-    from factory.cli.console import err
-    from factory.pipeline.runner import StageContext, run_stage
-    from factory.pipeline.stages import STAGES
-
-    ctx = StageContext(stage="generate", overwrite=True, log=lambda m: err.print(m, markup=False, highlight=False),
-                       progress=sys.stderr.isatty(), command="factory generate")
-    err.print(f"generate: --only {opts.only}: regenerating those rows of {opts.out} (the other rows are kept)",
-              markup=False, highlight=False)
-    return run_stage("generate", opts, ctx, STAGES["generate"][1])
 
 
 def _errors_note(summary: dict[str, Any]) -> str:
@@ -35,8 +19,6 @@ def _errors_note(summary: dict[str, Any]) -> str:
 def present(summary: dict[str, Any], opts: Any) -> None:
     from factory.cli.console import out
 
-    if summary.get("skipped") and opts.only != "all":
-        summary = _retry_only(opts)
     if summary.get("skipped") or summary.get("noop"):
         out.print(f"up to date: {opts.out} holds all {summary.get('rows', '?')} trace rows (nothing to do); "
                   f"{_errors_note(summary)}", markup=False, highlight=False)

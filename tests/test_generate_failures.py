@@ -174,7 +174,7 @@ def test_a_few_error_rows_are_stated_and_retried_from_a_finished_folder(fresh, p
     fresh.poison = None
     r = _invoke([*args, "--only", "errors"])  # ...but --only errors does run on a finished folder
     assert r.exit_code == 0, r.output
-    assert "regenerating those rows" in r.output and "0 error rows" in r.output
+    assert "updating" in r.output and "in place (--only errors)" in r.output and "0 error rows" in r.output
     after = {x["problem_id"]: x for x in read_table(out).to_pylist()}
     assert all(x["finish_reason"] != "error" for x in after.values())
     assert all(after[k] == v for k, v in ok.items())  # the good rows are untouched

@@ -85,6 +85,24 @@ class GenerateOptions:
                 out.append(("prompt", f"expected a preset ({', '.join(PRESETS)}) or a .jinja file, found {p!r}"))
         return out
 
+    def updates(self, old_key: dict[str, Any]) -> bool:
+        """`--only truncated|errors` rewrites some rows of a finished folder made by generate with
+        the same settings, except the budget (a larger --max-tokens for cut samples)."""
+        if self.only == "all" or old_key.get("stage") != "generate":
+            return False
+        from factory.schemas.options import as_dict
+
+        mine = {k: v for k, v in as_dict(self, identity_only=True).items() if k != "max_tokens"}
+        theirs = {k: v for k, v in (old_key.get("options") or {}).items() if k != "max_tokens"}
+        return mine == theirs and [i.get("fingerprint") for i in old_key.get("inputs") or []] == [
+            i["fingerprint"] for i in self._input_fingerprints()]
+
+    def _input_fingerprints(self) -> list[dict[str, Any]]:
+        from factory.io.record import fingerprint
+        from factory.schemas.options import paths
+
+        return [{"fingerprint": fingerprint(p)} for _, p in paths(self, "input")]
+
     def check(self) -> None:
         """Validate an options object built in Python (the CLI and recipes check before building)."""
         from factory.schemas.options import OptionsError, as_dict

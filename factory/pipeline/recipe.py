@@ -93,7 +93,7 @@ def run_recipe(
     problems = validate_recipe(recipe)
     if problems:
         raise RecipeError(problems, source=recipe.path.name if recipe.path else None)
-    out = Path(out)
+    out = Path(out).absolute()  # stage paths resolve against it; a relative run folder would be applied twice
     out.mkdir(parents=True, exist_ok=True)
     summaries: dict[str, Any] = {}
     timings = {}
@@ -140,8 +140,9 @@ def run_section(
     problems = validate_section(entry, section, seed=seed)
     if problems:
         raise RecipeError(problems, source=entry)
+    run_dir = Path(run_dir).absolute()
     ctx = StageContext(stage=entry, seed=seed, overwrite=overwrite, log=log, progress=False,
-                       command=f"factory run: {entry}", run_dir=Path(run_dir), recipe_name="section")
+                       command=f"factory run: {entry}", run_dir=run_dir, recipe_name="section")
     cls, run = STAGES[kind]
-    opts = build(cls, section_values(cls, section, seed=seed, run_dir=Path(run_dir)), style="recipe", path=entry)
+    opts = build(cls, section_values(cls, section, seed=seed, run_dir=run_dir), style="recipe", path=entry)
     return run_stage(kind, opts, ctx, run)

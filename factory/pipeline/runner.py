@@ -51,7 +51,7 @@ from factory.io.lock import folder_locks
 from factory.schemas.errors import DatasetError
 from factory.schemas.options import as_dict, options_of, paths
 
-Mode = Literal["create", "overwrite", "resume"]
+Mode = Literal["create", "overwrite", "resume", "update"]
 
 
 @dataclass
@@ -115,6 +115,11 @@ def _jsonable(x: Any) -> Any:
     return json.loads(json.dumps(x, default=str))
 
 
+def _update_note(opts: Any) -> str:
+    only = getattr(opts, "only", None)
+    return f"--only {only}" if only else "an update of its rows"
+
+
 def _recorded_options(opts: Any, out: Path) -> dict[str, Any]:
     """Every option (secrets left out), folder paths made relative to the output folder."""
     values = _jsonable(as_dict(opts))
@@ -137,10 +142,15 @@ def _has_content(out: Path) -> bool:
     return False
 
 
-def decide(kind: str, out: Path, key: dict[str, Any], *, overwrite: bool) -> tuple[Mode | None, dict[str, Any] | None]:
-    """(mode, finished record): mode None means "up to date" (the record holds the summary)."""
+def decide(kind: str, out: Path, key: dict[str, Any], *, overwrite: bool, opts: Any = None) -> tuple[Mode | None, dict[str, Any] | None]:
+    """(mode, finished record): mode None means "up to date" (the record holds the summary).
+    An options object may declare that it updates a finished output in place
+    (`updates(old_key) -> bool`, e.g. generate --only truncated): then the mode is "update"."""
     done = rec.read_record(out) if out.is_dir() else None
     pending = rec.read_pending(out) if out.is_dir() else None
+    updates = getattr(opts, "updates", None)
+    if done is not None and pending is None and updates is not None and updates(done.get("key") or {}):
+        return "update", done
     return _decide(kind, out, key, done, pending, _has_content(out), overwrite=overwrite)
 
 
@@ -152,7 +162,7 @@ def _decide(kind: str, out: Path | str, key: dict[str, Any], done: dict[str, Any
         if not overwrite:
             changes = rec.describe_changes(pending.get("key") or {}, key)
             raise DatasetError(
-                f"{out}: holds an unfinished {pending.get('key', {}).get('stage', '?')} run with other settings "
+                f"{out}: holds an unfinished run of `{pending.get('key', {}).get('stage', '?')}` with other settings "
                 f"({'; '.join(changes) or 'unknown changes'})",
                 hint="re-run it with its own settings to finish it, pass --overwrite to replace it, or choose another --out",
             )
@@ -163,7 +173,7 @@ def _decide(kind: str, out: Path | str, key: dict[str, Any], done: dict[str, Any
         if not overwrite:
             changes = rec.describe_changes(done.get("key") or {}, key)
             raise DatasetError(
-                f"{out}: holds the output of a {done.get('key', {}).get('stage', '?')} run with other settings "
+                f"{out}: holds the output of a `{done.get('key', {}).get('stage', '?')}` run with other settings "
                 f"({'; '.join(changes) or 'unknown changes'})",
                 hint="pass --overwrite to replace it, or choose another --out",
             )
@@ -218,7 +228,11 @@ def _remove_traces(out: Path, created: list[Path]) -> None:
 
 def _run_locked(kind: str, opts: Any, ctx: StageContext, run: Callable[[Any, StageContext], dict[str, Any]], out: Path) -> dict[str, Any]:
     key, inputs = run_key(kind, opts)
-    mode, done = decide(kind, out, key, overwrite=ctx.overwrite)
+    mode, done = decide(kind, out, key, overwrite=ctx.overwrite, opts=opts)
+    if mode == "update":
+        assert done is not None
+        key = done["key"]  # the folder still is what its first run made; this run improves rows in place
+        ctx.log(f"{ctx.stage or kind}: updating {out} in place ({_update_note(opts)}); the other rows are kept")
     if mode is None:
         assert done is not None
         ctx.log(f"{ctx.stage or kind}: {out} is up to date (same inputs and options); nothing to do — pass --overwrite to redo it")
