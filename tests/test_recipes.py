@@ -90,7 +90,8 @@ def test_overrides_reach_nested_keys_and_list_items():
     assert validate_recipe(r) == []
     r = load_recipe("sky-t1-17k", overrides=["curate.mix.size=0", "curate.select.math.lvl=3"])
     assert validate_recipe(r) == [
-        "curate.select.math.lvl: unknown key (expected one of: correct, difficulty, finish_reasons, level, pass_rate, "
+        "curate.select.math.lvl: unknown key (expected one of: correct, difficulty, finish_reasons, level, min_reasoning_tokens, "
+        "min_solution_tokens, pass_rate, "
         "require_answer, require_tests, scores, sources, teachers, where)",
         "curate.mix.size: expected an integer >= 1 or 'auto', found 0"]
     with pytest.raises(RecipeError, match="override 'curate.mix': expected key.sub=value"):
