@@ -464,7 +464,7 @@ import json, os, sys, time
 args = json.loads(sys.argv[1])
 if args["executor"] == "ray":
     import ray
-    ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
     import ray.data
     ray.data.DataContext.get_current().enable_progress_bars = False
 t0 = time.perf_counter()

@@ -148,7 +148,7 @@ def test_batch_normaliser_matches_the_plain_expression_on_real_multilingual_text
 
 
 def test_distinct_per_text_counts_each_shingle_once_per_text(package_data):
-    from factory.dedup.core import distinct_per_text
+    from factory.dedup.sign import distinct_per_text
 
     texts = [p["problem"] for p in _math500(package_data)[:300]]
     texts += [texts[0] + " " + texts[0], "a b c d e a b c d e a b c d e"]  # repeats inside one text

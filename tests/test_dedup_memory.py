@@ -24,7 +24,8 @@ from factory.filters.textnorm import (
 )
 from factory.schemas.ids import problem_id
 
-from factory.dedup.core import DedupConfig, long_signature, run_dedup
+from factory.dedup.core import DedupConfig, run_dedup
+from factory.dedup.sign import long_signature
 from factory.io.dataset import read_table, write_dataset
 
 
@@ -57,7 +58,7 @@ def test_pieces_give_the_batch_path_fingerprints(package_data):
     whole_sig = signatures(sh, params.num_perm, params.seed)[0]
     whole_exact = exact_hashes(normalize_texts([text]))[0]
     boiler = np.sort(np.unique(sh.hashes[::7]))
-    from factory.dedup.core import drop_shingles
+    from factory.dedup.sign import drop_shingles
 
     kept_sig = signatures(drop_shingles(sh, boiler), params.num_perm, params.seed)[0]
     for size in (200, 1000, 7000):
@@ -98,7 +99,7 @@ def test_long_rows_are_deduplicated_like_short_ones(tmp_path):
     # the reason is relative to the kept row: the same normalised text is `exact`
     want = ["dedup:exact", "dedup:near"] if keeper["source"] != "near" else ["dedup:near", "dedup:near"]
     assert sorted(x["reject_reason"] for x in rej) == want, r.stats
-    from factory.dedup.core import fingerprint
+    from factory.dedup.sign import fingerprint
 
     fp = fingerprint([base, exact, near], ngram=5, params=DedupConfig().minhash())
     assert fp.exact[0] == fp.exact[1] != fp.exact[2]

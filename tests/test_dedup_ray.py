@@ -28,7 +28,8 @@ STATS = ("rows_in", "rows_out", "rows_rejected", "documents", "documents_kept", 
 
 @pytest.fixture(scope="module")
 def local_ray():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
+    # address="local": a Ray of its own, even where another cluster runs on this machine
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
     ray.data.DataContext.get_current().enable_progress_bars = False
     yield
     ray.shutdown()
@@ -36,8 +37,7 @@ def local_ray():
 
 def refuse_row_reads(monkeypatch) -> None:
     """Every way this process could read Parquet rows fails (Ray's workers are other processes)."""
-    from factory.dedup import core
-    from factory.dedup import decontam
+    from factory.dedup import core, decontam
     from factory.io import dataset
 
     def refuse(*a, **k):

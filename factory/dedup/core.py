@@ -50,11 +50,20 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from factory.dedup.family import DUP, REASONS, DocInfo, classify, doc_infos, resolve
+from factory.dedup.clusters import (
+    EXTRA_KEPT,
+    EXTRA_REJECTED,
+    DedupResult,
+    _extend,
+    _set_family,
+    _top_families,
+    cluster,
+    top_clusters,
+)
+from factory.dedup.family import DocInfo, doc_infos
 from factory.dedup.lsh import (
     BucketStore,
     bucket_pairs,
-    choose_keepers,
     components,
     exact_pairs,
     verify_pairs,
@@ -62,27 +71,22 @@ from factory.dedup.lsh import (
 )
 from factory.dedup.options import DedupOptions, parse_size
 from factory.dedup.scratch import scratch_dir
-from factory.filters.minhash import (
-    EMPTY_SLOT,
-    MinHashParams,
-    band_hashes,
-    min_hashes,
-    permutations,
-    shingle_keys,
-    signatures,
+from factory.dedup.shards import Aligned
+from factory.dedup.sign import (
+    Fingerprints,
+    _boilerplate_rule,
+    _fingerprint_job,
+    _sample_cut,
+    _sample_part,
+    _sampled,
+    _worker_init,
+    correct_mask,
+    fingerprint,
+    order_keys,
+    prepare,
+    sign,
 )
-from factory.filters.textnorm import (
-    LONG_TEXT_CHARS,
-    Shingles,
-    Words,
-    exact_hashes,
-    long_exact_hash,
-    mix64,
-    normalize_texts,
-    normalized_pieces,
-    shingle_hashes,
-    words_of,
-)
+from factory.filters.minhash import MinHashParams
 from factory.io.dataset import (
     DatasetWriter,
     check_folder,
@@ -97,10 +101,7 @@ Method = Literal["exact", "minhash"]
 KeepRule = Literal["most_correct", "smallest_id"]
 Executor = Literal["local", "ray"]
 
-CORRECT_VERDICTS = frozenset({"correct", "pass", "passed", "true", "ok", "yes"})
 VERDICT_COLUMNS = ("verdict_math", "verdict_code")
-EXTRA_KEPT = [pa.field("cluster_id", pa.string())]
-EXTRA_REJECTED = [pa.field("cluster_id", pa.string()), pa.field("reject_reason", pa.string()), pa.field("duplicate_of", pa.string())]
 
 
 def parse_bytes(text: str | int) -> int:
@@ -199,144 +200,6 @@ class DedupConfig:
 # ---------------------------------------------------------------------------------------------
 
 
-@dataclass
-class Fingerprints:
-    exact: np.ndarray  # (n,) uint64
-    bands: np.ndarray | None  # (n, bands) uint64
-    sigs: np.ndarray | None  # (n, num_perm) uint32
-    has_shingles: np.ndarray  # (n,) bool
-
-
-def fingerprint(
-    texts: list[str] | pl.Series, *, ngram: int, params: MinHashParams | None, boilerplate: np.ndarray | None = None
-) -> Fingerprints:
-    """Exact hash, signature and band hashes of each text. Shingles in `boilerplate` (sorted
-    uint64) are left out of the signature unless a text has nothing else."""
-    if params is None:
-        s, long = _split_long(texts)
-        exact = exact_hashes(normalize_texts(s))
-        exact = exact.copy() if long else exact  # polars' buffer is read-only
-        for i, t in long.items():
-            exact[i] = long_exact_hash(t)
-        return Fingerprints(exact, None, None, np.ones(len(texts), dtype=bool))
-    prep = prepare(texts, ngram=ngram)
-    return sign(prep, params=params, boilerplate=boilerplate)
-
-
-@dataclass
-class Prepared:
-    """A batch normalised and shingled, before MinHash (the boilerplate rule needs shingles).
-    Texts over LONG_TEXT_CHARS are in `long` (raw) with no shingles here: `sign` MinHashes them
-    piece by piece, so one huge row costs memory of one piece, not of its whole text."""
-
-    exact: np.ndarray  # (n,) uint64
-    shingles: Shingles  # short="whole"
-    short: np.ndarray  # (n,) bool: 1..ngram-1 words (one whole-text shingle)
-    ngram: int = 5
-    long: dict[int, str] = field(default_factory=dict)
-
-
-def _split_long(texts: list[str] | pl.Series) -> tuple[pl.Series, dict[int, str]]:
-    """(the batch with texts over LONG_TEXT_CHARS bytes blanked, {index: long raw text})."""
-    s = texts if isinstance(texts, pl.Series) else pl.Series("text", texts, dtype=pl.String)
-    big = s.str.len_bytes().fill_null(0) > LONG_TEXT_CHARS
-    if not big.any():
-        return s, {}
-    idx = np.flatnonzero(big.to_numpy())
-    long = {int(i): s[int(i)] for i in idx}
-    # a new Series (when/then), never an in-place scatter into the caller's batch column
-    s = s.rename("text").to_frame().select(pl.when(big).then(pl.lit("")).otherwise(pl.col("text")).alias("text")).to_series()
-    return s, long
-
-
-def prepare(texts: list[str] | pl.Series, *, ngram: int) -> Prepared:
-    s, long = _split_long(texts)
-    norm = normalize_texts(s)
-    words = words_of(norm)
-    lengths = words.lengths
-    exact = exact_hashes(norm)
-    exact = exact.copy() if long else exact  # polars' buffer is read-only
-    for i, t in long.items():
-        exact[i] = long_exact_hash(t)
-    return Prepared(exact, shingle_hashes(words, ngram), (lengths > 0) & (lengths < ngram), ngram, long)
-
-
-def sign(prep: Prepared, *, params: MinHashParams, boilerplate: np.ndarray | None = None) -> Fingerprints:
-    sh = prep.shingles
-    if boilerplate is not None and len(boilerplate) and len(sh.hashes):
-        sh = drop_shingles(sh, boilerplate)
-    sig = signatures(sh, params.num_perm, params.seed)
-    has = np.diff(sh.offsets) > 0
-    for i, text in prep.long.items():
-        sig[i], has[i] = long_signature(text, ngram=prep.ngram, params=params, boilerplate=boilerplate)
-    return Fingerprints(prep.exact, band_hashes(sig, params.bands, params.rows), sig, has)
-
-
-def long_signature(text: str, *, ngram: int, params: MinHashParams, boilerplate: np.ndarray | None = None,
-                   piece: int = LONG_TEXT_CHARS) -> tuple[np.ndarray, bool]:
-    """MinHash signature of one long text, streamed: normalised and shingled a piece at a time
-    (the last ngram-1 words carried into the next piece, so the shingles are exactly the whole
-    text's), boilerplate shingles dropped unless nothing else is left, a running minimum per
-    permutation. Memory: one piece (~1M characters) whatever the text's length."""
-    a, b = permutations(params.num_perm, params.seed)
-    a_col, b_col = a[:, None], b[:, None]
-    buf = np.empty((params.num_perm, 4096), dtype=np.uint32)
-
-    def run(drop: np.ndarray | None) -> tuple[np.ndarray, int, int]:
-        sig = np.full(params.num_perm, EMPTY_SLOT, dtype=np.uint32)
-        carry = np.zeros(0, np.uint64)
-        total = kept = 0
-        for norm in normalized_pieces(text, size=piece):
-            w = words_of(norm).hashes
-            total += len(w)
-            seq = np.concatenate([carry, w]) if len(carry) else w
-            if len(seq) >= ngram:
-                sh = shingle_hashes(Words(seq, np.array([0, len(seq)], dtype=np.int64)), ngram).hashes
-                if drop is not None and len(drop):
-                    pos = np.minimum(np.searchsorted(drop, sh), len(drop) - 1)
-                    sh = sh[drop[pos] != sh]
-                if len(sh):
-                    kept += len(sh)
-                    np.minimum(sig, min_hashes(shingle_keys(sh), a_col, b_col, buf), out=sig)
-            carry = seq[max(0, len(seq) - (ngram - 1)) :] if ngram > 1 else np.zeros(0, np.uint64)
-        if 0 < total < ngram:  # fewer words than a shingle: one whole-text shingle
-            sh = shingle_hashes(Words(carry, np.array([0, len(carry)], dtype=np.int64)), ngram).hashes
-            sig = min_hashes(shingle_keys(sh), a_col, b_col, buf)
-            kept = 1
-        return sig, total, kept
-
-    sig, total, kept = run(boilerplate)
-    if total and not kept:
-        sig, total, kept = run(None)  # every shingle is boilerplate: the text still needs a fingerprint
-    return sig, kept > 0
-
-
-def select_texts(sh: Shingles, idx: np.ndarray) -> Shingles:
-    """The shingles of texts `idx` only (vectorised gather of their ranges)."""
-    counts = np.diff(sh.offsets)[idx]
-    offsets = np.zeros(len(idx) + 1, dtype=np.int64)
-    np.cumsum(counts, out=offsets[1:])
-    flat = np.repeat(sh.offsets[:-1][idx] - offsets[:-1], counts) + np.arange(offsets[-1], dtype=np.int64)
-    return Shingles(sh.hashes[flat], offsets, sh.starts[flat])
-
-
-def drop_shingles(sh: Shingles, drop: np.ndarray) -> Shingles:
-    """Remove the shingles in `drop` (sorted) from each text, except from texts that would be
-    left with none (a text that IS the boilerplate still needs a fingerprint)."""
-    pos = np.minimum(np.searchsorted(drop, sh.hashes), len(drop) - 1)
-    hit = drop[pos] == sh.hashes
-    if not hit.any():
-        return sh
-    n = len(sh.offsets) - 1
-    doc = np.repeat(np.arange(n), np.diff(sh.offsets))
-    kept_per_doc = np.bincount(doc[~hit], minlength=n)
-    keep = ~hit | (kept_per_doc[doc] == 0)
-    counts = np.bincount(doc[keep], minlength=n)
-    offsets = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(counts, out=offsets[1:])
-    return Shingles(sh.hashes[keep], offsets, sh.starts[keep])
-
-
 def boilerplate_shingles(src: Source, cfg: DedupConfig, *, log: Callable[[str], None]) -> np.ndarray:
     """Shingles found in at least `boilerplate` (a fraction) of the distinct texts, and in at
     least `boilerplate_min_docs` of them: a shared instruction header or closing sentence.
@@ -383,65 +246,6 @@ def boilerplate_shingles(src: Source, cfg: DedupConfig, *, log: Callable[[str], 
     return _boilerplate_rule(parts, n_texts, cfg, log)
 
 
-def _boilerplate_rule(parts: list[np.ndarray], n_texts: int, cfg: DedupConfig, log: Callable[[str], None]) -> np.ndarray:
-    """Shingles (each counted once per distinct sampled text) found in enough of the texts."""
-    if not parts:
-        return np.zeros(0, np.uint64)
-    values, df = np.unique(np.concatenate(parts), return_counts=True)
-    need = max(cfg.boilerplate_min_docs, int(np.ceil(cfg.boilerplate * n_texts)))
-    out = np.sort(values[df >= need])
-    if len(out):
-        log(f"boilerplate: {len(out)} shingle(s) found in >= {need} of {n_texts} sampled distinct texts are left out of signatures")
-    return out
-
-
-def _sample_cut(src: Source, cfg: DedupConfig) -> tuple[float, np.uint64]:
-    rate = min(1.0, cfg.boilerplate_sample / max(src.rows, 1))
-    return rate, np.uint64(min(int(rate * 2**64), 2**64 - 1))
-
-
-def _sampled(keys: pl.Series, rate: float, cut: np.uint64) -> np.ndarray:
-    """The boilerplate sample: documents whose key hashes below the cut (order independent)."""
-    return (keys.hash(seed=0xB0B).to_numpy() <= cut) if rate < 1.0 else np.ones(len(keys), dtype=bool)
-
-
-def _sample_part(prep: Prepared, idx: np.ndarray, seen: set[int]) -> np.ndarray | None:
-    """The boilerplate rule's share of one prepared batch: the distinct shingles of each sampled
-    text (`idx`) whose normalised text is not in `seen` yet (exact repeats count once; `seen`
-    is updated), texts of 1..ngram-1 words left out (they have no n-gram)."""
-    if prep.long:  # a long text is not sampled: one text cannot make a shingle common, and its
-        idx = idx[~np.isin(idx, np.fromiter(prep.long, dtype=np.int64))]  # millions would crowd the sample
-    ex = prep.exact[idx].tolist()
-    fresh = np.asarray([i for i, h in zip(idx.tolist(), ex) if h not in seen and not seen.add(h)], dtype=np.int64)
-    fresh = fresh[~prep.short[fresh]] if len(fresh) else fresh
-    return distinct_per_text(select_texts(prep.shingles, fresh)) if len(fresh) else None
-
-
-def distinct_per_text(sh: Shingles) -> np.ndarray:
-    """The shingle hashes of a batch with each text's repeats removed (a shingle counts once
-    per text). One argsort of hash XOR a per-text salt: equal keys are exactly the repeats
-    within one text (a cross-text collision of 64-bit keys has probability ~n^2/2^65); 4.5x
-    faster than np.lexsort on (text, hash)."""
-    if not len(sh.hashes):
-        return sh.hashes
-    doc = np.repeat(np.arange(len(sh.offsets) - 1, dtype=np.uint64), np.diff(sh.offsets))
-    key = sh.hashes ^ mix64(doc + np.uint64(1))
-    order = np.argsort(key)
-    k = key[order]
-    first = np.ones(len(k), dtype=bool)
-    first[1:] = k[1:] != k[:-1]
-    return sh.hashes[order[first]]
-
-
-def _worker_init() -> None:
-    # one worker per core: keep each worker's own thread pools to one thread
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-
-
-def _fingerprint_job(texts: list[str], ngram: int, params: MinHashParams | None, boilerplate: np.ndarray | None) -> Fingerprints:
-    return fingerprint(texts, ngram=ngram, params=params, boilerplate=boilerplate)
-
-
 # ---------------------------------------------------------------------------------------------
 # reading documents
 # ---------------------------------------------------------------------------------------------
@@ -481,17 +285,6 @@ def open_source(path: str | os.PathLike[str], cfg: DedupConfig) -> Source:
         raise InputError(f"text column {text_col!r} not found (columns: {schema.names})", path=str(path), field=text_col)
     verdicts = [c for c in VERDICT_COLUMNS if c in schema.names]
     return Source(path, m.contract, m.rows, schema, verdicts, text_col, cfg.by)
-
-
-def correct_mask(batch: pl.DataFrame, verdict_columns: list[str]) -> np.ndarray:
-    ok = np.zeros(batch.height, dtype=bool)
-    for c in verdict_columns:
-        col = batch[c]
-        if col.dtype == pl.Boolean:
-            ok |= col.fill_null(False).to_numpy()
-        else:
-            ok |= col.cast(pl.String).str.to_lowercase().is_in(list(CORRECT_VERDICTS)).fill_null(False).to_numpy()
-    return ok
 
 
 @dataclass
@@ -556,22 +349,6 @@ def iter_docs(src: Source, cfg: DedupConfig, index: DocIndex) -> Iterator[tuple[
 # ---------------------------------------------------------------------------------------------
 # the stage
 # ---------------------------------------------------------------------------------------------
-
-
-@dataclass
-class DedupResult:
-    stats: dict[str, Any]
-    out: Path
-
-
-def _sizes_histogram(sizes: np.ndarray) -> dict[str, int]:
-    edges = [(1, 1), (2, 2), (3, 3), (4, 5), (6, 10), (11, 100), (101, 10**12)]
-    out = {}
-    for lo, hi in edges:
-        k = int(((sizes >= lo) & (sizes <= hi)).sum())
-        if k:
-            out[str(lo) if lo == hi else (f"{lo}-{hi}" if hi < 10**12 else f"{lo}+")] = k
-    return out
 
 
 def run_dedup(
@@ -743,77 +520,6 @@ def _run_params(cfg: DedupConfig, src: Source, params: MinHashParams | None, ext
     return out
 
 
-def order_keys(doc_ids: pl.Series) -> np.ndarray:
-    """64-bit key of each document id (orders the members of very large buckets)."""
-    return doc_ids.cast(pl.String).hash(seed=0x0BDE).to_numpy().astype(np.uint64, copy=False)
-
-
-@dataclass
-class Clustering:
-    """Clusters, keepers and families of n documents (all of them locally; under Ray, the
-    documents in some pair, the rest being singletons counted in `singletons`)."""
-
-    labels: np.ndarray
-    keeper: np.ndarray
-    is_kept: np.ndarray
-    exact_dup: np.ndarray
-    near_pairs: np.ndarray
-    kind: np.ndarray
-    answers: dict[int, str | None]
-    tails: dict[int, str]
-    fam: _Families | None
-    kept_without_rule: int
-    singletons: int = 0
-
-    def log_family(self, log: Callable[[str], None]) -> None:
-        if self.fam is not None:
-            log(f"family rule: {int((self.kind != DUP).sum())} near-duplicate pair(s) are different questions; "
-                f"{int(self.is_kept.sum()) - self.kept_without_rule} document(s) kept in {self.fam.count} familie(s)")
-
-    def doc_stats(self, cfg: DedupConfig, params: MinHashParams | None) -> dict[str, Any]:
-        sizes = np.bincount(self.labels) if len(self.labels) else np.zeros(0, np.int64)
-        sizes = np.concatenate([sizes[sizes > 0], np.ones(self.singletons, np.int64)])
-        kept = int(self.is_kept.sum()) + self.singletons
-        out: dict[str, Any] = {
-            "documents": int(len(self.labels)) + self.singletons,
-            "documents_kept": kept,
-            "by": cfg.by,
-            "method": cfg.method,
-            "exact_duplicate_documents": int((~self.is_kept & self.exact_dup).sum()),
-            "near_duplicate_documents": int((~self.is_kept & ~self.exact_dup).sum()),
-            "clusters": int(len(sizes)),
-            "cluster_sizes": _sizes_histogram(sizes),
-            "verified_pairs": int(len(self.near_pairs)),
-        }
-        if params is not None:
-            out["minhash"] = {"num_perm": params.num_perm, "bands": params.bands, "rows": params.rows, "threshold": params.threshold, "ngram": cfg.ngram}
-        out["family_rule"] = cfg.family if cfg.by == "problem" else "none"
-        out["family_pairs"] = {r: int((self.kind == code).sum()) for code, r in REASONS.items()}
-        out["kept_by_family_rule"] = int(self.is_kept.sum()) - self.kept_without_rule
-        out["families"] = self.fam.count if self.fam is not None else 0
-        out["family_documents"] = self.fam.documents if self.fam is not None else 0
-        return out
-
-
-def cluster(n: int, pairs_exact: np.ndarray, near_pairs: np.ndarray, *, correct: np.ndarray, rank: np.ndarray, rank_order: np.ndarray,
-            exact: np.ndarray, cfg: DedupConfig, family_info: Callable[[np.ndarray], tuple[dict[int, DocInfo], dict[int, str]]]) -> Clustering:
-    """Pairs -> the family rule -> clusters (components) -> keepers -> families."""
-    kind = np.zeros(len(near_pairs), dtype=np.int8)
-    answers: dict[int, str | None] = {}
-    tails: dict[int, str] = {}
-    if cfg.family != "none" and cfg.by == "problem" and len(near_pairs):
-        info, tails = family_info(near_pairs)
-        kind = classify(near_pairs, info, rule=cfg.family, preamble=cfg.family_preamble)
-        answers = {d: i.answer for d, i in info.items()}
-    labels, families = resolve(n, pairs_exact, near_pairs, kind, answers, rank)
-    keeper = choose_keepers(labels, correct, rank)
-    is_kept = keeper == np.arange(n)
-    exact_dup = exact == exact[keeper]
-    fam = _families(families, labels, is_kept, rank, rank_order) if (kind != DUP).any() else None
-    without = int(len(np.unique(components(n, np.concatenate([pairs_exact, near_pairs]))))) if fam is not None else int(is_kept.sum())
-    return Clustering(labels, keeper, is_kept, exact_dup, near_pairs, kind, answers, tails, fam, without)
-
-
 def cluster_texts(texts: list[str], cfg: DedupConfig | None = None) -> np.ndarray:
     """The dedup core on an in-memory list of texts, without dataset I/O: the cluster label of
     each text (the index of its cluster's first text). Same normalisation, boilerplate rule,
@@ -862,16 +568,6 @@ def cluster_texts(texts: list[str], cfg: DedupConfig | None = None) -> np.ndarra
     first_of = np.full(labels.max() + 1 if n else 0, n, dtype=np.int64)
     np.minimum.at(first_of, labels, np.arange(n))
     return first_of[labels]
-
-
-def _extend(schema: pa.Schema, extra: list[pa.Field]) -> pa.Schema:
-    names = set(schema.names)
-    out = schema.remove_metadata()
-    for f in extra:
-        if f.name in names:
-            out = out.remove(out.get_field_index(f.name))
-        out = out.append(f)
-    return out
 
 
 def _workers(cfg: DedupConfig) -> int:
@@ -1005,33 +701,6 @@ def _local_fingerprints(
     return consume.result()
 
 
-class Aligned:
-    """Feeds a DatasetWriter tables of exactly `row_group_rows` rows (the last one shorter), so
-    the n-th output shard and its row groups hold the same rows, in the same groups, whoever
-    writes it: this process in order, or a Ray worker writing only that shard (identical bytes)."""
-
-    def __init__(self, writer: DatasetWriter) -> None:
-        self.w, self.size = writer, writer.row_group_rows
-        self.buf: list[pa.Table] = []
-        self.rows = 0
-
-    def write(self, t: pa.Table) -> None:
-        self.buf.append(t)
-        self.rows += t.num_rows
-        if self.rows >= self.size:
-            whole = pa.concat_tables(self.buf)
-            cut = self.rows - self.rows % self.size
-            for lo in range(0, cut, self.size):
-                self.w.write_table(whole.slice(lo, self.size))
-            rest = whole.slice(cut)
-            self.buf, self.rows = ([rest] if rest.num_rows else []), rest.num_rows
-
-    def flush(self) -> None:
-        if self.rows:
-            self.w.write_table(pa.concat_tables(self.buf))
-        self.buf, self.rows = [], 0
-
-
 def _write_sorted(src, cfg, row_rank, row_kept, row_exact, cluster_of_row, kept_schema, rej_schema, w, wr, out_parts, workdir, *, family_of_row=None) -> None:
     """Second pass: decorate every input row and write it in id order (range partitions by
     rank so that only one partition is in memory at a time)."""
@@ -1121,105 +790,6 @@ def _family_info(src: Source, cfg: DedupConfig, doc_ids: pl.Series, pairs: np.nd
             info[d] = di
             tails[d] = (t or "")[-200:]
     return info, tails
-
-
-@dataclass
-class _Families:
-    doc: np.ndarray  # per document: the family's first kept document (id order), or -1
-    count: int  # families of two or more distinct problems
-    documents: int
-
-
-def _families(families: np.ndarray, labels: np.ndarray, kept: np.ndarray, rank: np.ndarray, rank_order: np.ndarray) -> _Families:
-    """Families (components of all links) holding two or more duplicate clusters, each named by
-    its first kept document in id order."""
-    n_fam = int(families.max()) + 1
-    pairs = np.unique(np.stack([families, labels], axis=1), axis=0)
-    clusters = np.bincount(pairs[:, 0], minlength=n_fam)
-    first = np.full(n_fam, len(rank), dtype=np.int64)
-    np.minimum.at(first, families[kept], rank[kept])
-    multi = clusters[families] >= 2
-    doc = np.where(multi, rank_order[np.minimum(first[families], len(rank) - 1)], -1)
-    return _Families(doc, int((clusters >= 2).sum()), int(multi.sum()))
-
-
-def _top_families(fam: _Families, doc_ids: pl.Series, answers: dict[int, str | None], tails: dict[int, str], rank: np.ndarray, *, top: int) -> list[dict[str, Any]]:
-    """The biggest families (ties: smallest family id) with each member's answer and question."""
-    members: dict[int, list[int]] = {}
-    for d in np.flatnonzero(fam.doc >= 0).tolist():
-        members.setdefault(int(fam.doc[d]), []).append(d)
-    order = sorted(members, key=lambda f: (-len(members[f]), int(rank[f])))[:top]
-    out = []
-    for f in order:
-        ms = sorted(members[f], key=lambda d: int(rank[d]))
-        out.append({
-            "family_id": str(doc_ids[f]),
-            "size": len(ms),
-            "members": [{"id": str(doc_ids[d]), "answer": answers.get(d), "question": tails.get(d, "")[-120:]} for d in ms[:6]],
-        })
-    return out
-
-
-def _set_family(t: pa.Table, family: pa.Array | None) -> pa.Table:
-    """meta.family_id of each row: set where `family` has a value, removed where a previous
-    dedup left one and this run found no family (meta is canonical JSON: sorted keys)."""
-    if "meta" not in t.column_names:
-        return t
-    meta = t.column("meta")
-    stale = pc.fill_null(pc.match_substring(meta, '"family_id"'), False)
-    has = pa.array(np.zeros(t.num_rows, bool)) if family is None else family.is_valid()
-    touch = np.flatnonzero(pc.or_(stale, has).to_numpy(zero_copy_only=False))
-    if not len(touch):
-        return t
-    import json
-
-    from factory.schemas.contracts import meta_json
-
-    values = meta.to_pylist()
-    fam = family.to_pylist() if family is not None else [None] * t.num_rows
-    for i in touch.tolist():
-        m = json.loads(values[i]) if values[i] else {}
-        if not isinstance(m, dict):
-            continue  # not ours to rewrite
-        m.pop("family_id", None)
-        if fam[i] is not None:
-            m["family_id"] = fam[i]
-        values[i] = meta_json(m)
-    return t.set_column(t.column_names.index("meta"), "meta", pa.array(values, meta.type))
-
-
-def top_clusters(labels: np.ndarray, keeper: np.ndarray, doc_ids: pl.Series, *, top: int,
-                 texts_for: Callable[[set[str]], dict[str, str]]) -> list[dict[str, Any]]:
-    """The biggest clusters (ties: smallest kept id) with a few member texts as examples."""
-    if not len(labels):
-        return []
-    sizes = np.bincount(labels)
-    multi = np.nonzero(sizes > 1)[0]
-    if not len(multi):
-        return []
-    # keeper doc of each label
-    k_of_label = np.full(len(sizes), -1, dtype=np.int64)
-    k_of_label[labels] = keeper
-    order = sorted(multi.tolist(), key=lambda lab: (-int(sizes[lab]), str(doc_ids[int(k_of_label[lab])])))[:top]
-    want: dict[int, list[int]] = {}
-    for lab in order:
-        members = np.nonzero(labels == lab)[0]
-        kd = int(k_of_label[lab])
-        others = sorted((int(m) for m in members if m != kd), key=lambda m: str(doc_ids[m]))[:2]
-        want[lab] = [kd] + others
-    texts = texts_for({str(doc_ids[d]) for ds in want.values() for d in ds})
-    out = []
-    for lab in order:
-        ds = want[lab]
-        out.append(
-            {
-                "cluster_id": str(doc_ids[ds[0]]),
-                "size": int(sizes[lab]),
-                "kept": {"id": str(doc_ids[ds[0]]), "text": texts.get(str(doc_ids[ds[0]]), "")[:300]},
-                "examples": [{"id": str(doc_ids[d]), "text": texts.get(str(doc_ids[d]), "")[:300]} for d in ds[1:]],
-            }
-        )
-    return out
 
 
 def _doc_texts(src: Source, cfg: DedupConfig, ids: set[str]) -> dict[str, str]:

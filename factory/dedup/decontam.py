@@ -31,8 +31,11 @@ Rows get `score_decontam` (the largest fraction of an item's n-grams found in th
 `..._item`, `..._ngram`). `action="drop"` (default) moves contaminated rows to
 `OUT/rejected/` with `reject_reason = decontam:<benchmark>`; `action="flag"` keeps them all.
 
-`executor="ray"` matches and writes on Ray workers (factory/dedup/ray.py): the driver builds the
-index and writes the manifests, and reads no rows; the shards are the local run's, byte for byte.
+`executor="ray"` matches and writes on Ray workers (`ray_decontam` below, with the shard helpers
+of factory/dedup/shards.py): the driver builds the benchmark index (benchmark data, not input
+rows), broadcasts it, and writes the manifests; it reads no rows. Kept and rejected rows are
+sorted by their input position and written one shard per task: the local run's shards, byte for
+byte.
 
 Exercise: `factory decontaminate problems/ --out clean/ --ngram 13 --benchmark mine=extra.jsonl`.
 """
@@ -52,16 +55,17 @@ from typing import Any, Literal
 import numpy as np
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from factory.data import DATA_DIR
+from factory.dedup.options import DecontamOptions
 from factory.filters.textnorm import (
     content_counts,
     normalize_texts,
     shingle_hashes,
     words_of,
 )
-from factory.dedup.options import DecontamOptions
 from factory.io.dataset import DatasetWriter, check_folder, iter_batches, shard_paths
 from factory.schemas.errors import DatasetError, InputError
 
@@ -446,13 +450,11 @@ def run_decontam(
         DatasetWriter(out_path / "rejected", m.contract, mode=mode, command=command, params=params, schema=rej_schema) as wr,
     ):
         if cfg.executor == "ray":
-            from factory.dedup.ray import ray_decontam
-
             rows_in, rows_out, hits_by_bench, examples = ray_decontam(
                 input_path, out_path, cfg, index, w, wr, workdir=out_path.parent, examples_per_benchmark=examples_per_benchmark, log=log)
         else:
             # whole row groups to the writers (the same shards, byte for byte, as the Ray path's)
-            from factory.dedup.core import Aligned
+            from factory.dedup.shards import Aligned
 
             kept_out, rej_out = Aligned(w), Aligned(wr)
             for rb in iter_batches(input_path, batch_size=cfg.batch_size):
@@ -527,6 +529,91 @@ def split_batch(t: pa.Table, best: list[Hit | None], cfg: DecontamConfig) -> tup
     rej_t = t.filter(bad)
     rej_t = rej_t.append_column("reject_reason", pa.array([f"decontam:{b}" for b in rej_t.column("score_decontam_benchmark").to_pylist()], pa.string()))
     return t.filter(pa.compute.invert(bad)), rej_t
+
+
+# ---------------------------------------------------------------------------------------------
+# decontamination on Ray
+# ---------------------------------------------------------------------------------------------
+
+
+_INDEX_CACHE: dict[Any, Any] = {}  # a worker fetches the broadcast index once
+
+
+def _match(t: pa.Table, *, index_ref, cfg) -> pa.Table:
+    """Rows scored against the broadcast benchmark index, with `_bad`, `_reason` and the
+    evidence the report needs (`_matches`, `_overlap`)."""
+    import ray
+
+    ref = index_ref[0]
+    index = _INDEX_CACHE.get(ref)
+    if index is None:
+        _INDEX_CACHE.clear()
+        index = _INDEX_CACHE[ref] = ray.get(ref)
+    t, best = score_batch(t, index, cfg)
+    bad = pa.array([h is not None for h in best], pa.bool_())
+    t = t.append_column("_bad", bad)
+    t = t.append_column("reject_reason", pc.if_else(bad, pc.binary_join_element_wise("decontam:", t.column("score_decontam_benchmark"), ""),
+                                                     pa.scalar(None, pa.string())))
+    t = t.append_column("_matches", pa.array([0 if h is None else h.matches for h in best], pa.int64()))
+    return t.append_column("_overlap", pa.array([0.0 if h is None else h.overlap for h in best], pa.float64()))
+
+
+def _where_bad(t: pa.Table, *, bad: bool) -> pa.Table:
+    m = t.column("_bad")
+    return t.filter(m if bad else pc.invert(m))
+
+
+def _evidence_task(hits, *, per_benchmark: int) -> tuple[dict[str, int], dict[str, list[dict[str, Any]]]]:
+    """Hits per benchmark and the first examples of each in row order (the local run's)."""
+    import polars as pl
+
+    parts = [pl.from_arrow(b) for b in hits.iter_batches(batch_format="pyarrow", batch_size=None) if b.num_rows]
+    if not parts:
+        return {}, {}
+    df = pl.concat(parts).sort("_pos")
+    counts = {b: int(n) for b, n in df.group_by("score_decontam_benchmark").len().iter_rows()}
+    examples: dict[str, list[dict[str, Any]]] = {}
+    for r in df.iter_rows(named=True):
+        ex = examples.setdefault(r["score_decontam_benchmark"], [])
+        if len(ex) < per_benchmark:
+            ex.append({"id": r["id"], "item": r["score_decontam_item"], "ngram": r["score_decontam_ngram"],
+                       "matches": r["_matches"], "overlap": round(r["_overlap"], 3)})
+    return counts, examples
+
+
+def ray_decontam(input_path: Path, out_path: Path, cfg, index, w, wr, *, workdir: Path, examples_per_benchmark: int,
+                 log: Callable[[str], None]):
+    """Rows matched on workers against the broadcast index, kept/rejected rows sorted by
+    position and written shard by shard; returns (rows in, rows out, hits, examples)."""
+    from collections import Counter
+
+    from factory.dedup.scratch import scratch_dir
+    from factory.dedup.shards import rows_dataset, start_ray, write_sorted
+
+    ray = start_ray()
+    rows, n_rows = rows_dataset(ray, Path(input_path).resolve(), columns=None, batch_size=cfg.batch_size)
+    if rows is None:
+        return 0, 0, Counter(), {}
+    dctx = ray.data.DataContext.get_current()
+    old_max = dctx.target_max_block_size
+    dctx.target_max_block_size = None
+    try:
+        with scratch_dir(Path(workdir).resolve(), log=log) as scratch:
+            scored = rows.map_batches(_match, batch_format="pyarrow", batch_size=cfg.batch_size,
+                                      fn_kwargs={"index_ref": [ray.put(index)], "cfg": cfg}).materialize()
+            hits = scored.map_batches(_where_bad, batch_format="pyarrow", batch_size=None, fn_kwargs={"bad": True})
+            counts, examples = ray.get(ray.remote(num_cpus=0)(_evidence_task).remote(
+                hits.select_columns(["_pos", "id", "score_decontam_benchmark", "score_decontam_item", "score_decontam_ngram", "_matches", "_overlap"]),
+                per_benchmark=examples_per_benchmark))
+            if cfg.action == "drop":
+                kept = scored.map_batches(_where_bad, batch_format="pyarrow", batch_size=None, fn_kwargs={"bad": False})
+                write_sorted(ray, hits, out=out_path / "rejected", scratch=scratch, name="rejected", writer=wr, sort_keys=["_pos"], log=log)
+            else:
+                kept = scored
+            write_sorted(ray, kept, out=out_path, scratch=scratch, name="kept", writer=w, sort_keys=["_pos"], log=log)
+    finally:
+        dctx.target_max_block_size = old_max
+    return n_rows, sum(s.rows for s in w.shards), Counter(counts), examples
 
 
 def _extend(schema: pa.Schema, extra: list[pa.Field]) -> pa.Schema:

@@ -1,5 +1,4 @@
-"""`factory dedup --executor ray` and `factory decontaminate --executor ray`: every step that
-touches rows runs on Ray workers; the driver only plans, holds object references, and writes
+"""`factory dedup --executor ray`: every step that touches rows runs on Ray workers; the driver only plans, holds object references, and writes
 the two manifests.
 
 Dedup, step by step (each a Ray Data operator or task):
@@ -27,9 +26,8 @@ The shards hold the same rows in the same row groups as the local run's (identic
 given to workers are absolute and lie in the input folder or beside the output folder, so a
 cluster whose nodes share that filesystem works; nothing is read from the driver's disk.
 
-Decontamination: the benchmark index is built on the driver (benchmark data, not input rows) and
-broadcast; rows are matched with `map_batches`, then kept and rejected rows are sorted by
-position and written shard by shard the same way.
+Decontamination on Ray lives beside the local engine (factory/dedup/decontam.py `ray_decontam`);
+both use factory/dedup/shards.py for positioned reads and per-shard writers.
 
 Measured (bench/dedup.py --driver-memory, 2 cores, local Ray): see the module docstring there.
 
@@ -38,7 +36,6 @@ Exercise: `factory dedup problems/ --out deduped/ --executor ray`.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -47,52 +44,15 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
+from factory.dedup.shards import rows_dataset, start_ray, write_sorted
 
 _SALT_EXACT = np.uint64(0xE7AC7E7AC7E7AC71)
-
-
-def start_ray():
-    """Ray from the one set-up (factory.pipeline.ray_setup: joins RAY_ADDRESS, else starts locally)."""
-    from factory.pipeline.ray_setup import start_ray as _start
-
-    return _start()
 
 
 # ---------------------------------------------------------------------------------------------
 # reading rows with their global position (runs on workers)
 # ---------------------------------------------------------------------------------------------
-
-
-def shard_items(path: Path) -> tuple[list[dict[str, Any]], int]:
-    """One item per shard: its absolute path and the global position of its first row."""
-    from factory.io.dataset import check_folder
-
-    m = check_folder(path)
-    items, off = [], 0
-    for s in m.shards:
-        items.append({"path": str((Path(path) / s.name).resolve()), "offset": off})
-        off += s.rows
-    return items, off
-
-
-def _read_shards(items: pa.Table, *, columns: list[str] | None, batch_size: int):
-    for path, off in zip(items.column("path").to_pylist(), items.column("offset").to_pylist()):
-        pos = int(off)
-        for rb in pq.ParquetFile(path).iter_batches(batch_size=batch_size, columns=columns):
-            t = pa.Table.from_batches([rb])
-            yield t.append_column("_pos", pa.array(np.arange(pos, pos + t.num_rows, dtype=np.int64)))
-            pos += t.num_rows
-
-
-def rows_dataset(ray, path: Path, *, columns: list[str] | None, batch_size: int):
-    items, n = shard_items(path)
-    if not items:
-        return None, 0
-    ds = ray.data.from_items(items, override_num_blocks=len(items))
-    return ds.map_batches(_read_shards, batch_format="pyarrow", batch_size=1,
-                          fn_kwargs={"columns": columns, "batch_size": batch_size}), n
 
 
 # ---------------------------------------------------------------------------------------------
@@ -104,7 +64,7 @@ def _docs_of_rows(t: pa.Table, *, text_col: str, verdicts: list[str], trace_text
     """One document per row: doc (position), doc_id, text, correct, answer."""
     import polars as pl
 
-    from factory.dedup.core import correct_mask
+    from factory.dedup.sign import correct_mask
 
     b = pl.from_arrow(t)
     assert isinstance(b, pl.DataFrame)
@@ -123,7 +83,7 @@ def _problem_docs(t: pa.Table, *, text_col: str, verdicts: list[str], answer_col
     problem_id at its first row's position, with its text and its count of correct traces."""
     import polars as pl
 
-    from factory.dedup.core import correct_mask
+    from factory.dedup.sign import correct_mask
 
     b = pl.from_arrow(t)
     assert isinstance(b, pl.DataFrame)
@@ -143,7 +103,7 @@ def _problem_docs(t: pa.Table, *, text_col: str, verdicts: list[str], answer_col
 def _sample(t: pa.Table, *, rate: float, cut: int) -> pa.Table:
     import polars as pl
 
-    from factory.dedup.core import _sampled
+    from factory.dedup.sign import _sampled
 
     pick = _sampled(pl.from_arrow(t.column("doc_id")).cast(pl.String), rate, np.uint64(cut))
     return t.filter(pa.array(pick))
@@ -152,7 +112,7 @@ def _sample(t: pa.Table, *, rate: float, cut: int) -> pa.Table:
 def _fingerprint(t: pa.Table, *, ngram: int, params, boilerplate) -> pa.Table:
     import polars as pl
 
-    from factory.dedup.core import fingerprint, order_keys
+    from factory.dedup.sign import fingerprint, order_keys
 
     texts = pl.from_arrow(t.column("text")).cast(pl.String)
     fp = fingerprint(texts, ngram=ngram, params=params, boilerplate=boilerplate)
@@ -235,7 +195,7 @@ def _verify(t: pa.Table, *, threshold: float) -> pa.Table:
 
 def _boilerplate_task(sampled, cfg) -> np.ndarray:
     """The local boilerplate rule on the sampled documents (distinct texts counted once)."""
-    from factory.dedup.core import _boilerplate_rule, _sample_part, prepare
+    from factory.dedup.sign import _boilerplate_rule, _sample_part, prepare
 
     seen: set[int] = set()
     parts = []
@@ -283,7 +243,7 @@ def _cluster_task(exact_ds, near_ds, fp_ds, docs_ds, *, n_docs: int, cfg, params
     those documents (doc, doc_id, cluster_id, kept, exact_dup, family_id) and the statistics."""
     import polars as pl
 
-    from factory.dedup.core import _Families, _top_families, cluster, top_clusters
+    from factory.dedup.clusters import _Families, _top_families, cluster, top_clusters
     from factory.dedup.family import doc_infos
 
     exact_pairs = _pairs_of(exact_ds)
@@ -362,7 +322,7 @@ def _decorate(t: pa.Table, *, mapping_ref, key_by: str, doc_key: str) -> pa.Tabl
     import polars as pl
     import ray
 
-    from factory.dedup.core import _set_family
+    from factory.dedup.clusters import _set_family
 
     ref = mapping_ref[0]
     mapping = _MAPPING_CACHE.get(ref)
@@ -389,57 +349,6 @@ def _decorate(t: pa.Table, *, mapping_ref, key_by: str, doc_key: str) -> pa.Tabl
     return t
 
 
-def _write_shard(ds, folder: str, contract: str, schema: pa.Schema, rows_per_shard: int, row_group_rows: int) -> dict[str, Any]:
-    """One output shard, written by the dataset writer (temporary name, verified footer, rename)
-    into its own folder; returns its shard info and row counts by reject reason / family."""
-    from factory.dedup.core import Aligned
-    from factory.io.dataset import DatasetWriter
-
-    counts: dict[str, int] = {}
-    with DatasetWriter(folder, contract, mode="create", schema=schema, rows_per_shard=rows_per_shard, row_group_rows=row_group_rows) as w:
-        out = Aligned(w)
-        for b in ds.iter_batches(batch_format="pyarrow", batch_size=row_group_rows):
-            if "reject_reason" in schema.names:
-                for item in pc.value_counts(b.column("reject_reason")).to_pylist():
-                    if item["values"] is not None:
-                        counts[item["values"]] = counts.get(item["values"], 0) + int(item["counts"])
-            if "_family" in b.column_names:
-                counts["_family"] = counts.get("_family", 0) + int(pc.sum(b.column("_family")).as_py() or 0)
-            out.write(b.select(schema.names).cast(schema))
-        out.flush()
-    s = w.shards[0] if w.shards else None
-    return {"shard": None if s is None else s.to_json(), "counts": counts}
-
-
-def write_sorted(ray, ds, *, out: Path, scratch: Path, name: str, writer, sort_keys: list[str], log: Callable[[str], None]) -> dict[str, int]:
-    """Sort `ds` by `sort_keys` (Ray Data sort), cut it at the writer's shard boundaries and write
-    each shard in its own task; the finished shards are moved into `writer`'s folder (same
-    filesystem: the scratch folder is beside --out) and listed in its manifest."""
-    from factory.io.dataset import ShardInfo
-
-    ds = ds.materialize()
-    n = ds.count()  # block metadata; no rows read here
-    srt = ds.sort(sort_keys).materialize() if n else ds
-    per = writer.rows_per_shard
-    cuts = list(range(per, n, per))
-    pieces = srt.split_at_indices(cuts) if cuts else [srt]
-    task = ray.remote(_write_shard)
-    futs = [task.remote(p, str(scratch / f"{name}-{j:05d}"), writer.contract.name, writer.schema, per, writer.row_group_rows)
-            for j, p in enumerate(pieces)]
-    totals: dict[str, int] = {}
-    for j, res in enumerate(ray.get(futs)):
-        for k, v in res["counts"].items():
-            totals[k] = totals.get(k, 0) + v
-        if res["shard"] is None:
-            continue
-        info = ShardInfo(**res["shard"])
-        final = f"{writer.shard_prefix}-{j:05d}.parquet"
-        os.replace(scratch / f"{name}-{j:05d}" / info.name, out / final)
-        writer.shards.append(ShardInfo(final, info.rows, info.bytes, info.sha256))
-    log(f"ray: wrote {n} rows to {out} in {len(pieces)} shard task(s)")
-    return totals
-
-
 # ---------------------------------------------------------------------------------------------
 # the dedup stage on Ray (driver)
 # ---------------------------------------------------------------------------------------------
@@ -447,7 +356,7 @@ def write_sorted(ray, ds, *, out: Path, scratch: Path, name: str, writer, sort_k
 
 def ray_dedup(src, out_path: Path, cfg, params, *, workdir: Path, mode, command: str, log: Callable[[str], None], top: int,
               run_params: dict[str, Any], t0: float):
-    from factory.dedup.core import EXTRA_KEPT, EXTRA_REJECTED, DedupResult, _extend
+    from factory.dedup.clusters import EXTRA_KEPT, EXTRA_REJECTED, DedupResult, _extend
     from factory.io.dataset import DatasetWriter
 
     ray = start_ray()
@@ -482,7 +391,7 @@ def ray_dedup(src, out_path: Path, cfg, params, *, workdir: Path, mode, command:
 
 
 def _ray_dedup_body(ray, rows, n_rows, src, cfg, params, *, trace_docs, answer_col, w, wr, out_path, workdir, log, top, t0) -> dict[str, Any]:
-    from factory.dedup.core import _sample_cut
+    from factory.dedup.sign import _sample_cut
 
     zero = {"rows_in": 0, "rows_out": 0, "rows_rejected": 0, "documents": 0, "documents_kept": 0, "by": cfg.by, "method": cfg.method,
             "rejected_by": {}, "clusters": 0, "cluster_sizes": {}, "candidate_pairs": 0, "verified_pairs": 0, "top_clusters": []}
@@ -570,86 +479,3 @@ def _ray_dedup_body(ray, rows, n_rows, src, cfg, params, *, trace_docs, answer_c
         "seconds": {"fingerprint": round(t_fp, 3), "cluster": round(t_cluster, 3), "total": round(time.time() - t0, 3)},
     }
     return out
-
-
-# ---------------------------------------------------------------------------------------------
-# decontamination on Ray
-# ---------------------------------------------------------------------------------------------
-
-
-def _match(t: pa.Table, *, index_ref, cfg) -> pa.Table:
-    """Rows scored against the broadcast benchmark index, with `_bad`, `_reason` and the
-    evidence the report needs (`_matches`, `_overlap`)."""
-    import ray
-
-    from factory.dedup.decontam import score_batch
-
-    ref = index_ref[0]
-    index = _MAPPING_CACHE.get(ref)
-    if index is None:
-        _MAPPING_CACHE.clear()
-        index = _MAPPING_CACHE[ref] = ray.get(ref)
-    t, best = score_batch(t, index, cfg)
-    bad = pa.array([h is not None for h in best], pa.bool_())
-    t = t.append_column("_bad", bad)
-    t = t.append_column("reject_reason", pc.if_else(bad, pc.binary_join_element_wise("decontam:", t.column("score_decontam_benchmark"), ""),
-                                                     pa.scalar(None, pa.string())))
-    t = t.append_column("_matches", pa.array([0 if h is None else h.matches for h in best], pa.int64()))
-    return t.append_column("_overlap", pa.array([0.0 if h is None else h.overlap for h in best], pa.float64()))
-
-
-def _where_bad(t: pa.Table, *, bad: bool) -> pa.Table:
-    m = t.column("_bad")
-    return t.filter(m if bad else pc.invert(m))
-
-
-def _evidence_task(hits, *, per_benchmark: int) -> tuple[dict[str, int], dict[str, list[dict[str, Any]]]]:
-    """Hits per benchmark and the first examples of each in row order (the local run's)."""
-    import polars as pl
-
-    parts = [pl.from_arrow(b) for b in hits.iter_batches(batch_format="pyarrow", batch_size=None) if b.num_rows]
-    if not parts:
-        return {}, {}
-    df = pl.concat(parts).sort("_pos")
-    counts = {b: int(n) for b, n in df.group_by("score_decontam_benchmark").len().iter_rows()}
-    examples: dict[str, list[dict[str, Any]]] = {}
-    for r in df.iter_rows(named=True):
-        ex = examples.setdefault(r["score_decontam_benchmark"], [])
-        if len(ex) < per_benchmark:
-            ex.append({"id": r["id"], "item": r["score_decontam_item"], "ngram": r["score_decontam_ngram"],
-                       "matches": r["_matches"], "overlap": round(r["_overlap"], 3)})
-    return counts, examples
-
-
-def ray_decontam(input_path: Path, out_path: Path, cfg, index, w, wr, *, workdir: Path, examples_per_benchmark: int,
-                 log: Callable[[str], None]):
-    """Rows matched on workers against the broadcast index, kept/rejected rows sorted by
-    position and written shard by shard; returns (rows in, rows out, hits, examples)."""
-    from collections import Counter
-
-    from factory.dedup.scratch import scratch_dir
-
-    ray = start_ray()
-    rows, n_rows = rows_dataset(ray, Path(input_path).resolve(), columns=None, batch_size=cfg.batch_size)
-    if rows is None:
-        return 0, 0, Counter(), {}
-    dctx = ray.data.DataContext.get_current()
-    old_max = dctx.target_max_block_size
-    dctx.target_max_block_size = None
-    try:
-        with scratch_dir(Path(workdir).resolve(), log=log) as scratch:
-            scored = rows.map_batches(_match, batch_format="pyarrow", batch_size=cfg.batch_size,
-                                      fn_kwargs={"index_ref": [ray.put(index)], "cfg": cfg}).materialize()
-            hits = scored.map_batches(_where_bad, batch_format="pyarrow", batch_size=None, fn_kwargs={"bad": True})
-            counts, examples = ray.get(ray.remote(num_cpus=0)(_evidence_task).remote(
-                hits.select_columns(["_pos", "id", "score_decontam_benchmark", "score_decontam_item", "score_decontam_ngram", "_matches", "_overlap"]),
-                per_benchmark=examples_per_benchmark))
-            if cfg.action == "drop":
-                kept = scored.map_batches(_where_bad, batch_format="pyarrow", batch_size=None, fn_kwargs={"bad": False})
-                write_sorted(ray, hits, out=out_path / "rejected", scratch=scratch, name="rejected", writer=wr, sort_keys=["_pos"], log=log)
-            else:
-                kept = scored
-            write_sorted(ray, kept, out=out_path, scratch=scratch, name="kept", writer=w, sort_keys=["_pos"], log=log)
-    finally:
-        dctx.target_max_block_size = old_max
-    return n_rows, sum(s.rows for s in w.shards), Counter(counts), examples
