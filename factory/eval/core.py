@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from factory.data import DATA_DIR
+from factory.eval.metrics import BenchmarkScore, score_benchmark
 from factory.eval.options import EvalOptions
 from factory.io.dataset import read_manifest
-from factory.eval.metrics import BenchmarkScore, score_benchmark
 from factory.schemas.errors import FactoryError
 
 DATA = DATA_DIR / "benchmarks"
@@ -85,6 +85,7 @@ def _judge(traces_dir: Path, bench: Benchmark, *, workers: int | None, sandbox: 
     """Per problem, the n samples' verdicts and answers (with equivalence classes for voting)."""
     import polars as pl
 
+    from factory.filters.verdicts import passing
     from factory.io.dataset import iter_batches
     from factory.score.runner import build_filters, score_batch
 
@@ -105,7 +106,7 @@ def _judge(traces_dir: Path, bench: Benchmark, *, workers: int | None, sandbox: 
                 if answer is not None and not str(answer).strip():
                     answer = None
             per_problem[row["problem_id"]].append({
-                "sample_index": row["sample_index"], "correct": verdict in ("correct", "pass"),
+                "sample_index": row["sample_index"], "correct": verdict in passing(name),
                 "verdict": verdict, "answer": answer, "truncated": row["finish_reason"] == "length",
             })
             golds[row["problem_id"]] = row.get("reference_answer")

@@ -40,12 +40,12 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
 from typing import ClassVar
 
 import polars as pl
 from factory.filters.math.equiv import AnswerHint, Judge, JudgeOn, MathEquivalence
 from factory.filters.math.extract import extract_from_trace
+from factory.filters.verdicts import SKIPPED, passing
 
 # ISO 639-1 codes of languages whose numbers write a decimal comma (1,5) (CLDR number symbols)
 DECIMAL_COMMA_LANGUAGES = frozenset(
@@ -238,5 +238,5 @@ class MathVerifier:
         )
 
     def keep(self, scores: pl.DataFrame) -> pl.Series:
-        ok: Sequence[str] = ("correct", "skipped", "pseudo_correct") if self.accept_pseudo else ("correct", "skipped")
-        return scores.get_column("verdict_math").is_in(list(ok)).alias("keep")
+        ok = passing("math", pseudo=self.accept_pseudo) | {SKIPPED}
+        return scores.get_column("verdict_math").is_in(sorted(ok)).alias("keep")
