@@ -119,7 +119,13 @@ def doc_infos(raw: list[str | None], answers: list[str | None]) -> list[DocInfo]
     50 MB text is up to ~25M words: arrays of 9 bytes a word, never Python lists of words)."""
     import polars as pl
 
-    from factory.filters.textnorm import _WORD_SEED, LONG_TEXT_CHARS, mix64, normalize_texts, normalized_pieces
+    from factory.filters.textnorm import (
+        _WORD_SEED,
+        LONG_TEXT_CHARS,
+        mix64,
+        normalize_texts,
+        normalized_pieces,
+    )
 
     long = {i for i, t in enumerate(raw) if t is not None and len(t) > LONG_TEXT_CHARS}
     short_raw = ["" if i in long else t for i, t in enumerate(raw)]
