@@ -34,9 +34,9 @@ import pyarrow.parquet as pq
 
 from factory.curate.sft import (
     SKY_T1_SYSTEM_PROMPT,
+    MixRows,
     approx_tokens,
     make_row,
-    MixRows,
     render_assistant,
     seeded_hashes,
     split_trace,
@@ -51,6 +51,7 @@ from factory.io.dataset import (
     scan,
     shard_paths,
 )
+from factory.io.store import is_store_url
 from factory.schemas.errors import DatasetError, InputError
 
 META_COLS = ["id", "problem_id", "teacher", "domain", "source", "level", "difficulty", "finish_reason",
@@ -81,10 +82,10 @@ def resolve_sources(cfg: dict[str, Any], *, base: Path, inputs: dict[str, list[P
     for s in cfg.get("sources") or []:
         if s["kind"] in inputs:
             continue
-        out.append({**s, "path": resolve_path(s["path"], base)})
+        out.append({**s, "path": s["path"] if is_store_url(s["path"]) else resolve_path(s["path"], base)})
     for kind, paths in inputs.items():
-        for p in paths:
-            out.append({"kind": kind, "path": Path(p)})
+        for p in paths:  # a store URL stays a string (Path would fold "s3://" into "s3:/")
+            out.append({"kind": kind, "path": str(p) if is_store_url(str(p)) else Path(p)})
     for s in out:
         m = read_manifest(s["path"])  # raises a clear DatasetError for a missing/half-written folder
         expected = {"traces": "trace", "problems": "problem", "sft": "sft"}[s["kind"]]
@@ -109,6 +110,8 @@ def _schema_names(path: Path) -> list[str]:
     paths = shard_paths(path)
     if not paths:
         return []
+    if is_store_url(path):  # a folder on an object store: the io layer's reader
+        return scan(path).collect_schema().names()
     return pq.read_schema(paths[0]).names
 
 
@@ -445,12 +448,14 @@ def iter_fetched(sources: list[dict[str, Any]], ids_by_src: dict[int, list[str]]
         if not ids:
             continue
         want = pl.Series(sorted(set(ids)), dtype=pl.String).implode()
-        for shard in shard_paths(sources[si]["path"]):
+        path = sources[si]["path"]
+        # an object-store folder is read through the io layer's reader, as one job
+        for shard in [path] if is_store_url(path) else shard_paths(path):
             jobs.append((si, shard, want))
 
     def run(job) -> pl.DataFrame:
         _, shard, want = job
-        lf = pl.scan_parquet(str(shard))
+        lf = scan(shard) if is_store_url(shard) else pl.scan_parquet(str(shard))
         cols = [c for c in columns if c in lf.collect_schema().names()]
         return lf.filter(pl.col("id").is_in(want)).select(cols).collect()
 
