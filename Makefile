@@ -17,8 +17,9 @@ env: $(VENV)/.installed
 	@# libseccomp's syscall table checks the sandbox's hand-built seccomp filter in tests (Debian libseccomp2)
 	@if ! ldconfig -p 2>/dev/null | grep -q libseccomp.so.2 && [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libseccomp2 >/dev/null; fi
 
+# A second run is a no-op (every stage says it is up to date); delete runs/quickstart to start afresh.
 quickstart: $(VENV)/.installed
-	HF_HUB_OFFLINE=1 $(BIN)/factory run quickstart --out runs/quickstart --overwrite
+	HF_HUB_OFFLINE=1 $(BIN)/factory run quickstart --out runs/quickstart
 
 # The suite reads only files inside the repository (tests/test_self_contained.py checks it); `.ci/run`
 # runs this target in a fresh clone with nothing beside it. Extra pytest options: make test PYTEST_ARGS='-x -k ingest'
