@@ -65,8 +65,10 @@ def test_olympiadbench_traces_ingest_with_units_answer_types_and_labels(test_dat
         assert "reference_solutions" not in m  # solutions are problem fields (the Trace contract has none)
     assert sorted(_meta(x)["unit"] for x in rows if "unit" in _meta(x)) == sorted(s["unit"] for s in src if s["unit"])
     assert {_meta(x)["answer_type"] for x in rows} == {"Numerical", "Tuple", "Interval", "Expression"}
-    assert r["columns_kept_in_meta"] == {"gt_cot": 29, "subfield": 29}
-    assert r["columns_not_kept"] == {"report": {"rows": 29, "why": r["columns_not_kept"]["report"]["why"]}}
+    assert r["columns_kept_in_meta"] == {"subfield": 29}
+    # the evaluation's bookkeeping columns are left out on purpose, and the report says why
+    assert r["columns_not_kept"] == {"gt_cot": {"rows": 29, "why": "the evaluation's copy of `solution` (kept as reference_solution)"},
+                                     "report": {"rows": 29, "why": "the evaluation's per-sample code-execution report (empty for CoT prompts)"}}
     assert any("not kept: column 'report' (29 rows)" in n for n in r["notes"])
 
 

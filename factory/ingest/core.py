@@ -45,7 +45,7 @@ from factory.ingest.presets import (
     detect_preset,
     get_preset,
 )
-from factory.ingest.report import EXTRA_COLUMNS, PROBLEM_ONLY_META, ExtraColumns, RunReport, add_extras
+from factory.ingest.report import EXTRA_COLUMNS, PROBLEM_ONLY_META, ExtraColumns, RunReport, add_extras, ignored_columns
 from factory.ingest.report import infer_domain as _infer_domain
 from factory.ingest.readers import (
     LineBatch,
@@ -668,7 +668,7 @@ def _convert_view(view: RowView, data: dict[str, Any], preset: Preset, kind: Kin
     if kind == "problem":
         _check_text(prob)
         row_extras: Counter = Counter()
-        add_extras(data, view.used, frozenset(preset.trace_columns), consts.extra_columns, meta, row_extras)
+        add_extras(data, view.used, ignored_columns(preset, "problem"), consts.extra_columns, meta, row_extras)
         prob["meta"] = meta_json(meta)
         _check_text({"meta": prob["meta"]})
         extras.update(row_extras)
@@ -707,7 +707,7 @@ def _convert_view(view: RowView, data: dict[str, Any], preset: Preset, kind: Kin
     for r in out:
         _check_text(r)
     row_extras = Counter()
-    add_extras(data, view.used, frozenset(), consts.extra_columns, meta, row_extras)  # the problem's meta, in every trace
+    add_extras(data, view.used, ignored_columns(preset, "trace"), consts.extra_columns, meta, row_extras)  # the problem's meta, in every trace
     for r in out:
         tmeta = {k: v for k, v in meta.items() if k not in PROBLEM_ONLY_META}
         tmeta.update(r["meta"])

@@ -60,8 +60,8 @@ from factory.ingest.report import (
     WHY_BINARY,
     WHY_NESTED,
     WHY_NONE,
-    WHY_TRACE,
     extra_why,
+    ignored_columns,
     infer_domain,
 )
 from factory.schemas.contracts import DOMAINS, FINISH_REASONS, meta_json
@@ -414,7 +414,7 @@ class Cols:
                 if v is not None and v != "":
                     m[key] = v
 
-    def extras(self, metas: list[dict[str, Any]], excluded: frozenset[str], mode: str) -> Counter:
+    def extras(self, metas: list[dict[str, Any]], ignored: dict[str, str], mode: str) -> Counter:
         """`report.add_extras` over the batch: the columns no read took, into each row's meta,
         counted per column and reason. Must run after every read."""
         counts: Counter = Counter()
@@ -426,7 +426,7 @@ class Cols:
             if not filled or pa.types.is_null(arr.type):
                 continue
             # the reasons that hold for every value of the column, as extra_why decides them
-            why = WHY_TRACE if col in excluded else WHY_NONE if mode == "none" else \
+            why = ignored[col] if col in ignored else WHY_NONE if mode == "none" else \
                 WHY_BINARY if _binary_type(arr.type) else WHY_NESTED if mode == "scalars" and _nested_type(arr.type) else None
             if why is not None:
                 counts["not_kept", col, why] += filled
@@ -438,7 +438,7 @@ class Cols:
             for m, v in zip(metas, vals):  # type: ignore[arg-type]
                 if v is None:
                     continue
-                why = extra_why(col, v, m, excluded, mode)
+                why = extra_why(col, v, m, ignored, mode)
                 if why is None:
                     m[col] = v
                     counts["kept", col] += 1
@@ -726,7 +726,7 @@ def prepare_cols(batch: LineBatch | TableBatch, preset: Preset, kind: str, const
     domains = Same(domain, c.n) if isinstance(domain, str) else domain
 
     if kind == "problem":
-        extras = c.extras(part["meta"], frozenset(preset.trace_columns), consts.extra_columns)
+        extras = c.extras(part["meta"], ignored_columns(preset, "problem"), consts.extra_columns)
         cols = {"id": pids, "source": source, "source_id": part["source_id"], "domain": domains,
                 "problem": part["problem"], "reference_answer": part["reference_answer"],
                 "reference_solution": part["reference_solution"], "tests": Same(None, c.n),
@@ -735,7 +735,7 @@ def prepare_cols(batch: LineBatch | TableBatch, preset: Preset, kind: str, const
         return Prepared(_table(cols, PROBLEM_SCHEMA), list(range(c.n)), c.n, pids, [], [], [], [], extras)
 
     t = TRACE_COLS[preset.name](c, part)
-    extras = c.extras(part["meta"], frozenset(), consts.extra_columns)
+    extras = c.extras(part["meta"], ignored_columns(preset, "trace"), consts.extra_columns)
     rows = t["row"]
     teachers = [consts.teacher or x or "unknown" for x in t["teacher"]]
     splits = t["split"]

@@ -769,6 +769,9 @@ class Preset:
     # columns only the trace builder reads: written nowhere when the run makes problem rows
     # (`--to problem`), so they are listed in the report as not kept instead of copied into meta
     trace_columns: tuple[str, ...] = ()
+    # columns of the format the preset leaves out on purpose (a copy of another column, a
+    # run's bookkeeping), with why: listed in the report as not kept, never copied into meta
+    ignores: tuple[tuple[str, str], ...] = ()
     # generic presets: each row's domain comes from its content unless --domain says (see
     # `infer_domain` in factory.ingest.core); fixed-format presets know their domain
     infer_domain: bool = False
@@ -777,6 +780,13 @@ class Preset:
 _TESTS_DESTS = ("tests.asserts", "tests.inputs", "tests.outputs", "tests.fn_name", "tests.setup_code", "tests.starter_code")
 _PROBLEM_BASICS = ("problem", "reference_answer", "reference_solution", "source_id")
 _QWEN_TRACE_COLUMNS = ("code", "score", "pred", "pred_score", "report", "system", "query", "model", "response", "history")
+# the Qwen2.5-Math evaluation's own bookkeeping columns (what its scripts write beside the samples)
+_QWEN_IGNORES = (
+    ("gt_cot", "the evaluation's copy of `solution` (kept as reference_solution)"),
+    ("report", "the evaluation's per-sample code-execution report (empty for CoT prompts)"),
+    ("response", "the evaluation's copy of `code` (the samples)"),
+    ("history", "the evaluation's chat history of the run"),
+)
 
 PRESETS: dict[str, Preset] = {
     p.name: p
@@ -812,14 +822,14 @@ PRESETS: dict[str, Preset] = {
                problem_reads=_PROBLEM_BASICS + ("level", "meta.idx", "meta.unit", "meta.answer_type"),
                trace_reads=("completion", "prompt", "system_prompt", "teacher", "meta.label_correct", "meta.label_pred",
                             "meta.reward_score"),
-               trace_columns=_QWEN_TRACE_COLUMNS),
+               trace_columns=_QWEN_TRACE_COLUMNS, ignores=_QWEN_IGNORES),
         Preset("qwen-traces", "trace", "Qwen2.5-Math eval outputs (short CoT, best-of-N, OlympiadBench): code[n] samples, score/pred labels, pred_score rewards; list-valued solution/answer, unit and answer_type kept",
                qwen_eval_problem, qwen_traces, source="math", source_columns=("benchmark", "source"), license="Apache-2.0",
                names=("qwen25", "qwen2.5", "_bo8", "short_cot"),
                problem_reads=_PROBLEM_BASICS + ("level", "meta.idx", "meta.unit", "meta.answer_type"),
                trace_reads=("completion", "prompt", "system_prompt", "teacher", "meta.label_correct", "meta.label_pred",
                             "meta.reward_score"),
-               trace_columns=_QWEN_TRACE_COLUMNS),
+               trace_columns=_QWEN_TRACE_COLUMNS, ignores=_QWEN_IGNORES),
         Preset("think-traces", "trace", "generic <think>…</think> completions: problem/question/prompt + completion/response/output",
                think_problem, think_traces, domain="general", infer_domain=True,
                problem_reads=_PROBLEM_BASICS + ("level", "difficulty", "meta.unit", "meta.answer_type"),

@@ -35,10 +35,11 @@ WHY_BINARY = "binary data"
 WHY_TAKEN = "its name is already a meta key"
 
 
-def extra_why(key: str, val: Any, meta: dict[str, Any], excluded: frozenset[str] | set[str], mode: str) -> str | None:
-    """None: copy `val` into meta[key]; else why the column is not kept. `val` is not None."""
-    if key in excluded:
-        return WHY_TRACE
+def extra_why(key: str, val: Any, meta: dict[str, Any], ignored: dict[str, str], mode: str) -> str | None:
+    """None: copy `val` into meta[key]; else why the column is not kept. `val` is not None;
+    `ignored`: columns the preset knows and leaves out on purpose, with why."""
+    if key in ignored:
+        return ignored[key]
     if mode == "none":
         return WHY_NONE
     if isinstance(val, (bytes, bytearray, memoryview)):
@@ -50,14 +51,23 @@ def extra_why(key: str, val: Any, meta: dict[str, Any], excluded: frozenset[str]
     return None
 
 
-def add_extras(data: dict[str, Any], used: set[str], excluded: frozenset[str] | set[str], mode: str,
+def ignored_columns(preset: Any, kind: str) -> dict[str, str]:
+    """The columns a preset leaves out on purpose when making `kind` rows, with why: its own
+    `ignores`, and when making problem rows the columns only its trace builder reads."""
+    out = dict(preset.ignores)
+    if kind == "problem":
+        out.update({c: WHY_TRACE for c in preset.trace_columns if c not in out})
+    return out
+
+
+def add_extras(data: dict[str, Any], used: set[str], ignored: dict[str, str], mode: str,
                meta: dict[str, Any], counts: Counter) -> None:
     """Copy the columns of one input row that no field took into its meta (the rule above), and
     count per column: ("kept", col) or ("not_kept", col, why). Null values carry nothing."""
     for key, val in data.items():
         if val is None or key in used:
             continue
-        why = extra_why(key, val, meta, excluded, mode)
+        why = extra_why(key, val, meta, ignored, mode)
         if why is None:
             meta[key] = val
             counts["kept", key] += 1
@@ -124,4 +134,5 @@ class RunReport:
         return lines
 
 
-__all__ = ["EXTRA_COLUMNS", "ExtraColumns", "PROBLEM_ONLY_META", "RESERVED_META", "RunReport", "add_extras", "extra_why", "infer_domain"]
+__all__ = ["EXTRA_COLUMNS", "ExtraColumns", "PROBLEM_ONLY_META", "RESERVED_META", "RunReport", "add_extras", "extra_why",
+           "ignored_columns", "infer_domain"]
