@@ -516,22 +516,24 @@ def _item_value(item: str) -> str | None:
 
 
 def _last_lines(text: str, n: int) -> list[str]:
-    """The last n non-blank lines, read from the end (a long trace is not split whole)."""
-    out: list[str] = []
-    end = len(text)
-    while end > 0 and len(out) < n:
-        k = text.rfind("\n", 0, end)
-        line = text[k + 1 : end]
-        if line.strip():
-            out.append(line)
-        end = max(k, 0)
-    out.reverse()
-    return out
+    """The last n non-blank lines, from a tail slice (a long trace is not split whole)."""
+    size = 2000
+    while True:
+        start = max(0, len(text) - size)
+        lines = text[start:].split("\n")
+        if start > 0:
+            lines = lines[1:]  # the slice may begin inside a line
+        kept = [ln for ln in lines if ln and not ln.isspace()]
+        if len(kept) >= n or start == 0:
+            return kept[-n:]
+        size *= 4
 
 
-def _list_items(text: str) -> str | None:
+def _list_items(text: str, lines: list[str] | None = None) -> str | None:
     """A closing list introduced by a line that ends with ":": its items' values, joined."""
-    lines = _last_lines(text, 14)
+    lines = _last_lines(text, 14) if lines is None else lines[-14:]
+    if not lines or not _BULLET.match(lines[-1]):
+        return None
     items: list[str] = []
     k = len(lines) - 1
     while k >= 0 and _BULLET.match(lines[k]):
@@ -548,11 +550,11 @@ def _list_items(text: str) -> str | None:
     return ", ".join(values)  # type: ignore[arg-type]
 
 
-def _final_line(text: str, *, lookback: int = 5) -> str | None:
+def _final_line(text: str, *, lookback: int = 5, tail: list[str] | None = None) -> str | None:
     """The answer stated on the last line that states one (closing delimiters, markers and
     lines without any digit or math, like "I think that's the answer.", are skipped; at most
     `lookback` lines back)."""
-    lines = [ln.strip() for ln in _last_lines(text, 40)]
+    lines = [ln.strip() for ln in (_last_lines(text, 40) if tail is None else tail)]
     looked = 0
     while lines and looked < lookback:
         line = lines.pop()
@@ -612,10 +614,11 @@ def extract_answer(text: str | None, *, source: Source = "text") -> Extraction:
         ans = _answer_is(text[-2000:], _ANSWER_IS_I18N)
         if ans:
             return Extraction(ans, "answer_is_i18n", source, text)
-    ans = _list_items(text)
+    tail = _last_lines(text, 40)
+    ans = _list_items(text, tail)
     if ans:
         return Extraction(ans, "list_items", source, text)
-    ans = _final_line(text)
+    ans = _final_line(text, tail=tail)
     if ans:
         return Extraction(ans, "final_line", source, text)
     return Extraction(None, "none", source, text)
