@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 from factory.schemas.contracts import meta_json
 from factory.schemas.ids import sft_id
+from factory.schemas.text import approx_tokens, approx_tokens_expr
 
 Format = Literal["think", "sky-t1", "plain"]
 
@@ -49,12 +50,6 @@ SKY_T1_SYSTEM_PROMPT = (
     "conclusion, formatted as follows: <|begin_of_solution|> {final formatted, precise, and clear solution} "
     "<|end_of_solution|> Now, try to solve the following question through the above guidelines:"
 )
-
-
-def approx_tokens(text: str | None) -> int:
-    """Token estimate used for budgets and stats when no token count is recorded: about 4
-    characters per token for English BPE vocabularies (8,000 chars ≈ 2,000 tokens)."""
-    return math.ceil(len(text or "") / 4)
 
 
 def strip_tags(text: str) -> str:
@@ -192,8 +187,8 @@ def trace_facts_exprs() -> dict[str, Any]:
     has_a = a.str.contains(r"\S").fill_null(False)
     # box | fenced block | answer cue in ONE pattern: one pass over the text instead of three
     short_final = a.str.contains(_BOX + r"|(?s:```[^\n]*\n.*?```)|" + ANSWER_CUE).fill_null(False)
-    r_tok = ((r.str.len_chars().fill_null(0) + 3) // 4).cast(pl.Int64)
-    a_tok = ((a.str.len_chars().fill_null(0) + 3) // 4).cast(pl.Int64)
+    r_tok = approx_tokens_expr(r).cast(pl.Int64)
+    a_tok = approx_tokens_expr(a).cast(pl.Int64)
     return {
         "has_final": pl.when(has_r).then(has_a).otherwise(has_a & short_final),
         "est_tokens": r_tok + a_tok,
@@ -492,6 +487,3 @@ def mix_report(rows: list[dict[str, Any]], difficulty: dict[str, str | None]) ->
         "assistant_tokens_est_by_kind": by_kind_tokens,
     }
 
-
-def row_meta(row: dict[str, Any]) -> dict[str, Any]:
-    return json.loads(row["meta"]) if row.get("meta") else {}

@@ -355,10 +355,6 @@ def _check_shard_columns(p: Path, names: list[str], contract: str) -> None:
                            hint="re-run the producing stage")
 
 
-def row_count(path: str | os.PathLike[str]) -> int:
-    return check_folder(path).rows
-
-
 class DatasetWriter:
     """Write a dataset folder shard by shard; memory stays at one row group.
 

@@ -15,7 +15,7 @@ queries need:
 
 The sampling key leaves out the per-sample `seed` (one value per row: grouping on it gave one
 "teacher" per sample); the run seed stays (in `extra`). Tokens: the teacher's own counts where
-recorded, else curate's estimate (factory.curate.sft.approx_tokens: ceil(characters / 4)), so the
+recorded, else the shared estimate (factory.schemas.text.approx_tokens: ceil(characters / 4)), so the
 card and curate's budgets measure the same thing.
 
 Exercise: `bench/card_facts.py` (scans per folder, seconds).
@@ -31,7 +31,16 @@ from typing import Any
 import numpy as np
 
 from factory.io.dataset import read_manifest
-from factory.schemas.text import SKY_SOLUTION_CLOSE, SKY_SOLUTION_OPEN, SKY_THOUGHT_CLOSE, SKY_THOUGHT_OPEN, THINK_CLOSE, THINK_OPEN
+from factory.schemas.text import (
+    CHARS_PER_TOKEN,
+    SKY_SOLUTION_CLOSE,
+    SKY_SOLUTION_OPEN,
+    SKY_THOUGHT_CLOSE,
+    SKY_THOUGHT_OPEN,
+    THINK_CLOSE,
+    THINK_OPEN,
+    approx_tokens_expr,
+)
 
 KEYS = ("domain", "teacher", "backend", "sampling", "system_prompt", "reject_reason", "difficulty", "kind", "source",
         "license", "language")
@@ -142,8 +151,7 @@ def _has_nulls(folder: Path, column: str) -> bool:
 
 
 def _estimate(expr: Any) -> Any:
-    # factory.curate.sft.approx_tokens: ceil(characters / 4), about 4 characters per BPE token
-    return (expr.fill_null("").str.len_chars() + 3) // 4
+    return approx_tokens_expr(expr)  # ceil(characters / 4), about 4 characters per BPE token
 
 
 def scan_part(
@@ -198,8 +206,9 @@ def scan_part(
             turn = lf.select(last.struct.field("content").fill_null("").alias("_text"),
                              (last.struct.field("role") == "assistant").fill_null(False).cast(pl.Int64).alias("_assistant"))
             reasoning, answer = _think_lengths(pl.col("_text"))
-            queries["lengths"] = turn.select((((reasoning + 3) // 4) * pl.col("_assistant")).alias("reasoning"),
-                                             (((answer + 3) // 4) * pl.col("_assistant")).alias("answer"))
+            tok = CHARS_PER_TOKEN  # lengths here are character counts from tag offsets: the same estimate
+            queries["lengths"] = turn.select((((reasoning + tok - 1) // tok) * pl.col("_assistant")).alias("reasoning"),
+                                             (((answer + tok - 1) // tok) * pl.col("_assistant")).alias("answer"))
         elif "reasoning" in cols and "answer" in cols:
             queries["lengths"] = lf.select(_estimate(pl.col("reasoning")).alias("reasoning"), _estimate(pl.col("answer")).alias("answer"))
     if scores and "score_language" in cols:

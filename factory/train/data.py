@@ -43,10 +43,6 @@ class TrainingData:
     folder: Path | None = None  # a factory folder (its manifests feed the model card)
 
 
-def _flag(flag: str, where: str) -> str:
-    return f"{flag} {where}"
-
-
 def load(data: str, *, flag: str = "--data") -> tuple[Any, Any | None, str, Path | None]:
     """(train, validation or None, description, factory folder or None) of one --data value."""
     p = Path(data).expanduser()

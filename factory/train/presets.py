@@ -12,7 +12,7 @@ be overridden on the command line (`factory train --preset s1 --set learning_rat
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from factory.schemas.errors import FactoryError
@@ -64,23 +64,3 @@ def _coerce(name: str, value: str, current: Any) -> Any:
     except ValueError:
         raise FactoryError(f"--set {name}={value}: expected a {type(current).__name__}, found {value!r}") from None
 
-
-def resolve_preset(name: str, overrides: list[str] | None = None) -> TrainPreset:
-    if name not in PRESETS:
-        raise FactoryError(f"--preset: expected one of {sorted(PRESETS)}, found {name!r}")
-    preset = PRESETS[name]
-    known = {f.name: f for f in fields(TrainPreset)}
-    changes: dict[str, Any] = {}
-    problems = []
-    for ov in overrides or []:
-        if "=" not in ov:
-            problems.append(f"--set {ov}: expected key=value")
-            continue
-        k, v = ov.split("=", 1)
-        if k not in known:
-            problems.append(f"--set {k}: unknown training setting (expected one of {sorted(known)})")
-            continue
-        changes[k] = _coerce(k, v, getattr(preset, k))
-    if problems:
-        raise FactoryError("; ".join(problems))
-    return replace(preset, **changes)
