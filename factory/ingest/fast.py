@@ -23,7 +23,7 @@ splitters), applied per column, and the extra-column and domain rules are
 `prepare` needs no state of the run, so batches are prepared in worker threads or processes;
 `finish` then applies the run's state (problems already written, sample numbering) in order.
 
-Exercise: `python bench/ingest_throughput.py --rows 50000`.
+Exercise: `python bench/ingest_throughput.py --rows 50000 --only gsm8k`.
 """
 
 from __future__ import annotations

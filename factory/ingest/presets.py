@@ -1,13 +1,17 @@
 """Built-in presets of `factory ingest`: how the rows of a known file format become Problem or
-Trace rows. A preset is a small table entry (name, what it makes, defaults) plus one plain
-function per output; the functions read columns through `RowView`, so every column a preset
-reads can be re-pointed with `--map DEST=COLUMN` and every bad value is reported with its
-column name. The formats are those in the team's shared data (see its SOURCES.md): GSM8K,
-MATH-500, AIME 2024/2025, AMC 2023, HumanEval, MBPP, APPS (CodeRL sample), the Qwen2.5-Math
-evaluation outputs (Sky-T1 long CoT, Qwen short CoT, best-of-8), plus generic `<think>`
-completions, chat `messages` and plain problem tables.
+Trace rows. A preset is a small table entry (name, what it makes, defaults, the destinations it
+reads) plus one plain function per output; the functions read columns through `RowView`, so
+every column a preset reads can be re-pointed with `--map DEST=COLUMN` (a destination it does
+not read is an error), every bad value is reported with its column name, and the columns it did
+not read are known (the extra columns of `factory.ingest.report`). The formats: GSM8K, MATH-500,
+AIME 2024/2025, AMC 2023, HumanEval, MBPP, APPS (CodeRL sample), the Qwen2.5-Math evaluation
+outputs (Sky-T1 long CoT, Qwen short CoT, best-of-8, OlympiadBench with list-valued solutions,
+`unit` and `answer_type`), plus generic `<think>` completions, chat `messages` (ShareGPT
+`conversations` with a top-level `system`, as Bespoke-Stratos writes them) and plain problem
+tables (OlympiadBench's own `final_answer` lists included). Several gold answers are kept whole:
+see ANSWERS_JOIN.
 
-Exercise: `factory ingest ../shared/data/math/gsm8k_test.jsonl --preset gsm8k --out problems/`.
+Exercise: `factory ingest factory/data/benchmarks/gsm8k_test.jsonl.gz --preset gsm8k --out problems/`.
 """
 
 from __future__ import annotations
