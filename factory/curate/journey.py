@@ -66,6 +66,7 @@ from factory.curate.sft import (
     strip_tags,
 )
 from factory.schemas.ids import stable_hash
+from factory.schemas.text import language_code
 
 Rewrite = Callable[[list[str]], list[str]]
 Cut = Literal["conclusion", "earlier"]
@@ -170,16 +171,9 @@ DEFAULT_PHRASES: dict[str, list[str]] = {
     ],
 }
 
-_ISO3 = {"eng": "en", "zho": "zh", "cmn": "zh", "deu": "de", "ger": "de", "fra": "fr", "fre": "fr", "spa": "es",
-         "jpn": "ja", "rus": "ru", "kor": "ko", "ita": "it", "por": "pt", "vie": "vi", "hin": "hi", "arb": "ar", "ara": "ar"}
-
-
 def base_language(code: str | None) -> str:
     """`zh-Hans`, `zho-CN`, `ZH` -> `zh`; None -> `en` (the contract's default)."""
-    if not code:
-        return "en"
-    head = re.split(r"[-_]", code.strip().lower())[0]
-    return _ISO3.get(head, head)
+    return language_code(code) or "en"
 
 
 def _pick(options: list[str], seed: int, *key: str) -> str:
