@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 from factory.schemas.contracts import meta_json
 from factory.schemas.ids import sft_id
-from factory.schemas.text import approx_tokens, approx_tokens_expr
+from factory.schemas.text import approx_tokens, approx_tokens_expr, split_reasoning
 
 Format = Literal["think", "sky-t1", "plain"]
 
@@ -136,18 +136,12 @@ def split_trace(completion: str, reasoning: str | None, answer: str | None) -> t
         # an output that is nothing but its final answer (a bare program) has no chain of thought
         return (None if fin == text.strip() else text), fin
     text = completion or ""
-    if SKY_BT in text or SKY_BS in text:
-        thought = _between(text, SKY_BT, SKY_ET)
-        sol = _between(text, SKY_BS, SKY_ES) if SKY_BS in text else None
-        if thought is not None and sol is not None and sol.strip() and SKY_ET in text:
-            return thought.strip(), sol.strip()
-        return None, None
-    if THINK_CLOSE in text:
-        head, _, tail = text.partition(THINK_CLOSE)
-        head = head.replace(THINK_OPEN, "")
-        if tail.strip():
-            return head.strip(), tail.strip()
-        return None, None
+    if SKY_BT in text or SKY_BS in text or THINK_CLOSE in text:
+        # the one tag parser (schemas.text.split_reasoning); a Sky-T1 thought must have closed
+        thought, sol, finished = split_reasoning(text)
+        if not finished or thought is None or not sol or ((SKY_BT in text or SKY_BS in text) and SKY_ET not in text):
+            return None, None
+        return thought, sol
     fin = final_paragraph(text)
     if fin is None:
         return None, None
