@@ -16,7 +16,13 @@ from factory.schemas.errors import InputError
 
 from factory.ingest import presets as ingest_presets
 from factory.ingest.core import ingest
-from factory.ingest.presets import ANSWERS_JOIN, CONTEXT_DESTS, PRESETS, RowView, allowed_dests
+from factory.ingest.presets import (
+    ANSWERS_JOIN,
+    CONTEXT_DESTS,
+    PRESETS,
+    RowView,
+    allowed_dests,
+)
 from factory.io.dataset import read_manifest, read_table
 
 OLYMPIAD = "ingest/olympiadbench_gemma2_27b_it_short_cot.sample.jsonl.gz"

@@ -632,7 +632,7 @@ def supports(preset: Preset, kind: str, maps: dict[str, str]) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------
-# a whole batch: input columns -> output table (mirrors core._context and core._convert)
+# a whole batch: input columns -> output table (mirrors rows._context and rows.convert_row)
 # ---------------------------------------------------------------------------------------------
 
 
@@ -664,9 +664,9 @@ def prepare(batch: LineBatch | TableBatch, preset_name: str, kind: str, consts: 
 
 
 def prepare_rows(batch: LineBatch | TableBatch, preset: Preset, kind: str, consts: Any) -> Prepared:
-    """The preset's row functions over every row of the batch (`core._convert`), into one
+    """The preset's row functions over every row of the batch (`rows.convert_row`), into one
     table; a bad row sends the whole batch to the row path (which fails or rejects it)."""
-    from factory.ingest.core import _convert
+    from factory.ingest.rows import convert_row
     from factory.schemas.contracts import PROBLEM_SCHEMA, TRACE_SCHEMA
 
     if batch.error is not None:
@@ -679,7 +679,7 @@ def prepare_rows(batch: LineBatch | TableBatch, preset: Preset, kind: str, const
         if isinstance(item, RowError):
             raise Fallback(item.reason)
         try:
-            out = _convert(item, preset, kind, consts.maps, consts, None, extras)  # type: ignore[arg-type]
+            out = convert_row(item, preset, kind, consts.maps, consts, None, extras)  # type: ignore[arg-type]
         except RowFail:
             raise Fallback("bad row") from None
         rows.extend(out)
@@ -698,7 +698,7 @@ def prepare_rows(batch: LineBatch | TableBatch, preset: Preset, kind: str, const
 
 def prepare_cols(batch: LineBatch | TableBatch, preset: Preset, kind: str, consts: Any) -> Prepared:
     """Whole columns (see the module docstring); Fallback where the row path must decide."""
-    from factory.ingest.core import source_value
+    from factory.ingest.rows import source_value
     from factory.schemas.contracts import PROBLEM_SCHEMA, TRACE_SCHEMA
 
     c = Cols(parse(batch), batch)
