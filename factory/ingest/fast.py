@@ -181,8 +181,11 @@ def parse(batch: LineBatch | TableBatch) -> pa.Table:
     # offset. Arrow's own check (binary -> string cast) rejects what Python's decoder does
     # (bad bytes, overlongs, surrogates, cut sequences) at several times its speed.
     if not data.isascii():
-        try:
-            pa.array([data], type=pa.binary()).cast(pa.string())
+        try:  # one binary value over the batch's own bytes (no copy), validated by the cast
+            import numpy as np
+
+            offsets = pa.py_buffer(np.array([0, len(data)], dtype=np.int32).tobytes())
+            pa.Array.from_buffers(pa.binary(), 1, [None, offsets, pa.py_buffer(data)]).cast(pa.string())
         except pa.ArrowInvalid:
             raise Fallback("invalid UTF-8") from None
     if _too_deep(data, batch.line_count()):
@@ -461,17 +464,18 @@ _GSM8K_FINAL = r"(?:^|[^#])#### (?P<a>[!-~]+)$"
 _GSM8K_EARLIER = "####" + _PY_WS_CLASS + r"*[^\n]*#### [!-~]+$"
 
 
-def gsm8k_answers(worked: Any) -> list[str | None]:
+def gsm8k_answers(worked: Any) -> Any:
     """`gsm8k_answer` over a column: where the text ends in a plain `#### N` line that is the
-    regex's first match, N without commas, read by Arrow; any other row goes through
-    `gsm8k_answer` itself (tests compare both on invented edge cases)."""
+    regex's first match, N without commas, read by Arrow (an Arrow column comes back when every
+    row is plain); any other row goes through `gsm8k_answer` itself (tests compare both on
+    invented edge cases)."""
     if not isinstance(worked, (pa.Array, pa.ChunkedArray)):
         return [gsm8k_answer(w) for w in worked]
     found = pc.struct_field(pc.extract_regex(worked, _GSM8K_FINAL), [0])
     plain = pc.and_kleene(pc.is_valid(found), pc.invert(pc.match_substring_regex(worked, _GSM8K_EARLIER)))
     answers = pc.replace_substring(found, ",", "")
     if pc.all(plain).as_py():
-        return answers.to_pylist()
+        return answers
     out = answers.to_pylist()
     texts = None
     for i, ok in enumerate(plain.to_pylist()):
@@ -485,7 +489,8 @@ def gsm8k_answers(worked: Any) -> list[str | None]:
 def gsm8k_cols(c: Cols) -> Part:
     worked = c.text("answer")
     answers = gsm8k_answers(worked)
-    if None in answers:
+    missing = answers.null_count if isinstance(answers, (pa.Array, pa.ChunkedArray)) else answers.count(None)
+    if missing:
         raise Fallback("no '#### N'")
     return {"problem": c.text("question"), "reference_answer": answers, "reference_solution": worked,
             "source_id": pc.cast(pa.array(range(c.first_row - 1, c.first_row - 1 + c.n), pa.int64()), pa.string()),
