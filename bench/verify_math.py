@@ -56,9 +56,7 @@ TRACE_FILES = (
 
 
 def load_pairs(limit: int | None) -> list[dict]:
-    folder = REPO / "factory" / "data" / "traces"
-    if not folder.is_dir():
-        folder = REPO.parent / "shared" / "data" / "traces"
+    folder = REPO / "factory" / "data" / "traces"  # shipped in the package: a clone needs nothing beside it
     rows = []
     for name in TRACE_FILES:
         with gzip.open(folder / f"{name}.jsonl.gz", "rt") as fh:
