@@ -8,7 +8,8 @@ started here as a subprocess on 127.0.0.1) and the ordinary clients (s3fs, pyarr
 - A second run is up to date without downloading anything; a changed option is refused.
 - A run killed after its first upload leaves the folder half-written (readers refuse it); the same
   command then uploads the finished staged result; a shard that does not match its manifest is
-  refused; two writers of one URL on this machine: the second is refused.
+  refused; two writers of one URL on this machine: the second is refused; a stage's error names
+  the URL, not the local copy it ran on.
 """
 
 from __future__ import annotations
@@ -27,9 +28,16 @@ import pytest
 pytest.importorskip("s3fs")  # the dev extra installs s3fs and moto[server]
 pytest.importorskip("moto")
 
-from factory.io import store  # noqa: E402
-from factory.io.dataset import check_folder, iter_batches, read_manifest, read_table, scan  # noqa: E402
-from factory.schemas.errors import DatasetError  # noqa: E402
+from factory.schemas.errors import DatasetError
+
+from factory.io import store
+from factory.io.dataset import (
+    check_folder,
+    iter_batches,
+    read_manifest,
+    read_table,
+    scan,
+)
 
 RUN_FACTS = {"run", "command"}
 
@@ -47,7 +55,8 @@ def s3(tmp_path_factory):
     exe = Path(sys.executable).with_name("moto_server")
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "moto.server"]
     log = tmp_path_factory.mktemp("moto") / "server.log"
-    proc = subprocess.Popen([*cmd, "-H", "127.0.0.1", "-p", str(port)], stdout=open(log, "w"), stderr=subprocess.STDOUT)
+    with open(log, "w") as logf:  # the child keeps its own handle
+        proc = subprocess.Popen([*cmd, "-H", "127.0.0.1", "-p", str(port)], stdout=logf, stderr=subprocess.STDOUT)
     env = {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
            "AWS_DEFAULT_REGION": "us-east-1", "FACTORY_CACHE": str(tmp_path_factory.mktemp("cache"))}
     saved = {k: os.environ.get(k) for k in env}
@@ -76,9 +85,8 @@ def s3(tmp_path_factory):
 
 
 def cli(*args: str, ok: bool = True):
-    from typer.testing import CliRunner
-
     from factory.cli.app import app
+    from typer.testing import CliRunner
 
     r = CliRunner().invoke(app, list(args))
     if ok:
@@ -137,7 +145,7 @@ def test_ingest_verify_curate_on_s3_equal_the_local_chain(chain):
     assert record["inputs"][0]["path"] == f"{base}/traces"
     assert record["options"]["out"] == f"{base}/verified"
     names = store.list_files(base)
-    assert not [n for n in names if n.endswith(".factory-run.json") or n.endswith(".tmp")], names
+    assert not [n for n in names if n.endswith((".factory-run.json", ".tmp"))], names
 
 
 def test_readers_stream_from_the_store(chain):
@@ -182,7 +190,7 @@ def test_a_second_run_is_up_to_date_without_downloading(chain):
 def _subprocess_cli(args: list[str], **env: str) -> subprocess.CompletedProcess:
     full = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", **env}
     return subprocess.run([sys.executable, "-m", "factory.cli.app", *args], env=full, capture_output=True, text=True,
-                          timeout=300)
+                          timeout=300, check=False)
 
 
 def test_a_run_killed_while_uploading_is_half_written_then_finished_by_the_same_command(chain):
@@ -224,9 +232,9 @@ def test_a_second_writer_of_one_url_on_this_machine_is_refused(chain):
     out = f"{base}/locked"
     lock = store.cache_dir() / "locks" / store.url_key(out)
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import time\nfrom factory.io.lock import folder_lock\n"
-         f"with folder_lock({str(lock)!r}, command='factory verify (the first run)'):\n"
-         "    print('held', flush=True); time.sleep(60)"], stdout=subprocess.PIPE, text=True)
+        [sys.executable, "-c", ("import time\nfrom factory.io.lock import folder_lock\n"
+                                f"with folder_lock({str(lock)!r}, command='factory verify (the first run)'):\n"
+                                "    print('held', flush=True); time.sleep(60)")], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
         r = cli("verify", f"{base}/traces", "-o", out, "--filters", "math", ok=False)
@@ -235,3 +243,16 @@ def test_a_second_writer_of_one_url_on_this_machine_is_refused(chain):
         holder.kill()
         holder.wait()
     assert not store.list_files(out)  # the refused run touched nothing on the store
+
+
+def test_a_stage_error_names_the_url_not_the_local_copy(chain):
+    base, _, tmp = chain
+    store.write_bytes(f"{base}/empty-sft/stage.json", store.read_bytes(f"{base}/sft/stage.json"))
+    for part in ("train", "validation"):
+        m = json.loads(store.read_bytes(f"{base}/sft/{part}/manifest.json"))
+        m.update(rows=0, shards=[])
+        store.write_bytes(f"{base}/empty-sft/{part}/manifest.json", json.dumps(m).encode())
+    r = cli("publish", f"{base}/empty-sft", "-o", str(tmp / "hub-empty"), "--dry-run", ok=False)
+    error = r.output[r.output.index("error:"):]
+    assert r.exit_code == 1 and f"{base}/empty-sft: every split is empty" in error, r.output
+    assert str(store.cache_dir()) not in error

@@ -36,6 +36,7 @@ Exercise: `factory dedup IN -o OUT` twice; then with `--threshold 0.9` (refused)
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -269,7 +270,10 @@ def _with_local_inputs(run: Callable[[Any, StageContext], dict[str, Any]]) -> Ca
     """`run`, called with the remote inputs replaced by checked local copies (made only when the
     stage really runs: an up-to-date output downloads nothing)."""
     def local_run(opts: Any, ctx: StageContext) -> dict[str, Any]:
-        return run(localize_inputs(opts, log=ctx.log), ctx)
+        copies: dict[str, str] = {}
+        local = localize_inputs(opts, log=ctx.log, copies=copies)
+        with _errors_name_urls(copies):
+            return run(local, ctx)
 
     return local_run
 
@@ -392,7 +396,8 @@ def _run_staged(kind: str, opts: Any, ctx: StageContext, run: Callable[[Any, Sta
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     rec.begin(staging, key, command=ctx.command)
     try:
-        summary = run(local_opts, ctx)
+        with _errors_name_urls(copies):
+            summary = run(local_opts, ctx)
     except BaseException:
         rec.release(staging)
         raise
@@ -427,3 +432,24 @@ def _renamed(x: Any, copies: dict[str, str]) -> Any:
             if x == local or x.startswith(local + "/"):
                 return url + x[len(local):]
     return x
+
+
+@contextlib.contextmanager
+def _errors_name_urls(copies: dict[str, str]):
+    """A stage's error names the URL the user gave, not this machine's local copy of it."""
+    from factory.schemas.errors import FactoryError
+
+    try:
+        yield
+    except FactoryError as e:
+        e.message = _renamed_text(e.message, copies)
+        e.args = (e.message, *e.args[1:])
+        if e.hint:
+            e.hint = _renamed_text(e.hint, copies)
+        raise
+
+
+def _renamed_text(text: str, copies: dict[str, str]) -> str:
+    for local, url in sorted(copies.items(), key=lambda kv: -len(kv[0])):
+        text = text.replace(local, url)
+    return text
