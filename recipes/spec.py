@@ -16,23 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-
-def found(value: Any) -> str:
-    """How a found value is shown in a message: scalars by repr (truncated), containers by type."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, str):
-        s = value if len(value) <= 40 else value[:37] + "..."
-        return repr(s)
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    return type(value).__name__
+from factory.schemas.options import found  # noqa: F401 - the one way a found value is shown
 
 
 class Spec:
