@@ -98,7 +98,7 @@ def test_generic_presets_in_batches_match_the_row_path(tmp_path, monkeypatch, co
     assert counted["rows"] >= 3
 
 
-@pytest.mark.parametrize("plan", [("threads", 2), ("processes", 2), ("inline", 0)])
+@pytest.mark.parametrize("plan", [("threads", 1), ("threads", 2), ("processes", 2), ("inline", 0)])
 def test_every_plan_gives_the_same_shards_stats_and_rejects(tmp_path, monkeypatch, plan):
     monkeypatch.setattr(ingest_readers, "JSONL_BATCH_BYTES", 2500)
     rows: list = [{"problem": f"P{i % 30}", "answer": str(i % 30) if i % 4 else None, "completion": f"<think>t{i}</think> {i}",
@@ -120,7 +120,7 @@ def test_auto_plan(monkeypatch, tmp_path):
     big = tmp_path / "big.jsonl"
     with open(big, "wb") as f:
         f.truncate(ingest_core.POOL_MIN_BYTES + 1)  # sparse: only its size matters here
-    for cores, expected in ((1, ("inline", 0)), (2, ("threads", 2)), (3, ("threads", 2)), (4, ("processes", 3)), (64, ("processes", 8))):
+    for cores, expected in ((1, ("inline", 0)), (2, ("threads", 1)), (3, ("threads", 2)), (4, ("processes", 3)), (64, ("processes", 8))):
         monkeypatch.setattr(ingest_core, "_cores", lambda c=cores: c)
         assert ingest_core._plan(str(big), None) == expected, cores
         assert ingest_core._plan(str(small), None) == ("inline", 0)
