@@ -32,10 +32,10 @@ PROBE_ENV = "FACTORY_TEST_RAY_PROBE"
 PROBED = [
     ("factory.generate.ray", "TeacherReplica.__call__", "generate"),
     ("factory.score.runner", "_RayScorer.__call__", "score"),
-    ("factory.dedup.ray", "_read_shards", "read"),
+    ("factory.dedup.shards", "_read_shards", "read"),
     ("factory.dedup.ray", "_fingerprint", "fingerprint"),
-    ("factory.dedup.ray", "_match", "decontaminate"),
-    ("factory.dedup.ray", "_write_shard", "write"),
+    ("factory.dedup.decontam", "_match", "decontaminate"),
+    ("factory.dedup.shards", "_write_shard", "write"),
 ]
 
 
@@ -47,12 +47,14 @@ def install_probe() -> None:
     import importlib
 
     for module, attr, tag in PROBED:
-        mod = importlib.import_module(module)
-        owner: Any = mod
-        *outer, name = attr.split(".")
-        for part in outer:
-            owner = getattr(owner, part)
-        fn = getattr(owner, name)
+        try:  # a function moved or renamed: no calls get recorded for its tag (the test says so)
+            owner: Any = importlib.import_module(module)
+            *outer, name = attr.split(".")
+            for part in outer:
+                owner = getattr(owner, part)
+            fn = getattr(owner, name)
+        except (ImportError, AttributeError):
+            continue
         if getattr(fn, "_probed", False):
             continue
         setattr(owner, name, _recording(fn, tag, folder))
@@ -142,7 +144,11 @@ def local_cluster(probe: Path, *, workers: int = 3, object_store_mb: int = 100) 
     try:
         ray.init(address=cluster.address, log_to_driver=False, runtime_env={
             "worker_process_setup_hook": install_probe, "env_vars": {PROBE_ENV: str(probe)}})
-        ray.data.DataContext.get_current().enable_progress_bars = False
+        dctx = ray.data.DataContext.get_current()
+        dctx.enable_progress_bars = False
+        # an actor pool dispatches only once all its actors are up: otherwise the first actor
+        # to start (workers import slowly on a busy 2-core box) takes every batch of a small test
+        dctx.wait_for_min_actors_s = 600
         deadline = time.time() + 60
         while len([n for n in ray.nodes() if n["Alive"]]) < workers + 1:
             if time.time() > deadline:

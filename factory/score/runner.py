@@ -260,6 +260,9 @@ def _ray_scored(
     if not paths:
         return
     ds = ray.data.read_parquet(paths, schema=None)
+    # a shard is one read block and a block goes to one actor whole: cut blocks to batch size
+    # (streaming, order kept) so the batches of one shard spread over every actor and node
+    ds = ds.repartition(target_num_rows_per_block=batch_rows)
     ds = ds.map_batches(
         _RayScorer,
         # specs when we have them (always, from the CLI and stages); pickled filters otherwise
