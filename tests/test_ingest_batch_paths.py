@@ -197,3 +197,18 @@ def test_blank_text_check_equals_str_strip():
     for i in range(0, 3000, 100):
         chunk = texts[i:i + 100]
         assert ingest_fast._any_blank(pa.chunked_array([pa.array(chunk)])) == any(not t.strip() for t in chunk)
+
+
+def test_the_cyclic_collector_is_back_on_after_a_run(tmp_path):
+    import gc
+
+    from factory.schemas.errors import InputError
+
+    src = _jsonl(tmp_path / "g.jsonl", [{"question": "Q", "answer": "#### 1"}])
+    assert gc.isenabled()
+    ingest([src], out=tmp_path / "ok", preset="gsm8k")
+    assert gc.isenabled()
+    bad = _jsonl(tmp_path / "b.jsonl", [{"question": "Q"}])
+    with pytest.raises(InputError):
+        ingest([bad], out=tmp_path / "bad", preset="gsm8k")
+    assert gc.isenabled()

@@ -57,9 +57,11 @@ from factory.ingest.presets import (
 from factory.ingest.readers import LineBatch, RowError, TableBatch
 from factory.ingest.report import (
     PROBLEM_ONLY_META,
+    RESERVED_META,
     WHY_BINARY,
     WHY_NESTED,
     WHY_NONE,
+    WHY_TAKEN,
     extra_why,
     ignored_columns,
     infer_domain,
@@ -151,12 +153,12 @@ def _too_deep(data: bytes, n_lines: int) -> bool:
     too, so this errs towards the row path, never the other way."""
     import numpy as np
 
-    # only brackets and newlines matter: a few % of the bytes even of LaTeX-heavy traces
-    r = np.frombuffer(data.translate(None, _NOT_BRACKET), dtype=np.uint8)
-    opening = (r == 0x5B).view(np.int8) + (r == 0x7B).view(np.int8)
-    if int(np.count_nonzero(opening)) - n_lines < MAX_DEPTH:  # every line opens one object
+    a = np.frombuffer(data, dtype=np.uint8)  # two vectorised counts (~2 ms for 4 MB) settle most batches
+    if int(np.count_nonzero(a == 0x5B)) + int(np.count_nonzero(a == 0x7B)) - n_lines < MAX_DEPTH:  # every line opens one object
         return False
-    step = opening
+    # else only brackets and newlines matter: a few % of the bytes even of LaTeX-heavy traces
+    r = np.frombuffer(data.translate(None, _NOT_BRACKET), dtype=np.uint8)
+    step = (r == 0x5B).view(np.int8) + (r == 0x7B).view(np.int8)
     step -= (r == 0x5D).view(np.int8) + (r == 0x7D).view(np.int8)
     depth = np.cumsum(step, dtype=np.int32)
     starts = np.flatnonzero(r == 0x0A) + 1
@@ -438,15 +440,28 @@ class Cols:
                 vals = self.get(col, required=False, exact=True)[1] if _plain_type(arr.type) else self._python_values(col)
             else:
                 vals = arr.to_pylist()
+            if col in RESERVED_META:
+                counts["not_kept", col, WHY_TAKEN] += filled
+                continue
+            nested = _nested_type(arr.type) or not self.json and pa.types.is_dictionary(arr.type)
+            kept = taken = 0
             for m, v in zip(metas, vals):  # type: ignore[arg-type]
                 if v is None:
                     continue
-                why = extra_why(col, v, m, ignored, mode)
-                if why is None:
-                    m[col] = v
-                    counts["kept", col] += 1
-                else:
-                    counts["not_kept", col, why] += 1
+                if nested:  # per value, as the row path decides it
+                    why = extra_why(col, v, m, ignored, mode)
+                    if why is not None:
+                        counts["not_kept", col, why] += 1
+                        continue
+                elif col in m:  # a scalar column: only a meta key of that name can stop it
+                    taken += 1
+                    continue
+                m[col] = v
+                kept += 1
+            if kept:
+                counts["kept", col] += kept
+            if taken:
+                counts["not_kept", col, WHY_TAKEN] += taken
         return counts
 
 
