@@ -195,13 +195,20 @@ def _subprocess_cli(args: list[str], **env: str) -> subprocess.CompletedProcess:
 
 def test_a_run_killed_while_uploading_is_half_written_then_finished_by_the_same_command(chain):
     base, local, _ = chain
-    out = f"{base}/killed"
-    args = ["verify", f"{base}/traces", "-o", out, "--filters", "math", "--workers", "1"]
-    # durable writes: the remote pending mark (1), then the local staging run's own writes
-    # (mark, shards, manifests, record), then the uploads; kill after the first uploaded shard
-    local_writes = 1 + 2 + 2 + 1  # staging: mark, a shard + manifest for each of the 2 folders, record
-    r = _subprocess_cli(args, FACTORY_KILL_AFTER_WRITES=str(1 + local_writes + 1))
-    assert r.returncode == -9, r.stderr[-2000:]
+    # durable writes: the remote pending mark, the staging run's own (mark, shards, manifests,
+    # record), then one per uploaded file. Find the first kill that leaves a shard uploaded but
+    # no stage record: the run died mid-upload
+    for k in range(7, 16):
+        out = f"{base}/killed-{k}"
+        args = ["verify", f"{base}/traces", "-o", out, "--filters", "math", "--workers", "1"]
+        r = _subprocess_cli(args, FACTORY_KILL_AFTER_WRITES=str(k))
+        assert r.returncode == -9, (k, r.stderr[-2000:])
+        names = store.list_files(out)
+        if any(n.endswith(".parquet") for n in names):
+            break
+    else:
+        raise AssertionError("no kill landed between the first upload and the commit")
+    assert ".factory-run.json" in names and "stage.json" not in names, names
     with pytest.raises(DatasetError, match="half-written"):
         read_manifest(out)
     with pytest.raises(DatasetError, match="half-written"):
@@ -209,6 +216,7 @@ def test_a_run_killed_while_uploading_is_half_written_then_finished_by_the_same_
     r = _subprocess_cli(args)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "uploading its finished result" in r.stdout + r.stderr
+    assert {"manifest.json", "rejected/manifest.json", "stage.json"} <= set(store.list_files(out)), k
     assert _same(local / "verified", out) == [".", "rejected"]
     check_folder(out, full=True)
 

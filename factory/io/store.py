@@ -72,7 +72,9 @@ def filesystem(url: str):
     except ImportError:
         raise MissingDependencyError("fsspec", extra="s3", purpose=f"reading {url}") from None
     try:
-        return fsspec.url_to_fs(url)
+        # no listings cache: other processes (another stage, another machine) change the prefix
+        # between two calls, and s3fs answers reads of a key from a stale listing
+        return fsspec.url_to_fs(url, use_listings_cache=False)
     except ImportError as e:
         raise MissingDependencyError(str(e.name or "s3fs"), extra="s3", purpose=f"reading {url}") from None
     except ValueError as e:
