@@ -120,7 +120,7 @@ def test_auto_plan(monkeypatch, tmp_path):
     big = tmp_path / "big.jsonl"
     with open(big, "wb") as f:
         f.truncate(ingest_core.POOL_MIN_BYTES + 1)  # sparse: only its size matters here
-    for cores, expected in ((1, ("inline", 0)), (2, ("threads", 1)), (3, ("threads", 2)), (4, ("processes", 3)), (64, ("processes", 8))):
+    for cores, expected in ((1, ("inline", 0)), (2, ("threads", 2)), (3, ("threads", 2)), (4, ("processes", 3)), (64, ("processes", 8))):
         monkeypatch.setattr(ingest_core, "_cores", lambda c=cores: c)
         assert ingest_core._plan(str(big), None) == expected, cores
         assert ingest_core._plan(str(small), None) == ("inline", 0)
