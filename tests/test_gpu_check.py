@@ -142,7 +142,7 @@ def test_generate_on_cuda_with_the_transformers_backend(tiny_model, package_data
                      log=lambda m: None, progress=False)
     assert check_folder(tmp_path / "t", full=True).rows == 16
     assert s["run"]["completion_tokens"] > 0
-    assert "cuda" in json.dumps(s["run"])
+    assert s["run"]["gpus"] >= 1  # the teacher ran on the CUDA device(s)
 
 
 @pytest.mark.gpu
