@@ -650,7 +650,7 @@ def run(opts: DecontamOptions, ctx: Any) -> dict[str, Any]:
     """The decontaminate stage (`factory decontaminate` and a recipe's `decontaminate:` section)."""
     cfg = DecontamConfig(ngram=opts.ngram, action=opts.action, min_matches=opts.min_matches, common_items=opts.common_items,
                          min_overlap=opts.min_overlap, min_content_words=opts.min_content_words, fields=tuple(opts.fields),
-                         builtin=tuple(b for b in opts.builtin if b != "none"))
+                         builtin=tuple(b for b in opts.builtin if b != "none"), executor=opts.executor)
     specs = []
     for spec in opts.benchmarks:  # NAME=PATH[:COLUMN]; a recipe's paths are relative to its run folder
         name, _, rest = spec.partition("=")

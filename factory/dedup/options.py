@@ -70,6 +70,7 @@ class DecontamOptions:
     common_items: int = opt(3, help="Skip n-grams found in this many benchmark items or more (boilerplate).", ge=2)
     min_overlap: float = opt(0.2, help="Shared n-grams must be at least this fraction of the shorter text's n-grams.", ge=0, le=1)
     min_content_words: int = opt(3, help="An n-gram counts only with at least this many content (non-stop) words.", ge=0)
+    executor: Literal["local", "ray"] = opt("local", help="local: this machine; ray: match and write on Ray workers (the driver stays light).", identity=False, panel=_PERF)
 
     def cross_checks(self) -> list[tuple[str, str]]:
         out = []
