@@ -583,8 +583,7 @@ def run(opts: IngestOptions, ctx: Any) -> dict[str, Any]:
         inputs, out=opts.out, preset=opts.preset, to=opts.to, maps=dict(opts.map), on_error=opts.on_error,
         limit=opts.limit, mode="create" if ctx.mode == "create" else "overwrite", domain=opts.domain,
         source=opts.source, license=opts.license, language=opts.language, teacher=opts.teacher,
-        # engine options IngestOptions may not declare yet (defaults: the documented behaviour)
-        extra_columns=getattr(opts, "extra_columns", "scalars"), infer_domain=getattr(opts, "infer_domain", True),
+        extra_columns=opts.extra_columns, infer_domain=opts.infer_domain,
     )
     line = f"ingest: {r.rows_read} read, {r.rows_written} {r.contract} rows written, {r.rows_rejected} rejected"
     if r.rows_rejected:

@@ -40,6 +40,8 @@ class IngestOptions:
     license: str | None = opt(None, help="License stored on every row.")
     language: str | None = opt(None, help="Language code stored on every row (default en).")
     teacher: str | None = opt(None, help="Teacher name for trace rows (default: the file's model column, else 'unknown').")
+    extra_columns: Literal["scalars", "all", "none"] = opt("scalars", help="Input columns no field takes: scalars: strings, numbers and booleans kept in meta, lists and objects listed as left out; all: lists and objects kept too; none: nothing kept. The report names every column either way.")
+    infer_domain: bool = opt(True, help="Generic presets without --domain: a row with tests is code, one with a reference answer or \\boxed{} is math, else general (counts reported).")
 
     def cross_checks(self) -> list[tuple[str, str]]:
         from factory.ingest.presets import PRESETS, allowed_dests
