@@ -125,7 +125,7 @@ def test_inspect_stage_validates_and_logs(tmp_path, traces):
 
     assert validate_section("inspect", {"path": "x", "rows": 1, "full_check": True}) == []
     problems = validate_section("inspect", {"path": 3, "rows": -1, "full_check": "yes", "colour": 1})
-    assert len(problems) == 4 and "inspect.colour: unknown key" in problems[0]
+    assert len(problems) == 4 and "inspect.colour: unknown key" in problems[-1]
     logs: list[str] = []
     ctx = StageContext(run_dir=tmp_path, log=logs.append, progress=False)
     ctx.summaries["ingest"] = {"out": str(traces)}
