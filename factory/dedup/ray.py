@@ -275,10 +275,12 @@ def _cluster_task(exact_ds, near_ds, fp_ds, docs_ds, *, n_docs: int, cfg, params
         if not len(sel):
             continue
         sub = b.take(pa.array(sel))
-        for doc, text, ans in zip(sub.column("doc").to_pylist(), sub.column("text").to_pylist(), sub.column("answer").to_pylist()):
-            full = np.isin(doc, near_docs)
-            texts[int(np.searchsorted(involved, doc))] = (text or "") if full else (text or "")[:300]
-            answers_raw[int(np.searchsorted(involved, doc))] = ans
+        docs = sub.column("doc").to_numpy()
+        dense_i = np.searchsorted(involved, docs).tolist()
+        full = np.isin(docs, near_docs).tolist()
+        for i, f, text, ans in zip(dense_i, full, sub.column("text").to_pylist(), sub.column("answer").to_pylist()):
+            texts[i] = (text or "") if f else (text or "")[:300]
+            answers_raw[i] = ans
 
     def family_info(pairs: np.ndarray):
         need = np.unique(pairs.reshape(-1)).tolist()

@@ -39,13 +39,15 @@ class Aligned:
             whole = pa.concat_tables(self.buf)
             cut = self.rows - self.rows % self.size
             for lo in range(0, cut, self.size):
-                self.w.write_table(whole.slice(lo, self.size))
+                # one chunk per column: Parquet's page boundaries follow Arrow's chunks, so the
+                # same rows arriving in other pieces would encode to other bytes
+                self.w.write_table(whole.slice(lo, self.size).combine_chunks())
             rest = whole.slice(cut)
             self.buf, self.rows = ([rest] if rest.num_rows else []), rest.num_rows
 
     def flush(self) -> None:
         if self.rows:
-            self.w.write_table(pa.concat_tables(self.buf))
+            self.w.write_table(pa.concat_tables(self.buf).combine_chunks())
         self.buf, self.rows = [], 0
 
 
