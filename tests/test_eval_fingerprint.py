@@ -25,7 +25,7 @@ def test_eval_limit_change_is_refused_then_recomputed_with_overwrite(tmp_path, t
     assert budget["max_tokens"] == 8 and budget["context"] == 4096 and not budget["derived"] and budget["longest_prompt"] > 0
     r = CliRunner().invoke(app, [*base, "--limit", "3"])
     assert r.exit_code == 1, r.output
-    assert "holds the output of a `eval` run with other settings (limit 2 -> 3)" in r.output
+    assert "holds the output of an earlier `eval` run with other settings (limit 2 -> 3)" in r.output
     assert "pass --overwrite to replace it" in r.output
     assert json.loads((out / "eval.json").read_text())["results"][0]["problems"] == 2  # untouched
     r = CliRunner().invoke(app, [*base, "--limit", "3", "--overwrite"])

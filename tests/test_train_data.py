@@ -242,7 +242,7 @@ def test_training_b_into_an_out_trained_on_a_is_refused_naming_data(tmp_path, pa
     assert _invoke(["train", "--data", str(a), *args]).exit_code == 0
     r = _invoke(["train", "--data", str(b), *args])
     assert r.exit_code == 1, r.output
-    assert "holds the output of a `train` run with other settings (input data changed)" in r.output
+    assert "holds the output of an earlier `train` run with other settings (input data changed)" in r.output
     assert "--overwrite" in r.output
     r = _invoke(["train", "--data", str(b), *args, "--set", "learning_rate=5e-4"])
     assert r.exit_code == 1 and "set " in r.output and "input data changed" in r.output  # both named

@@ -163,7 +163,7 @@ def _decide(kind: str, out: Path | str, key: dict[str, Any], done: dict[str, Any
         if not overwrite:
             changes = rec.describe_changes(pending.get("key") or {}, key)
             raise DatasetError(
-                f"{out}: holds an unfinished run of `{pending.get('key', {}).get('stage', '?')}` with other settings "
+                f"{out}: holds an unfinished `{pending.get('key', {}).get('stage', '?')}` run with other settings "
                 f"({'; '.join(changes) or 'unknown changes'})",
                 hint="re-run it with its own settings to finish it, pass --overwrite to replace it, or choose another --out",
             )
@@ -174,7 +174,7 @@ def _decide(kind: str, out: Path | str, key: dict[str, Any], done: dict[str, Any
         if not overwrite:
             changes = rec.describe_changes(done.get("key") or {}, key)
             raise DatasetError(
-                f"{out}: holds the output of a `{done.get('key', {}).get('stage', '?')}` run with other settings "
+                f"{out}: holds the output of an earlier `{done.get('key', {}).get('stage', '?')}` run with other settings "
                 f"({'; '.join(changes) or 'unknown changes'})",
                 hint="pass --overwrite to replace it, or choose another --out",
             )
