@@ -31,7 +31,6 @@ import argparse
 import gzip
 import json
 import os
-import re
 import shutil
 import sys
 import tempfile
@@ -249,10 +248,11 @@ def cluster_pairs(labels: dict[int, int]) -> set[tuple[int, int]]:
 
 def run_factory(folder: Path, out: Path, *, threshold: float, num_perm: int, bands: int = 0, rows: int = 0, workers: int = 0,
                 budget: str = "2GB", batch_size: int = 10_000, repeat: int = 3, pool: str = "threads") -> tuple:
-    from factory.dedup.core import DedupConfig, parse_bytes, run_dedup
+    from factory.dedup.core import DedupConfig, run_dedup
+    from factory.schemas.sizes import parse_size
     from factory.io.dataset import iter_batches
 
-    cfg = DedupConfig(threshold=threshold, num_perm=num_perm, bands=bands, rows=rows, workers=workers, memory_budget=parse_bytes(budget),
+    cfg = DedupConfig(threshold=threshold, num_perm=num_perm, bands=bands, rows=rows, workers=workers, memory_budget=parse_size(budget),
                       batch_size=batch_size, pool=pool)
     best = None
     for _ in range(repeat):  # best of `repeat`: the box is shared, wall time is noisy
@@ -441,9 +441,10 @@ def million(args) -> None:
     tmp = Path(args.workdir or tempfile.mkdtemp(prefix="bench-dedup-1m-"))
     try:
         folder = make_million(args, tmp)
-        from factory.dedup.core import DedupConfig, parse_bytes, run_dedup
+        from factory.dedup.core import DedupConfig, run_dedup
+        from factory.schemas.sizes import parse_size
 
-        cfg = DedupConfig(threshold=args.threshold, num_perm=args.num_perm, memory_budget=parse_bytes(args.memory_budget))
+        cfg = DedupConfig(threshold=args.threshold, num_perm=args.num_perm, memory_budget=parse_size(args.memory_budget))
         with PeakRSS() as mem:
             t0 = time.perf_counter()
             r = run_dedup(folder, tmp / "out", cfg, mode="overwrite", log=lambda s: print("  " + s, flush=True))
@@ -469,8 +470,9 @@ if args["executor"] == "ray":
     ray.data.DataContext.get_current().enable_progress_bars = False
 t0 = time.perf_counter()
 if args["stage"] == "dedup":
-    from factory.dedup.core import DedupConfig, parse_bytes, run_dedup
-    r = run_dedup(args["input"], args["out"], DedupConfig(executor=args["executor"], memory_budget=parse_bytes(args["budget"])), mode="overwrite")
+    from factory.dedup.core import DedupConfig, run_dedup
+    from factory.schemas.sizes import parse_size
+    r = run_dedup(args["input"], args["out"], DedupConfig(executor=args["executor"], memory_budget=parse_size(args["budget"])), mode="overwrite")
 else:
     from factory.dedup.decontam import DecontamConfig, run_decontam
     r = run_decontam(args["input"], args["out"], DecontamConfig(executor=args["executor"]), mode="overwrite")

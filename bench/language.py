@@ -282,11 +282,11 @@ def main() -> None:
         j = rng.randrange(len(c))
         one = list(en)
         one[j] = ntrex[lang][c[j]]
-        docs.append((f"ntrex 1 foreign sentence", "\n".join(one), True, "en"))
+        docs.append(("ntrex 1 foreign sentence", "\n".join(one), True, "en"))
         lang = rng.choice(langs)
         k = len(c) * 2 // 3
         tail = en[:k] + [ntrex[lang][i] for i in c[k:]]
-        docs.append((f"ntrex foreign tail", " ".join(tail), True, "en"))  # one paragraph: no newline hints
+        docs.append(("ntrex foreign tail", " ".join(tail), True, "en"))  # one paragraph: no newline hints
         for other in langs:  # clean text in each language, names and brands in Latin letters
             docs.append((f"ntrex clean {other}", "\n".join(ntrex[other][i] for i in c), False, other))
     en_answers = exemplars["en"]

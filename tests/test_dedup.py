@@ -303,6 +303,7 @@ def test_keep_rule_prefers_verified_correct_traces(tmp_path, package_data):
     r3 = run_dedup(tmp_path / "traces", tmp_path / "out3", DedupConfig(by="trace"))
     rej3 = read_table(tmp_path / "out3" / "rejected").to_pylist()
     assert [(x["id"], x["duplicate_of"], x["reject_reason"]) for x in rej3] == [("t_p_c_1", "t_p_c_0", "dedup:exact")]
+    assert r3.stats["rows_rejected"] == 1 and r3.stats["rows_out"] == 6
 
 
 # --- determinism ------------------------------------------------------------------------------

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -69,7 +68,7 @@ from factory.dedup.lsh import (
     verify_pairs,
     verify_pairs_from_file,
 )
-from factory.dedup.options import DedupOptions, parse_size
+from factory.dedup.options import DedupOptions
 from factory.dedup.scratch import scratch_dir
 from factory.dedup.shards import Aligned
 from factory.dedup.sign import (
@@ -95,6 +94,8 @@ from factory.io.dataset import (
     shard_paths,
 )
 from factory.schemas.errors import DatasetError, InputError
+from factory.schemas.options import check_all, defaults
+from factory.schemas.sizes import parse_size
 
 By = Literal["problem", "trace"]
 Method = Literal["exact", "minhash"]
@@ -104,39 +105,37 @@ Executor = Literal["local", "ray"]
 VERDICT_COLUMNS = ("verdict_math", "verdict_code")
 
 
-def parse_bytes(text: str | int) -> int:
-    """'2GB', '512MB', '1.5G', 1000000 -> bytes (powers of 1024)."""
-    if isinstance(text, int):
-        return text
-    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kmgt]?)(i?b)?\s*", str(text).lower())
-    if not m:
-        raise InputError(f"memory budget: expected a size like 2GB or 512MB, found {text!r}")
-    scale = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}[m.group(2)]
-    return int(float(m.group(1)) * scale)
+# the user-facing settings are declared once, in DedupOptions: DedupConfig takes their defaults
+# and their checks from there (verify as a bool, memory_budget in bytes)
+_OPTS = defaults(DedupOptions)
+_SHARED = ("by", "method", "ngram", "num_perm", "bands", "rows", "threshold", "seed", "keep", "text_field", "boilerplate",
+           "workers", "pool", "executor")
 
 
 @dataclass(frozen=True)
 class DedupConfig:
-    by: By = "problem"
-    method: Method = "minhash"
-    ngram: int = 5
-    num_perm: int = 128
-    bands: int = 0
-    rows: int = 0
-    threshold: float = 0.8
-    seed: int = 1
-    verify: bool = True
-    keep: KeepRule = "most_correct"
-    text_field: str | None = None
-    memory_budget: int = 2 << 30
-    workers: int = 0
-    executor: Executor = "local"
+    """The engine's settings: those a user sets (DedupOptions) plus tuning knobs for tests and
+    benches (batch sizes, partitions, the family rule's parameters)."""
+
+    by: By = _OPTS["by"]
+    method: Method = _OPTS["method"]
+    ngram: int = _OPTS["ngram"]
+    num_perm: int = _OPTS["num_perm"]
+    bands: int = _OPTS["bands"]
+    rows: int = _OPTS["rows"]
+    threshold: float = _OPTS["threshold"]
+    seed: int = _OPTS["seed"]
+    verify: bool = _OPTS["verify"] == "jaccard"
+    keep: KeepRule = _OPTS["keep"]
+    text_field: str | None = _OPTS["text_field"]
+    memory_budget: int = parse_size(_OPTS["memory_budget"]) or 0
+    workers: int = _OPTS["workers"]
+    executor: Executor = _OPTS["executor"]
     batch_size: int = 10_000
-    # fingerprint on worker threads (default) or spawned worker processes
-    pool: Literal["threads", "processes"] = "threads"
+    pool: Literal["threads", "processes"] = _OPTS["pool"]
     # shingles in >= this fraction of distinct texts (and >= boilerplate_min_docs of them) are
     # shared boilerplate, left out of signatures; 0 turns it off
-    boilerplate: float = 0.01
+    boilerplate: float = _OPTS["boilerplate"]
     boilerplate_min_docs: int = 20
     # 5,000 sampled texts: a shingle in 1% of all texts is seen ~50 +- 7 times
     boilerplate_sample: int = 5_000
@@ -155,30 +154,11 @@ class DedupConfig:
     family_preamble: float = 0.5
 
     def problems(self) -> list[str]:
-        """Every invalid setting at once (recipe validation and the command share this)."""
-        out = []
-        if self.by not in ("problem", "trace"):
-            out.append(f"by: expected problem | trace, found {self.by!r}")
-        if self.method not in ("exact", "minhash"):
-            out.append(f"method: expected exact | minhash, found {self.method!r}")
-        if self.keep not in ("most_correct", "smallest_id"):
-            out.append(f"keep: expected most_correct | smallest_id, found {self.keep!r}")
-        if self.executor not in ("local", "ray"):
-            out.append(f"executor: expected local | ray, found {self.executor!r}")
-        if not (isinstance(self.ngram, int) and self.ngram >= 1):
-            out.append(f"ngram: expected an integer >= 1, found {self.ngram!r}")
-        if not (isinstance(self.num_perm, int) and 2 <= self.num_perm <= 1024):
-            out.append(f"num_perm: expected an integer in 2..1024, found {self.num_perm!r}")
-        if not (0.0 < float(self.threshold) < 1.0):
-            out.append(f"threshold: expected a number in (0, 1), found {self.threshold!r}")
-        if (self.bands or self.rows) and not (self.bands > 0 and self.rows > 0 and self.bands * self.rows <= self.num_perm):
-            out.append(f"bands x rows: expected both > 0 with bands*rows <= num_perm ({self.num_perm}), found {self.bands} x {self.rows}")
-        if self.memory_budget < (64 << 20):
-            out.append(f"memory_budget: expected at least 64MB, found {self.memory_budget} bytes")
-        if not (0.0 <= float(self.boilerplate) < 1.0):
-            out.append(f"boilerplate: expected a fraction in [0, 1), found {self.boilerplate!r}")
-        if self.pool not in ("threads", "processes"):
-            out.append(f"pool: expected threads | processes, found {self.pool!r}")
+        """Every invalid setting at once (run_dedup's check; the user-facing ones by DedupOptions' rules)."""
+        values = {k: getattr(self, k) for k in _SHARED} | {"input": "-", "out": "-"}
+        values["verify"] = {True: "jaccard", False: "none"}.get(self.verify, self.verify)
+        values["memory_budget"] = f"{self.memory_budget}B" if isinstance(self.memory_budget, int) else self.memory_budget
+        out = check_all(DedupOptions, values)
         if self.family not in ("answer+question", "answer", "none"):
             out.append(f"family: expected answer+question | answer | none, found {self.family!r}")
         if not (0.0 <= float(self.family_preamble) <= 1.0):

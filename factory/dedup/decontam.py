@@ -68,6 +68,7 @@ from factory.filters.textnorm import (
 )
 from factory.io.dataset import DatasetWriter, check_folder, iter_batches, shard_paths
 from factory.schemas.errors import DatasetError, InputError
+from factory.schemas.options import check_all, defaults
 
 Action = Literal["drop", "flag"]
 BENCHMARK_DIR = DATA_DIR / "benchmarks"
@@ -94,40 +95,36 @@ EXTRA_FIELDS = [
 ]
 
 
+# the user-facing settings are declared once, in DecontamOptions: DecontamConfig takes their
+# defaults and checks from there (lists as tuples; the built-ins without "none")
+_OPTS = defaults(DecontamOptions)
+_SHARED = ("ngram", "common_items", "min_matches", "min_content_words", "min_overlap", "action", "executor")
+
+
 @dataclass(frozen=True)
 class DecontamConfig:
-    ngram: int = 8
-    common_items: int = 3
-    min_matches: int = 2
+    ngram: int = _OPTS["ngram"]
+    common_items: int = _OPTS["common_items"]
+    min_matches: int = _OPTS["min_matches"]
+    # an item of fewer words than n is matched by its whole normalised text (at least this many words)
     short_min_words: int = 4
-    min_content_words: int = 3
-    min_overlap: float = 0.2
-    action: Action = "drop"
-    fields: tuple[str, ...] = ("problem",)
-    builtin: tuple[str, ...] = tuple(BUILTIN)
+    min_content_words: int = _OPTS["min_content_words"]
+    min_overlap: float = _OPTS["min_overlap"]
+    action: Action = _OPTS["action"]
+    fields: tuple[str, ...] = tuple(_OPTS["fields"])
+    builtin: tuple[str, ...] = tuple(b for b in _OPTS["builtin"] if b != "none")
     batch_size: int = 10_000
     # local: this process; ray: rows matched and written on Ray workers (the driver reads no rows)
-    executor: Literal["local", "ray"] = "local"
+    executor: Literal["local", "ray"] = _OPTS["executor"]
 
     def problems(self) -> list[str]:
-        out = []
-        if not (isinstance(self.ngram, int) and self.ngram >= 2):
-            out.append(f"ngram: expected an integer >= 2, found {self.ngram!r}")
-        if not (isinstance(self.common_items, int) and self.common_items >= 2):
-            out.append(f"common_items: expected an integer >= 2, found {self.common_items!r}")
-        if not (isinstance(self.min_overlap, (int, float)) and 0.0 <= self.min_overlap <= 1.0):
-            out.append(f"min_overlap: expected a number in [0, 1], found {self.min_overlap!r}")
-        if not (isinstance(self.min_matches, int) and self.min_matches >= 1):
-            out.append(f"min_matches: expected an integer >= 1, found {self.min_matches!r}")
-        if self.action not in ("drop", "flag"):
-            out.append(f"action: expected drop | flag, found {self.action!r}")
+        values = {k: getattr(self, k) for k in _SHARED} | {"input": "-", "out": "-"}
+        out = check_all(DecontamOptions, values)
         unknown = [b for b in self.builtin if b not in BUILTIN]
         if unknown:
             out.append(f"benchmarks: unknown built-in {unknown}; expected names from {sorted(BUILTIN)}")
         if not self.fields:
             out.append("fields: expected at least one text column")
-        if self.executor not in ("local", "ray"):
-            out.append(f"executor: expected local | ray, found {self.executor!r}")
         return out
 
 

@@ -10,8 +10,10 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 from factory.schemas.options import opt
+from factory.schemas.sizes import parse_size
 
 _PERF = "Performance"
+MIN_MEMORY_BUDGET = 64 * 10**6  # 64MB
 
 
 @dataclass(kw_only=True)
@@ -34,7 +36,7 @@ class DedupOptions:
     keep: Literal["most_correct", "smallest_id"] = opt("most_correct", help="Which member of a cluster stays: most verified-correct traces (ties: smallest id), or smallest id.")
     boilerplate: float = opt(0.01, help="Shingles in at least this fraction of distinct texts (a shared header) are left out of signatures; 0 = off.", ge=0, lt=1)
     text_field: str | None = opt(None, help="Column holding the text (default: problem, or reasoning with --by trace).")
-    memory_budget: str = opt("2GB", help="Memory budget; LSH buckets and output partitions spill to disk beyond it.", identity=False, panel=_PERF)
+    memory_budget: str = opt("2GB", help="Memory budget (e.g. 2GB, 512MiB); LSH buckets and output partitions spill to disk beyond it.", identity=False, panel=_PERF)
     workers: int = opt(0, help="Fingerprint workers (0 = all cores).", ge=0, identity=False, panel=_PERF)
     pool: Literal["threads", "processes"] = opt("threads", help="Fingerprint workers: threads (no start-up cost) or spawned processes.", identity=False, panel=_PERF)
     executor: Literal["local", "ray"] = opt("local", help="local: this machine's cores; ray: Ray Data map_batches + groupby shuffle.", identity=False, panel=_PERF)
@@ -46,7 +48,7 @@ class DedupOptions:
         size = parse_size(self.memory_budget)
         if size is None:
             out.append(("memory_budget", f"expected a size like 2GB or 512MB, found {self.memory_budget!r}"))
-        elif size < (64 << 20):
+        elif size < MIN_MEMORY_BUDGET:
             out.append(("memory_budget", f"expected at least 64MB, found {self.memory_budget!r}"))
         return out
 
@@ -83,17 +85,3 @@ class DecontamOptions:
             if not sep or not name or not rest:
                 out.append(("benchmarks", f"expected NAME=PATH[:COLUMN], found {b!r}"))
         return out
-
-
-def parse_size(text: str | int) -> int | None:
-    """'2GB', '512MB', '1.5G', 1000000 -> bytes (powers of 1024); None when unreadable."""
-    import re
-
-    if isinstance(text, int) and not isinstance(text, bool):
-        return text
-    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kmgt]?)(i?b)?\s*", str(text).lower())
-    if not m:
-        return None
-    scale = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}[m.group(2)]
-    return int(float(m.group(1)) * scale)
-

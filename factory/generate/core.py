@@ -42,6 +42,7 @@ from factory.generate.teachers.base import (
     Completion,
     Request,
     sample_seed,
+    sampling_of,
 )
 from factory.io.dataset import (
     MANIFEST,
@@ -427,7 +428,7 @@ def _generate_into(opts: GenerateOptions, prompt, problems, rendered, prefill, o
                     step = teacher.chunk_requests or len(work) or 1
                     for start in range(0, len(work), step):
                         chunk = work[start : start + step]
-                        teacher.generate(chunk, opts.sampling(),
+                        teacher.generate(chunk, sampling_of(opts),
                                          on_result=lambda i, j, c, chunk=chunk: on_completion(chunk[i], j, c, teacher.name))
                     gpus = teacher.gpus
                     if hasattr(teacher, "stats_dict"):
@@ -617,7 +618,7 @@ def _regenerate(opts: GenerateOptions, prompt, *, log, progress, command) -> dic
                         guard.add(trace_row(prob, rendered, chunk[i], j, c, teacher=teacher.name, backend=opts.backend,
                                             opts=opts, prompt_label=prompt.name, sampling_extra=extra), c)
 
-                    teacher.generate(chunk, opts.sampling(), on_result=cb)
+                    teacher.generate(chunk, sampling_of(opts), on_result=cb)
                 gpus = teacher.gpus
             finally:
                 teacher.close()

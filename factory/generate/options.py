@@ -112,12 +112,6 @@ class GenerateOptions:
         if problems:
             raise OptionsError(problems, what="invalid generate options")
 
-    def sampling(self):
-        from factory.generate.teachers.base import SamplingConfig
-
-        return SamplingConfig(temperature=self.temperature, top_p=self.top_p, max_tokens=self.budget, n=self.n,
-                              top_k=self.top_k, seed=self.seed)
-
     @property
     def budget(self) -> int:
         """The completion budget in tokens (max_tokens, or the default the run derived)."""

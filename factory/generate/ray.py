@@ -18,7 +18,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from factory.generate.teachers.base import Completion, Request
+from factory.generate.teachers.base import Completion, Request, sampling_of
 
 
 class TeacherReplica:
@@ -30,7 +30,7 @@ class TeacherReplica:
 
         self.opts = GenerateOptions(**spec)
         self.teacher = make_teacher(self.opts)
-        self.sampling = self.opts.sampling()
+        self.sampling = sampling_of(self.opts)
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
         reqs = [Request(**json.loads(s)) for s in batch["request"]]

@@ -176,9 +176,9 @@ def _teachers(f: Facts) -> str:
         rows.append([f"`{t.name}`", ", ".join(t.backends), f"{t.generated:,}", tok, _hours(t.gpu_hours), _money(t.cost, t.cost_partial),
                      _n(t.accepted), _hours(t.per_accepted(t.gpu_hours)) if t.accepted else "–",
                      _money(t.per_accepted(t.cost)) if t.accepted and t.cost is not None else ("–" if not t.accepted else "not recorded")])
-    text = [head, "", f"Read from the trace rows (`teacher`, `backend`, `sampling`, `system_prompt`) of the folders generate wrote, "
-            f"and generate's manifest (`run`: GPU-hours, cost). A row of this set counts for the teacher of its last trace "
-            f"(the one whose answer ends it).", "",
+    text = [head, "", "Read from the trace rows (`teacher`, `backend`, `sampling`, `system_prompt`) of the folders generate wrote, "
+            "and generate's manifest (`run`: GPU-hours, cost). A row of this set counts for the teacher of its last trace "
+            "(the one whose answer ends it).", "",
             _table(["teacher", "backend", f"traces {f.teachers[0].generated_label}", "tokens generated", "GPU-hours", "cost (USD)",
                     accepted, "GPU-hours per accepted sample", "cost per accepted sample"], rows)]
     notes = []

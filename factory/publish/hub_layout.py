@@ -28,11 +28,10 @@ import pyarrow.parquet as pq
 from factory.io.dataset import atomic_write_text, iter_batches
 from factory.publish.splits import Split, find_splits
 from factory.schemas.errors import DatasetError, InputError
+from factory.schemas.sizes import parse_size as read_size
 
 README = "README.md"
 DEFAULT_MAX_SHARD = "500MB"
-
-_UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12, "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
 
 # Hub license identifiers for the licenses our sources carry (anything else -> "other")
 _HUB_LICENSES = {
@@ -44,17 +43,10 @@ _HUB_LICENSES = {
 
 
 def parse_size(text: str | int) -> int:
-    """`500MB` -> 500_000_000, `1GiB` -> 1_073_741_824, `2048` -> 2048 (bytes)."""
-    if isinstance(text, int):
-        n = text
-    else:
-        m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*", str(text))
-        unit = m.group(2).upper() if m else None
-        if not m or unit not in _UNITS:
-            raise InputError(
-                f"--max-shard-size: expected a size like 500MB, 1GB, 256MiB or a byte count, found {text!r}"
-            )
-        n = int(float(m.group(1)) * _UNITS[unit])
+    """`500MB` -> 500_000_000, `1GiB` -> 1_073_741_824, `2048` -> 2048 (bytes; factory.schemas.sizes)."""
+    n = read_size(text)
+    if n is None:
+        raise InputError(f"--max-shard-size: expected a size like 500MB, 1GB, 256MiB or a byte count, found {text!r}")
     if n < 1024:
         raise InputError(f"--max-shard-size: expected at least 1KiB, found {n} bytes")
     return n

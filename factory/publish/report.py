@@ -121,7 +121,6 @@ def plot_lineage(f: Facts) -> str | None:
     lin = f.lineage
     if lin.nodes[lin.top].kind != "stage" or len(lin.nodes) < 2:
         return None
-    from factory.publish.card import describe
 
     plt = _plt()
     pos, n_layers, width = dag_layout(f)

@@ -17,7 +17,6 @@ Exercise: `factory train --data DIR --student MODEL --out DIR` (preflight runs f
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from factory.data import DATA_DIR

@@ -13,10 +13,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from factory.generate.options import DEFAULT_MAX_TOKENS, GenerateOptions
 from factory.schemas.errors import FactoryError
+from factory.schemas.options import defaults
 
 Backend = Literal["transformers", "vllm", "openai", "replay"]
 BACKENDS: tuple[str, ...] = ("transformers", "vllm", "openai", "replay")
+
+
+_OPTS = defaults(GenerateOptions)
 
 
 class TeacherError(FactoryError):
@@ -27,12 +32,19 @@ class TeacherError(FactoryError):
 class SamplingConfig:
     """Sampling parameters shared by every request of a run (top_k None = disabled)."""
 
-    temperature: float = 0.6
-    top_p: float = 0.95
-    max_tokens: int = 32768
-    n: int = 4
-    top_k: int | None = None
-    seed: int | None = 0
+    # defaults from GenerateOptions, the one declaration of these settings
+    temperature: float = _OPTS["temperature"]
+    top_p: float = _OPTS["top_p"]
+    max_tokens: int = DEFAULT_MAX_TOKENS
+    n: int = _OPTS["n"]
+    top_k: int | None = _OPTS["top_k"]
+    seed: int | None = _OPTS["seed"]
+
+
+def sampling_of(opts: GenerateOptions) -> SamplingConfig:
+    """A run's sampling settings (its token budget: --max-tokens or the one the run derived)."""
+    return SamplingConfig(temperature=opts.temperature, top_p=opts.top_p, max_tokens=opts.budget, n=opts.n,
+                          top_k=opts.top_k, seed=opts.seed)
 
 
 @dataclass
