@@ -428,12 +428,33 @@ class MixRows:
             offsets.append(len(roles))
         mtype = SFT_SCHEMA.field("messages").type
         messages = pa.ListArray.from_arrays(
-            pa.array(offsets, pa.int32()),
-            pa.StructArray.from_arrays([pa.array(roles, pa.string()), pa.array(contents, pa.string())],
+            _arrow(offsets, pa.int32()),
+            pa.StructArray.from_arrays([_arrow(roles, pa.string()), _arrow(contents, pa.string())],
                                        fields=list(mtype.value_type)))
-        arrays = {c: pa.array([self.cols[c][i] for i in idx], SFT_SCHEMA.field(c).type) for c in _ROW_COLS}
+        arrays = {c: _arrow([self.cols[c][i] for i in idx], SFT_SCHEMA.field(c).type) for c in _ROW_COLS}
         arrays["messages"] = messages
         return pa.Table.from_arrays([arrays[f.name] for f in SFT_SCHEMA], schema=SFT_SCHEMA)
+
+
+def _arrow(values: list[Any], type: Any):
+    """`pa.array(values, type)` for a list of str / int32 / list-of-str, built by polars: pa.array on a
+    Python list imports pandas to ask whether the list is a pandas object (0.3-0.5 s once per
+    process, an eighth of curating 1M traces), polars does not."""
+    import polars as pl
+    import pyarrow as pa
+
+    if type == pa.list_(pa.string()) and all(v is not None for v in values):
+        # flat values + offsets (polars converts a list of lists ~100x slower than a list of str)
+        offsets = [0]
+        flat: list[Any] = []
+        for v in values:
+            flat.extend(v)
+            offsets.append(len(flat))
+        return pa.ListArray.from_arrays(_arrow(offsets, pa.int32()), _arrow(flat, pa.string()))
+    dtype = {pa.string(): pl.String, pa.int32(): pl.Int32}.get(type)
+    if dtype is None:
+        return pa.array(values, type)
+    return pl.Series(values, dtype=dtype).to_arrow(compat_level=pl.CompatLevel.oldest()).cast(type)
 
 
 def _pairs_id(msgs: tuple[tuple[str, str], ...], kind: str) -> str:
