@@ -55,6 +55,7 @@ from factory.ingest.presets import (
     split_think,
 )
 from factory.ingest.readers import LineBatch, RowError, TableBatch
+from factory.ingest.split_cols import PY_WHITESPACE, SplitCols, split_skyt1_column
 from factory.ingest.report import (
     PROBLEM_ONLY_META,
     RESERVED_META,
@@ -76,9 +77,6 @@ class Fallback(Exception):
 _SEP = "\x1f"
 _NONE = "\x00"
 _EXACT_INT = 2**53  # a JSON integer above this read into a float column has lost digits
-# what str.strip() strips: every code point whose str.isspace() is true (tested against Python)
-PY_WHITESPACE = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007"
-                 "\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
 # the same characters as an RE2 class
 _PY_WS_CLASS = r"[\t\n\x0b\x0c\r\x1c-\x1f \x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}]"
 MAX_DEPTH = 512  # JSON nesting the batch path hands to Arrow (see _too_deep)
@@ -563,7 +561,7 @@ def _qwen_eval_trace_cols(c: Cols, part: Part, splitter: Callable[[str], Split])
             raise Fallback("null sample")
         lengths = pc.list_value_length(code).to_pylist()
         flat = pa.chunked_array([ch.flatten() for ch in code.chunks], type=pa.string())
-        texts = flat.to_pylist()
+        texts = None  # Python strings only where a splitter needs them
     else:
         samples = code.to_pylist()
         samples = [[s] if type(s) is str else s for s in samples]  # a single string is a list of one
@@ -596,8 +594,23 @@ def _qwen_eval_trace_cols(c: Cols, part: Part, splitter: Callable[[str], Split])
         # required, so never empty: the row path's `prompt or problem` never applies
         "prompt": by_rows(prompt, rows),
         "completion": flat if flat is not None else texts,
-        "split": [(splitter(t), None) for t in texts], "meta": metas,
+        "split": split_column(flat if texts is None else texts, splitter), "meta": metas,
     }
+
+
+def split_column(texts: Any, splitter: Callable[[str], Split]) -> SplitCols:
+    """The splitter over a column of completions: Sky-T1 tags by Arrow over an Arrow column
+    (`factory.ingest.split_cols`), otherwise the splitter per Python string."""
+    if splitter is split_skyt1 and isinstance(texts, (pa.Array, pa.ChunkedArray)):
+        return split_skyt1_column(texts)
+    return _split_list([(splitter(t), None) for t in py(texts)])
+
+
+def _split_list(splits: list[tuple[Split, str | None]]) -> SplitCols:
+    """(Split, finish_reason given by the input or None) per row, as columns."""
+    return SplitCols(reasoning=[s.reasoning for s, _ in splits], answer=[s.answer for s, _ in splits],  # type: ignore[arg-type]
+                     finished=[bool(s.reasoning_finished) for s, _ in splits],
+                     finish_reason=[fr or s.finish_reason for s, fr in splits], form=[s.form for s, _ in splits])
 
 
 def skyt1_trace_cols(c: Cols, part: Part) -> Part:
@@ -628,8 +641,8 @@ def think_trace_cols(c: Cols, part: Part) -> Part:
         "system_prompt": [s or None for s in system],
         "prompt": [p or q for p, q in zip(prompt, problems)],
         "completion": texts,
-        "split": [(split_think(t, reasoning_field=rf), None if finish is None else finish[r])  # type: ignore[arg-type]
-                  for r, (t, rf) in enumerate(zip(text_list, reasoning))],
+        "split": _split_list([(split_think(t, reasoning_field=rf), None if finish is None else finish[r])  # type: ignore[arg-type]
+                              for r, (t, rf) in enumerate(zip(text_list, reasoning))]),
         "meta": [{"label_correct": x} if isinstance(x, bool) else {} for x in correct],
     }
 
@@ -758,15 +771,15 @@ def prepare_cols(batch: LineBatch | TableBatch, preset: Preset, kind: str, const
     extras = c.extras(part["meta"], ignored_columns(preset, "trace"), consts.extra_columns)
     rows = t["row"]
     teachers = [consts.teacher or x or "unknown" for x in t["teacher"]]
-    splits = t["split"]
-    finish_reasons = [fr or s.finish_reason for s, fr in splits]
+    splits: SplitCols = t["split"]
+    finish_reasons = splits.finish_reason
     if any(f not in FINISH_REASONS for f in finish_reasons):
         raise Fallback("finish_reason")
     source_ids = py(part["source_id"])
     metas = []
-    for r, s, m in zip(rows, splits, t["meta"]):
+    for r, form, m in zip(rows, splits.form, t["meta"]):
         tm = {k: v for k, v in part["meta"][r].items() if k not in PROBLEM_ONLY_META}
-        tm["format"] = s[0].form
+        tm["format"] = form
         tm.update(m)
         if source_ids[r] is not None:
             tm.setdefault("source_id", source_ids[r])
@@ -790,8 +803,8 @@ def prepare_cols(batch: LineBatch | TableBatch, preset: Preset, kind: str, const
     cols = {
         "id": ids, "problem_id": tpids, "sample_index": [max(i, 0) for i in indexes], "teacher": teachers,
         "backend": Same("replay", m), "sampling": Same(None, m), "system_prompt": t["system_prompt"], "prompt": t["prompt"],
-        "completion": completions, "reasoning": [s.reasoning for s, _ in splits],
-        "reasoning_finished": [bool(s.reasoning_finished) for s, _ in splits], "answer": [s.answer for s, _ in splits],
+        "completion": completions, "reasoning": splits.reasoning,
+        "reasoning_finished": splits.finished, "answer": splits.answer,
         "finish_reason": finish_reasons, "prompt_tokens": Same(None, m), "completion_tokens": Same(None, m),
         "domain": by_rows(domains, rows), "source": by_rows(source, rows), "problem": by_rows(part["problem"], rows),
         "reference_answer": by_rows(part["reference_answer"], rows), "tests": Same(None, m),

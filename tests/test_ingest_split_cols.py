@@ -1,0 +1,43 @@
+"""The column splitter of Sky-T1 completions gives what `split_skyt1` gives, row for row."""
+
+from __future__ import annotations
+
+import itertools
+import random
+
+import pyarrow as pa
+
+from factory.ingest.presets import BOS, BOT, EOS, EOT, split_skyt1
+from factory.ingest.split_cols import split_skyt1_column
+
+PIECES = [BOT, EOT, BOS, EOS, "think", " ", "\n", "\u3000", "é x", "", "\\boxed{1}", "\x85", "a\u2003"]
+
+
+def _cases() -> list[str]:
+    cases = ["", " ", "just text", "  \u2028 ", BOT, EOT, BOS, EOS,
+             f"{BOT}think{EOT}{BOS}sol{EOS}", f"{BOT}think{EOT}{BOS}so", f"{BOT}thin", f"  {BOT} t {EOT}  ",
+             f"{EOT}x{BOT}y{EOT}z", f"{BOS}a{BOT}b{EOT}c{BOS}d{EOS}", f"{EOS}{BOS}x{EOS}", f"{BOT}{BOT}{EOT}{EOT}",
+             f"pre {BOT} t {BOS} s {EOS} post", f"{BOT}t{EOT}{EOS}{BOS}s{EOS}", f"{BOT}t{EOT} mid {BOS}\u3000{EOS}"]
+    cases += ["".join(p) for p in itertools.product([BOT, EOT, BOS, EOS, " x "], repeat=3)]
+    rng = random.Random(7)
+    cases += ["".join(rng.choice(PIECES) for _ in range(rng.randrange(0, 9))) for _ in range(3000)]
+    return cases
+
+
+def test_column_split_matches_split_skyt1_on_every_case():
+    cases = _cases()
+    got = split_skyt1_column(pa.chunked_array([pa.array(cases[:100]), pa.array(cases[100:])]))
+    reasoning, answer = got.reasoning.to_pylist(), got.answer.to_pylist()
+    for i, text in enumerate(cases):
+        want = split_skyt1(text)
+        assert (reasoning[i], answer[i], got.finished[i], got.finish_reason[i], got.form[i]) == \
+            (want.reasoning, want.answer, want.reasoning_finished, want.finish_reason, want.form), repr(text)
+    assert got.reasoning.type == pa.string() and got.answer.type == pa.string()
+
+
+def test_column_split_of_a_sliced_array():
+    cases = _cases()[:500]
+    arr = pa.array(["pad"] * 3 + cases).slice(3)
+    got = split_skyt1_column(arr)
+    assert got.reasoning.to_pylist() == [split_skyt1(t).reasoning for t in cases]
+    assert got.answer.to_pylist() == [split_skyt1(t).answer for t in cases]
