@@ -188,6 +188,17 @@ def test_nesting_guard():
     assert ingest_fast._too_deep(b'{"a": ' + b'{"b": ' * 600 + b"1" + b"}" * 601 + b"\n", 1)
     # depth is counted per line: many lines each a little deep are fine
     assert not ingest_fast._too_deep((b'{"a": ' + b"[" * 100 + b"]" * 100 + b"}\n") * 300, 300)
+    # a line with more openers than MAX_DEPTH, all closed again (LaTeX in a trace), is followed
+    # bracket by bracket and found shallow; a deep first line, or last line without a newline, is found
+    busy = b'{"t": "' + b"\\frac{1}{2} " * 700 + b'"}\n'
+    assert not ingest_fast._too_deep(flat + busy + flat, 4001)
+    assert ingest_fast._too_deep(deep + flat, 2001)
+    assert ingest_fast._too_deep(flat + deep[:-1], 2001)
+    assert not ingest_fast._too_deep(flat + busy[:-1], 2001)
+    # the scratch buffer is reused whatever the batch sizes (a small batch after a large one)
+    assert not ingest_fast._too_deep(b'{"x": 1}\n', 1)
+    big = flat * 250 + deep  # 18 MB: past the reusable scratch's size
+    assert len(big) > ingest_readers._SCRATCH_MAX and ingest_fast._too_deep(big, 500_001)
 
 
 def test_blank_text_check_equals_str_strip():

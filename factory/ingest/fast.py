@@ -54,7 +54,7 @@ from factory.ingest.presets import (
     split_skyt1,
     split_think,
 )
-from factory.ingest.readers import LineBatch, RowError, TableBatch
+from factory.ingest.readers import LineBatch, RowError, TableBatch, scratch
 from factory.ingest.split_cols import PY_WHITESPACE, SplitCols, split_skyt1_column
 from factory.ingest.report import (
     PROBLEM_ONLY_META,
@@ -151,18 +151,28 @@ def _too_deep(data: bytes, n_lines: int) -> bool:
     too, so this errs towards the row path, never the other way."""
     import numpy as np
 
-    a = np.frombuffer(data, dtype=np.uint8)  # two vectorised counts (~2 ms for 4 MB) settle most batches
-    if int(np.count_nonzero(a == 0x5B)) + int(np.count_nonzero(a == 0x7B)) - n_lines < MAX_DEPTH:  # every line opens one object
+    a = np.frombuffer(data, dtype=np.uint8)
+    m = scratch(len(a))
+    # "[" (0x5B) and "{" (0x7B) are the only bytes that OR 0x20 turns into 0x7B: one pass for both
+    np.bitwise_or(a, 0x20, out=m)
+    opener = np.equal(m, 0x7B, out=m.view(np.bool_))
+    if int(np.count_nonzero(opener)) - n_lines < MAX_DEPTH:  # every line opens one object: most batches stop here
         return False
-    # else only brackets and newlines matter: a few % of the bytes even of LaTeX-heavy traces
-    r = np.frombuffer(data.translate(None, _NOT_BRACKET), dtype=np.uint8)
-    step = (r == 0x5B).view(np.int8) + (r == 0x7B).view(np.int8)
-    step -= (r == 0x5D).view(np.int8) + (r == 0x7D).view(np.int8)
-    depth = np.cumsum(step, dtype=np.int32)
-    starts = np.flatnonzero(r == 0x0A) + 1
-    starts = np.concatenate(([0], starts[starts < len(r)])).astype(np.intp)
-    base = np.concatenate(([0], depth[starts[1:] - 1]))  # the running depth before each line
-    return bool((np.maximum.reduceat(depth, starts) - base).max() > MAX_DEPTH)
+    # a line cannot nest deeper than it has openers, so only lines with more than MAX_DEPTH of
+    # them (LaTeX-heavy traces: a few per batch) are followed bracket by bracket
+    opens = np.flatnonzero(opener)
+    ends = np.flatnonzero(np.equal(a, 0x0A, out=m.view(np.bool_)))
+    if not len(ends) or ends[-1] != len(a) - 1:
+        ends = np.append(ends, len(a))  # the last line has no newline
+    per_line = np.diff(np.searchsorted(opens, ends), prepend=0)
+    for i in np.flatnonzero(per_line > MAX_DEPTH).tolist():
+        start = int(ends[i - 1]) + 1 if i else 0
+        r = np.frombuffer(data[start:int(ends[i])].translate(None, _NOT_BRACKET), dtype=np.uint8)
+        step = (r == 0x5B).view(np.int8) + (r == 0x7B).view(np.int8)
+        step -= (r == 0x5D).view(np.int8) + (r == 0x7D).view(np.int8)
+        if int(np.cumsum(step, dtype=np.int32).max()) > MAX_DEPTH:
+            return True
+    return False
 
 
 def parse(batch: LineBatch | TableBatch) -> pa.Table:

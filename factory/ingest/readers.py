@@ -19,6 +19,7 @@ import csv
 import gzip
 import json
 import os
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
@@ -248,6 +249,23 @@ def _read_jsonl(path: str) -> Iterator[RawRow | RowError]:
         yield from batch.items()
 
 
+_SCRATCH = threading.local()  # one byte buffer per preparing thread, reused batch after batch
+_SCRATCH_MAX = 16 << 20  # a batch past this (one very long line) gets a buffer of its own
+
+
+def scratch(n: int) -> Any:
+    """n bytes of this thread's scratch (a fresh buffer per batch page-faults its way in:
+    measured 30-40% of the vectorised checks below on 4 MB batches)."""
+    import numpy as np
+
+    if n > _SCRATCH_MAX:
+        return np.empty(n, dtype=np.uint8)
+    buf = getattr(_SCRATCH, "buf", None)
+    if buf is None or len(buf) < n:
+        buf = _SCRATCH.buf = np.empty(max(n, 8 << 20), dtype=np.uint8)
+    return buf[:n]
+
+
 JSONL_BATCH_BYTES = 4 << 20  # bytes read per batch: ~7k short rows or ~500 long traces (memory: a few batches in flight)
 
 
@@ -284,7 +302,7 @@ class LineBatch:
         import numpy as np
 
         a = np.frombuffer(self.data, dtype=np.uint8)
-        nl = np.flatnonzero(a == 0x0A)
+        nl = np.flatnonzero(np.equal(a, 0x0A, out=scratch(len(a)).view(np.bool_)))
         self._newlines = len(nl)
         after = nl[nl + 1 < len(a)] + 1  # the first byte of every line but the first
         # a newline followed by anything but "{" (the file's final newline is followed by nothing)
