@@ -267,7 +267,7 @@ def test_scan_rule_matches_split_trace_on_real_and_edge_rows():
     (Python). They must agree on every row, or a chosen trace could not be rendered."""
     import polars as pl
 
-    from factory.curate.sft import split_trace, trace_facts, trace_facts_exprs
+    from factory.curate.sft import split_trace, trace_facts, trace_facts_exprs, trace_facts_staged
 
     rows = [(r["completion"], r["reasoning"], r["answer"]) for w in ("skyt1", "qwen", "bo8") for r in trace_rows(w)]
     rows += [(r["completion"], r["reasoning"], r["answer"]) for r in code_trace_rows()]
@@ -285,6 +285,8 @@ def test_scan_rule_matches_split_trace_on_real_and_edge_rows():
     e = trace_facts_exprs()
     got = df.select(*(e[k].alias(k) for k in ("has_final", "est_tokens", "reasoning_tokens", "solution_tokens",
                                                "needs_completion")))
+    parts, staged = trace_facts_staged()  # the scan's two-step form gives the same facts
+    assert df.lazy().with_columns(parts).select(*(staged[k].alias(k) for k in got.columns)).collect().equals(got)
     mismatches = []
     for (c, r, a), *facts, n in zip(rows, *(got[k] for k in got.columns)):
         expect_final = split_trace(c or "", r, a)[1] is not None

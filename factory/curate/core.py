@@ -22,10 +22,12 @@ Exercise: `factory curate --recipe journey --traces DIR --out OUT`.
 
 from __future__ import annotations
 
+import gc
 import json
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +43,7 @@ from factory.curate.sft import (
     seeded_hashes,
     split_trace,
     trace_facts,
-    trace_facts_exprs,
+    trace_facts_staged,
 )
 from factory.io.dataset import (
     DatasetWriter,
@@ -59,7 +61,7 @@ META_COLS = ["id", "problem_id", "teacher", "domain", "source", "level", "diffic
 # low-cardinality columns held as categoricals: at 1M traces a string column costs ~25 MB, a
 # categorical ~4 MB (u32 codes)
 CATEGORICAL = ("teacher", "domain", "source", "difficulty", "finish_reason")
-# what the scan derives from a trace's text (factory.curate.sft.trace_facts_exprs)
+# what the scan derives from a trace's text (factory.curate.sft.trace_facts_staged)
 FACTS = ("has_final", "est_tokens", "reasoning_tokens", "solution_tokens")
 SYSTEM_ALIASES = {"@sky-t1": SKY_T1_SYSTEM_PROMPT}
 DEFAULT_PASS_BINS = [
@@ -119,7 +121,7 @@ def scan_traces(sources: list[dict[str, Any]], cfg: dict[str, Any]) -> tuple[pl.
     """Stream every trace folder; return the small metadata frame (one row per trace).
 
     One polars streaming query per folder: the text columns are read morsel by morsel and only
-    reduced to `has_final`/`est_tokens` (`factory.curate.sft.trace_facts_exprs`), so no Python
+    reduced to `has_final`/`est_tokens` (`factory.curate.sft.trace_facts_staged`), so no Python
     string is built for 1M traces and memory holds the small columns only. The raw completion is
     read only when some trace has neither a thought nor an answer (then only those rows are
     parsed, by the same rules in Python)."""
@@ -127,7 +129,7 @@ def scan_traces(sources: list[dict[str, Any]], cfg: dict[str, Any]) -> tuple[pl.
     count_mode = cfg["budget"]["count"]
     frames = []
     seen_cols: set[str] = set()
-    facts = trace_facts_exprs()
+    fact_parts, facts = trace_facts_staged()
     for si, s in enumerate(sources):
         if s["kind"] != "traces":
             continue
@@ -140,6 +142,7 @@ def scan_traces(sources: list[dict[str, Any]], cfg: dict[str, Any]) -> tuple[pl.
         for c in ("reasoning", "answer"):
             if c not in names:
                 lf = lf.with_columns(pl.lit(None, dtype=pl.String).alias(c))
+        lf = lf.with_columns(fact_parts)
         small = [c for c in dict.fromkeys(META_COLS + present_rule) if c in names]
         has_tests = pl.col("tests").is_not_null() if "tests" in names else pl.lit(False)
         # low-cardinality columns become categoricals inside the streaming query (chunk by chunk)
@@ -480,6 +483,18 @@ def iter_fetched(sources: list[dict[str, Any]], ids_by_src: dict[int, list[str]]
 # the curate run
 # ---------------------------------------------------------------------------------------------
 
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection inside the block (reference counting still frees memory)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 def reflection_writer(journey: dict[str, Any] | None):
     """The teacher reflection writer a recipe asks for (`curate.journey.reflection: teacher` with
     `reflection_teacher: {teacher, backend, preset|prompt, ...}`), or None. The teacher is built
@@ -714,103 +729,107 @@ def curate(
     for w in alloc["warnings"]:
         log(f"WARNING: {w}")
 
-    # fetch and render: shortcut rows are rendered shard by shard as the fetch streams them in,
-    # straight into column lists (MixRows): no dict per row, no row-wise Arrow conversion
-    o = cfg["output"]
-    system = SYSTEM_ALIASES.get(o.get("system_prompt"), o.get("system_prompt"))
-    empty_think = (cfg.get("non_reasoning") or {}).get("empty_think", True)
-    entries = selected.select("key", "kind", "difficulty", "repeat").rows()
-    ids_by_src: dict[int, list[str]] = {}
-    sft_by_src: dict[int, list[str]] = {}
-    wanted: dict[str, list[int]] = {}
-    for pos, (key, kind, _, _) in enumerate(entries):
-        if kind == "shortcut" and key in src_of:
-            if key not in wanted:
-                ids_by_src.setdefault(src_of[key], []).append(key)
-            wanted.setdefault(key, []).append(pos)
-        elif key in extra and "sft" in extra[key]:
-            si, rid = extra[key]["sft"]
-            sft_by_src.setdefault(si, []).append(rid)
-    mix = MixRows(len(entries))
-    user_col = "problem" if o["user"] == "problem" else "prompt"
-    found: set[str] = set()
+    # the render builds a few Python objects per mix row (tuples, lists, strings) that live to the
+    # end; none can form a cycle, yet the cyclic GC re-walks them all at each full collection
+    # (1M traces, 50K rows: render 1.3 -> 1.1 s, split and table 0.41 -> 0.34 s)
+    with gc_paused():
+        # fetch and render: shortcut rows are rendered shard by shard as the fetch streams them in,
+        # straight into column lists (MixRows): no dict per row, no row-wise Arrow conversion
+        o = cfg["output"]
+        system = SYSTEM_ALIASES.get(o.get("system_prompt"), o.get("system_prompt"))
+        empty_think = (cfg.get("non_reasoning") or {}).get("empty_think", True)
+        entries = selected.select("key", "kind", "difficulty", "repeat").rows()
+        ids_by_src: dict[int, list[str]] = {}
+        sft_by_src: dict[int, list[str]] = {}
+        wanted: dict[str, list[int]] = {}
+        for pos, (key, kind, _, _) in enumerate(entries):
+            if kind == "shortcut" and key in src_of:
+                if key not in wanted:
+                    ids_by_src.setdefault(src_of[key], []).append(key)
+                wanted.setdefault(key, []).append(pos)
+            elif key in extra and "sft" in extra[key]:
+                si, rid = extra[key]["sft"]
+                sft_by_src.setdefault(si, []).append(rid)
+        mix = MixRows(len(entries))
+        user_col = "problem" if o["user"] == "problem" else "prompt"
+        found: set[str] = set()
 
-    def shortcuts(t: dict[str, list[Any]]) -> None:
-        """Render one fetched batch of traces (column lists) into the mix rows that use them."""
-        comps = t.get("completion") or [None] * len(t["id"])
-        for k, tid in enumerate(t["id"]):
-            found.add(tid)
-            reasoning, answer = split_trace(comps[k] or "", t["reasoning"][k], t["answer"][k])
-            if answer is None:  # the scan's vectorised rule and split_trace disagree: a bug, never a silent drop
-                raise DatasetError(f"trace {tid}: the scan found a final answer that split_trace cannot find",
-                                   hint="report this trace; it can be excluded with --set budget.min_tokens=N")
-            assistant = render_assistant(reasoning, answer, fmt=fmt)
-            for pos in wanted[tid]:
-                _, _, diff, rep = entries[pos]
-                mix.put(pos, user=t[user_col][k], assistant=assistant, system=system, kind="shortcut",
-                        domain=t["domain"][k], source=t["source"][k], trace_ids=[tid], problem_id=t["problem_id"][k],
-                        language=t["language"][k], license=t["license"][k],
-                        meta={"teacher": t["teacher"][k], "difficulty": diff}, repeat=rep, difficulty=diff)
+        def shortcuts(t: dict[str, list[Any]]) -> None:
+            """Render one fetched batch of traces (column lists) into the mix rows that use them."""
+            comps = t.get("completion") or [None] * len(t["id"])
+            for k, tid in enumerate(t["id"]):
+                found.add(tid)
+                reasoning, answer = split_trace(comps[k] or "", t["reasoning"][k], t["answer"][k])
+                if answer is None:  # the scan's vectorised rule and split_trace disagree: a bug, never a silent drop
+                    raise DatasetError(f"trace {tid}: the scan found a final answer that split_trace cannot find",
+                                       hint="report this trace; it can be excluded with --set budget.min_tokens=N")
+                assistant = render_assistant(reasoning, answer, fmt=fmt)
+                for pos in wanted[tid]:
+                    _, _, diff, rep = entries[pos]
+                    mix.put(pos, user=t[user_col][k], assistant=assistant, system=system, kind="shortcut",
+                            domain=t["domain"][k], source=t["source"][k], trace_ids=[tid], problem_id=t["problem_id"][k],
+                            language=t["language"][k], license=t["license"][k],
+                            meta={"teacher": t["teacher"][k], "difficulty": diff}, repeat=rep, difficulty=diff)
 
-    # what rendering a shortcut reads: the raw completion only for rows without thought/answer
-    # (fetched below), the prompt only when the user turn is the prompt
-    render_cols = [c for c in TEXT_COLS if c not in ("completion", "system_prompt", "reference_answer")
-                   and (c != "prompt" or o["user"] == "prompt") and (c != "problem" or o["user"] == "problem")]
-    raw: dict[int, list[str]] = {}
-    for si, df in iter_fetched(sources, ids_by_src, render_cols):
-        blank = ~(pl.col("reasoning").str.contains(r"\S").fill_null(False) | pl.col("answer").str.contains(r"\S").fill_null(False))
-        only_raw = df.filter(blank)
-        if only_raw.height:  # only the raw completion holds these traces' text: read it for them alone
-            raw.setdefault(si, []).extend(only_raw["id"].to_list())
-            df = df.filter(~blank)
-        shortcuts({c: df[c].to_list() for c in df.columns})
-    if raw:
-        rows_raw = fetch(sources, raw, TEXT_COLS)
-        shortcuts({c: [r.get(c) for r in rows_raw.values()] for c in TEXT_COLS})
-    if len(found) != len(wanted):
-        missing = sorted(set(wanted) - found)[:3]
-        raise DatasetError(f"{len(wanted) - len(found)} chosen trace(s) vanished between the scan and the fetch "
-                           f"(e.g. {missing})", hint="an input folder changed during the run; re-run curate")
-    sft_rows = fetch(sources, sft_by_src, ["id", "messages", "trace_ids", "problem_id", "kind", "domain", "source",
-                                           "language", "license", "meta"])
-    for pos, (key, kind, diff, rep) in enumerate(entries):
-        if mix.msgs[pos] is not None:
-            continue
-        if kind == "journey":
-            d = extra[key]["draft"]
-            w, c = d.wrong, d.correct
-            row = make_row(user=c["problem"] if o["user"] == "problem" else c["prompt"], assistant=d.content,
-                           system=system, kind="journey", domain=c["domain"], source=c["source"],
-                           trace_ids=[w["id"], c["id"]], problem_id=d.problem_id, language=c["language"],
-                           license=c["license"], meta=journey_meta(d, diff=diff, cfg=cfg["journey"],
-                                                                   rewritten=rewrite is not None), repeat=rep)
-        elif "generated" in extra[key]:
-            g = extra[key]["generated"]
-            row = make_row(user=g["user"], assistant=render_assistant(g["reasoning"], g["answer"], fmt=fmt,
-                                                                      empty_think=empty_think),
-                           system=system, kind="non_reasoning", domain=g["domain"], source=g["source"], trace_ids=[],
-                           problem_id=None, language=g["language"], license=g["license"], meta=g["meta"], repeat=rep)
-            diff = _meta_field(row.get("meta"), "difficulty")
-        else:
-            si, rid = extra[key]["sft"]
-            row = dict(sft_rows[rid])
-            if rep:
-                row["id"] = f"{row['id']}_r{rep}"
-            row["kind"] = kind
-            diff = _meta_field(row.get("meta"), "difficulty")  # an SFT row keeps the label in its meta
-        mix.put_row(pos, row, difficulty=diff)
+        # what rendering a shortcut reads: the raw completion only for rows without thought/answer
+        # (fetched below), the prompt only when the user turn is the prompt
+        render_cols = [c for c in TEXT_COLS if c not in ("completion", "system_prompt", "reference_answer")
+                       and (c != "prompt" or o["user"] == "prompt") and (c != "problem" or o["user"] == "problem")]
+        raw: dict[int, list[str]] = {}
+        for si, df in iter_fetched(sources, ids_by_src, render_cols):
+            blank = ~(pl.col("reasoning").str.contains(r"\S").fill_null(False) | pl.col("answer").str.contains(r"\S").fill_null(False))
+            only_raw = df.filter(blank)
+            if only_raw.height:  # only the raw completion holds these traces' text: read it for them alone
+                raw.setdefault(si, []).extend(only_raw["id"].to_list())
+                df = df.filter(~blank)
+            shortcuts({c: df[c].to_list() for c in df.columns})
+        if raw:
+            rows_raw = fetch(sources, raw, TEXT_COLS)
+            shortcuts({c: [r.get(c) for r in rows_raw.values()] for c in TEXT_COLS})
+        if len(found) != len(wanted):
+            missing = sorted(set(wanted) - found)[:3]
+            raise DatasetError(f"{len(wanted) - len(found)} chosen trace(s) vanished between the scan and the fetch "
+                               f"(e.g. {missing})", hint="an input folder changed during the run; re-run curate")
+        sft_rows = fetch(sources, sft_by_src, ["id", "messages", "trace_ids", "problem_id", "kind", "domain", "source",
+                                               "language", "license", "meta"])
+        for pos, (key, kind, diff, rep) in enumerate(entries):
+            if mix.msgs[pos] is not None:
+                continue
+            if kind == "journey":
+                d = extra[key]["draft"]
+                w, c = d.wrong, d.correct
+                row = make_row(user=c["problem"] if o["user"] == "problem" else c["prompt"], assistant=d.content,
+                               system=system, kind="journey", domain=c["domain"], source=c["source"],
+                               trace_ids=[w["id"], c["id"]], problem_id=d.problem_id, language=c["language"],
+                               license=c["license"], meta=journey_meta(d, diff=diff, cfg=cfg["journey"],
+                                                                       rewritten=rewrite is not None), repeat=rep)
+            elif "generated" in extra[key]:
+                g = extra[key]["generated"]
+                row = make_row(user=g["user"], assistant=render_assistant(g["reasoning"], g["answer"], fmt=fmt,
+                                                                          empty_think=empty_think),
+                               system=system, kind="non_reasoning", domain=g["domain"], source=g["source"], trace_ids=[],
+                               problem_id=None, language=g["language"], license=g["license"], meta=g["meta"], repeat=rep)
+                diff = _meta_field(row.get("meta"), "difficulty")
+            else:
+                si, rid = extra[key]["sft"]
+                row = dict(sft_rows[rid])
+                if rep:
+                    row["id"] = f"{row['id']}_r{rep}"
+                row["kind"] = kind
+                diff = _meta_field(row.get("meta"), "difficulty")  # an SFT row keeps the label in its meta
+            mix.put_row(pos, row, difficulty=diff)
 
-    train, val = mix.split(fraction=o["validation_fraction"], seed=seed)
-    report = {
-        "funnel": funnel, "journey": j_report, "non_reasoning": nr_report, "mix": alloc,
-        "train": mix.report(train), "validation": mix.report(val), "warnings": alloc["warnings"],
-    }
-    for split, part in (("train", train), ("validation", val)):
-        with DatasetWriter(out / split, "sft", mode="overwrite" if overwrite else "create", command=command,
-                           params=params or {}, rows_per_shard=o["rows_per_shard"]) as w:
-            if part:
-                w.write_table(mix.table(part))
-            w.stats.update({"split": split, **report})
+        train, val = mix.split(fraction=o["validation_fraction"], seed=seed)
+        report = {
+            "funnel": funnel, "journey": j_report, "non_reasoning": nr_report, "mix": alloc,
+            "train": mix.report(train), "validation": mix.report(val), "warnings": alloc["warnings"],
+        }
+        for split, part in (("train", train), ("validation", val)):
+            with DatasetWriter(out / split, "sft", mode="overwrite" if overwrite else "create", command=command,
+                               params=params or {}, rows_per_shard=o["rows_per_shard"]) as w:
+                if part:
+                    w.write_table(mix.table(part))
+                w.stats.update({"split": split, **report})
     atomic_write_text(out / "curate_report.json", json.dumps(report, indent=2, ensure_ascii=False, default=str) + "\n")
     return report
 

@@ -176,19 +176,42 @@ def trace_facts_exprs() -> dict[str, Any]:
     (no thought) has one when it holds a box, a fenced code block or an answer cue."""
     import polars as pl
 
-    r, a = pl.col("reasoning"), pl.col("answer")
-    has_r = r.str.contains(r"\S").fill_null(False)
-    has_a = a.str.contains(r"\S").fill_null(False)
-    # box | fenced block | answer cue in ONE pattern: one pass over the text instead of three
-    short_final = a.str.contains(_BOX + r"|(?s:```[^\n]*\n.*?```)|" + ANSWER_CUE).fill_null(False)
-    r_tok = approx_tokens_expr(r).cast(pl.Int64)
-    a_tok = approx_tokens_expr(a).cast(pl.Int64)
+    return _facts(**dict(_fact_parts(pl.col("reasoning"), pl.col("answer"))))
+
+
+def trace_facts_staged() -> tuple[list[Any], dict[str, Any]]:
+    """`trace_facts_exprs` in two steps for a lazy query: the per-text parts as columns
+    (`_hr`, `_ha`, ...: `lf.with_columns(parts)`), then the facts from those columns. Each text
+    test then runs once per row: in one step the answer's tests ran in three facts each (1M
+    traces: 1.9 -> 1.7 CPU seconds)."""
+    import polars as pl
+
+    parts = [e.alias(f"_{k}") for k, e in _fact_parts(pl.col("reasoning"), pl.col("answer"))]
+    return parts, _facts(**{k: pl.col(f"_{k}") for k in ("hr", "ha", "sf", "rt", "at")})
+
+
+def _fact_parts(r: Any, a: Any) -> list[tuple[str, Any]]:
+    import polars as pl
+
+    return [
+        ("hr", r.str.contains(r"\S").fill_null(False)),  # a thought
+        ("ha", a.str.contains(r"\S").fill_null(False)),  # an answer
+        # box | fenced block | answer cue in ONE pattern: one pass over the text instead of three
+        ("sf", a.str.contains(_BOX + r"|(?s:```[^\n]*\n.*?```)|" + ANSWER_CUE).fill_null(False)),
+        ("rt", approx_tokens_expr(r).cast(pl.Int64)),
+        ("at", approx_tokens_expr(a).cast(pl.Int64)),
+    ]
+
+
+def _facts(*, hr: Any, ha: Any, sf: Any, rt: Any, at: Any) -> dict[str, Any]:
+    import polars as pl
+
     return {
-        "has_final": pl.when(has_r).then(has_a).otherwise(has_a & short_final),
-        "est_tokens": r_tok + a_tok,
-        "reasoning_tokens": pl.when(has_r).then(r_tok).otherwise(0),
-        "solution_tokens": pl.when(has_r).then(a_tok).otherwise(0),
-        "needs_completion": ~has_r & ~has_a,
+        "has_final": pl.when(hr).then(ha).otherwise(ha & sf),
+        "est_tokens": rt + at,
+        "reasoning_tokens": pl.when(hr).then(rt).otherwise(0),
+        "solution_tokens": pl.when(hr).then(at).otherwise(0),
+        "needs_completion": ~hr & ~ha,
     }
 
 
