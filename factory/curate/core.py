@@ -383,6 +383,14 @@ def per_problem(kept: pl.DataFrame, policy: str, k: int, *, seed: int) -> pl.Dat
         kept = kept.with_columns(_hash_col(kept, seed, "per-problem")).sort(["problem_id", "_h"])
         return kept.filter(pl.int_range(pl.len()).over("problem_id") < k).drop("_h")
     desc = policy == "longest-correct"
+    if policy in ("shortest-correct", "longest-correct") and not kept.select(
+            pl.any_horizontal(pl.col("n_tokens", "id").is_null().any())).item():
+        # the first row of the sort below, without sorting every qualifying trace: the problem's
+        # shortest (longest) length, then the smallest id among those (ids are unique), sorted by
+        # problem (500K qualifying traces: 0.20 -> 0.10 CPU s)
+        n = pl.col("n_tokens")
+        kept = kept.filter(n == (n.max() if desc else n.min()).over("problem_id"))
+        return kept.filter(pl.col("id") == pl.col("id").min().over("problem_id")).sort("problem_id")
     kept = kept.sort(["problem_id", "n_tokens", "id"], descending=[False, desc, False])
     rank = pl.int_range(pl.len()).over("problem_id")
     if policy in ("shortest-correct", "longest-correct"):
