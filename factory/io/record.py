@@ -34,7 +34,7 @@ from typing import Any
 
 from factory.io.dataset import read_manifest
 from factory.io.files import atomic_write_text, durable_write_done, fsync_dir
-from factory.io.pending import PENDING, mark_writing, unmark_writing
+from factory.io.pending import PENDING, mark_writing, pending_owner, unmark_writing
 from factory.io.store import is_store_url
 from factory.schemas.errors import DatasetError
 
@@ -59,6 +59,10 @@ def fingerprint(path: str | os.PathLike[str]) -> str:
         return "missing:" + s
     if p.is_file():
         return "file:" + _file_sha256(p)
+    owner = pending_owner(p)
+    if owner is not None:  # a model or stage folder whose run was killed: never read as complete
+        raise DatasetError(f"{p}: half-written: the run writing {owner} did not finish",
+                           hint="re-run the command that writes it (it resumes or restarts on its own)")
     if (p / "manifest.json").exists():
         m = read_manifest(p)
         h = hashlib.sha256(m.contract.encode())

@@ -136,7 +136,7 @@ def _has_content(out: Path) -> bool:
     if not out.is_dir():
         return False
     for p in out.iterdir():
-        if p.name.startswith(".factory"):
+        if p.name.startswith((".factory", "..factory")):  # marks, locks, a mark's temporary (killed before its rename)
             continue
         if not p.is_dir() or _has_content(p):
             return True

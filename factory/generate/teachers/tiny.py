@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 from pathlib import Path
 
 from factory.data import DATA_DIR
@@ -99,12 +100,17 @@ def build_tiny_model(
     import torch
     from transformers import GenerationConfig, Qwen3Config, Qwen3ForCausalLM
 
-    out = Path(out)
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        if (out / "config.json").exists():
-            return out  # already built: idempotent
-        raise FactoryError(f"{out}: folder exists and is not empty", hint="choose another folder or pass --overwrite")
-    out.mkdir(parents=True, exist_ok=True)
+    import shutil
+
+    final = Path(out)
+    if final.exists() and any(final.iterdir()) and not overwrite:
+        if (final / "config.json").exists():
+            return final  # already built: idempotent (built whole, then renamed into place)
+        raise FactoryError(f"{final}: folder exists and is not empty", hint="choose another folder or pass --overwrite")
+    # built under a temporary name and renamed: a kill mid-build never leaves a folder that looks built
+    out = final.with_name(f".{final.name}.building")
+    shutil.rmtree(out, ignore_errors=True)  # a killed build's leftovers
+    out.mkdir(parents=True)
     tokenizer = build_tokenizer(vocab_size=vocab_size)
     eos = tokenizer.convert_tokens_to_ids("<|im_end|>")
     pad = tokenizer.convert_tokens_to_ids("<|endoftext|>")
@@ -131,4 +137,7 @@ def build_tiny_model(
         "# tiny random model (factory teacher init-tiny)\n\nRandom weights: its output is random text. "
         "For offline smoke tests only.\n"
     )
-    return out
+    if final.exists():  # overwrite, or an empty folder
+        shutil.rmtree(final)
+    os.replace(out, final)
+    return final
