@@ -5,8 +5,10 @@ as a whole, in one of two ways.
   think-traces, when no `--map` is given): Arrow's multi-threaded JSON reader parses the batch,
   and each output column is built from whole input columns. Text that passes through stays an
   Arrow column (never a Python list); GSM8K's `#### N` answers are read by an Arrow regex where
-  the line is plain; ids hash bytes Arrow joined, read through memoryviews. Python runs per row
-  only where it must: the sha256 of each id, and the reasoning split of `factory.schemas.text`.
+  the line is plain; ids hash bytes Arrow joined, read through memoryviews; Sky-T1's reasoning
+  and answer are byte ranges of the completion column's own buffer (`factory.ingest.split_cols`).
+  Python runs per row only where it must: the sha256 of each id, the tag search of the Sky-T1
+  split, and the reasoning split of the other trace presets (`factory.schemas.text`).
 - Row functions over a batch (every other preset, and any `--map`): the preset's own row
   functions map each row of the batch, as the row path would, but in a worker (thread or
   process) and into one Arrow table per batch.
