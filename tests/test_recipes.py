@@ -131,3 +131,27 @@ def test_factory_run_runs_the_curate_stage(tmp_path):
 
     rows = read_table(run_dir / "sft" / "train").to_pylist()
     assert len(rows) == 10 and {r["source"] for r in rows} == {"math500-qwen"}
+
+
+def test_a_folder_named_like_the_recipe_does_not_shadow_it(tmp_path, monkeypatch):
+    """`curate --recipe journey --out journey` then `publish journey`, run where a folder `journey`
+    exists: the name is the shipped recipe (a path is one only when it ends in .yaml). This died
+    with `internal error: IsADirectoryError` when the recipe name was looked up as a path first."""
+    from curate_data import shipped_trace_folder
+    from typer.testing import CliRunner
+
+    from factory.cli.app import app
+
+    traces = shipped_trace_folder(tmp_path, "bo8", limit=80)  # 10 problems x 8 samples: right and wrong ones
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "journey").mkdir()  # e.g. left by an earlier run's --out journey
+    r = CliRunner().invoke(app, ["curate", "--recipe", "journey", "--traces", str(traces), "--out", "journey",
+                                 "--set", "mix.allow_short=true"])
+    assert r.exit_code == 0, r.output
+    assert "internal error" not in r.output and (tmp_path / "journey" / "train" / "manifest.json").exists()
+    r = CliRunner().invoke(app, ["publish", "journey", "--dry-run", "--out", "hub"])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "hub" / "README.md").exists()
+    # a .yaml path is a file: a missing one is a plain error, not a lookup of the name
+    r = CliRunner().invoke(app, ["curate", "--recipe", "journey.yaml", "--traces", str(traces), "--out", "j2"])
+    assert r.exit_code == 1 and "internal error" not in r.output and "journey.yaml" in r.output, r.output
