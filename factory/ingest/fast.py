@@ -132,10 +132,44 @@ def problem_ids(domain: Any, problems: Any, answers: Any) -> list[str]:
     return _hashes(pc.binary_join_element_wise(dom, stripped, ans, _NONE, _SEP), "p_")
 
 
+def _offsets(ch: pa.Array) -> tuple[list[int], memoryview]:
+    """A string/binary array's value offsets and its data buffer (no copy)."""
+    import numpy as np
+
+    if ch.null_count:
+        raise ValueError("id parts must not be null")
+    width = np.int64 if pa.types.is_large_string(ch.type) or pa.types.is_large_binary(ch.type) else np.int32
+    offsets = np.frombuffer(ch.buffers()[1], dtype=width)[ch.offset: ch.offset + len(ch) + 1].tolist()
+    data = ch.buffers()[2]
+    return offsets, (memoryview(data) if data is not None else memoryview(b""))
+
+
 def trace_ids(pids: Any, indexes: Any, teachers: Any, completions: Any) -> list[str]:
-    """`factory.schemas.ids.trace_id` for whole columns (an int part is hashed as its JSON text)."""
+    """`factory.schemas.ids.trace_id` for whole columns (an int part is hashed as its JSON text).
+    The short parts are joined by Arrow ("pid 0x1f index 0x1f teacher 0x1f"); the completion is
+    fed to the same sha256 after them from its own buffer: long completions are not copied
+    into a joined column first (hashlib releases the GIL while it reads them)."""
     idx = pc.cast(_arrow(indexes, pa.int64()), pa.string())
-    return _hashes(pc.binary_join_element_wise(_arrow(pids), idx, _arrow(teachers), _arrow(completions), _SEP), "t_")
+    heads = pc.binary_join_element_wise(_arrow(pids), idx, _arrow(teachers), "", _SEP)
+    if isinstance(heads, pa.ChunkedArray):
+        heads = heads.combine_chunks()
+    texts = _arrow(completions)
+    if len(heads) != len(texts):
+        raise ValueError("id parts of different lengths")
+    hoff, hmv = _offsets(heads)
+    sha = hashlib.sha256
+    out: list[str] = []
+    row = 0
+    for ch in texts.chunks if isinstance(texts, pa.ChunkedArray) else [texts]:
+        if not len(ch):
+            continue
+        toff, tmv = _offsets(ch)
+        for k in range(len(ch)):
+            h = sha(hmv[hoff[row]:hoff[row + 1]])
+            h.update(tmv[toff[k]:toff[k + 1]])
+            out.append("t_" + h.digest()[:8].hex())  # the first 16 hex digits of the digest
+            row += 1
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
