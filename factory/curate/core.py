@@ -828,16 +828,26 @@ def curate(
             mix.put_row(pos, row, difficulty=diff)
 
         train, val = mix.split(fraction=o["validation_fraction"], seed=seed)
-        report = {
-            "funnel": funnel, "journey": j_report, "non_reasoning": nr_report, "mix": alloc,
-            "train": mix.report(train), "validation": mix.report(val), "warnings": alloc["warnings"],
-        }
-        for split, part in (("train", train), ("validation", val)):
-            with DatasetWriter(out / split, "sft", mode="overwrite" if overwrite else "create", command=command,
-                               params=params or {}, rows_per_shard=o["rows_per_shard"]) as w:
-                if part:
-                    w.write_table(mix.table(part))
-                w.stats.update({"split": split, **report})
+
+        def writer(split: str) -> DatasetWriter:
+            return DatasetWriter(out / split, "sft", mode="overwrite" if overwrite else "create", command=command,
+                                 params=params or {}, rows_per_shard=o["rows_per_shard"])
+
+        # the train shards are encoded and compressed in a worker thread (pyarrow releases the
+        # GIL) while the reports are counted (50K rows: 0.2 s of writing, 0.15 s of counting)
+        with writer("train") as w, ThreadPoolExecutor(max_workers=1) as pool:
+            written = pool.submit(w.write_table, mix.table(train)) if train else None
+            report = {
+                "funnel": funnel, "journey": j_report, "non_reasoning": nr_report, "mix": alloc,
+                "train": mix.report(train), "validation": mix.report(val), "warnings": alloc["warnings"],
+            }
+            if written is not None:
+                written.result()
+            w.stats.update({"split": "train", **report})
+        with writer("validation") as w:
+            if val:
+                w.write_table(mix.table(val))
+            w.stats.update({"split": "validation", **report})
     atomic_write_text(out / "curate_report.json", json.dumps(report, indent=2, ensure_ascii=False, default=str) + "\n")
     return report
 

@@ -346,7 +346,7 @@ def validation_groups(groups: set[str], *, fraction: float, seed: int) -> set[st
     round(fraction * groups) (at least 1 and at most all but 1 when there are several)."""
     if fraction <= 0:
         return set()
-    names = sorted(groups)
+    names = list(groups)  # any order: the sort below is by (hash, name)
     ordered = [g for _, g in sorted(zip(seeded_hashes((seed, "split"), names), names))]
     n_val = int(round(fraction * len(ordered)))
     if len(ordered) > 1:
