@@ -18,11 +18,16 @@ I/O); datasketch runs in one process (it has no parallel API).
 
 Measured on the 2-core box (quiet): 20k docs end to end 21-23x datasketch's docs/s (core 26x);
 60k docs 28x (core 42x); 1,000,000 problems in 15 s, peak 0.69-0.76 GB at --memory-budget 1GB.
+Driver peak memory at 1M rows (`--driver-memory`, VmHWM of the process running the command, load
+5-15 from other work, --memory-budget 1GB): dedup local 745 MB vs Ray 260 MB (0.35x; 51 s vs
+107 s wall on one 2-core node, where Ray only adds overhead); decontaminate local 329 MB vs Ray
+285 MB (0.86x: ~250 MB of it is the Ray client itself).
 
     python bench/dedup.py                  # ~20k documents, a minute or two
     python bench/dedup.py --docs 50000
     python bench/dedup.py --million        # also: 1,000,000 synthetic problems, time and peak memory
     python bench/dedup.py --million --only-million --memory-budget 1GB
+    python bench/dedup.py --driver-memory --memory-budget 1GB   # driver peak, local vs Ray, 1M rows
 """
 
 from __future__ import annotations
