@@ -57,7 +57,6 @@ from factory.ingest.presets import (
     split_think,
 )
 from factory.ingest.readers import LineBatch, RowError, TableBatch, scratch
-from factory.ingest.split_cols import PY_WHITESPACE, SplitCols, split_skyt1_column
 from factory.ingest.report import (
     PROBLEM_ONLY_META,
     RESERVED_META,
@@ -69,6 +68,7 @@ from factory.ingest.report import (
     ignored_columns,
     infer_domain,
 )
+from factory.ingest.split_cols import PY_WHITESPACE, SplitCols, split_skyt1_column
 from factory.schemas.contracts import DOMAINS, FINISH_REASONS, meta_json
 
 
