@@ -199,6 +199,12 @@ def test_nesting_guard():
     assert not ingest_fast._too_deep(b'{"x": 1}\n', 1)
     big = flat * 250 + deep  # 18 MB: past the reusable scratch's size
     assert len(big) > ingest_readers._SCRATCH_MAX and ingest_fast._too_deep(big, 500_001)
+    # with the newline offsets a LineBatch found already, the same answers
+    import numpy as np
+
+    for data, deep_ in ((flat + busy + flat, False), (deep + flat, True), (flat + deep[:-1], True), (flat + busy[:-1], False)):
+        nl = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 0x0A)
+        assert ingest_fast._too_deep(data, data.count(b"\n") + (not data.endswith(b"\n")), nl) is deep_
 
 
 def test_blank_text_check_equals_str_strip():

@@ -180,11 +180,12 @@ def trace_ids(pids: Any, indexes: Any, teachers: Any, completions: Any) -> list[
 _NOT_BRACKET = bytes(b for b in range(256) if b not in b"[]{}\n")
 
 
-def _too_deep(data: bytes, n_lines: int) -> bool:
+def _too_deep(data: bytes, n_lines: int, newlines: Any = None) -> bool:
     """Whether any line may nest deeper than MAX_DEPTH. Arrow's JSON type inference takes time
     quadratic in the depth (2,000 levels: 2 s; 8,000: over a minute) and its parser crashes the
     process near 17,000; Python's stops near 1,000 with an error. Brackets inside strings count
-    too, so this errs towards the row path, never the other way."""
+    too, so this errs towards the row path, never the other way. `newlines`: the newline
+    offsets when the caller has them (LineBatch found them already)."""
     import numpy as np
 
     a = np.frombuffer(data, dtype=np.uint8)
@@ -197,7 +198,7 @@ def _too_deep(data: bytes, n_lines: int) -> bool:
     # a line cannot nest deeper than it has openers, so only lines with more than MAX_DEPTH of
     # them (LaTeX-heavy traces: a few per batch) are followed bracket by bracket
     opens = np.flatnonzero(opener)
-    ends = np.flatnonzero(np.equal(a, 0x0A, out=m.view(np.bool_)))
+    ends = np.flatnonzero(np.equal(a, 0x0A, out=m.view(np.bool_))) if newlines is None else newlines
     if not len(ends) or ends[-1] != len(a) - 1:
         ends = np.append(ends, len(a))  # the last line has no newline
     per_line = np.diff(np.searchsorted(opens, ends), prepend=0)
@@ -234,7 +235,7 @@ def parse(batch: LineBatch | TableBatch) -> pa.Table:
             pa.Array.from_buffers(pa.binary(), 1, [None, offsets, pa.py_buffer(data)]).cast(pa.string())
         except pa.ArrowInvalid:
             raise Fallback("invalid UTF-8") from None
-    if _too_deep(data, batch.line_count()):
+    if _too_deep(data, batch.line_count(), batch.newline_offsets()):
         raise Fallback("deep nesting")
     try:
         # one block, one thread: batches are already parsed in parallel (worker threads or

@@ -285,6 +285,7 @@ class LineBatch:
     error: InputError | None = None  # a read error after these lines: raised once they are used
     _newlines: int | None = dataclass_field(default=None, repr=False)
     _plain: bool | None = dataclass_field(default=None, repr=False)
+    _nl: Any = dataclass_field(default=None, repr=False)  # newline offsets (numpy), kept for the nesting guard
 
     @property
     def lines(self) -> list[bytes]:
@@ -304,9 +305,16 @@ class LineBatch:
         a = np.frombuffer(self.data, dtype=np.uint8)
         nl = np.flatnonzero(np.equal(a, 0x0A, out=scratch(len(a)).view(np.bool_)))
         self._newlines = len(nl)
+        self._nl = nl
         after = nl[nl + 1 < len(a)] + 1  # the first byte of every line but the first
         # a newline followed by anything but "{" (the file's final newline is followed by nothing)
         self._plain = self.data[:1] == b"{" and bool(np.all(a[after] == 0x7B))
+
+    def newline_offsets(self) -> Any:
+        """The byte offset of every newline (a numpy array, found once)."""
+        if self._nl is None:
+            self._scan()
+        return self._nl
 
     def line_count(self) -> int:
         if self._newlines is None:
