@@ -20,9 +20,12 @@ less of peak memory. Measured on the 2-core dev box, 1M traces -> 50,000 rows:
 - after (63d816b), box shared with other helpers' tests and benchmarks (load average 4-7 on 2
   cores), the old code, the new code and polars alternated 5 times, best of each: before 8.26 s
   (least CPU 6.98 s), after 6.59 s (6.39 s), polars 7.49 s (6.54 s); peak RSS after 575-593 MB,
-  polars 3720-3821 MB. This script's own `--repeat 3` at load 5.7: time 1.03x, CPU 1.07x,
-  memory 0.15x. So: memory target met (0.6 GB); time at parity within the noise of a loaded box,
-  not shown to be below polars. Rerun on a quiet box before calling the target met.
+  polars 3720-3821 MB. A second alternation (3 rounds, load 5.3-6.0): best wall before 7.06 s,
+  after 8.55 s, polars 6.01 s; least CPU 5.94 / 5.75 / 5.52 s. This script's own `--repeat 3` at
+  load 5.7: time 1.03x, CPU 1.07x, memory 0.15x. Wall times on a box this loaded are noise; CPU
+  puts the new code at 0.98-1.07x polars (the old one at 1.07x-1.08x). So: memory target met
+  (0.6 GB, a sixth of polars'); time at parity, not shown to be below polars. Rerun on a quiet
+  box before calling the time target met.
 
 Where the time goes (quiet box, before; per-phase perf_counter timers and cProfile): scan 1.3 s
 wall / 2.3 s CPU (decoding the `answer` text is 1.0 s CPU of it, the text tests 0.5 s); select +
