@@ -13,19 +13,38 @@ from typing import Any
 _SEP = "\x1f"
 
 
+def _update(h: Any, part: Any) -> None:
+    if part is None:
+        h.update(b"\x00")
+    elif isinstance(part, str):
+        h.update(part.encode("utf-8"))
+    else:
+        h.update(json.dumps(part, sort_keys=True, ensure_ascii=False).encode("utf-8"))
+
+
 def stable_hash(*parts: Any, digits: int = 16) -> str:
     """Hex digest of the parts; non-strings are JSON-encoded with sorted keys."""
     h = hashlib.sha256()
     for i, part in enumerate(parts):
         if i:
             h.update(_SEP.encode())
-        if part is None:
-            h.update(b"\x00")
-        elif isinstance(part, str):
-            h.update(part.encode("utf-8"))
-        else:
-            h.update(json.dumps(part, sort_keys=True, ensure_ascii=False).encode("utf-8"))
+        _update(h, part)
     return h.hexdigest()[:digits]
+
+
+def seeded_hashes(parts: tuple[Any, ...], keys: list[str | None]) -> list[str]:
+    """`stable_hash(*parts, key)` for every key, the same digests, with the shared prefix hashed
+    once (a copied sha256 state per key: ~0.4 us instead of ~10 us, 170K candidates in 0.1 s)."""
+    h = hashlib.sha256()
+    for part in parts:
+        _update(h, part)
+        h.update(_SEP.encode())
+    out = []
+    for k in keys:
+        c = h.copy()
+        _update(c, k)
+        out.append(c.hexdigest()[:16])
+    return out
 
 
 def problem_id(domain: str, problem: str, reference_answer: str | None = None, tests: dict | None = None) -> str:

@@ -14,7 +14,6 @@ Exercise: `factory curate --recipe journey --traces DIR --out OUT`.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import re
 from collections import Counter
@@ -24,7 +23,7 @@ from json.encoder import (
 from typing import Any, Literal
 
 from factory.schemas.contracts import meta_json
-from factory.schemas.ids import sft_id
+from factory.schemas.ids import seeded_hashes, sft_id
 from factory.schemas.text import approx_tokens, approx_tokens_expr, split_reasoning
 
 Format = Literal["think", "sky-t1", "plain"]
@@ -315,26 +314,6 @@ def fast_meta_json(meta: dict[str, Any] | None) -> str | None:
         else:
             return meta_json(meta)
     return "{" + ", ".join(items) + "}"
-
-
-def seeded_hashes(parts: tuple[Any, ...], keys: list[str | None]) -> list[str]:
-    """`stable_hash(*parts, key)` for every key, the same digests, with the shared prefix hashed
-    once (a copied sha256 state per key: ~0.4 us instead of ~10 us, 170K candidates in 0.1 s)."""
-    h = hashlib.sha256()
-    for part in parts:
-        if part is None:
-            h.update(b"\x00")
-        elif isinstance(part, str):
-            h.update(part.encode("utf-8"))
-        else:
-            h.update(json.dumps(part, sort_keys=True, ensure_ascii=False).encode("utf-8"))
-        h.update(b"\x1f")  # stable_hash's separator between parts
-    out = []
-    for k in keys:
-        c = h.copy()
-        c.update(b"\x00" if k is None else k.encode("utf-8"))
-        out.append(c.hexdigest()[:16])
-    return out
 
 
 def _group(problem_id: str | None, row_id: str) -> str:
