@@ -24,7 +24,9 @@ Run: `python bench/rl_overhead.py` (a few minutes on 2 cores; `--repeat 2 --step
 
 Measured (2 shared cores, busy machine): training 1.021 per CPU-second and 0.976 per
 wall-second; end to end 0.917 / 0.869 (the card, curves and log cost a fixed ~0.3 CPU-s per run,
-about 10% of an 8-step toy run and nothing next to a real one).
+about 10% of an 8-step toy run and nothing next to a real one). Quiet box (load 1.4,
+`--repeat 2 --steps 4`): training 1.074 per CPU-second, 1.075 per wall-second; end to end 0.854
+(4-step runs: the fixed card/log cost is a larger share).
 """
 
 from __future__ import annotations

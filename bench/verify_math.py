@@ -28,6 +28,9 @@ corrected-label agreement 1795/1800 (math-verify 1767); steady 0.34 s vs 44.45 s
 the batch is never waited for). The code before issue 13, same bench, same hour: 1790/1800;
 steady 8.01 s vs 53.46 s = 6.7x; cold 9.12 s vs 22.56 s = 2.5x (18 pairs went to sympy).
 On the dev set (`--dev`), 37 of 1,350 rows still reach sympy (floors, binomials, sums).
+Quiet box (load 0.9, default settings, session of issue 11's re-measure): 1795/1800 (math-verify
+1767); steady 0.14 s vs 8.78 s = 64.8x; cold (fresh interpreter, best of 3) 50.4x; dev set
+1350/1350 (math-verify 1331/1350), 2.85 s vs 20.19 s.
 
 `--dev` instead scores the reviewed OlympiadBench dev set (tests/data/dev/olympiadbench.jsonl.gz:
 1,350 outputs of two models, labels corrected by hand, see tests/data/dev/README.md) with both
