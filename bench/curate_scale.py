@@ -24,8 +24,11 @@ less of peak memory. Measured on the 2-core dev box, 1M traces -> 50,000 rows:
   after 8.55 s, polars 6.01 s; least CPU 5.94 / 5.75 / 5.52 s. This script's own `--repeat 3` at
   load 5.7: time 1.03x, CPU 1.07x, memory 0.15x. Wall times on a box this loaded are noise; CPU
   puts the new code at 0.98-1.07x polars (the old one at 1.07x-1.08x). So: memory target met
-  (0.6 GB, a sixth of polars'); time at parity, not shown to be below polars. Rerun on a quiet
-  box before calling the time target met.
+  (0.6 GB, a sixth of polars'); time at parity, not shown to be below polars.
+- after, quiet box (load 1.4, `--repeat 3`, best of each): factory 3.51 s (CPU 5.17 s), 641 MB;
+  polars 3.12 s (CPU 5.18 s), 3811 MB: time 1.12x, CPU 1.00x, memory 0.17x. The time target is
+  NOT met: the CPU is equal, and ours spends ~0.45 s more on imports (pyarrow and the factory
+  modules on top of polars) and runs its split/report/write phase on one core.
 
 Where the time goes (quiet box, before; per-phase perf_counter timers and cProfile): scan 1.3 s
 wall / 2.3 s CPU (decoding the `answer` text is 1.0 s CPU of it, the text tests 0.5 s); select +

@@ -32,6 +32,9 @@ each side got; the CPU ratio is the steadier number):
   The old and new ingest code side by side (same box, same load, alternating): Sky-T1 50K rows
   prepared in one thread (no writer) 4.85/6.11 s CPU -> 3.74/5.08 s; the whole 200K run 30.3 s ->
   27.8 s CPU (median); GSM8K unchanged within the noise (1.83 s -> 1.76 s).
+  After, on a quiet box (load 1.4, median of 3 alternating runs): gsm8k ours 0.98 s (CPU 1.48 s,
+  277 MB) vs datasets 0.90 s (CPU 0.91 s, 362 MB): 0.91x; skyt1 ours 16.3 s (CPU 29.4 s, 393 MB)
+  vs datasets 13.3 s (CPU 13.4 s, 1736 MB): 0.81x, at a quarter of the memory.
 The target of 1.5x datasets is NOT met, on either input. Where the CPU goes (Sky-T1, per 200K rows,
 one thread): Arrow's JSON parse 5.5-6.6 s (datasets pays the same), Parquet encoding + zstd of
 an output with twice the input's text (completion, plus reasoning and answer cut from it) ~10 s,
