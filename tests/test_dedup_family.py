@@ -213,3 +213,19 @@ def test_no_multi_part_question_with_its_own_answer_is_dropped(olympiad):
     for x in dropped:
         keeper = by_id[x["duplicate_of"]]
         assert x["id"] in by_id and (x in distinct or question_differs(_info(x["problem"]), _info(keeper["problem"]), preamble=0.5))
+
+
+def test_the_family_rule_is_an_option_of_the_command_and_of_recipes(olympiad, tmp_path):
+    from typer.testing import CliRunner
+
+    from factory.cli.app import app
+    from factory.pipeline.recipe import run_section
+
+    d, items = olympiad
+    r = CliRunner().invoke(app, ["dedup", str(d / "in"), "-o", str(tmp_path / "cli_off"), "--family", "none"])
+    assert r.exit_code == 0, r.output
+    assert read_manifest(tmp_path / "cli_off").rows == len(items) - 15
+    r = CliRunner().invoke(app, ["dedup", str(d / "in"), "-o", str(tmp_path / "bad"), "--family", "some"])
+    assert r.exit_code != 0 and "--family" in r.output and "answer+question" in r.output, r.output
+    run_section("dedup", {"input": str(d / "in"), "out": "rec", "family": "answer"}, run_dir=tmp_path)
+    assert read_manifest(tmp_path / "rec").stats["family_pairs"]["question"] == 0

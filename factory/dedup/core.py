@@ -108,8 +108,8 @@ VERDICT_COLUMNS = ("verdict_math", "verdict_code")
 # the user-facing settings are declared once, in DedupOptions: DedupConfig takes their defaults
 # and their checks from there (verify as a bool, memory_budget in bytes)
 _OPTS = defaults(DedupOptions)
-_SHARED = ("by", "method", "ngram", "num_perm", "bands", "rows", "threshold", "seed", "keep", "text_field", "boilerplate",
-           "workers", "pool", "executor")
+_SHARED = ("by", "method", "ngram", "num_perm", "bands", "rows", "threshold", "seed", "keep", "family", "text_field",
+           "boilerplate", "workers", "pool", "executor")
 
 
 @dataclass(frozen=True)
@@ -149,7 +149,7 @@ class DedupConfig:
     # differ ("answer"), or that also ask a different question after a shared preamble
     # ("answer+question", the default), are kept and marked with meta.family_id; "none" drops
     # every verified near-duplicate as before. Applies to --by problem.
-    family: Literal["answer+question", "answer", "none"] = "answer+question"
+    family: Literal["answer+question", "answer", "none"] = _OPTS["family"]
     # rule 2 needs the common word prefix to cover at least this fraction of the shorter text
     family_preamble: float = 0.5
 
@@ -159,8 +159,6 @@ class DedupConfig:
         values["verify"] = {True: "jaccard", False: "none"}.get(self.verify, self.verify)
         values["memory_budget"] = f"{self.memory_budget}B" if isinstance(self.memory_budget, int) else self.memory_budget
         out = check_all(DedupOptions, values)
-        if self.family not in ("answer+question", "answer", "none"):
-            out.append(f"family: expected answer+question | answer | none, found {self.family!r}")
         if not (0.0 <= float(self.family_preamble) <= 1.0):
             out.append(f"family_preamble: expected a fraction in [0, 1], found {self.family_preamble!r}")
         if self.batch_size < 1:
@@ -824,7 +822,7 @@ def run(opts: DedupOptions, ctx: Any) -> dict[str, Any]:
     cfg = DedupConfig(
         by=opts.by, method=opts.method, ngram=opts.ngram, num_perm=opts.num_perm, bands=opts.bands, rows=opts.rows,
         threshold=opts.threshold, seed=opts.seed, verify=opts.verify == "jaccard", keep=opts.keep,
-        text_field=opts.text_field, boilerplate=opts.boilerplate, memory_budget=parse_size(opts.memory_budget),
+        family=opts.family, text_field=opts.text_field, boilerplate=opts.boilerplate, memory_budget=parse_size(opts.memory_budget),
         workers=opts.workers, pool=opts.pool, executor=opts.executor,
     )
     r = run_dedup(opts.input, opts.out, cfg, mode="create" if ctx.mode == "create" else "overwrite", command=ctx.command, log=ctx.log)

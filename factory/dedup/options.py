@@ -35,6 +35,10 @@ class DedupOptions:
     verify: Literal["jaccard", "none"] = opt("jaccard", help="jaccard: keep only candidate pairs whose estimated Jaccard reaches the threshold.")
     keep: Literal["most_correct", "smallest_id"] = opt("most_correct", help="Which member of a cluster stays: most verified-correct traces (ties: smallest id), or smallest id.")
     boilerplate: float = opt(0.01, help="Shingles in at least this fraction of distinct texts (a shared header) are left out of signatures; 0 = off.", ge=0, lt=1)
+    family: Literal["answer+question", "answer", "none"] = opt(
+        "answer+question", help="Near-duplicate problems that are different questions stay, marked with meta.family_id: "
+        "answer+question: their reference answers differ, or they ask another question after a shared preamble; "
+        "answer: only the first; none: every near-duplicate is removed (--by problem).")
     text_field: str | None = opt(None, help="Column holding the text (default: problem, or reasoning with --by trace).")
     memory_budget: str = opt("2GB", help="Memory budget (e.g. 2GB, 512MiB); LSH buckets and output partitions spill to disk beyond it.", identity=False, panel=_PERF)
     workers: int = opt(0, help="Fingerprint workers (0 = all cores).", ge=0, identity=False, panel=_PERF)
