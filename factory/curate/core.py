@@ -764,20 +764,21 @@ def curate(
 
         def shortcuts(t: dict[str, list[Any]]) -> None:
             """Render one fetched batch of traces (column lists) into the mix rows that use them."""
-            comps = t.get("completion") or [None] * len(t["id"])
-            for k, tid in enumerate(t["id"]):
+            n = len(t["id"])
+            rows = []
+            for tid, comp, r, a, user, dom, src, pid, lang, lic, teacher in zip(
+                    t["id"], t.get("completion") or [None] * n, t["reasoning"], t["answer"], t[user_col], t["domain"],
+                    t["source"], t["problem_id"], t["language"], t["license"], t["teacher"]):
                 found.add(tid)
-                reasoning, answer = split_trace(comps[k] or "", t["reasoning"][k], t["answer"][k])
+                reasoning, answer = split_trace(comp or "", r, a)
                 if answer is None:  # the scan's vectorised rule and split_trace disagree: a bug, never a silent drop
                     raise DatasetError(f"trace {tid}: the scan found a final answer that split_trace cannot find",
                                        hint="report this trace; it can be excluded with --set budget.min_tokens=N")
                 assistant = render_assistant(reasoning, answer, fmt=fmt)
                 for pos in wanted[tid]:
                     _, _, diff, rep = entries[pos]
-                    mix.put(pos, user=t[user_col][k], assistant=assistant, system=system, kind="shortcut",
-                            domain=t["domain"][k], source=t["source"][k], trace_ids=[tid], problem_id=t["problem_id"][k],
-                            language=t["language"][k], license=t["license"][k],
-                            meta={"teacher": t["teacher"][k], "difficulty": diff}, repeat=rep, difficulty=diff)
+                    rows.append((pos, user, assistant, dom, src, tid, pid, lang, lic, teacher, diff, rep))
+            mix.put_many(rows, system=system, kind="shortcut")
 
         # what rendering a shortcut reads: the raw completion only for rows without thought/answer
         # (fetched below), the prompt only when the user turn is the prompt

@@ -384,6 +384,48 @@ class MixRows:
         self.msgs[pos] = msgs
         self.difficulty[pos] = difficulty
 
+    def put_many(self, rows: list[tuple[Any, ...]], *, system: str | None, kind: str) -> None:
+        """`put` for many rows of one kind and system prompt: rows of (pos, user, assistant, domain,
+        source, trace_id, problem_id, language, license, teacher, difficulty, repeat), the shortcut
+        path. Same columns as `put`, with the per-row work cut down (50K rows: ~0.9 -> ~0.4 s): the
+        system turn's JSON and the kind's bytes once, the meta JSON once per (teacher, difficulty),
+        no keyword call per row."""
+        c = self.cols
+        ids, tids, pids, kinds, doms, srcs = c["id"], c["trace_ids"], c["problem_id"], c["kind"], c["domain"], c["source"]
+        langs, lics, metas, msgs_c, diffs = c["language"], c["license"], c["meta"], self.msgs, self.difficulty
+        sys_msgs = (("system", system),) if system else ()
+        fast = isinstance(kind, str) and (not system or isinstance(system, str))
+        # `_pairs_id`'s bytes: "[" + ", ".join(f"[{role}, {content}]") + "]", then \x1f and the kind
+        head = "[" + "".join(f"[{_ROLES['system']}, {_json_str(system)}], " for _ in sys_msgs) if fast else ""
+        tail = b"\x1f" + kind.encode("utf-8") if fast else b""
+        sha256 = hashlib.sha256
+        meta_of: dict[tuple[Any, Any], str | None] = {}
+        last: tuple[Any, Any, str] | None = None
+        fast = fast and all(isinstance(r[1], str) and isinstance(r[2], str) for r in rows)
+        users_json = json_strs([r[1] for r in rows]) if fast else [None] * len(rows)
+        answers_json = json_strs([r[2] for r in rows]) if fast else users_json
+        for (pos, user, assistant, dom, src, tid, pid, lang, lic, teacher, diff, rep), uj, aj in zip(
+                rows, users_json, answers_json):
+            msgs = sys_msgs + (("user", user), ("assistant", assistant))
+            if last is not None and last[0] is user and last[1] is assistant:
+                rid = last[2]  # an up-sampled copy of the row before: same messages, same digest
+            elif fast:
+                rid = "s_" + sha256(f'{head}[{_ROLES["user"]}, {uj}], [{_ROLES["assistant"]}, {aj}]]'.encode("utf-8")
+                                    + tail).hexdigest()[:16]
+            else:
+                rid = _pairs_id(msgs, kind)
+            last = (user, assistant, rid)
+            key = (teacher, diff)
+            meta = meta_of.get(key, False)
+            if meta is False:
+                meta = meta_of[key] = fast_meta_json({"teacher": teacher, "difficulty": diff})
+            ids[pos] = f"{rid}_r{rep}" if rep else rid
+            tids[pos] = [tid]
+            pids[pos], kinds[pos], doms[pos], srcs[pos] = pid, kind, dom, src
+            langs[pos], lics[pos], metas[pos] = lang, lic, meta
+            msgs_c[pos] = msgs
+            diffs[pos] = diff
+
     def split(self, *, fraction: float, seed: int) -> tuple[list[int], list[int]]:
         """Row positions of train and validation (`split_by_problem`'s rule)."""
         ids, pids = self.cols["id"], self.cols["problem_id"]
@@ -457,6 +499,22 @@ def _arrow(values: list[Any], type: Any):
     if dtype is None:
         return pa.array(values, type)
     return pl.Series(values, dtype=dtype).to_arrow(compat_level=pl.CompatLevel.oldest()).cast(type)
+
+
+def json_strs(values: list[str]) -> list[str]:
+    """`[_json_str(v) for v in values]`, escaped by polars' JSON writer on its threads (50K strings of
+    650 characters: 0.25 -> 0.11 s). Its escaper writes what Python's `ensure_ascii=False` one does,
+    byte for byte: `"`, `\\`, \\b \\f \\n \\r \\t, other characters below U+0020 as \\u00xx, nothing
+    else (checked on every code point). A string polars cannot hold (a lone surrogate) falls back
+    to Python's escaper."""
+    import polars as pl
+
+    try:
+        s = pl.Series("v", values, dtype=pl.String)
+    except Exception:  # noqa: BLE001 - not valid UTF-8: Python's escaper handles what polars refuses
+        return [_json_str(v) for v in values]
+    # {"v":"..."} -> "..."
+    return s.to_frame().select(pl.struct("v").struct.json_encode().str.slice(5).str.strip_suffix("}"))["v"].to_list()
 
 
 def _pairs_id(msgs: tuple[tuple[str, str], ...], kind: str) -> str:
