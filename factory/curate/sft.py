@@ -14,9 +14,11 @@ Exercise: `factory curate --recipe journey --traces DIR --out OUT`.
 from __future__ import annotations
 
 import hashlib
+import heapq
 import math
 import re
 from collections import Counter
+from itertools import accumulate, chain
 from json.encoder import (
     encode_basestring as _json_str,  # the C escaper json.dumps(ensure_ascii=False) uses
 )
@@ -325,12 +327,13 @@ def validation_groups(groups: set[str], *, fraction: float, seed: int) -> set[st
     round(fraction * groups) (at least 1 and at most all but 1 when there are several)."""
     if fraction <= 0:
         return set()
-    names = list(groups)  # any order: the sort below is by (hash, name)
-    ordered = [g for _, g in sorted(zip(seeded_hashes((seed, "split"), names), names))]
-    n_val = int(round(fraction * len(ordered)))
-    if len(ordered) > 1:
-        n_val = min(max(n_val, 1), len(ordered) - 1)
-    return set(ordered[:n_val])
+    names = list(groups)  # any order: the order below is by (hash, name)
+    n_val = int(round(fraction * len(names)))
+    if len(names) > 1:
+        n_val = min(max(n_val, 1), len(names) - 1)
+    # the n_val smallest (hash, name) pairs: `sorted(...)[:n_val]` without sorting all of them
+    # (50K problems, 1% to validation: 0.07 -> 0.01 s)
+    return {g for _, g in heapq.nsmallest(n_val, zip(seeded_hashes((seed, "split"), names), names))}
 
 
 def split_by_problem(rows: list[dict[str, Any]], *, fraction: float, seed: int) -> tuple[list[dict], list[dict]]:
@@ -462,14 +465,11 @@ class MixRows:
 
         from factory.schemas.contracts import SFT_SCHEMA
 
-        roles: list[str] = []
-        contents: list[str] = []
-        offsets = [0]
-        for i in idx:
-            for role, content in self.msgs[i]:  # type: ignore[union-attr]
-                roles.append(role)
-                contents.append(content)
-            offsets.append(len(roles))
+        msgs = [self.msgs[i] for i in idx]
+        offsets = list(accumulate(map(len, msgs), initial=0))  # type: ignore[arg-type]
+        pairs = list(chain.from_iterable(msgs))  # type: ignore[arg-type]
+        roles = [p[0] for p in pairs]
+        contents = [p[1] for p in pairs]
         mtype = SFT_SCHEMA.field("messages").type
         messages = pa.ListArray.from_arrays(
             _arrow(offsets, pa.int32()),
