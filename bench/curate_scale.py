@@ -29,6 +29,17 @@ less of peak memory. Measured on the 2-core dev box, 1M traces -> 50,000 rows:
   polars 3.12 s (CPU 5.18 s), 3811 MB: time 1.12x, CPU 1.00x, memory 0.17x. The time target is
   NOT met: the CPU is equal, and ours spends ~0.45 s more on imports (pyarrow and the factory
   modules on top of polars) and runs its split/report/write phase on one core.
+- 4432315 (shortcut rows put in one batch: meta JSON once per (teacher, difficulty), the turns
+  JSON-escaped by polars, no full sort for the validation split), measured when the same box ran
+  ~1.6x slower than above (idle, load 1.0-1.6; the same code's CPU time varied 8.3-9.5 s between
+  runs, so only side-by-side numbers compare): before (1278bdd) `--repeat 3`: factory 5.72 s
+  (CPU 8.64 s), 579 MB; polars 4.67 s (7.69 s), 3808 MB: time 1.22x, CPU 1.12x. After, three
+  `--repeat 3` runs: 1.14x / 1.23x / 1.28x time, 1.01x / 1.10x / 1.13x CPU, 0.15x memory (best
+  5.46 s vs polars 4.78 s, 591 MB). Before, after and polars alternated 4 rounds: best 5.89 /
+  5.77 / 4.78 s, median ~6.36 / ~6.06 / ~5.03 s: ~4% off our wall, the time target still NOT met.
+  The render's Python per row (split_trace, JSON escaping, sha256 for the sft_id) is the main
+  thread's floor (~0.8 s for 50K rows, timed piece by piece); a second fetch worker gained nothing (measured), since
+  the main thread, not the fetch, is the bottleneck.
 
 Where the time goes (quiet box, before; per-phase perf_counter timers and cProfile): scan 1.3 s
 wall / 2.3 s CPU (decoding the `answer` text is 1.0 s CPU of it, the text tests 0.5 s); select +
