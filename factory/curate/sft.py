@@ -413,7 +413,7 @@ class MixRows:
             if last is not None and last[0] is user and last[1] is assistant:
                 rid = last[2]  # an up-sampled copy of the row before: same messages, same digest
             elif fast:
-                rid = "s_" + sha256(f'{head}[{_ROLES["user"]}, {uj}], [{_ROLES["assistant"]}, {aj}]]'.encode("utf-8")
+                rid = "s_" + sha256(f'{head}[{_ROLES["user"]}, {uj}], [{_ROLES["assistant"]}, {aj}]]'.encode()
                                     + tail).hexdigest()[:16]
             else:
                 rid = _pairs_id(msgs, kind)
