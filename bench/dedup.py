@@ -210,36 +210,27 @@ def build_corpus(n_docs: int, seed: int) -> tuple[list[str], list[tuple[int, int
     return docs, pairs
 
 
-def write_folder(path: Path, docs: list[str]) -> None:
+def problem_table(texts: list[str], first: int, source: str):
+    """Problem rows for `texts`, ids `d{first:09d}`... in document order (so clusters map back to
+    the index); every optional field null."""
     import pyarrow as pa
     from factory.schemas.contracts import PROBLEM_SCHEMA
 
+    n = len(texts)
+    # nested columns (tests) through pa.array: pa.nulls leaves a struct's non-nullable children null,
+    # which the Parquet writer refuses
+    nulls = {f.name: pa.array([None] * n, type=f.type) if pa.types.is_nested(f.type) else pa.nulls(n, f.type)
+             for f in PROBLEM_SCHEMA}
+    return pa.table({**nulls, "id": [f"d{i:09d}" for i in range(first, first + n)], "source": [source] * n,
+                     "domain": ["math"] * n, "problem": texts, "language": ["en"] * n}, schema=PROBLEM_SCHEMA)
+
+
+def write_folder(path: Path, docs: list[str]) -> None:
     from factory.io.dataset import DatasetWriter
 
     with DatasetWriter(path, "problem", mode="overwrite", rows_per_shard=100_000, validate=False) as w:
         for lo in range(0, len(docs), 100_000):
-            chunk = docs[lo : lo + 100_000]
-            n = len(chunk)
-            # ids in document order: "d00000012" sorts like the index, so clusters map back
-            t = pa.table(
-                {
-                    "id": [f"d{i:09d}" for i in range(lo, lo + n)],
-                    "source": ["bench"] * n,
-                    "source_id": pa.nulls(n, pa.string()),
-                    "domain": ["math"] * n,
-                    "problem": chunk,
-                    "reference_answer": pa.nulls(n, pa.string()),
-                    "reference_solution": pa.nulls(n, pa.string()),
-                    "tests": pa.array([None] * n, type=PROBLEM_SCHEMA.field("tests").type),
-                    "difficulty": pa.nulls(n, pa.string()),
-                    "level": pa.nulls(n, pa.int32()),
-                    "language": ["en"] * n,
-                    "license": pa.nulls(n, pa.string()),
-                    "meta": pa.nulls(n, pa.string()),
-                },
-                schema=PROBLEM_SCHEMA,
-            )
-            w.write_table(t)
+            w.write_table(problem_table(docs[lo : lo + 100_000], lo, "bench"))
 
 
 def cluster_pairs(labels: dict[int, int]) -> set[tuple[int, int]]:
@@ -415,8 +406,6 @@ def make_million(args, tmp: Path) -> Path:
     docs_all_written = 0
     folder = tmp / "in"
     # write in chunks so generation itself stays in bounded memory
-    import pyarrow as pa
-    from factory.schemas.contracts import PROBLEM_SCHEMA
 
     from factory.io.dataset import DatasetWriter as W
 
@@ -431,25 +420,7 @@ def make_million(args, tmp: Path) -> Path:
             src = rng.choice(k - m, size=m, replace=False)
             for j, s in enumerate(src):
                 texts[k - m + j] = plant(texts[s], float(rng.choice([0.85, 0.9, 0.95, 1.0])), rng)
-            t = pa.table(
-                {
-                    "id": [f"d{i:09d}" for i in range(lo, lo + k)],
-                    "source": ["synthetic"] * k,
-                    "source_id": pa.nulls(k, pa.string()),
-                    "domain": ["math"] * k,
-                    "problem": texts,
-                    "reference_answer": pa.nulls(k, pa.string()),
-                    "reference_solution": pa.nulls(k, pa.string()),
-                    "tests": pa.array([None] * k, type=PROBLEM_SCHEMA.field("tests").type),
-                    "difficulty": pa.nulls(k, pa.string()),
-                    "level": pa.nulls(k, pa.int32()),
-                    "language": ["en"] * k,
-                    "license": pa.nulls(k, pa.string()),
-                    "meta": pa.nulls(k, pa.string()),
-                },
-                schema=PROBLEM_SCHEMA,
-            )
-            w.write_table(t)
+            w.write_table(problem_table(texts, lo, "synthetic"))
             docs_all_written += k
     size = sum(p.stat().st_size for p in folder.glob("*.parquet"))
     if reuse:
