@@ -348,6 +348,12 @@ def check_all(cls: type, values: Mapping[str, Any], *, style: Style = "recipe", 
     return problems
 
 
+def check_some(cls: type, values: Mapping[str, Any]) -> list[str]:
+    """`check_all` of some of the options (an engine's own config checked by its stage's rules):
+    required options missing from `values` (the input and output paths) are stood in."""
+    return check_all(cls, {o.name: stand_in(o) for o in options_of(cls) if o.required} | dict(values))
+
+
 def _required_stand_ins(cls: type, key: str) -> dict[str, Any]:
     """Values that satisfy the other required options, so one key can be checked alone."""
     return {o.name: stand_in(o) for o in options_of(cls) if o.required and o.name != key}

@@ -94,7 +94,7 @@ from factory.io.dataset import (
     shard_paths,
 )
 from factory.schemas.errors import DatasetError, InputError
-from factory.schemas.options import check_all, defaults
+from factory.schemas.options import check_some, defaults
 from factory.schemas.sizes import parse_size
 
 By = Literal["problem", "trace"]
@@ -155,10 +155,10 @@ class DedupConfig:
 
     def problems(self) -> list[str]:
         """Every invalid setting at once (run_dedup's check; the user-facing ones by DedupOptions' rules)."""
-        values = {k: getattr(self, k) for k in _SHARED} | {"input": "-", "out": "-"}
+        values = {k: getattr(self, k) for k in _SHARED}
         values["verify"] = {True: "jaccard", False: "none"}.get(self.verify, self.verify)
         values["memory_budget"] = f"{self.memory_budget}B" if isinstance(self.memory_budget, int) else self.memory_budget
-        out = check_all(DedupOptions, values)
+        out = check_some(DedupOptions, values)
         if not (0.0 <= float(self.family_preamble) <= 1.0):
             out.append(f"family_preamble: expected a fraction in [0, 1], found {self.family_preamble!r}")
         if self.batch_size < 1:
