@@ -68,7 +68,7 @@ from factory.ingest.report import (
     ignored_columns,
     infer_domain,
 )
-from factory.ingest.split_cols import PY_WHITESPACE, SplitCols, split_skyt1_column
+from factory.ingest.split_cols import PY_WHITESPACE, SplitCols, split_skyt1_column, split_think_column
 from factory.schemas.contracts import DOMAINS, FINISH_REASONS, meta_json
 
 
@@ -679,8 +679,17 @@ def think_trace_cols(c: Cols, part: Part) -> Part:
     _, finish = c.get(("finish_reason", "stop_reason"), required=False)
     if finish is not None and any(f is not None and f not in ("stop", "length", "error", "unknown") for f in finish):
         raise Fallback("finish_reason")
-    text_list = py(texts)
     problems = py(part["problem"])
+    # whole columns unless a row carries its own reasoning field (or Sky-T1 tags): then per row
+    split = None
+    if isinstance(texts, (pa.Array, pa.ChunkedArray)) and all(rf is None or not rf.strip() for rf in reasoning):
+        split = split_think_column(texts)
+    if split is not None:
+        if finish is not None:  # the input's own finish_reason wins where it has one
+            split.finish_reason = [fr or s for fr, s in zip(finish, split.finish_reason)]
+    else:
+        split = _split_list([(split_think(t, reasoning_field=rf), None if finish is None else finish[r])  # type: ignore[arg-type]
+                             for r, (t, rf) in enumerate(zip(py(texts), reasoning))])
     return {
         "row": list(range(c.n)),
         "sample_index": [i if i is not None else -1 for i in index],
@@ -688,8 +697,7 @@ def think_trace_cols(c: Cols, part: Part) -> Part:
         "system_prompt": [s or None for s in system],
         "prompt": [p or q for p, q in zip(prompt, problems)],
         "completion": texts,
-        "split": _split_list([(split_think(t, reasoning_field=rf), None if finish is None else finish[r])  # type: ignore[arg-type]
-                              for r, (t, rf) in enumerate(zip(text_list, reasoning))]),
+        "split": split,
         "meta": [{"label_correct": x} if isinstance(x, bool) else {} for x in correct],
     }
 
