@@ -737,7 +737,7 @@ class Prepared:
     open_rows: list[int]  # trace rows whose sample_index the run's counters give
     open_pids: list[str]
     open_teachers: list[str]
-    open_completions: list[str]
+    open_completions: Any  # their texts: an Arrow column (or a list on the row path)
     extras: Counter = field(default_factory=Counter)  # extra-column counts (factory.ingest.report)
 
 
@@ -843,14 +843,15 @@ def prepare_cols(batch: LineBatch | TableBatch, preset: Preset, kind: str, const
     tpids = [pids[r] for r in rows]
     open_rows = [k for k, i in enumerate(indexes) if i < 0]
     completions = t["completion"]
-    if open_rows:  # their ids wait for their sample numbers (finish)
-        texts = py(completions)
+    if open_rows:  # their ids wait for their sample numbers (finish); the texts stay in Arrow
+        texts = _arrow(completions)
         ids = [""] * len(rows)
         closed = [k for k, i in enumerate(indexes) if i >= 0]
-        for k, tid in zip(closed, trace_ids([tpids[k] for k in closed], [indexes[k] for k in closed],
-                                            [teachers[k] for k in closed], [texts[k] for k in closed])):
-            ids[k] = tid
-        open_completions = [texts[k] for k in open_rows]
+        if closed:
+            for k, tid in zip(closed, trace_ids([tpids[k] for k in closed], [indexes[k] for k in closed],
+                                                [teachers[k] for k in closed], texts.take(pa.array(closed, pa.int64())))):
+                ids[k] = tid
+        open_completions = texts if len(open_rows) == len(rows) else texts.take(pa.array(open_rows, pa.int64()))
     else:
         ids = trace_ids(tpids, indexes, teachers, completions)
         open_completions = []
