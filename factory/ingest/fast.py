@@ -68,7 +68,12 @@ from factory.ingest.report import (
     ignored_columns,
     infer_domain,
 )
-from factory.ingest.split_cols import PY_WHITESPACE, SplitCols, split_skyt1_column, split_think_column
+from factory.ingest.split_cols import (
+    PY_WHITESPACE,
+    SplitCols,
+    split_skyt1_column,
+    split_think_column,
+)
 from factory.schemas.contracts import DOMAINS, FINISH_REASONS, meta_json
 
 
