@@ -374,3 +374,87 @@ def test_mix_rows_equal_the_row_dicts_they_replace():
         ti, vi = mix.split(fraction=fraction, seed=3)
         assert [rows[i] for i in ti] == train and [rows[i] for i in vi] == val
         assert mix.report(ti) == mix_report(train, diff) and mix.report(vi) == mix_report(val, diff)
+
+
+def test_polars_render_equals_split_trace_render_byte_for_byte():
+    """The fetch renders the assistant turn with polars (`render_stages`) and builds the bytes of
+    its row id there (`id_bytes_expr`): both must equal the Python rules (split_trace,
+    render_assistant, _pairs_id) on every row polars takes, and the rows it leaves to Python
+    must be the ones it cannot do. Real traces, hostile edge cases, and seeded random texts made of
+    the pieces the rules look at (boxes, fences, cues, blank lines of every whitespace kind,
+    U+001C-U+001F that only Python counts as whitespace, tags, non-ASCII)."""
+    import hashlib
+    import random
+
+    import polars as pl
+
+    from factory.curate.sft import (
+        _FENCE,
+        _pairs_id,
+        id_bytes_expr,
+        render_assistant,
+        render_stages,
+        split_trace,
+    )
+
+    rows = [(r["reasoning"], r["answer"]) for w in ("skyt1", "qwen", "bo8") for r in trace_rows(w)]
+    rows += [(r["reasoning"], r["answer"]) for r in code_trace_rows()]
+    rows += [
+        (None, "\\boxed{1}"), (None, "x\n\n\\fbox{2}"), (None, "a\n \t\n\\boxed{1} b\n\n c"), ("  ", "\\boxed{3}"),
+        (None, "p\n\n\\boxed{1}\n\nq \\fbox{2} r\n\ns"), (None, "p\n\n\\fbox{1}\n\nq \\boxed{2}"), (None, "\\boxed"),
+        (None, "é 答案\n\u3000\n$\\boxed{é}$\n\u2028\nend"), (None, "x\n\x1c\n\\boxed{1}"), (None, "x\x1f\\boxed{1}"),
+        (None, "a\r\n\r\n\\boxed{1}\r\n\r\nb"), (None, "a\n\x85\n\\boxed{1}"), (None, "```py\nx\n``` y ```\nz\n```"),
+        (None, "```\nunclosed"), (None, "The answer is 4."), (None, "<think>t</think>\\boxed{1}"), ("t", "a"),
+        ("t\n", " \\boxed{1} "), ("t", "  "), ("t", None), (None, None), ("", ""), (None, "\\boxed{1}\n\n"),
+        (None, "\n\n\\boxed{x}"), (None, "a\n\n\n\\boxed{x}\n \n\n"), (None, "\\fbox{a}\\boxed{b}"), ("\x1d", "\\boxed{1}"),
+    ]
+    rng = random.Random(7)
+    pieces = ["\\boxed{7}", "\\fbox{x}", "\\box", "boxed", "```", "```python\n", "Final Answer: ", "The answer is ",
+              "答案", "\n", "\n\n", "\n \n", "\n\t\n", "\r\n", "\u2028", "\u3000", "\xa0", "\x85", "\x1c", "\x1f", " ",
+              "<think>", "</think>", "word ", "é", "😀", '"', "\\", "\x00", "$"]
+    for _ in range(3000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 12)))
+        rows.append((text if rng.random() < 0.2 else None, text) if rng.random() < 0.7 else
+                    ("".join(rng.choice(pieces) for _ in range(4)), text))
+    df = pl.DataFrame({"reasoning": [r for r, _ in rows], "answer": [a for _, a in rows],
+                       "user": [f"Q{i} \"é\"\n" for i in range(len(rows))]}, schema={c: pl.String for c in ("reasoning", "answer", "user")})
+    for fmt in ("think", "sky-t1", "plain"):
+        lf = df.lazy()
+        for stage in render_stages("reasoning", "answer", fmt=fmt):
+            lf = lf.with_columns(stage)
+        for system in (None, 'sys "prompt"\n'):
+            got = lf.with_columns(id_bytes_expr(pl.col("user"), pl.col("_asst"), system=system, kind="shortcut")
+                                  .alias("_hin")).collect()
+            taken = 0
+            for (r, a), user, asst, hin in zip(rows, df["user"], got["_asst"], got["_hin"]):
+                reasoning, answer = split_trace("", r, a)
+                if asst is None:  # left to Python: a text polars cannot do alike, or no box/fence answer
+                    assert answer is None or any(ch in (r or "") + (a or "") for ch in "<\x1c\x1d\x1e\x1f") or not (
+                        (r or "").strip() or "\\boxed" in a or "\\fbox" in a or _FENCE.search(a)), (r, a)
+                    assert hin is None
+                    continue
+                taken += 1
+                assert asst == render_assistant(reasoning, answer, fmt=fmt), (fmt, r, a)
+                msgs = ((("system", system),) if system else ()) + (("user", user), ("assistant", asst))
+                assert "s_" + hashlib.sha256(hin).hexdigest()[:16] == _pairs_id(msgs, "shortcut")
+            assert taken > 1500
+
+
+def test_train_rows_written_in_row_group_steps_give_the_same_shards(tmp_path):
+    """curate hands the train rows to the writer two row groups at a time (so the Arrow columns of
+    the next rows are built while these are compressed): the writer must cut the same row groups
+    and shards, so the same bytes, as from one table."""
+    import pyarrow as pa
+
+    from factory.io.dataset import DatasetWriter
+
+    n = 103
+    table = pa.table({"id": [f"s_{i:04d}" for i in range(n)], "x": [f"é{i}" * (i % 7) for i in range(n)]})
+    shards = []
+    for name, step in (("whole", n), ("steps", 2 * 10)):
+        with DatasetWriter(tmp_path / name, "sft", schema=table.schema, command="test", rows_per_shard=45,
+                           row_group_rows=10, validate=False) as w:
+            for i in range(0, n, step):
+                w.write_table(table.slice(i, step))
+        shards.append([p.read_bytes() for p in sorted((tmp_path / name).glob("*.parquet"))])
+    assert len(shards[0]) == 3 and shards[0] == shards[1]

@@ -27,9 +27,9 @@ import json
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import polars as pl
 import pyarrow.parquet as pq
@@ -38,8 +38,10 @@ from factory.curate.sft import (
     SKY_T1_SYSTEM_PROMPT,
     MixRows,
     approx_tokens,
+    id_bytes_expr,
     make_row,
     render_assistant,
+    render_stages,
     seeded_hashes,
     split_trace,
     trace_facts,
@@ -449,42 +451,62 @@ def fetch_traces(sources: list[dict[str, Any]], ids_by_src: dict[int, list[str]]
     return rows
 
 
-def iter_fetched(sources: list[dict[str, Any]], ids_by_src: dict[int, list[str]],
-                 columns: list[str]) -> Iterator[tuple[int, pl.DataFrame]]:
-    """`fetch`, shard by shard, as (source index, rows of that shard): the next shard's query
-    runs in a worker thread while the caller works on the rows of the previous one (polars
-    releases the GIL, so reading and decompressing overlap with Python rendering)."""
-    jobs = []
-    for si, ids in ids_by_src.items():
-        if not ids:
-            continue
-        want = pl.Series(sorted(set(ids)), dtype=pl.String).implode()
-        path = sources[si]["path"]
-        # an object-store folder is read through the io layer's reader, as one job
-        for shard in [path] if is_store_url(path) else shard_paths(path):
-            jobs.append((si, shard, want))
+class ShardFetch:
+    """`fetch`, shard by shard, as (source index, rows of that shard) when iterated: the shards'
+    queries run in a worker thread, `ahead` of the rows the caller works on (polars releases the
+    GIL, so reading and decompressing overlap with Python rendering). The first `ahead` start at
+    construction, so a fetch started early reads while the caller does other work (close it, or
+    use it as a context manager, to stop the worker). `derive` adds columns inside each query (on
+    polars' threads, not the caller's); a text column it reads that a folder lacks is null."""
 
-    def run(job) -> pl.DataFrame:
+    def __init__(self, sources: list[dict[str, Any]], ids_by_src: dict[int, list[str]], columns: list[str], *,
+                 derive: Callable[[pl.LazyFrame], pl.LazyFrame] | None = None, ahead: int = 2):
+        self.sources, self.columns, self.derive = sources, columns, derive
+        self.jobs = []
+        for si, ids in ids_by_src.items():
+            if not ids:
+                continue
+            want = pl.Series(sorted(set(ids)), dtype=pl.String).implode()
+            path = sources[si]["path"]
+            # an object-store folder is read through the io layer's reader, as one job
+            for shard in [path] if is_store_url(path) else shard_paths(path):
+                self.jobs.append((si, shard, want))
+        self.pool = ThreadPoolExecutor(max_workers=1)
+        self.pending = deque((j[0], self.pool.submit(self._run, j)) for j in self.jobs[:ahead])
+        self.next = len(self.pending)
+
+    def _run(self, job) -> pl.DataFrame:
         _, shard, want = job
         lf = scan(shard) if is_store_url(shard) else pl.scan_parquet(str(shard))
-        cols = [c for c in columns if c in lf.collect_schema().names()]
-        return lf.filter(pl.col("id").is_in(want)).select(cols).collect()
+        names = lf.collect_schema().names()
+        lf = lf.filter(pl.col("id").is_in(want)).select(c for c in self.columns if c in names)
+        if self.derive is not None:
+            lf = self.derive(lf.with_columns(pl.lit(None, dtype=pl.String).alias(c) for c in ("reasoning", "answer")
+                                             if c in self.columns and c not in names))
+        return lf.collect()
 
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = deque(pool.submit(run, j) for j in jobs[:2])
-        nxt = 2
-        while pending:
-            df = pending.popleft().result()
-            si = jobs[nxt - 2][0]
-            if nxt < len(jobs):
-                pending.append(pool.submit(run, jobs[nxt]))
-            nxt += 1
-            s = sources[si]
+    def __iter__(self) -> Iterator[tuple[int, pl.DataFrame]]:
+        while self.pending:
+            si, fut = self.pending.popleft()
+            df = fut.result()
+            if self.next < len(self.jobs):
+                self.pending.append((self.jobs[self.next][0], self.pool.submit(self._run, self.jobs[self.next])))
+                self.next += 1
+            s = self.sources[si]
             over = [pl.lit(s[k]).alias(col) for k, col in (("name", "source"), ("domain", "domain")) if s.get(k)]
             if s.get("license") and "license" in df.columns:
                 lic = pl.col("license")
                 over.append(pl.when(lic.is_null() | (lic == "")).then(pl.lit(s["license"])).otherwise(lic).alias("license"))
             yield si, df.with_columns(over) if over else df
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -678,6 +700,16 @@ def curate(
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Run a normalised curate config (see factory.recipes.curate_spec.curate_config)."""
+    with ExitStack() as stack:  # a fetch started early stops with the run, whatever ends it
+        return _curate(cfg, seed=seed, out=out, inputs=inputs, base=base, size=size, overwrite=overwrite,
+                       rewrite=rewrite, checker=checker, reflect=reflect, command=command, params=params, log=log,
+                       stack=stack)
+
+
+def _curate(cfg: dict[str, Any], *, seed: int, out: Path, inputs: dict[str, list[Path]] | None, base: Path | None,
+            size: int | None, overwrite: bool, rewrite: Callable[[list[str]], list[str]] | None, checker: Any,
+            reflect: Callable[..., Any] | None, command: str, params: dict[str, Any] | None,
+            log: Callable[[str], None], stack: ExitStack) -> dict[str, Any]:
     from factory.curate.mix import allocate
 
     out = Path(out)
@@ -706,12 +738,51 @@ def curate(
                 hint="score the traces first (`factory verify` adds verdict_math/verdict_code, `factory filter` adds "
                      "verdict_format/verdict_language/...), or change curate.select")
     meta, n_problems_given = apply_problems(meta, sources)
+    o = cfg["output"]
+    system = SYSTEM_ALIASES.get(o.get("system_prompt"), o.get("system_prompt"))
+    user_col = "problem" if o["user"] == "problem" else "prompt"
+    # what rendering a shortcut reads: the raw completion only for rows without thought/answer
+    # (fetched below), the prompt only when the user turn is the prompt
+    render_cols = [c for c in TEXT_COLS if c not in ("completion", "system_prompt", "reference_answer")
+                   and (c != "prompt" or user_col == "prompt") and (c != "problem" or user_col == "problem")]
+
+    def rendered(lf: pl.LazyFrame) -> pl.LazyFrame:
+        """The assistant turn (`_asst`) and the bytes of its row id (`_hin`) of each trace polars
+        can render byte for byte (`render_stages`; null = split_trace in Python), computed in the
+        fetch query, so on polars' threads: the text never reaches Python as separate thought and
+        answer (dropped where `_asst` replaces them), and no JSON escaping of it on the main thread.
+        `_blank` marks traces whose text is only in the raw completion."""
+        r, a = pl.col("reasoning"), pl.col("answer")
+        blank = ~(r.str.contains(r"\S").fill_null(False) | a.str.contains(r"\S").fill_null(False))
+        lf = lf.with_columns(blank.alias("_blank"))
+        for stage in render_stages("reasoning", "answer", fmt=fmt):
+            lf = lf.with_columns(stage)
+        lf = lf.drop(pl.selectors.starts_with("_r_"))
+        done = pl.col("_asst").is_not_null()
+        hin = ([id_bytes_expr(pl.col(user_col), pl.col("_asst"), system=system, kind="shortcut").alias("_hin")]
+               if (system is None or isinstance(system, str)) and user_col in lf.collect_schema().names() else [])
+        return lf.with_columns(*hin, pl.when(done).then(None).otherwise(r).alias("reasoning"),
+                               pl.when(done).then(None).otherwise(a).alias("answer"))
+
     shortcut = _as_frame([])
+    early = None
+    src_of: dict[str, int] = {}
     if meta.height:
         meta, drops = select_traces(meta, cfg)
         kept = meta.filter(pl.col("drop").is_null())
         pp = cfg["per_problem"]
         chosen = per_problem(kept, pp["policy"], pp.get("k", 1), seed=seed)
+        src_of = dict(zip(chosen["id"].to_list(), chosen["src"].to_list()))
+        # the candidates' text is read from here on, in a worker thread, while the funnel, the
+        # journey and the mix are worked out on the main thread (1M traces: ~0.3 s of the fetch
+        # off the critical path). Every candidate is read: the mix takes most of them, and each
+        # shard's pages are decompressed either way. When the candidates outnumber the mix more
+        # than 2:1, only the mix's rows are read, after it.
+        if chosen.height and isinstance(mix_size, int) and chosen.height <= 2 * mix_size:
+            cand_by_src: dict[int, list[str]] = {}
+            for tid, si in src_of.items():
+                cand_by_src.setdefault(si, []).append(tid)
+            early = stack.enter_context(ShardFetch(sources, cand_by_src, render_cols, derive=rendered, ahead=4))
         drops["per_problem_policy"] = kept.height - chosen.height
         funnel.update({"dropped": drops, "qualifying": kept.height, "after_per_problem": chosen.height,
                        "problems_with_traces": int(meta.select(pl.col("problem_id").n_unique()).item()),
@@ -719,9 +790,6 @@ def curate(
         shortcut = chosen.select(
             pl.col("id").alias("key"), pl.lit("shortcut").alias("kind"), "domain", "source", "teacher",
             pl.col("level").cast(pl.Int32), pl.col("difficulty_label").alias("difficulty"), "n_tokens")
-        src_of = dict(zip(chosen["id"].to_list(), chosen["src"].to_list()))
-    else:
-        src_of = {}
     if n_problems_given:
         funnel["problems_given"] = n_problems_given
     log(f"traces: {funnel['traces_in']} in, {shortcut.height} shortcut candidates "
@@ -743,8 +811,6 @@ def curate(
     with gc_paused():
         # fetch and render: shortcut rows are rendered shard by shard as the fetch streams them in,
         # straight into column lists (MixRows): no dict per row, no row-wise Arrow conversion
-        o = cfg["output"]
-        system = SYSTEM_ALIASES.get(o.get("system_prompt"), o.get("system_prompt"))
         empty_think = (cfg.get("non_reasoning") or {}).get("empty_think", True)
         entries = selected.select("key", "kind", "difficulty", "repeat").rows()
         ids_by_src: dict[int, list[str]] = {}
@@ -759,39 +825,39 @@ def curate(
                 si, rid = extra[key]["sft"]
                 sft_by_src.setdefault(si, []).append(rid)
         mix = MixRows(len(entries))
-        user_col = "problem" if o["user"] == "problem" else "prompt"
         found: set[str] = set()
 
         def shortcuts(t: dict[str, list[Any]]) -> None:
             """Render one fetched batch of traces (column lists) into the mix rows that use them."""
             n = len(t["id"])
             rows = []
-            for tid, comp, r, a, user, dom, src, pid, lang, lic, teacher in zip(
-                    t["id"], t.get("completion") or [None] * n, t["reasoning"], t["answer"], t[user_col], t["domain"],
-                    t["source"], t["problem_id"], t["language"], t["license"], t["teacher"]):
+            none = [None] * n
+            for tid, comp, r, a, user, dom, src, pid, lang, lic, teacher, assistant, hin in zip(
+                    t["id"], t.get("completion") or none, t["reasoning"], t["answer"], t[user_col], t["domain"],
+                    t["source"], t["problem_id"], t["language"], t["license"], t["teacher"], t.get("_asst") or none,
+                    t.get("_hin") or none):
                 found.add(tid)
-                reasoning, answer = split_trace(comp or "", r, a)
-                if answer is None:  # the scan's vectorised rule and split_trace disagree: a bug, never a silent drop
-                    raise DatasetError(f"trace {tid}: the scan found a final answer that split_trace cannot find",
-                                       hint="report this trace; it can be excluded with --set budget.min_tokens=N")
-                assistant = render_assistant(reasoning, answer, fmt=fmt)
+                if assistant is None:  # what polars does not render (render_exprs), Python does
+                    reasoning, answer = split_trace(comp or "", r, a)
+                    if answer is None:  # the scan's vectorised rule and split_trace disagree: a bug, never a silent drop
+                        raise DatasetError(f"trace {tid}: the scan found a final answer that split_trace cannot find",
+                                           hint="report this trace; it can be excluded with --set budget.min_tokens=N")
+                    assistant = render_assistant(reasoning, answer, fmt=fmt)
                 for pos in wanted[tid]:
                     _, _, diff, rep = entries[pos]
-                    rows.append((pos, user, assistant, dom, src, tid, pid, lang, lic, teacher, diff, rep))
+                    rows.append((pos, user, assistant, dom, src, tid, pid, lang, lic, teacher, diff, rep, hin))
             mix.put_many(rows, system=system, kind="shortcut")
 
-        # what rendering a shortcut reads: the raw completion only for rows without thought/answer
-        # (fetched below), the prompt only when the user turn is the prompt
-        render_cols = [c for c in TEXT_COLS if c not in ("completion", "system_prompt", "reference_answer")
-                       and (c != "prompt" or o["user"] == "prompt") and (c != "problem" or o["user"] == "problem")]
         raw: dict[int, list[str]] = {}
-        for si, df in iter_fetched(sources, ids_by_src, render_cols):
-            blank = ~(pl.col("reasoning").str.contains(r"\S").fill_null(False) | pl.col("answer").str.contains(r"\S").fill_null(False))
-            only_raw = df.filter(blank)
-            if only_raw.height:  # only the raw completion holds these traces' text: read it for them alone
-                raw.setdefault(si, []).extend(only_raw["id"].to_list())
-                df = df.filter(~blank)
-            shortcuts({c: df[c].to_list() for c in df.columns})
+        fetched = early or stack.enter_context(ShardFetch(sources, ids_by_src, render_cols, derive=rendered))
+        mixed = pl.Series(list(wanted), dtype=pl.String).implode()
+        for si, df in fetched:
+            if early is not None:  # the candidates the mix did not take
+                df = df.filter(pl.col("id").is_in(mixed))
+            if df["_blank"].any():  # only the raw completion holds these traces' text: read it for them alone
+                raw.setdefault(si, []).extend(df.filter(pl.col("_blank"))["id"].to_list())
+                df = df.filter(~pl.col("_blank"))
+            shortcuts({c: df[c].to_list() for c in df.columns if c != "_blank"})
         if raw:
             rows_raw = fetch(sources, raw, TEXT_COLS)
             shortcuts({c: [r.get(c) for r in rows_raw.values()] for c in TEXT_COLS})
@@ -835,15 +901,18 @@ def curate(
                                  params=params or {}, rows_per_shard=o["rows_per_shard"])
 
         # the train shards are encoded and compressed in a worker thread (pyarrow releases the
-        # GIL) while the reports are counted (50K rows: 0.2 s of writing, 0.15 s of counting)
+        # GIL) while the next rows' Arrow columns are built and then the reports counted (50K rows:
+        # 0.2 s of writing, 0.2 s of building, 0.1 s of counting). The rows go to the writer a
+        # whole number of row groups at a time: it cuts the same row groups, so the same bytes.
         with writer("train") as w, ThreadPoolExecutor(max_workers=1) as pool:
-            written = pool.submit(w.write_table, mix.table(train)) if train else None
+            step = w.row_group_rows * 2
+            written = [pool.submit(w.write_table, mix.table(train[i:i + step])) for i in range(0, len(train), step)]
             report = {
                 "funnel": funnel, "journey": j_report, "non_reasoning": nr_report, "mix": alloc,
                 "train": mix.report(train), "validation": mix.report(val), "warnings": alloc["warnings"],
             }
-            if written is not None:
-                written.result()
+            for f in written:
+                f.result()
             w.stats.update({"split": "train", **report})
         with writer("validation") as w:
             if val:

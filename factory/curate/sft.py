@@ -69,7 +69,8 @@ def _between(text: str, a: str, b: str) -> str | None:
     return text[i + len(a): j if j >= 0 else len(text)]
 
 
-_FENCE = re.compile(r"```[^\n]*\n.*?```", re.DOTALL)
+_FENCE_RE = r"(?s)```[^\n]*\n.*?```"
+_FENCE = re.compile(_FENCE_RE)
 _PARA = re.compile(r"\n\s*\n")
 # A stated final answer without a box ("The final answer is 12.", "**Final Answer:** ...",
 # "答案是 13"): models that do not box (Gemma, many chat models) still conclude with one of these.
@@ -232,6 +233,84 @@ def render_assistant(reasoning: str | None, answer: str, *, fmt: Format, empty_t
     return f"{SKY_BT}\n\n{reasoning.strip()}\n\n{SKY_ET}\n\n{SKY_BS}\n\n{answer}\n\n{SKY_ES}"
 
 
+# What Python counts as whitespace (`str.strip`, `re`'s `\s`) and Rust (polars) does not: the
+# separators U+001C-U+001F. A text holding one, or a `<` (a tag strip_tags would cut), is rendered in
+# Python; elsewhere the two dialects agree character for character.
+_PY_ONLY = r"[<\x1c-\x1f]"
+
+
+def render_stages(reasoning: str, answer: str, *, fmt: Format, out: str = "_asst") -> list[list[Any]]:
+    """`render_assistant(*split_trace("", reasoning, answer), fmt=fmt)` in polars, over the string
+    columns `reasoning` and `answer`, for the rows polars renders byte for byte: the column `out`,
+    null where Python must decide (a text with a tag or a U+001C-U+001F character, no answer, or
+    a short output whose final answer is not a box or a fenced block: the answer-cue rule). The
+    expressions come in stages, each a `with_columns` on the previous (a step's result is used
+    several times: one expression tree would compute it again at each use); the helper columns
+    (`_r_*`) are dropped by the caller.
+
+    The rules, as split_trace and final_paragraph state them: a thought and an answer -> both
+    stripped; an answer alone -> its text, and its final paragraph: the one around its last box
+    (from just after the last blank line before the box to the first blank line after it), else
+    its last fenced block; the text is no chain of thought when it IS that final answer."""
+    import polars as pl
+
+    r, a = pl.col(reasoning), pl.col(answer)
+    c = {k: pl.col(f"_r_{k}") for k in ("t", "hr", "ok", "box", "after", "fence", "fin", "thought", "final")}
+    stage1 = [a.str.strip_chars().alias("_r_t"), r.str.contains(r"\S").fill_null(False).alias("_r_hr"),
+              (~(r.str.contains(_PY_ONLY).fill_null(False) | a.str.contains(_PY_ONLY).fill_null(False))
+               & a.str.contains(r"\S").fill_null(False)).alias("_r_ok")]
+    t = c["t"]
+    # text after the last box word (greedy: the last one; no capture group, so the regex engine's
+    # fast path); its first fenced block otherwise
+    stage2 = [t.str.contains(_BOX).fill_null(False).alias("_r_box"),
+              t.str.replace(r"(?s)^.*" + _BOX, "").alias("_r_after"),
+              t.str.extract_all(_FENCE_RE).list.last().alias("_r_fence")]
+    n, m = t.str.len_chars(), c["after"].str.len_chars()
+    # where the last box starts, in characters: the text's length less what follows the box word
+    # less the word's own length (`\boxed` 6, `\fbox` 5: the five characters before `after` say which)
+    pos = n - m - pl.when(t.str.slice(n - m - 5, 5) == "boxed").then(6).otherwise(5)
+    # text[:pos] minus everything up to its last blank line (`_paragraph_start`: a newline,
+    # whitespace without a newline, a newline), then text[pos:] cut at its first blank line
+    # (`_PARA.search(text, pos)`)
+    head = t.str.head(pos).str.replace(r"(?s)^.*\n[^\S\n]*\n", "")
+    tail = t.str.slice(pos).str.replace(r"(?s)\n\s*\n.*$", "")
+    stage3 = [pl.when(c["box"]).then(pl.concat_str([head, tail]).str.strip_chars())
+              .otherwise(c["fence"].str.strip_chars()).alias("_r_fin"),
+              (c["ok"] & (c["hr"] | c["box"] | c["fence"].is_not_null())).alias("_r_ok")]
+    stage4 = [pl.when(c["hr"]).then(r.str.strip_chars()).when(c["fin"] == t).then(None).otherwise(t).alias("_r_thought"),
+              pl.when(c["hr"]).then(t).otherwise(c["fin"]).alias("_r_final")]
+    thought, final = c["thought"], c["final"]
+    if fmt == "plain":
+        body = final
+    elif fmt == "think":
+        body = pl.when(thought.is_null()).then(pl.lit(f"{THINK_OPEN}\n\n{THINK_CLOSE}\n\n") + final).otherwise(
+            pl.concat_str([pl.lit(f"{THINK_OPEN}\n"), thought, pl.lit(f"\n{THINK_CLOSE}\n\n"), final]))
+    else:
+        body = pl.concat_str([pl.when(thought.is_null()).then(pl.lit(f"{SKY_BT}\n\n{SKY_ET}\n\n")).otherwise(
+            pl.concat_str([pl.lit(f"{SKY_BT}\n\n"), thought, pl.lit(f"\n\n{SKY_ET}\n\n")])),
+            pl.lit(f"{SKY_BS}\n\n"), final, pl.lit(f"\n\n{SKY_ES}")])
+    return [stage1, stage2, stage3, stage4, [pl.when(c["ok"]).then(body).otherwise(None).alias(out)]]
+
+
+def json_expr(e: Any) -> Any:
+    """`_json_str` of a string column, by polars' JSON writer (`json_strs`, as an expression)."""
+    import polars as pl
+
+    return pl.struct(e.alias("v")).struct.json_encode().str.slice(5).str.strip_suffix("}")
+
+
+def id_bytes_expr(user: Any, assistant: Any, *, system: str | None, kind: str) -> Any:
+    """The bytes `_pairs_id` hashes for (system, user, assistant) messages of one kind, as a
+    polars Binary expression (null where user or assistant is): the caller's sha256 of each is
+    the row's `sft_id` without a JSON escape per row in Python."""
+    import polars as pl
+
+    head = "[" + (f"[{_ROLES['system']}, {_json_str(system)}], " if system else "") + f"[{_ROLES['user']}, "
+    return pl.when(user.is_not_null() & assistant.is_not_null()).then(pl.concat_str([
+        pl.lit(head), json_expr(user), pl.lit(f"], [{_ROLES['assistant']}, "), json_expr(assistant),
+        pl.lit("]]\x1f" + kind)])).cast(pl.Binary)
+
+
 def parse_assistant(content: str, *, fmt: Format) -> tuple[str, str] | None:
     """Inverse of render_assistant for a well-formed turn: (reasoning, answer), or None when the
     blocks are missing, repeated, out of order or empty."""
@@ -389,10 +468,11 @@ class MixRows:
 
     def put_many(self, rows: list[tuple[Any, ...]], *, system: str | None, kind: str) -> None:
         """`put` for many rows of one kind and system prompt: rows of (pos, user, assistant, domain,
-        source, trace_id, problem_id, language, license, teacher, difficulty, repeat), the shortcut
-        path. Same columns as `put`, with the per-row work cut down (50K rows: ~0.9 -> ~0.4 s): the
-        system turn's JSON and the kind's bytes once, the meta JSON once per (teacher, difficulty),
-        no keyword call per row."""
+        source, trace_id, problem_id, language, license, teacher, difficulty, repeat, id_bytes), the
+        shortcut path. Same columns as `put`, with the per-row work cut down (50K rows: ~0.9 -> ~0.4 s):
+        the system turn's JSON and the kind's bytes once, the meta JSON once per (teacher, difficulty),
+        no keyword call per row. `id_bytes` (or None) is what `_pairs_id` would hash for the row,
+        built by polars (`id_bytes_expr`): then only the sha256 is left to do here."""
         c = self.cols
         ids, tids, pids, kinds, doms, srcs = c["id"], c["trace_ids"], c["problem_id"], c["kind"], c["domain"], c["source"]
         langs, lics, metas, msgs_c, diffs = c["language"], c["license"], c["meta"], self.msgs, self.difficulty
@@ -404,14 +484,21 @@ class MixRows:
         sha256 = hashlib.sha256
         meta_of: dict[tuple[Any, Any], str | None] = {}
         last: tuple[Any, Any, str] | None = None
-        fast = fast and all(isinstance(r[1], str) and isinstance(r[2], str) for r in rows)
-        users_json = json_strs([r[1] for r in rows]) if fast else [None] * len(rows)
-        answers_json = json_strs([r[2] for r in rows]) if fast else users_json
-        for (pos, user, assistant, dom, src, tid, pid, lang, lic, teacher, diff, rep), uj, aj in zip(
+        hashed = fast  # id bytes from polars hold the same system turn and kind (core.py builds them so)
+        fast = fast and all(isinstance(r[1], str) and isinstance(r[2], str) for r in rows if r[12] is None)
+        # JSON-escape (by polars) only the rows polars has not already turned into id bytes
+        todo = [i for i, r in enumerate(rows) if r[12] is None or not hashed] if fast else []
+        users_json: list[str | None] = [None] * len(rows)
+        answers_json: list[str | None] = [None] * len(rows)
+        for i, uj, aj in zip(todo, json_strs([rows[i][1] for i in todo]), json_strs([rows[i][2] for i in todo])):
+            users_json[i], answers_json[i] = uj, aj
+        for (pos, user, assistant, dom, src, tid, pid, lang, lic, teacher, diff, rep, id_bytes), uj, aj in zip(
                 rows, users_json, answers_json):
             msgs = sys_msgs + (("user", user), ("assistant", assistant))
             if last is not None and last[0] is user and last[1] is assistant:
                 rid = last[2]  # an up-sampled copy of the row before: same messages, same digest
+            elif id_bytes is not None and hashed:
+                rid = "s_" + sha256(id_bytes).hexdigest()[:16]
             elif fast:
                 rid = "s_" + sha256(f'{head}[{_ROLES["user"]}, {uj}], [{_ROLES["assistant"]}, {aj}]]'.encode()
                                     + tail).hexdigest()[:16]
