@@ -113,6 +113,32 @@ def test_batches_that_need_the_row_path_give_the_same_rows_and_rejects(tmp_path,
     assert count_batches["batch"] >= 2  # the clean batches between the bad rows
 
 
+def test_think_traces_of_every_shape_give_the_same_shards_both_ways(tmp_path, monkeypatch, count_batches):
+    """The column splitter of <think> completions (factory.ingest.split_cols) inside a whole run:
+    opened/closed/prefilled/cut/empty thoughts, Unicode whitespace, a stray Sky-T1 tag (that batch
+    goes per row), labels and given finish reasons, in many batches: the same shards as the
+    row path."""
+    monkeypatch.setattr(ingest_readers, "JSONL_BATCH_BYTES", 1500)
+    shapes = ["<think>t{i}</think> answer {i}", "  \u3000<think>\n t{i} \n</think>\n\n {i}", "t{i} </think> {i}",
+              "<think> cut {i}", "<think> </think> {i}", "<think>t</think>", "just an answer {i}", "\xa0<think>a</think>b</think>{i}",
+              "<think><think>t{i}</think></think>", "x <think> t </think> {i}", "\u200b<think>t{i}</think>{i}"]
+    rows = []
+    for i in range(240):
+        r = {"problem": f"P{i % 37}", "completion": shapes[i % len(shapes)].format(i=i), "model": "m"}
+        if i % 5 == 0:
+            r["correct"] = bool(i % 2)
+        if i % 29 == 0:
+            r["finish_reason"] = "length"
+        if i == 131:
+            r["completion"] += " <|begin_of_solution|>"  # Sky-T1 tags: split_reasoning reads them as Sky-T1
+        rows.append(r)
+    src = tmp_path / "think.jsonl"
+    src.write_bytes(_lines(rows))
+    res = _both(tmp_path, [str(src)], preset="think-traces")
+    assert res["batch"] == res["rows"] and res["batch"][1] == 240
+    assert count_batches["batch"] >= 10
+
+
 def test_floats_ints_nulls_and_candidates_in_trace_rows(tmp_path, monkeypatch, count_batches):
     monkeypatch.setattr(ingest_readers, "JSONL_BATCH_BYTES", 3000)
     rnd = random.Random(7)

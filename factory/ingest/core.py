@@ -433,7 +433,9 @@ def _prepared_in_order(pool: Any, batches: Iterator[Any], preset: str, kind: Kin
     from collections import deque
     from concurrent.futures import ThreadPoolExecutor
 
-    depth = pool._max_workers if isinstance(pool, ThreadPoolExecutor) else 2 * pool._max_workers
+    # threads: one batch more than the workers, so both keep working while this thread numbers,
+    # hands to the writer and reads the next batch (with exactly as many, one sat idle then)
+    depth = pool._max_workers + 1 if isinstance(pool, ThreadPoolExecutor) else 2 * pool._max_workers
     pending: deque = deque()
     for b in batches:
         fut = pool.submit(ingest_fast.prepare_or_none, b, preset, kind, consts) \

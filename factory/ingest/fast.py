@@ -837,12 +837,23 @@ def prepare_cols(batch: LineBatch | TableBatch, preset: Preset, kind: str, const
         raise Fallback("finish_reason")
     source_ids = py(part["source_id"])
     metas = []
+    pmetas = part["meta"]
+    short: dict[tuple, str | None] = {}  # (format, the sample's own facts) -> JSON, for rows with nothing else
     for r, form, m in zip(rows, splits.form, t["meta"]):
-        tm = {k: v for k, v in part["meta"][r].items() if k not in PROBLEM_ONLY_META}
+        pm, sid = pmetas[r], source_ids[r]
+        if not pm and sid is None and len(m) <= 1:  # the usual think/replay row: {"format", maybe one label}
+            key = (form, *[(k, type(v), v) for k, v in m.items() if type(v) in _HASHABLE])
+            text = short.get(key, _MISSING)
+            if text is _MISSING and len(key) == len(m) + 1:
+                text = short[key] = meta_json({"format": form, **m})
+            if text is not _MISSING:
+                metas.append(text)
+                continue
+        tm = {k: v for k, v in pm.items() if k not in PROBLEM_ONLY_META}
         tm["format"] = form
         tm.update(m)
-        if source_ids[r] is not None:
-            tm.setdefault("source_id", source_ids[r])
+        if sid is not None:
+            tm.setdefault("source_id", sid)
         metas.append(_meta_json(tm))
     indexes = t["sample_index"]
     tpids = [pids[r] for r in rows]
