@@ -132,11 +132,15 @@ def test_think_traces_of_every_shape_give_the_same_shards_both_ways(tmp_path, mo
         if i == 131:
             r["completion"] += " <|begin_of_solution|>"  # Sky-T1 tags: split_reasoning reads them as Sky-T1
         rows.append(r)
+    _same_think_shards(tmp_path, rows)
+    assert count_batches["batch"] >= 10
+
+
+def _same_think_shards(tmp_path: Path, rows: list) -> None:
     src = tmp_path / "think.jsonl"
     src.write_bytes(_lines(rows))
     res = _both(tmp_path, [str(src)], preset="think-traces")
-    assert res["batch"] == res["rows"] and res["batch"][1] == 240
-    assert count_batches["batch"] >= 10
+    assert res["batch"] == res["rows"] and res["batch"][1] == len(rows)
 
 
 def test_floats_ints_nulls_and_candidates_in_trace_rows(tmp_path, monkeypatch, count_batches):
@@ -158,10 +162,7 @@ def test_floats_ints_nulls_and_candidates_in_trace_rows(tmp_path, monkeypatch, c
         if i % 23 == 0:
             r["prompt"] = None
         rows.append(r)
-    src = tmp_path / "think.jsonl"
-    src.write_bytes(_lines(rows))
-    res = _both(tmp_path, [str(src)], preset="think-traces")
-    assert res["batch"] == res["rows"] and res["batch"][1] == 150
+    _same_think_shards(tmp_path, rows)
     assert count_batches["batch"] >= 1
 
 

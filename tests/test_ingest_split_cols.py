@@ -26,10 +26,15 @@ def _cases() -> list[str]:
 
 def test_column_split_matches_split_skyt1_on_every_case():
     cases = _cases()
-    got = split_skyt1_column(pa.chunked_array([pa.array(cases[:100]), pa.array(cases[100:])]))
+    _same_as(split_skyt1_column(pa.chunked_array([pa.array(cases[:100]), pa.array(cases[100:])])), cases, split_skyt1)
+
+
+def _same_as(got, cases: list[str], splitter) -> None:
+    """Row for row, the column split gives what the string splitter gives."""
+    assert got is not None
     reasoning, answer = got.reasoning.to_pylist(), got.answer.to_pylist()
     for i, text in enumerate(cases):
-        want = split_skyt1(text)
+        want = splitter(text)
         assert (reasoning[i], answer[i], got.finished[i], got.finish_reason[i], got.form[i]) == \
             (want.reasoning, want.answer, want.reasoning_finished, want.finish_reason, want.form), repr(text)
     assert got.reasoning.type == pa.string() and got.answer.type == pa.string()
@@ -61,19 +66,10 @@ def _think_cases() -> list[str]:
 def test_think_column_split_matches_split_think_on_every_case():
     cases = _think_cases()
     arr = pa.chunked_array([pa.array(cases[:77]), pa.array(cases[77:])])
-    got = split_think_column(arr)
-    assert got is not None
-    reasoning, answer = got.reasoning.to_pylist(), got.answer.to_pylist()
-    for i, text in enumerate(cases):
-        want = split_think(text)
-        assert (reasoning[i], answer[i], got.finished[i], got.finish_reason[i], got.form[i]) == \
-            (want.reasoning, want.answer, want.reasoning_finished, want.finish_reason, want.form), repr(text)
-    assert got.reasoning.type == pa.string() and got.answer.type == pa.string()
+    _same_as(split_think_column(arr), cases, split_think)
     # a sliced array: offsets that do not start at 0, and bytes outside the slice not searched
     sliced = pa.array(["</think>pad<think>"] * 3 + cases[:300] + ["<think>x</think>"]).slice(3, 300)
-    got = split_think_column(sliced)
-    assert got is not None and got.reasoning.to_pylist() == [split_think(t).reasoning for t in cases[:300]]
-    assert got.answer.to_pylist() == [split_think(t).answer for t in cases[:300]]
+    _same_as(split_think_column(sliced), cases[:300], split_think)
 
 
 def test_think_column_split_leaves_sky_t1_tags_to_the_row_splitter():
