@@ -116,8 +116,8 @@ def test_batches_that_need_the_row_path_give_the_same_rows_and_rejects(tmp_path,
 def test_think_traces_of_every_shape_give_the_same_shards_both_ways(tmp_path, monkeypatch, count_batches):
     """The column splitter of <think> completions (factory.ingest.split_cols) inside a whole run:
     opened/closed/prefilled/cut/empty thoughts, Unicode whitespace, a stray Sky-T1 tag (that batch
-    goes per row), labels and given finish reasons, in many batches: the same shards as the
-    row path."""
+    goes per row), labels, given finish reasons and integer source ids, in many batches: the same
+    shards as the row path."""
     monkeypatch.setattr(ingest_readers, "JSONL_BATCH_BYTES", 1500)
     shapes = ["<think>t{i}</think> answer {i}", "  \u3000<think>\n t{i} \n</think>\n\n {i}", "t{i} </think> {i}",
               "<think> cut {i}", "<think> </think> {i}", "<think>t</think>", "just an answer {i}", "\xa0<think>a</think>b</think>{i}",
@@ -131,6 +131,8 @@ def test_think_traces_of_every_shape_give_the_same_shards_both_ways(tmp_path, mo
             r["finish_reason"] = "length"
         if i == 131:
             r["completion"] += " <|begin_of_solution|>"  # Sky-T1 tags: split_reasoning reads them as Sky-T1
+        if i % 4:  # integer source ids (text by Arrow's cast), absent in some rows
+            r["idx"] = [i, -i, 2**62 + i][i % 3]
         rows.append(r)
     _same_think_shards(tmp_path, rows)
     assert count_batches["batch"] >= 10

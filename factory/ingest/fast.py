@@ -400,6 +400,8 @@ class Cols:
             if required and nonempty and _any_blank(arr):
                 raise Fallback("empty text")
             return arr
+        if pa.types.is_integer(arr.type):  # as_text's str(int) for every value (never blank), by Arrow
+            return pc.cast(arr, pa.string())
         try:
             return [as_text(col, v, required=required, nonempty=nonempty) for v in self.get(default, required=required)[1]]  # type: ignore[union-attr]
         except RowFail as e:
