@@ -79,13 +79,13 @@ DEFAULT_PASS_BINS = [
 
 def resolve_sources(cfg: dict[str, Any], *, base: Path, inputs: dict[str, list[Path]] | None) -> list[dict[str, Any]]:
     """Recipe sources, with command-line folders replacing the recipe's of the same kind."""
-    from factory.pipeline.runner import resolve_path
-
     inputs = {k: v for k, v in (inputs or {}).items() if v}
     out = []
     for s in cfg.get("sources") or []:
         if s["kind"] in inputs:
             continue
+        from factory.pipeline.runner import resolve_path  # only for a recipe's own sources (15 ms of imports)
+
         out.append({**s, "path": s["path"] if is_store_url(s["path"]) else resolve_path(s["path"], base)})
     for kind, paths in inputs.items():
         for p in paths:  # a store URL stays a string (Path would fold "s3://" into "s3:/")
@@ -178,7 +178,7 @@ def scan_traces(sources: list[dict[str, Any]], cfg: dict[str, Any]) -> tuple[pl.
     meta = pl.concat(frames, how="diagonal_relaxed")
     missing_everywhere = [c for c in rule_cols if c not in seen_cols]
     n_in = meta.height
-    if meta["id"].is_duplicated().any():
+    if meta["id"].n_unique() < n_in:  # (1M ids: n_unique 0.05 s, is_duplicated 0.2 s)
         meta = meta.unique(subset=["id"], keep="first", maintain_order=True)
     if count_mode == "completion_tokens":
         meta = meta.with_columns(pl.coalesce(pl.col("completion_tokens"), pl.col("est_tokens")).alias("n_tokens"))
@@ -552,10 +552,11 @@ def reflection_writer(journey: dict[str, Any] | None):
 
 def _journey_candidates(meta: pl.DataFrame, sources, cfg, *, seed, fmt, checker, rewrite, reflect,
                         log) -> tuple[list[dict], dict]:
-    from factory.curate import journey as J
     j = cfg["journey"]
     if not j or not j.get("enabled", True) or meta.height == 0:
         return [], {}
+    from factory.curate import journey as J  # here, not above: a run without journey never imports it (25 ms)
+
     m = meta.filter(pl.col("domain").is_in(j["domains"]) & pl.col("drop_quality").is_null())
     quality_drops = meta.filter(pl.col("domain").is_in(j["domains"]) & pl.col("drop_quality").is_not_null()
                                 & (_criterion(j["wrong"], meta.schema) | _criterion(j["correct"], meta.schema))).height
@@ -626,13 +627,13 @@ def journey_meta(d: Any, *, diff: str | None, cfg: dict[str, Any], rewritten: bo
 
 
 def _nonreasoning_candidates(sources, cfg, *, base: Path) -> tuple[list[dict], dict]:
-    from factory.curate import nonreasoning as NR
-    from factory.pipeline.runner import resolve_path
-
     nr = cfg.get("non_reasoning")
     cands: list[dict] = []
     report: dict[str, int] = {}
     if nr:
+        from factory.curate import nonreasoning as NR
+        from factory.pipeline.runner import resolve_path
+
         gen: list[dict] = []
         if nr.get("self_cognition"):
             sc = NR.self_cognition(nr["self_cognition"])
