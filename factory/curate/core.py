@@ -37,6 +37,7 @@ import pyarrow.parquet as pq
 from factory.curate.sft import (
     SKY_T1_SYSTEM_PROMPT,
     MixRows,
+    _group,
     approx_tokens,
     id_bytes_expr,
     make_row,
@@ -46,6 +47,7 @@ from factory.curate.sft import (
     split_trace,
     trace_facts,
     trace_facts_staged,
+    validation_groups,
 )
 from factory.io.dataset import (
     DatasetWriter,
@@ -84,7 +86,8 @@ def resolve_sources(cfg: dict[str, Any], *, base: Path, inputs: dict[str, list[P
     for s in cfg.get("sources") or []:
         if s["kind"] in inputs:
             continue
-        from factory.pipeline.runner import resolve_path  # only for a recipe's own sources (15 ms of imports)
+        # imported here: only a recipe's own sources need it (15 ms of imports)
+        from factory.pipeline.runner import resolve_path
 
         out.append({**s, "path": s["path"] if is_store_url(s["path"]) else resolve_path(s["path"], base)})
     for kind, paths in inputs.items():
@@ -255,7 +258,7 @@ def _by_rule(cfg: dict[str, Any], build: Callable[[dict[str, Any]], pl.Expr], de
     return e
 
 
-def difficulty_labels(meta: pl.DataFrame, cfg: dict[str, Any]) -> pl.DataFrame:
+def difficulty_labels(meta: pl.LazyFrame, cfg: dict[str, Any]) -> pl.LazyFrame:
     d = cfg["difficulty"]
     src = d["from"]
     bins = d.get("bins")
@@ -288,22 +291,23 @@ NOT_QUALITY = {"teacher_not_selected", "source_not_selected", "pass_rate_out_of_
 
 def select_traces(meta: pl.DataFrame, cfg: dict[str, Any]) -> tuple[pl.DataFrame, dict[str, int]]:
     """Adds _rule, is_correct, pass_rate, n_samples, difficulty_label and `drop` (the first
-    failed check's name, null = kept) to the metadata frame."""
-    meta = meta.with_columns(_rule_for_domain(cfg).cast(pl.Categorical).alias("_rule"))
-    meta = meta.with_columns(_by_rule(cfg, lambda r: _criterion(r.get("correct"), meta.schema), pl.lit(False)).alias("is_correct"))
+    failed check's name, null = kept) to the metadata frame. One lazy query: polars runs the
+    steps' independent parts side by side (1M traces: 0.20 -> 0.16 s)."""
+    lf = meta.lazy().with_columns(_rule_for_domain(cfg).cast(pl.Categorical).alias("_rule"))
+    lf = lf.with_columns(_by_rule(cfg, lambda r: _criterion(r.get("correct"), meta.schema), pl.lit(False)).alias("is_correct"))
     d = cfg["difficulty"]
     # pass rate = mean correctness over the problem's samples (only the named teachers' when
     # given); window expressions, not a join, so the 1M-row frame is never copied
     sample = pl.col("is_correct").cast(pl.Float64)
     if d.get("teachers"):
         sample = pl.when(pl.col("teacher").cast(pl.String).is_in(d["teachers"])).then(sample).otherwise(None)
-    meta = meta.with_columns(sample.mean().over("problem_id").alias("pass_rate"),
-                             sample.count().over("problem_id").cast(pl.Int64).alias("n_samples"))
-    meta = meta.with_columns(
+    lf = lf.with_columns(sample.mean().over("problem_id").alias("pass_rate"),
+                         sample.count().over("problem_id").cast(pl.Int64).alias("n_samples"))
+    lf = lf.with_columns(
         pl.when(pl.col("n_samples") >= d.get("min_samples", 1)).then(pl.col("pass_rate")).otherwise(None).alias("pass_rate"))
-    meta = difficulty_labels(meta, cfg)
+    lf = difficulty_labels(lf, cfg)
     budget = cfg["budget"]
-    schema = meta.schema
+    schema = lf.collect_schema()
 
     def reason(rule: dict[str, Any], *, quality_only: bool = False) -> pl.Expr:
         checks: list[tuple[str, pl.Expr]] = []
@@ -362,13 +366,13 @@ def select_traces(meta: pl.DataFrame, cfg: dict[str, Any]) -> tuple[pl.DataFrame
         return e.replace_strict(list(range(len(names))), names, default=None, return_dtype=pl.Categorical)
 
     no_rule = pl.lit(code("no_select_rule_for_domain"), dtype=pl.UInt16)
-    meta = meta.with_columns(_by_rule(cfg, reason, no_rule).alias("drop"))
+    lf = lf.with_columns(_by_rule(cfg, reason, no_rule).alias("drop"))
     if cfg.get("journey"):
         # journey traces (wrong ones included) must pass the same quality checks, whatever
         # their correctness, teacher or the problem's pass rate
-        meta = meta.with_columns(_by_rule(cfg, lambda r: reason(r, quality_only=True), no_rule).alias("drop_quality"))
-    meta = meta.with_columns(named(pl.col("drop")).alias("drop"),
-                             *([named(pl.col("drop_quality")).alias("drop_quality")] if cfg.get("journey") else []))
+        lf = lf.with_columns(_by_rule(cfg, lambda r: reason(r, quality_only=True), no_rule).alias("drop_quality"))
+    meta = lf.with_columns(named(pl.col("drop")).alias("drop"),
+                           *([named(pl.col("drop_quality")).alias("drop_quality")] if cfg.get("journey") else [])).collect()
     counts = meta.filter(pl.col("drop").is_not_null()).select(pl.col("drop").cast(pl.String)).group_by("drop").len().sort("drop")
     return meta, {k: int(v) for k, v in zip(counts["drop"].to_list(), counts["len"].to_list())}
 
@@ -555,7 +559,8 @@ def _journey_candidates(meta: pl.DataFrame, sources, cfg, *, seed, fmt, checker,
     j = cfg["journey"]
     if not j or not j.get("enabled", True) or meta.height == 0:
         return [], {}
-    from factory.curate import journey as J  # here, not above: a run without journey never imports it (25 ms)
+    # imported here, not above: a run without journey never imports it (25 ms)
+    from factory.curate import journey as J
 
     m = meta.filter(pl.col("domain").is_in(j["domains"]) & pl.col("drop_quality").is_null())
     quality_drops = meta.filter(pl.col("domain").is_in(j["domains"]) & pl.col("drop_quality").is_not_null()
@@ -768,12 +773,15 @@ def _curate(cfg: dict[str, Any], *, seed: int, out: Path, inputs: dict[str, list
     shortcut = _as_frame([])
     early = None
     src_of: dict[str, int] = {}
+    pid_of: dict[str, str | None] = {}
     if meta.height:
         meta, drops = select_traces(meta, cfg)
         kept = meta.filter(pl.col("drop").is_null())
         pp = cfg["per_problem"]
         chosen = per_problem(kept, pp["policy"], pp.get("k", 1), seed=seed)
-        src_of = dict(zip(chosen["id"].to_list(), chosen["src"].to_list()))
+        chosen_ids = chosen["id"].to_list()
+        src_of = dict(zip(chosen_ids, chosen["src"].to_list()))
+        pid_of = dict(zip(chosen_ids, chosen["problem_id"].to_list()))
         # the candidates' text is read from here on, in a worker thread, while the funnel, the
         # journey and the mix are worked out on the main thread (1M traces: ~0.3 s of the fetch
         # off the critical path). Every candidate is read: the mix takes most of them, and each
@@ -783,7 +791,7 @@ def _curate(cfg: dict[str, Any], *, seed: int, out: Path, inputs: dict[str, list
             cand_by_src: dict[int, list[str]] = {}
             for tid, si in src_of.items():
                 cand_by_src.setdefault(si, []).append(tid)
-            early = stack.enter_context(ShardFetch(sources, cand_by_src, render_cols, derive=rendered, ahead=4))
+            early = stack.enter_context(ShardFetch(sources, cand_by_src, render_cols, derive=rendered, ahead=6))
         drops["per_problem_policy"] = kept.height - chosen.height
         funnel.update({"dropped": drops, "qualifying": kept.height, "after_per_problem": chosen.height,
                        "problems_with_traces": int(meta.select(pl.col("problem_id").n_unique()).item()),
@@ -849,27 +857,10 @@ def _curate(cfg: dict[str, Any], *, seed: int, out: Path, inputs: dict[str, list
                     rows.append((pos, user, assistant, dom, src, tid, pid, lang, lic, teacher, diff, rep, hin))
             mix.put_many(rows, system=system, kind="shortcut")
 
-        raw: dict[int, list[str]] = {}
-        fetched = early or stack.enter_context(ShardFetch(sources, ids_by_src, render_cols, derive=rendered))
-        mixed = pl.Series(list(wanted), dtype=pl.String).implode()
-        for si, df in fetched:
-            if early is not None:  # the candidates the mix did not take
-                df = df.filter(pl.col("id").is_in(mixed))
-            if df["_blank"].any():  # only the raw completion holds these traces' text: read it for them alone
-                raw.setdefault(si, []).extend(df.filter(pl.col("_blank"))["id"].to_list())
-                df = df.filter(~pl.col("_blank"))
-            shortcuts({c: df[c].to_list() for c in df.columns if c != "_blank"})
-        if raw:
-            rows_raw = fetch(sources, raw, TEXT_COLS)
-            shortcuts({c: [r.get(c) for r in rows_raw.values()] for c in TEXT_COLS})
-        if len(found) != len(wanted):
-            missing = sorted(set(wanted) - found)[:3]
-            raise DatasetError(f"{len(wanted) - len(found)} chosen trace(s) vanished between the scan and the fetch "
-                               f"(e.g. {missing})", hint="an input folder changed during the run; re-run curate")
         sft_rows = fetch(sources, sft_by_src, ["id", "messages", "trace_ids", "problem_id", "kind", "domain", "source",
                                                "language", "license", "meta"])
         for pos, (key, kind, diff, rep) in enumerate(entries):
-            if mix.msgs[pos] is not None:
+            if kind == "shortcut" and key in src_of:  # rendered from the fetch below
                 continue
             if kind == "journey":
                 d = extra[key]["draft"]
@@ -895,7 +886,33 @@ def _curate(cfg: dict[str, Any], *, seed: int, out: Path, inputs: dict[str, list
                 diff = _meta_field(row.get("meta"), "difficulty")  # an SFT row keeps the label in its meta
             mix.put_row(pos, row, difficulty=diff)
 
-        train, val = mix.split(fraction=o["validation_fraction"], seed=seed)
+        # the train/validation split, worked out while the worker thread reads the traces: a row's
+        # group is its problem (known for every shortcut row) or its own id (rendered above); the
+        # split checks the groups are still these once every row is in (50K rows: 0.1 s off the end)
+        fraction = o["validation_fraction"]
+        groups = [_group(pid_of[key], "") if kind == "shortcut" and key in src_of else _group(pid, rid)
+                  for (key, kind, _, _), pid, rid in zip(entries, mix.cols["problem_id"], mix.cols["id"])]
+        known = None
+        if all(groups):  # (a shortcut row without a problem is grouped by its id, known after rendering)
+            known = (set(groups), validation_groups(set(groups), fraction=fraction, seed=seed))
+        raw: dict[int, list[str]] = {}
+        fetched = early or stack.enter_context(ShardFetch(sources, ids_by_src, render_cols, derive=rendered))
+        mixed = pl.Series(list(wanted), dtype=pl.String).implode()
+        for si, df in fetched:
+            if early is not None:  # the candidates the mix did not take
+                df = df.filter(pl.col("id").is_in(mixed))
+            if df["_blank"].any():  # only the raw completion holds these traces' text: read it for them alone
+                raw.setdefault(si, []).extend(df.filter(pl.col("_blank"))["id"].to_list())
+                df = df.filter(~pl.col("_blank"))
+            shortcuts({c: df[c].to_list() for c in df.columns if c != "_blank"})
+        if raw:
+            rows_raw = fetch(sources, raw, TEXT_COLS)
+            shortcuts({c: [r.get(c) for r in rows_raw.values()] for c in TEXT_COLS})
+        if len(found) != len(wanted):
+            missing = sorted(set(wanted) - found)[:3]
+            raise DatasetError(f"{len(wanted) - len(found)} chosen trace(s) vanished between the scan and the fetch "
+                               f"(e.g. {missing})", hint="an input folder changed during the run; re-run curate")
+        train, val = mix.split(fraction=fraction, seed=seed, known=known)
 
         def writer(split: str) -> DatasetWriter:
             return DatasetWriter(out / split, "sft", mode="overwrite" if overwrite else "create", command=command,

@@ -516,11 +516,15 @@ class MixRows:
             msgs_c[pos] = msgs
             diffs[pos] = diff
 
-    def split(self, *, fraction: float, seed: int) -> tuple[list[int], list[int]]:
-        """Row positions of train and validation (`split_by_problem`'s rule)."""
+    def split(self, *, fraction: float, seed: int,
+              known: tuple[set[str], set[str]] | None = None) -> tuple[list[int], list[int]]:
+        """Row positions of train and validation (`split_by_problem`'s rule). `known`: (groups,
+        their validation groups) worked out before, used when the rows' groups are those."""
         ids, pids = self.cols["id"], self.cols["problem_id"]
         keys = [_group(p, i) for p, i in zip(pids, ids)]
-        val_groups = validation_groups(set(keys), fraction=fraction, seed=seed)
+        groups = set(keys)
+        val_groups = (known[1] if known is not None and known[0] == groups
+                      else validation_groups(groups, fraction=fraction, seed=seed))
         train = [k for k, g in enumerate(keys) if g not in val_groups]
         val = [k for k, g in enumerate(keys) if g in val_groups]
         return train, val
