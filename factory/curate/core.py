@@ -816,126 +816,128 @@ def _curate(cfg: dict[str, Any], *, seed: int, out: Path, inputs: dict[str, list
 
     # the render builds a few Python objects per mix row (tuples, lists, strings) that live to the
     # end; none can form a cycle, yet the cyclic GC re-walks them all at each full collection
-    # (1M traces, 50K rows: render 1.3 -> 1.1 s, split and table 0.41 -> 0.34 s)
-    with gc_paused():
-        # fetch and render: shortcut rows are rendered shard by shard as the fetch streams them in,
-        # straight into column lists (MixRows): no dict per row, no row-wise Arrow conversion
-        empty_think = (cfg.get("non_reasoning") or {}).get("empty_think", True)
-        entries = selected.select("key", "kind", "difficulty", "repeat").rows()
-        ids_by_src: dict[int, list[str]] = {}
-        sft_by_src: dict[int, list[str]] = {}
-        wanted: dict[str, list[int]] = {}
-        for pos, (key, kind, _, _) in enumerate(entries):
-            if kind == "shortcut" and key in src_of:
-                if key not in wanted:
-                    ids_by_src.setdefault(src_of[key], []).append(key)
-                wanted.setdefault(key, []).append(pos)
-            elif key in extra and "sft" in extra[key]:
-                si, rid = extra[key]["sft"]
-                sft_by_src.setdefault(si, []).append(rid)
-        mix = MixRows(len(entries))
-        found: set[str] = set()
+    # (1M traces, 50K rows: render 1.3 -> 1.1 s, split and table 0.41 -> 0.34 s). Paused to the
+    # end of the run: re-enabled once the run's objects are freed, the first collection has none
+    # left to walk (re-enabled while they lived, it walked them all: 0.05 s)
+    stack.enter_context(gc_paused())
+    # fetch and render: shortcut rows are rendered shard by shard as the fetch streams them in,
+    # straight into column lists (MixRows): no dict per row, no row-wise Arrow conversion
+    empty_think = (cfg.get("non_reasoning") or {}).get("empty_think", True)
+    entries = selected.select("key", "kind", "difficulty", "repeat").rows()
+    ids_by_src: dict[int, list[str]] = {}
+    sft_by_src: dict[int, list[str]] = {}
+    wanted: dict[str, list[int]] = {}
+    for pos, (key, kind, _, _) in enumerate(entries):
+        if kind == "shortcut" and key in src_of:
+            if key not in wanted:
+                ids_by_src.setdefault(src_of[key], []).append(key)
+            wanted.setdefault(key, []).append(pos)
+        elif key in extra and "sft" in extra[key]:
+            si, rid = extra[key]["sft"]
+            sft_by_src.setdefault(si, []).append(rid)
+    mix = MixRows(len(entries))
+    found: set[str] = set()
 
-        def shortcuts(t: dict[str, list[Any]]) -> None:
-            """Render one fetched batch of traces (column lists) into the mix rows that use them."""
-            n = len(t["id"])
-            rows = []
-            none = [None] * n
-            for tid, comp, r, a, user, dom, src, pid, lang, lic, teacher, assistant, hin in zip(
-                    t["id"], t.get("completion") or none, t["reasoning"], t["answer"], t[user_col], t["domain"],
-                    t["source"], t["problem_id"], t["language"], t["license"], t["teacher"], t.get("_asst") or none,
-                    t.get("_hin") or none):
-                found.add(tid)
-                if assistant is None:  # what polars does not render (render_exprs), Python does
-                    reasoning, answer = split_trace(comp or "", r, a)
-                    if answer is None:  # the scan's vectorised rule and split_trace disagree: a bug, never a silent drop
-                        raise DatasetError(f"trace {tid}: the scan found a final answer that split_trace cannot find",
-                                           hint="report this trace; it can be excluded with --set budget.min_tokens=N")
-                    assistant = render_assistant(reasoning, answer, fmt=fmt)
-                for pos in wanted[tid]:
-                    _, _, diff, rep = entries[pos]
-                    rows.append((pos, user, assistant, dom, src, tid, pid, lang, lic, teacher, diff, rep, hin))
-            mix.put_many(rows, system=system, kind="shortcut")
+    def shortcuts(t: dict[str, list[Any]]) -> None:
+        """Render one fetched batch of traces (column lists) into the mix rows that use them."""
+        n = len(t["id"])
+        rows = []
+        none = [None] * n
+        for tid, comp, r, a, user, dom, src, pid, lang, lic, teacher, assistant, hin in zip(
+                t["id"], t.get("completion") or none, t["reasoning"], t["answer"], t[user_col], t["domain"],
+                t["source"], t["problem_id"], t["language"], t["license"], t["teacher"], t.get("_asst") or none,
+                t.get("_hin") or none):
+            found.add(tid)
+            if assistant is None:  # what polars does not render (render_exprs), Python does
+                reasoning, answer = split_trace(comp or "", r, a)
+                if answer is None:  # the scan's vectorised rule and split_trace disagree: a bug, never a silent drop
+                    raise DatasetError(f"trace {tid}: the scan found a final answer that split_trace cannot find",
+                                       hint="report this trace; it can be excluded with --set budget.min_tokens=N")
+                assistant = render_assistant(reasoning, answer, fmt=fmt)
+            for pos in wanted[tid]:
+                _, _, diff, rep = entries[pos]
+                rows.append((pos, user, assistant, dom, src, tid, pid, lang, lic, teacher, diff, rep, hin))
+        mix.put_many(rows, system=system, kind="shortcut")
 
-        sft_rows = fetch(sources, sft_by_src, ["id", "messages", "trace_ids", "problem_id", "kind", "domain", "source",
-                                               "language", "license", "meta"])
-        for pos, (key, kind, diff, rep) in enumerate(entries):
-            if kind == "shortcut" and key in src_of:  # rendered from the fetch below
-                continue
-            if kind == "journey":
-                d = extra[key]["draft"]
-                w, c = d.wrong, d.correct
-                row = make_row(user=c["problem"] if o["user"] == "problem" else c["prompt"], assistant=d.content,
-                               system=system, kind="journey", domain=c["domain"], source=c["source"],
-                               trace_ids=[w["id"], c["id"]], problem_id=d.problem_id, language=c["language"],
-                               license=c["license"], meta=journey_meta(d, diff=diff, cfg=cfg["journey"],
-                                                                       rewritten=rewrite is not None), repeat=rep)
-            elif "generated" in extra[key]:
-                g = extra[key]["generated"]
-                row = make_row(user=g["user"], assistant=render_assistant(g["reasoning"], g["answer"], fmt=fmt,
-                                                                          empty_think=empty_think),
-                               system=system, kind="non_reasoning", domain=g["domain"], source=g["source"], trace_ids=[],
-                               problem_id=None, language=g["language"], license=g["license"], meta=g["meta"], repeat=rep)
-                diff = _meta_field(row.get("meta"), "difficulty")
-            else:
-                si, rid = extra[key]["sft"]
-                row = dict(sft_rows[rid])
-                if rep:
-                    row["id"] = f"{row['id']}_r{rep}"
-                row["kind"] = kind
-                diff = _meta_field(row.get("meta"), "difficulty")  # an SFT row keeps the label in its meta
-            mix.put_row(pos, row, difficulty=diff)
+    sft_rows = fetch(sources, sft_by_src, ["id", "messages", "trace_ids", "problem_id", "kind", "domain", "source",
+                                           "language", "license", "meta"])
+    for pos, (key, kind, diff, rep) in enumerate(entries):
+        if kind == "shortcut" and key in src_of:  # rendered from the fetch below
+            continue
+        if kind == "journey":
+            d = extra[key]["draft"]
+            w, c = d.wrong, d.correct
+            row = make_row(user=c["problem"] if o["user"] == "problem" else c["prompt"], assistant=d.content,
+                           system=system, kind="journey", domain=c["domain"], source=c["source"],
+                           trace_ids=[w["id"], c["id"]], problem_id=d.problem_id, language=c["language"],
+                           license=c["license"], meta=journey_meta(d, diff=diff, cfg=cfg["journey"],
+                                                                   rewritten=rewrite is not None), repeat=rep)
+        elif "generated" in extra[key]:
+            g = extra[key]["generated"]
+            row = make_row(user=g["user"], assistant=render_assistant(g["reasoning"], g["answer"], fmt=fmt,
+                                                                      empty_think=empty_think),
+                           system=system, kind="non_reasoning", domain=g["domain"], source=g["source"], trace_ids=[],
+                           problem_id=None, language=g["language"], license=g["license"], meta=g["meta"], repeat=rep)
+            diff = _meta_field(row.get("meta"), "difficulty")
+        else:
+            si, rid = extra[key]["sft"]
+            row = dict(sft_rows[rid])
+            if rep:
+                row["id"] = f"{row['id']}_r{rep}"
+            row["kind"] = kind
+            diff = _meta_field(row.get("meta"), "difficulty")  # an SFT row keeps the label in its meta
+        mix.put_row(pos, row, difficulty=diff)
 
-        # the train/validation split, worked out while the worker thread reads the traces: a row's
-        # group is its problem (known for every shortcut row) or its own id (rendered above); the
-        # split checks the groups are still these once every row is in (50K rows: 0.1 s off the end)
-        fraction = o["validation_fraction"]
-        groups = [_group(pid_of[key], "") if kind == "shortcut" and key in src_of else _group(pid, rid)
-                  for (key, kind, _, _), pid, rid in zip(entries, mix.cols["problem_id"], mix.cols["id"])]
-        known = None
-        if all(groups):  # (a shortcut row without a problem is grouped by its id, known after rendering)
-            known = (set(groups), validation_groups(set(groups), fraction=fraction, seed=seed))
-        raw: dict[int, list[str]] = {}
-        fetched = early or stack.enter_context(ShardFetch(sources, ids_by_src, render_cols, derive=rendered))
-        mixed = pl.Series(list(wanted), dtype=pl.String).implode()
-        for si, df in fetched:
-            if early is not None:  # the candidates the mix did not take
-                df = df.filter(pl.col("id").is_in(mixed))
-            if df["_blank"].any():  # only the raw completion holds these traces' text: read it for them alone
-                raw.setdefault(si, []).extend(df.filter(pl.col("_blank"))["id"].to_list())
-                df = df.filter(~pl.col("_blank"))
-            shortcuts({c: df[c].to_list() for c in df.columns if c != "_blank"})
-        if raw:
-            rows_raw = fetch(sources, raw, TEXT_COLS)
-            shortcuts({c: [r.get(c) for r in rows_raw.values()] for c in TEXT_COLS})
-        if len(found) != len(wanted):
-            missing = sorted(set(wanted) - found)[:3]
-            raise DatasetError(f"{len(wanted) - len(found)} chosen trace(s) vanished between the scan and the fetch "
-                               f"(e.g. {missing})", hint="an input folder changed during the run; re-run curate")
-        train, val = mix.split(fraction=fraction, seed=seed, known=known)
+    # the train/validation split, worked out while the worker thread reads the traces: a row's
+    # group is its problem (known for every shortcut row) or its own id (rendered above); the
+    # split checks the groups are still these once every row is in (50K rows: 0.1 s off the end)
+    fraction = o["validation_fraction"]
+    groups = [_group(pid_of[key], "") if kind == "shortcut" and key in src_of else _group(pid, rid)
+              for (key, kind, _, _), pid, rid in zip(entries, mix.cols["problem_id"], mix.cols["id"])]
+    known = None
+    if all(groups):  # (a shortcut row without a problem is grouped by its id, known after rendering)
+        known = (set(groups), validation_groups(set(groups), fraction=fraction, seed=seed))
+    raw: dict[int, list[str]] = {}
+    fetched = early or stack.enter_context(ShardFetch(sources, ids_by_src, render_cols, derive=rendered))
+    mixed = pl.Series(list(wanted), dtype=pl.String).implode()
+    for si, df in fetched:
+        if early is not None:  # the candidates the mix did not take
+            df = df.filter(pl.col("id").is_in(mixed))
+        if df["_blank"].any():  # only the raw completion holds these traces' text: read it for them alone
+            raw.setdefault(si, []).extend(df.filter(pl.col("_blank"))["id"].to_list())
+            df = df.filter(~pl.col("_blank"))
+        shortcuts({c: df[c].to_list() for c in df.columns if c != "_blank"})
+    if raw:
+        rows_raw = fetch(sources, raw, TEXT_COLS)
+        shortcuts({c: [r.get(c) for r in rows_raw.values()] for c in TEXT_COLS})
+    if len(found) != len(wanted):
+        missing = sorted(set(wanted) - found)[:3]
+        raise DatasetError(f"{len(wanted) - len(found)} chosen trace(s) vanished between the scan and the fetch "
+                           f"(e.g. {missing})", hint="an input folder changed during the run; re-run curate")
+    train, val = mix.split(fraction=fraction, seed=seed, known=known)
 
-        def writer(split: str) -> DatasetWriter:
-            return DatasetWriter(out / split, "sft", mode="overwrite" if overwrite else "create", command=command,
-                                 params=params or {}, rows_per_shard=o["rows_per_shard"])
+    def writer(split: str) -> DatasetWriter:
+        return DatasetWriter(out / split, "sft", mode="overwrite" if overwrite else "create", command=command,
+                             params=params or {}, rows_per_shard=o["rows_per_shard"])
 
-        # the train shards are encoded and compressed in a worker thread (pyarrow releases the
-        # GIL) while the next rows' Arrow columns are built and then the reports counted (50K rows:
-        # 0.2 s of writing, 0.2 s of building, 0.1 s of counting). The rows go to the writer a
-        # whole number of row groups at a time: it cuts the same row groups, so the same bytes.
-        with writer("train") as w, ThreadPoolExecutor(max_workers=1) as pool:
-            step = w.row_group_rows * 2
-            written = [pool.submit(w.write_table, mix.table(train[i:i + step])) for i in range(0, len(train), step)]
-            report = {
-                "funnel": funnel, "journey": j_report, "non_reasoning": nr_report, "mix": alloc,
-                "train": mix.report(train), "validation": mix.report(val), "warnings": alloc["warnings"],
-            }
-            for f in written:
-                f.result()
-            w.stats.update({"split": "train", **report})
-        with writer("validation") as w:
-            if val:
-                w.write_table(mix.table(val))
-            w.stats.update({"split": "validation", **report})
+    # the train shards are encoded and compressed in a worker thread (pyarrow releases the
+    # GIL) while the next rows' Arrow columns are built and then the reports counted (50K rows:
+    # 0.2 s of writing, 0.2 s of building, 0.1 s of counting). The rows go to the writer a
+    # whole number of row groups at a time: it cuts the same row groups, so the same bytes.
+    with writer("train") as w, ThreadPoolExecutor(max_workers=1) as pool:
+        step = w.row_group_rows * 2
+        written = [pool.submit(w.write_table, mix.table(train[i:i + step])) for i in range(0, len(train), step)]
+        report = {
+            "funnel": funnel, "journey": j_report, "non_reasoning": nr_report, "mix": alloc,
+            "train": mix.report(train), "validation": mix.report(val), "warnings": alloc["warnings"],
+        }
+        for f in written:
+            f.result()
+        w.stats.update({"split": "train", **report})
+    with writer("validation") as w:
+        if val:
+            w.write_table(mix.table(val))
+        w.stats.update({"split": "validation", **report})
     atomic_write_text(out / "curate_report.json", json.dumps(report, indent=2, ensure_ascii=False, default=str) + "\n")
     return report
 
