@@ -475,6 +475,7 @@ class ShardFetch:
             # an object-store folder is read through the io layer's reader, as one job
             for shard in [path] if is_store_url(path) else shard_paths(path):
                 self.jobs.append((si, shard, want))
+        self.keep: pl.Expr | None = None
         self.pool = ThreadPoolExecutor(max_workers=1)
         self.pending = deque((j[0], self.pool.submit(self._run, j)) for j in self.jobs[:ahead])
         self.next = len(self.pending)
@@ -483,7 +484,9 @@ class ShardFetch:
         _, shard, want = job
         lf = scan(shard) if is_store_url(shard) else pl.scan_parquet(str(shard))
         names = lf.collect_schema().names()
-        lf = lf.filter(pl.col("id").is_in(want)).select(c for c in self.columns if c in names)
+        keep = self.keep  # (set once by the caller's thread, read once here)
+        lf = lf.filter(pl.col("id").is_in(want) if keep is None else pl.col("id").is_in(want) & keep)
+        lf = lf.select(c for c in self.columns if c in names)
         if self.derive is not None:
             lf = self.derive(lf.with_columns(pl.lit(None, dtype=pl.String).alias(c) for c in ("reasoning", "answer")
                                              if c in self.columns and c not in names))
@@ -502,6 +505,11 @@ class ShardFetch:
                 lic = pl.col("license")
                 over.append(pl.when(lic.is_null() | (lic == "")).then(pl.lit(s["license"])).otherwise(lic).alias("license"))
             yield si, df.with_columns(over) if over else df
+
+    def narrow(self, ids: list[str]) -> None:
+        """Read only these of the ids from now on (a query already started reads all of its own;
+        the caller filters those rows)."""
+        self.keep = pl.col("id").is_in(pl.Series(ids, dtype=pl.String).implode())
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
@@ -835,6 +843,8 @@ def _curate(cfg: dict[str, Any], *, seed: int, out: Path, inputs: dict[str, list
         elif key in extra and "sft" in extra[key]:
             si, rid = extra[key]["sft"]
             sft_by_src.setdefault(si, []).append(rid)
+    if early is not None:  # the shards not read yet: the mix's rows only
+        early.narrow(list(wanted))
     mix = MixRows(len(entries))
     found: set[str] = set()
 
