@@ -12,8 +12,10 @@ The pipeline, with bounded memory (text is read twice, streamed, never all at on
 3. per-problem policy: all-correct | shortest-correct | longest-correct | k-per-problem | diverse.
 4. journey samples (factory.curate.journey) and non-reasoning examples (factory.curate.nonreasoning).
 5. mix (factory.curate.mix): exact seeded quotas; a shortfall is an error unless allow_short.
-6. fetch: read the full rows of the chosen traces only (polars scan filtered by id), render
-   the assistant turn, split train/validation by problem, write, report.
+6. fetch: read the full rows of the chosen traces only (polars scan filtered by id, shard by
+   shard in a worker thread, started right after step 3 so that it runs beside steps 4-5), render
+   the assistant turn (in the fetch query by polars where it gives the same bytes, else by
+   `split_trace` in Python), split train/validation by problem, write, report.
 
 Same recipe + seed + inputs -> byte-identical shards (no clocks or set orders in rows).
 
@@ -939,10 +941,10 @@ def _curate(cfg: dict[str, Any], *, seed: int, out: Path, inputs: dict[str, list
 
     # the train shards are encoded and compressed in a worker thread (pyarrow releases the
     # GIL) while the next rows' Arrow columns are built and then the reports counted (50K rows:
-    # 0.2 s of writing, 0.2 s of building, 0.1 s of counting). The rows go to the writer a
-    # whole number of row groups at a time: it cuts the same row groups, so the same bytes.
+    # 0.2 s of writing, 0.2 s of building, 0.1 s of counting). The rows go to the writer one
+    # row group at a time: it cuts the same row groups, so the same bytes.
     with writer("train") as w, ThreadPoolExecutor(max_workers=1) as pool:
-        step = w.row_group_rows * 2
+        step = w.row_group_rows
         written = [pool.submit(w.write_table, mix.table(train[i:i + step])) for i in range(0, len(train), step)]
         report = {
             "funnel": funnel, "journey": j_report, "non_reasoning": nr_report, "mix": alloc,
