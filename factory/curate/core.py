@@ -469,14 +469,15 @@ class ShardFetch:
     use it as a context manager, to stop the worker). `derive` adds columns inside each query (on
     polars' threads, not the caller's); a text column it reads that a folder lacks is null."""
 
-    def __init__(self, sources: list[dict[str, Any]], ids_by_src: dict[int, list[str]], columns: list[str], *,
+    def __init__(self, sources: list[dict[str, Any]], ids_by_src: dict[int, list[str] | pl.Series], columns: list[str], *,
                  derive: Callable[[pl.LazyFrame], pl.LazyFrame] | None = None, ahead: int = 2):
         self.sources, self.columns, self.derive = sources, columns, derive
         self.jobs = []
         for si, ids in ids_by_src.items():
-            if not ids:
+            if not len(ids):
                 continue
-            want = pl.Series(sorted(set(ids)), dtype=pl.String).implode()
+            # (is_in: the order and repeats of the ids do not matter)
+            want = (ids if isinstance(ids, pl.Series) else pl.Series(ids, dtype=pl.String)).implode()
             path = sources[si]["path"]
             # an object-store folder is read through the io layer's reader, as one job
             for shard in [path] if is_store_url(path) else shard_paths(path):
@@ -796,19 +797,17 @@ def _curate(cfg: dict[str, Any], *, seed: int, out: Path, inputs: dict[str, list
         kept = meta.filter(pl.col("drop").is_null())
         pp = cfg["per_problem"]
         chosen = per_problem(kept, pp["policy"], pp.get("k", 1), seed=seed)
-        chosen_ids = chosen["id"].to_list()
-        src_of = dict(zip(chosen_ids, chosen["src"].to_list()))
-        pid_of = dict(zip(chosen_ids, chosen["problem_id"].to_list()))
         # the candidates' text is read from here on, in a worker thread, while the funnel, the
         # journey and the mix are worked out on the main thread (1M traces: ~0.3 s of the fetch
         # off the critical path). Every candidate is read: the mix takes most of them, and each
         # shard's pages are decompressed either way. When the candidates outnumber the mix more
         # than 2:1, only the mix's rows are read, after it.
         if chosen.height and isinstance(mix_size, int) and chosen.height <= 2 * mix_size:
-            cand_by_src: dict[int, list[str]] = {}
-            for tid, si in src_of.items():
-                cand_by_src.setdefault(si, []).append(tid)
+            cand_by_src = {si: chosen.filter(pl.col("src") == si)["id"] for si in sorted(chosen["src"].unique().to_list())}
             early = stack.enter_context(ShardFetch(sources, cand_by_src, render_cols, derive=rendered, ahead=6))
+        chosen_ids = chosen["id"].to_list()
+        src_of = dict(zip(chosen_ids, chosen["src"].to_list()))
+        pid_of = dict(zip(chosen_ids, chosen["problem_id"].to_list()))
         drops["per_problem_policy"] = kept.height - chosen.height
         funnel.update({"dropped": drops, "qualifying": kept.height, "after_per_problem": chosen.height,
                        "problems_with_traces": int(meta.select(pl.col("problem_id").n_unique()).item()),
