@@ -2,8 +2,9 @@
 curated into a 50,000-example mix by `factory.curate.core` (streamed scan of small columns, rows
 fetched by id), side by side with what a user would otherwise write: polars, eager — read the
 whole folder, filter, pick the shortest correct trace per problem, sample per domain.
-Each runs in its own process, alternated `--repeat` times (best of each compared); the script
-prints wall time, CPU time and peak RSS of both and the ratios.
+Each runs in its own process, alternated `--repeat` times (best of each compared, and each
+round's ratio, which a box whose speed drifts disturbs least); the script prints wall time, CPU
+time and peak RSS of both and the ratios.
 
 Synthetic traces: completions are short CoT paragraphs with numbers drawn per row (40-120 random
 words from a 5,000-word vocabulary + an answer, ~600 characters: 1M traces ≈ 0.6 GB of text), `verdict_math`/`verdict_code` drawn with a
@@ -40,8 +41,45 @@ less of peak memory. Measured on the 2-core dev box, 1M traces -> 50,000 rows:
   The render's Python per row (split_trace, JSON escaping, sha256 for the sft_id) is the main
   thread's floor (~0.8 s for 50K rows, timed piece by piece); a second fetch worker gained nothing (measured), since
   the main thread, not the fetch, is the bottleneck.
+- 49198e7 (9fc6342..49198e7: the shortcut turns rendered by polars inside the fetch query,
+  `sft.render_stages`, byte for byte what split_trace + render_assistant give -- checked on the
+  shipped traces and 250K seeded random texts; a text with a tag, a U+001C-U+001F character (Python
+  calls them whitespace, Rust does not) or an answer-cue-only final answer stays with Python -- and
+  the bytes of each row id built there too; the fetch started right after the per-problem pick, so
+  it reads while the funnel, journey and mix run, and only the mix's rows once the mix is drawn;
+  the validation groups hashed while the worker reads; train rows to the writer one row group at a
+  time while the next are built; select as one lazy query; duplicate ids by n_unique (0.05 s, not
+  0.2 s); the nested tests column decoded only when a rule requires tests; GC paused to the end of
+  the run and the rows freed during the last write; journey/non-reasoning/runner imported only when
+  used, pyarrow.compute in a thread during the scan). Old tree (ea5ce9a), new tree and polars
+  alternated in one script, 5-6 rounds, outputs compared (identical shards and report, also on
+  8 recipe runs over the repository's test traces); the box drifted between a fast and a slow speed
+  (the same run's CPU time 4.7-7.9 s), so each round's ratio to its neighbouring polars run is given:
+  - at 530eab9 (the first two of these commits), load 1.2-1.5, fast phase: old 1.10x best-vs-best,
+    new 1.02x; medians old 3.37 s, new 3.08 s, polars 3.22 s. The rest at 49198e7:
+  - load 0.6-1.5 (slow phase): per-round new/polars 0.94-1.19, median 1.07x (old 1.04-1.28, median
+    1.13x); CPU median 1.06x (old 1.03x); best 4.06 / 4.37 s vs polars 3.97 s.
+  - load 1.7-2.2: per-round new/polars 0.92, 0.98, 0.98, 1.05, 1.07, 1.09 (median 1.02x; old 1.02-1.18,
+    median 1.10x); best-vs-best 0.99x (old 1.08x); CPU median 1.02x (old 0.98x); peak RSS 615-665 MB
+    (old 581-613 MB), polars 3786-3836 MB: memory 0.17x.
+  - new vs polars only, load 1.3-1.8: per-round 0.83, 0.91, 0.92, 1.00, 1.07 (median 0.92x).
+  - this script, `--repeat 4`, load 1.4-1.7 (slow phase): 1.18x best-vs-best, per-round median
+    1.08x, CPU 1.06x, memory 0.17x.
+  So: memory target met (0.6-0.7 GB); time now at parity with polars -- below it in about half the
+  rounds (0.83-0.99x), above in the rest (up to 1.19x), medians 0.92x-1.08x -- where it was
+  1.10-1.13x: the target is NOT robustly met. CPU is equal to polars' (the render moved into polars
+  costs about what the Python one did; the gain is overlap). Tried and dropped: a second fetch worker
+  (no gain), the render back in Python (3.71 / 4.03 s best with / without), alternating the two
+  per shard (worse), `tests` nullness read by pyarrow beside the scan (no gain), cheaper forms of
+  the scan's regexes (worse).
 
-Where the time goes (quiet box, before; per-phase perf_counter timers and cProfile): scan 1.3 s
+Where the time goes now (49198e7, fast phase, per-phase timers): imports 0.3-0.45 s (one core;
+pyarrow's 0.12 s is pulled in by factory.schemas), scan 0.9-1.1 s wall / 1.6-2.0 s CPU, select and
+per-problem 0.25 s, funnel + mix 0.3 s (the fetch running beside them), fetch loop 0.6-0.7 s in
+which the main thread waits 0.1-0.35 s on the worker (decoding `answer` a second time, ~0.8 CPU s,
+is now the floor), split/tables/report/write 0.35-0.45 s.
+
+Before (quiet box, per-phase perf_counter timers and cProfile): scan 1.3 s
 wall / 2.3 s CPU (decoding the `answer` text is 1.0 s CPU of it, the text tests 0.5 s); select +
 per-problem + mix 0.4 s; fetch + render 1.4 s (the fetch's polars query in a worker thread, 1.0 s
 CPU, again mostly decoding `answer`; the Python render on the main thread, 1.1-1.3 s: JSON-escaping
@@ -245,6 +283,12 @@ def main() -> None:
         print(f"ratio factory/polars: time {f['seconds'] / p['seconds']:.2f}x, CPU {f['cpu_seconds'] / p['cpu_seconds']:.2f}x, "
               f"peak memory {f['peak_rss_mb'] / p['peak_rss_mb']:.2f}x   (load average {os.getloadavg()[0]:.1f} "
               f"on {os.cpu_count()} cores)")
+        # each round's two runs are neighbours in time: their ratio is the least disturbed by a
+        # box whose speed drifts between rounds
+        pairs = sorted((a["seconds"] / b["seconds"], a["cpu_seconds"] / b["cpu_seconds"])
+                       for a, b in zip(runs["factory"], runs["polars"]))
+        print(f"per-round ratios, time: {', '.join(f'{t:.2f}' for t, _ in pairs)} (median {pairs[len(pairs) // 2][0]:.2f}x); "
+              f"CPU median {sorted(c for _, c in pairs)[len(pairs) // 2]:.2f}x")
     finally:
         if not args.keep and not args.dir:
             shutil.rmtree(tmp, ignore_errors=True)
