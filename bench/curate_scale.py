@@ -65,9 +65,12 @@ less of peak memory. Measured on the 2-core dev box, 1M traces -> 50,000 rows:
   - new vs polars only, load 1.3-1.8: per-round 0.83, 0.91, 0.92, 1.00, 1.07 (median 0.92x).
   - this script, `--repeat 4`, load 1.4-1.7 (slow phase): 1.18x best-vs-best, per-round median
     1.08x, CPU 1.06x, memory 0.17x.
-  So: memory target met (0.6-0.7 GB); time now at parity with polars -- below it in about half the
-  rounds (0.83-0.99x), above in the rest (up to 1.19x), medians 0.92x-1.08x -- where it was
-  1.10-1.13x: the target is NOT robustly met. CPU is equal to polars' (the render moved into polars
+  - c5d16df (the fetch queries on polars' streaming engine: new vs 49198e7 alternated 12 rounds,
+    8 faster, median 0.97x), load 1.4-2.4, slow phase: per-round new/polars 1.05-1.28, median 1.10x
+    (old 1.09-1.28, median 1.17x); CPU median 1.06x (old 1.03x); peak RSS 619-633 MB: 0.16x.
+  So: memory target met (0.6-0.7 GB); time from 1.10-1.17x of polars' to parity-or-a-little-over:
+  below polars in some rounds (0.83-0.99x), above in the rest (up to 1.28x), per-batch medians
+  0.92x-1.10x, always 5-8% under the old tree's in the same batch: the target is NOT robustly met. CPU is equal to polars' (the render moved into polars
   costs about what the Python one did; the gain is overlap). Tried and dropped: a second fetch worker
   (no gain), the render back in Python (3.71 / 4.03 s best with / without), alternating the two
   per shard (worse), `tests` nullness read by pyarrow beside the scan (no gain), cheaper forms of
