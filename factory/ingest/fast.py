@@ -840,17 +840,11 @@ def prepare_cols(batch: LineBatch | TableBatch, preset: Preset, kind: str, const
     source_ids = py(part["source_id"])
     metas = []
     pmetas = part["meta"]
-    short: dict[tuple, str | None] = {}  # (format, the sample's own facts) -> JSON, for rows with nothing else
     for r, form, m in zip(rows, splits.form, t["meta"]):
         pm, sid = pmetas[r], source_ids[r]
-        if not pm and sid is None and len(m) <= 1:  # the usual think/replay row: {"format", maybe one label}
-            key = (form, *[(k, type(v), v) for k, v in m.items() if type(v) in _HASHABLE])
-            text = short.get(key, _MISSING)
-            if text is _MISSING and len(key) == len(m) + 1:
-                text = short[key] = meta_json({"format": form, **m})
-            if text is not _MISSING:
-                metas.append(text)
-                continue
+        if not pm and sid is None:  # the usual think/replay row: its format and the sample's own facts
+            metas.append(_meta_json({"format": form, **m}))
+            continue
         tm = {k: v for k, v in pm.items() if k not in PROBLEM_ONLY_META}
         tm["format"] = form
         tm.update(m)
