@@ -52,7 +52,9 @@ def _ranges_column(data: pa.Buffer | None, starts: Any, ends: Any, valid: Any) -
 
     The ranges become an Arrow string_view array over `data` itself (16-byte views built by
     numpy: a string of up to 12 bytes is held inside its view, a longer one by its offset), which
-    Arrow then copies into one string column: no Python object per row."""
+    Arrow then copies into one string column: no Python object per row. `data` is a string
+    column's buffer (under 2 GiB) and the ranges of one call do not overlap, so 32-bit offsets
+    and lengths hold them."""
     starts = np.asarray(starts, dtype=np.int64)
     lengths = np.where(np.asarray(valid, dtype=np.bool_), np.asarray(ends, dtype=np.int64) - starts, 0)
     n = len(starts)
@@ -68,22 +70,20 @@ def _ranges_column(data: pa.Buffer | None, starts: Any, ends: Any, valid: Any) -
     views[long_, 8:12] = 0
     views[long_, 12:16] = starts[long_].astype("<i4").view(np.uint8).reshape(-1, 4)
     arr = pa.Array.from_buffers(pa.string_view(), n, [None, pa.py_buffer(views), data])
-    type_ = pa.string() if int(lengths.sum()) < 2**31 else pa.large_string()
-    trimmed = pc.utf8_trim(arr.cast(type_), characters=PY_WHITESPACE)  # == str.strip()
+    trimmed = pc.utf8_trim(arr.cast(pa.string()), characters=PY_WHITESPACE)  # == str.strip()
     # empty after stripping -> null (`_clean`): the validity bitmap set on the same buffers
     keep = pc.greater(pc.binary_length(trimmed), 0)
     if keep.offset or trimmed.offset:
         keep, trimmed = keep.take(pa.array(range(len(keep)))), trimmed.take(pa.array(range(len(trimmed))))
-    out = pa.Array.from_buffers(type_, len(trimmed), [keep.buffers()[1], *trimmed.buffers()[1:]])
-    return out if type_ == pa.string() else out.cast(pa.string())
+    return pa.Array.from_buffers(pa.string(), len(trimmed), [keep.buffers()[1], *trimmed.buffers()[1:]])
 
 
 _BOT, _EOT, _BOS, _EOS = (t.encode() for t in (BOT, EOT, BOS, EOS))
 
 
 def _text_bytes(texts: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, pa.Buffer | None, np.ndarray, np.ndarray, np.ndarray]:
-    """(the column as one string array, its data buffer, the buffer as bytes, each row's start
-    and end offsets in it), all without copying the text."""
+    """(the column as one string array, its data buffer, that buffer as a numpy byte array up to
+    the last row's end, each row's start and end offsets in it), all without copying the text."""
     if isinstance(texts, pa.ChunkedArray):
         texts = texts.combine_chunks()
     if texts.type != pa.string():
