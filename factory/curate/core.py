@@ -868,7 +868,7 @@ def _curate(cfg: dict[str, Any], *, seed: int, out: Path, inputs: dict[str, list
                 t["source"], t["problem_id"], t["language"], t["license"], t["teacher"], t.get("_asst") or none,
                 t.get("_hin") or none):
             found.add(tid)
-            if assistant is None:  # what polars does not render (render_exprs), Python does
+            if assistant is None:  # what polars does not render (render_stages), Python does
                 reasoning, answer = split_trace(comp or "", r, a)
                 if answer is None:  # the scan's vectorised rule and split_trace disagree: a bug, never a silent drop
                     raise DatasetError(f"trace {tid}: the scan found a final answer that split_trace cannot find",
