@@ -38,6 +38,17 @@ from typing import Any, Self
 import polars as pl
 import pyarrow.parquet as pq
 
+from factory.curate.select import (  # (select_traces and per_problem are imported from here too)
+    FACTS,
+    _criterion,
+    _hash_col,
+    _rule_for_domain,
+    drop_counts,
+    n_tokens,
+    per_problem,
+    raw_facts,
+    select_traces,
+)
 from factory.curate.sft import (
     SKY_T1_SYSTEM_PROMPT,
     MixRows,
@@ -47,9 +58,7 @@ from factory.curate.sft import (
     make_row,
     render_assistant,
     render_stages,
-    seeded_hashes,
     split_trace,
-    trace_facts,
     trace_facts_staged,
     validation_groups,
 )
@@ -69,14 +78,7 @@ META_COLS = ["id", "problem_id", "teacher", "domain", "source", "level", "diffic
 # low-cardinality columns held as categoricals: at 1M traces a string column costs ~25 MB, a
 # categorical ~4 MB (u32 codes)
 CATEGORICAL = ("teacher", "domain", "source", "difficulty", "finish_reason")
-# what the scan derives from a trace's text (factory.curate.sft.trace_facts_staged)
-FACTS = ("has_final", "est_tokens", "reasoning_tokens", "solution_tokens")
 SYSTEM_ALIASES = {"@sky-t1": SKY_T1_SYSTEM_PROMPT}
-DEFAULT_PASS_BINS = [
-    {"name": "hard", "pass_rate": {"le": 0.25}},
-    {"name": "medium", "pass_rate": {"lt": 0.75}},
-    {"name": "easy", "pass_rate": {"le": 1.0}},
-]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -126,14 +128,16 @@ def _schema_names(path: Path) -> list[str]:
     return pq.read_schema(paths[0]).names
 
 
-def scan_traces(sources: list[dict[str, Any]], cfg: dict[str, Any]) -> tuple[pl.DataFrame, dict[str, Any]]:
+def scan_traces(sources: list[dict[str, Any]], cfg: dict[str, Any], *, text: bool = True) -> tuple[pl.DataFrame, dict[str, Any]]:
     """Stream every trace folder; return the small metadata frame (one row per trace).
 
     One polars streaming query per folder: the text columns are read morsel by morsel and only
     reduced to `has_final`/`est_tokens` (`factory.curate.sft.trace_facts_staged`), so no Python
     string is built for 1M traces and memory holds the small columns only. The raw completion is
     read only when some trace has neither a thought nor an answer (then only those rows are
-    parsed, by the same rules in Python)."""
+    parsed, by the same rules in Python). `text=False`: no text is read (no FACTS, no
+    n_tokens); `_pos`, each row's place in its folder, says where `factory.curate.textpass`
+    finds it."""
     rule_cols = sorted(_rule_columns(cfg))
     count_mode = cfg["budget"]["count"]
     frames = []
@@ -152,24 +156,23 @@ def scan_traces(sources: list[dict[str, Any]], cfg: dict[str, Any]) -> tuple[pl.
         for c in ("reasoning", "answer"):
             if c not in names:
                 lf = lf.with_columns(pl.lit(None, dtype=pl.String).alias(c))
-        lf = lf.with_columns(fact_parts)
+        if text:
+            lf = lf.with_columns(fact_parts)
+        else:
+            lf = lf.with_row_index("_pos")
         small = [c for c in dict.fromkeys(META_COLS + present_rule) if c in names]
         # low-cardinality columns become categoricals inside the streaming query (chunk by chunk)
         cat = set(CATEGORICAL) | {c for c in rule_cols if c.startswith("verdict_")}
         cols = [pl.col(c).cast(pl.String).cast(pl.Categorical) if c in cat else pl.col(c) for c in small]
         # the nested tests column is decoded only when a rule asks for tests (1M traces: 0.25 CPU s)
         has_tests = pl.col("tests").is_not_null() if "tests" in names and need_tests else pl.lit(False)
-        df = lf.select(*cols, *(facts[k].alias(k) for k in FACTS), has_tests.alias("has_tests"),
-                       facts["needs_completion"].alias("_needs")).collect(engine="streaming")
+        derived = ([*(facts[k].alias(k) for k in FACTS), facts["needs_completion"].alias("_needs")] if text
+                   else [pl.col("_pos"), pl.lit(False).alias("_needs")])
+        df = lf.select(*cols, *derived, has_tests.alias("has_tests")).collect(engine="streaming")
         if df.height == 0:
             continue
         if "completion" in names and df["_needs"].any():
-            # rows with no thought and no answer column: parse their raw completion (rare: traces
-            # written by hand or by an older tool)
-            pos = df.with_row_index("_pos").filter(pl.col("_needs"))["_pos"]
-            comp = lf.with_row_index("_pos").filter(pl.col("_pos").is_in(pos.implode())).select("completion").collect()
-            parsed = [trace_facts(c, None, None) for c in comp["completion"].to_list()]
-            df = df.with_columns(df[k].scatter(pos, [p[i] for p in parsed]) for i, k in enumerate(FACTS))
+            df = raw_facts(df, lf.with_row_index("_pos"), df.with_row_index("_at").filter(pl.col("_needs"))["_at"])
         df = df.drop("_needs").with_columns(pl.lit(si, dtype=pl.Int32).alias("src"))
         for c in rule_cols:
             if c not in df.columns:
@@ -187,12 +190,12 @@ def scan_traces(sources: list[dict[str, Any]], cfg: dict[str, Any]) -> tuple[pl.
     meta = pl.concat(frames, how="diagonal_relaxed")
     missing_everywhere = [c for c in rule_cols if c not in seen_cols]
     n_in = meta.height
-    if meta["id"].n_unique() < n_in:  # (1M ids: n_unique 0.05 s, is_duplicated 0.2 s)
+    # (1M ids: the hashes' n_unique 0.03 s, the ids' 0.1 s, is_duplicated 0.2 s; two ids with one
+    # hash only send the frame through the exact `unique`, which then drops nothing)
+    if meta["id"].hash().n_unique() < n_in:
         meta = meta.unique(subset=["id"], keep="first", maintain_order=True)
-    if count_mode == "completion_tokens":
-        meta = meta.with_columns(pl.coalesce(pl.col("completion_tokens"), pl.col("est_tokens")).alias("n_tokens"))
-    else:
-        meta = meta.with_columns(pl.col("est_tokens").alias("n_tokens"))
+    if text:
+        meta = meta.with_columns(n_tokens(count_mode))
     return meta, {"traces_in": n_in, "duplicate_trace_ids": n_in - meta.height, "missing_columns": missing_everywhere}
 
 
@@ -209,211 +212,6 @@ def apply_problems(meta: pl.DataFrame, sources: list[dict[str, Any]]) -> tuple[p
         meta = meta.with_columns(pl.coalesce("level", "_plevel").alias("level"),
                                  pl.coalesce("difficulty", "_pdiff").alias("difficulty")).drop("_plevel", "_pdiff")
     return meta, probs.height
-
-
-# ---------------------------------------------------------------------------------------------
-# selection
-# ---------------------------------------------------------------------------------------------
-
-def _values_expr(col: str, values: list[Any], schema: pl.Schema | None = None) -> pl.Expr:
-    """`col` holds one of `values` (compared as strings: `true` matches a boolean column's True).
-    Categorical and string columns are compared as they are (no cast: 1M rows cost nothing)."""
-    strs = [str(v).lower() if isinstance(v, bool) else str(v) for v in values]
-    dtype = schema.get(col) if schema is not None else None
-    if dtype is not None and (dtype == pl.String or isinstance(dtype, (pl.Categorical, pl.Enum))):
-        return pl.col(col).is_in(strs).fill_null(False)
-    return pl.col(col).cast(pl.String).is_in(strs).fill_null(False)
-
-
-def _bounds_expr(e: pl.Expr, b: dict[str, float] | None) -> pl.Expr:
-    if not b:
-        return pl.lit(True)
-    out = pl.lit(True)
-    if "gt" in b:
-        out = out & (e > b["gt"])
-    if "ge" in b:
-        out = out & (e >= b["ge"])
-    if "lt" in b:
-        out = out & (e < b["lt"])
-    if "le" in b:
-        out = out & (e <= b["le"])
-    return out.fill_null(False)
-
-
-def _criterion(crit: dict[str, list[Any]] | None, schema: pl.Schema | None = None) -> pl.Expr:
-    e = pl.lit(True)
-    for col, vals in (crit or {}).items():
-        e = e & _values_expr(col, vals, schema)
-    return e
-
-
-def _rule_for_domain(cfg: dict[str, Any]) -> pl.Expr:
-    """The select-rule key each row uses: its domain's rule, else `all`, else null."""
-    rules = cfg["select"]
-    e = pl.lit("all" if "all" in rules else None, dtype=pl.String)
-    for d in rules:
-        if d != "all":
-            e = pl.when(pl.col("domain") == d).then(pl.lit(d)).otherwise(e)
-    return e
-
-
-def _by_rule(cfg: dict[str, Any], build: Callable[[dict[str, Any]], pl.Expr], default: pl.Expr) -> pl.Expr:
-    e = default
-    for key, rule in cfg["select"].items():
-        e = pl.when(pl.col("_rule") == key).then(build(rule)).otherwise(e)
-    return e
-
-
-def difficulty_labels(meta: pl.LazyFrame, cfg: dict[str, Any]) -> pl.LazyFrame:
-    d = cfg["difficulty"]
-    src = d["from"]
-    bins = d.get("bins")
-    if src == "none":
-        return meta.with_columns(pl.lit(None, dtype=pl.String).alias("difficulty_label"))
-    if src == "metadata":
-        return meta.with_columns(pl.col("difficulty").cast(pl.String).alias("difficulty_label"))
-    if src == "pass_rate":
-        bins = bins or DEFAULT_PASS_BINS
-    if bins:
-        e = pl.lit(None, dtype=pl.String)
-        for b in reversed(bins):
-            cond = pl.lit(True)
-            if b.get("pass_rate"):
-                cond = cond & _bounds_expr(pl.col("pass_rate"), b["pass_rate"])
-            if b.get("level"):
-                cond = cond & _bounds_expr(pl.col("level"), b["level"])
-            e = pl.when(cond).then(pl.lit(b["name"])).otherwise(e)
-        return meta.with_columns(e.alias("difficulty_label"))
-    # level without bins: "level-5", falling back to the difficulty column
-    return meta.with_columns(
-        pl.when(pl.col("level").is_not_null()).then(pl.lit("level-") + pl.col("level").cast(pl.String))
-        .otherwise(pl.col("difficulty").cast(pl.String)).alias("difficulty_label"))
-
-
-# not quality checks for journey traces: who wrote it, how hard the problem is, and whether it
-# reached a final answer (a wrong attempt may stop at its boxed conclusion inside the thought)
-NOT_QUALITY = {"teacher_not_selected", "source_not_selected", "pass_rate_out_of_bounds", "no_final_answer"}
-
-
-def select_traces(meta: pl.DataFrame, cfg: dict[str, Any]) -> tuple[pl.DataFrame, dict[str, int]]:
-    """Adds _rule, is_correct, pass_rate, n_samples, difficulty_label and `drop` (the first
-    failed check's name, null = kept) to the metadata frame. One lazy query: polars runs the
-    steps' independent parts side by side (1M traces: 0.20 -> 0.16 s)."""
-    lf = meta.lazy().with_columns(_rule_for_domain(cfg).cast(pl.Categorical).alias("_rule"))
-    lf = lf.with_columns(_by_rule(cfg, lambda r: _criterion(r.get("correct"), meta.schema), pl.lit(False)).alias("is_correct"))
-    d = cfg["difficulty"]
-    # pass rate = mean correctness over the problem's samples (only the named teachers' when
-    # given); window expressions, not a join, so the 1M-row frame is never copied
-    sample = pl.col("is_correct").cast(pl.Float64)
-    if d.get("teachers"):
-        sample = pl.when(pl.col("teacher").cast(pl.String).is_in(d["teachers"])).then(sample).otherwise(None)
-    lf = lf.with_columns(sample.mean().over("problem_id").alias("pass_rate"),
-                         sample.count().over("problem_id").cast(pl.Int64).alias("n_samples"))
-    lf = lf.with_columns(
-        pl.when(pl.col("n_samples") >= d.get("min_samples", 1)).then(pl.col("pass_rate")).otherwise(None).alias("pass_rate"))
-    lf = difficulty_labels(lf, cfg)
-    budget = cfg["budget"]
-    schema = lf.collect_schema()
-
-    def reason(rule: dict[str, Any], *, quality_only: bool = False) -> pl.Expr:
-        checks: list[tuple[str, pl.Expr]] = []
-        if rule.get("teachers"):
-            checks.append(("teacher_not_selected", pl.col("teacher").is_in(rule["teachers"]).fill_null(False)))
-        if rule.get("sources"):
-            checks.append(("source_not_selected", pl.col("source").is_in(rule["sources"]).fill_null(False)))
-        if rule.get("finish_reasons"):
-            checks.append(("finish_reason", pl.col("finish_reason").is_in(rule["finish_reasons"]).fill_null(False)))
-        for col, vals in (rule.get("correct") or {}).items():
-            checks.append((f"not_correct:{col}", _values_expr(col, vals, schema)))
-        for col, vals in (rule.get("where") or {}).items():
-            checks.append((f"where:{col}", _values_expr(col, vals, schema)))
-        for col, b in (rule.get("scores") or {}).items():
-            checks.append((f"score:{col}", _bounds_expr(pl.col(col).cast(pl.Float64, strict=False), b)))
-        if rule.get("level"):
-            # rows without a level pass: competition sets such as AIME carry none
-            checks.append(("level_out_of_bounds",
-                           pl.col("level").is_null() | _bounds_expr(pl.col("level"), rule["level"])))
-        if rule.get("difficulty"):
-            checks.append(("difficulty_not_selected", pl.col("difficulty_label").is_in(rule["difficulty"]).fill_null(False)))
-        if rule.get("pass_rate"):
-            checks.append(("pass_rate_out_of_bounds", _bounds_expr(pl.col("pass_rate"), rule["pass_rate"])))
-        if rule.get("require_answer", True):
-            checks.append(("no_final_answer", pl.col("has_final")))
-        if rule.get("require_tests"):
-            checks.append(("no_tests", pl.col("has_tests")))
-        if rule.get("min_reasoning_tokens"):
-            # long-CoT recipes: a thought block of at least this length (a reasoning teacher's
-            # output; a short CoT has none)
-            checks.append(("reasoning_too_short", pl.col("reasoning_tokens") >= rule["min_reasoning_tokens"]))
-        if rule.get("min_solution_tokens"):
-            # the solution section after the thought is a worked solution, not a bare \boxed{}
-            checks.append(("solution_too_short", pl.col("solution_tokens") >= rule["min_solution_tokens"]))
-        if budget.get("max_tokens"):
-            checks.append(("over_token_budget", pl.col("n_tokens") <= budget["max_tokens"]))
-        if budget.get("min_tokens"):
-            checks.append(("under_token_budget", pl.col("n_tokens") >= budget["min_tokens"]))
-        if quality_only:
-            checks = [(n, ok) for n, ok in checks if n not in NOT_QUALITY and not n.startswith("not_correct:")]
-        # the first failed check as a small integer code, named once at the end: string
-        # literals in when/then would build a 1M-row string column per check
-        e = pl.lit(None, dtype=pl.UInt16)
-        for name, ok in reversed(checks):
-            e = pl.when(~ok.fill_null(False)).then(pl.lit(code(name), dtype=pl.UInt16)).otherwise(e)
-        return e
-
-    names: list[str] = []
-
-    def code(name: str) -> int:
-        if name not in names:
-            names.append(name)
-        return names.index(name)
-
-    def named(e: pl.Expr) -> pl.Expr:
-        return e.replace_strict(list(range(len(names))), names, default=None, return_dtype=pl.Categorical)
-
-    no_rule = pl.lit(code("no_select_rule_for_domain"), dtype=pl.UInt16)
-    lf = lf.with_columns(_by_rule(cfg, reason, no_rule).alias("drop"))
-    if cfg.get("journey"):
-        # journey traces (wrong ones included) must pass the same quality checks, whatever
-        # their correctness, teacher or the problem's pass rate
-        lf = lf.with_columns(_by_rule(cfg, lambda r: reason(r, quality_only=True), no_rule).alias("drop_quality"))
-    meta = lf.with_columns(named(pl.col("drop")).alias("drop"),
-                           *([named(pl.col("drop_quality")).alias("drop_quality")] if cfg.get("journey") else [])).collect()
-    counts = meta.filter(pl.col("drop").is_not_null()).select(pl.col("drop").cast(pl.String)).group_by("drop").len().sort("drop")
-    return meta, {k: int(v) for k, v in zip(counts["drop"].to_list(), counts["len"].to_list())}
-
-
-def _hash_col(frame: pl.DataFrame, *parts: Any, col: str = "id") -> pl.Series:
-    return pl.Series("_h", seeded_hashes(parts, frame[col].to_list()), dtype=pl.String)
-
-
-def per_problem(kept: pl.DataFrame, policy: str, k: int, *, seed: int) -> pl.DataFrame:
-    """Which of a problem's qualifying traces become examples."""
-    if kept.height == 0 or policy == "all-correct":
-        return kept
-    if policy == "k-per-problem":
-        kept = kept.with_columns(_hash_col(kept, seed, "per-problem")).sort(["problem_id", "_h"])
-        return kept.filter(pl.int_range(pl.len()).over("problem_id") < k).drop("_h")
-    desc = policy == "longest-correct"
-    if policy in ("shortest-correct", "longest-correct") and not kept.select(
-            pl.any_horizontal(pl.col("n_tokens", "id").is_null().any())).item():
-        # the first row of the sort below, without sorting every qualifying trace: the problem's
-        # shortest (longest) length, then the smallest id among those (ids are unique), sorted by
-        # problem (500K qualifying traces: 0.20 -> 0.10 CPU s)
-        n = pl.col("n_tokens")
-        kept = kept.filter(n == (n.max() if desc else n.min()).over("problem_id"))
-        return kept.filter(pl.col("id") == pl.col("id").min().over("problem_id")).sort("problem_id")
-    kept = kept.sort(["problem_id", "n_tokens", "id"], descending=[False, desc, False])
-    rank = pl.int_range(pl.len()).over("problem_id")
-    if policy in ("shortest-correct", "longest-correct"):
-        return kept.filter(rank == 0)
-    # diverse: k traces spread evenly over the problem's length range (shortest, longest, between)
-    m = pl.len().over("problem_id")
-    keep = pl.lit(False)
-    for i in range(k):
-        pos = ((m - 1) * i / max(k - 1, 1)).round(0).cast(pl.Int64) if k > 1 else pl.lit(0, dtype=pl.Int64)
-        keep = keep | (rank == pos)
-    return kept.filter(keep)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -508,16 +306,53 @@ class ShardFetch:
             if self.next < len(self.jobs):
                 self.pending.append((self.jobs[self.next][0], self.pool.submit(self._run, self.jobs[self.next])))
                 self.next += 1
-            s = self.sources[si]
-            over = [pl.lit(s[k]).alias(col) for k, col in (("name", "source"), ("domain", "domain")) if s.get(k)]
-            if s.get("license") and "license" in df.columns:
-                lic = pl.col("license")
-                over.append(pl.when(lic.is_null() | (lic == "")).then(pl.lit(s["license"])).otherwise(lic).alias("license"))
-            yield si, df.with_columns(over) if over else df
+            yield si, _source_overrides(self.sources[si], df)
 
     def narrow(self, ids: list[str]) -> None:
         """Read only these of the ids from now on (a query already started reads all of its own;
         the caller filters those rows)."""
+        self.keep = pl.col("id").is_in(pl.Series(ids, dtype=pl.String).implode())
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _source_overrides(s: dict[str, Any], df: pl.DataFrame) -> pl.DataFrame:
+    """A source's name, domain and default license over its fetched rows."""
+    over = [pl.lit(s[k]).alias(col) for k, col in (("name", "source"), ("domain", "domain")) if s.get(k)]
+    if s.get("license") and "license" in df.columns:
+        lic = pl.col("license")
+        over.append(pl.when(lic.is_null() | (lic == "")).then(pl.lit(s["license"])).otherwise(lic).alias("license"))
+    return df.with_columns(over) if over else df
+
+
+class Retained:
+    """ShardFetch's rows, from the traces the text pass kept (`factory.curate.textpass`): no
+    read. `derive` runs at once, in a worker thread (polars' threads do the work), while the
+    caller picks and mixes; `close` to stop waiting for it."""
+
+    def __init__(self, sources: list[dict[str, Any]], rows: pl.DataFrame, *,
+                 derive: Callable[[pl.LazyFrame], pl.LazyFrame] | None = None):
+        self.sources, self.ids = sources, rows["id"]
+        lf = rows.lazy().drop("n_tokens")
+        self.keep: pl.Expr | None = None
+        self.pool = ThreadPoolExecutor(max_workers=1)
+        self.done = self.pool.submit((derive(lf) if derive is not None else lf).collect)
+
+    def __iter__(self) -> Iterator[tuple[int, pl.DataFrame]]:
+        df = self.done.result()
+        if self.keep is not None:
+            df = df.filter(self.keep)
+        for si in sorted(df["src"].unique().to_list()):
+            yield si, _source_overrides(self.sources[si], df.filter(pl.col("src") == si).drop("src"))
+
+    def narrow(self, ids: list[str]) -> None:
         self.keep = pl.col("id").is_in(pl.Series(ids, dtype=pl.String).implode())
 
     def close(self) -> None:
@@ -747,7 +582,11 @@ def _curate(cfg: dict[str, Any], *, seed: int, out: Path, inputs: dict[str, list
     # the one module the run imports later (pyarrow.compute: the writer's checks, 40 ms), imported
     # in a thread while polars scans with the GIL released, not on the main thread's path at the end
     threading.Thread(target=importlib.import_module, args=("pyarrow.compute",), daemon=True).start()
-    meta, scan_info = scan_traces(sources, cfg)
+    # one trace per problem, from folders on this machine: the text is read once, after the
+    # checks that need none (factory.curate.textpass); the journey reads every trace's facts
+    two_pass = (cfg["per_problem"]["policy"] in ("shortest-correct", "longest-correct") and not cfg.get("journey")
+                and not any(is_store_url(s["path"]) for s in sources if s["kind"] == "traces"))
+    meta, scan_info = scan_traces(sources, cfg, text=not two_pass)
     funnel: dict[str, Any] = {"traces_in": scan_info["traces_in"], "duplicate_trace_ids": scan_info.get("duplicate_trace_ids", 0)}
     if meta.height:
         missing = scan_info["missing_columns"]
@@ -771,6 +610,7 @@ def _curate(cfg: dict[str, Any], *, seed: int, out: Path, inputs: dict[str, list
     # (fetched below), the prompt only when the user turn is the prompt
     render_cols = [c for c in TEXT_COLS if c not in ("completion", "system_prompt", "reference_answer")
                    and (c != "prompt" or user_col == "prompt") and (c != "problem" or user_col == "problem")]
+    kept_text = None
 
     def rendered(lf: pl.LazyFrame) -> pl.LazyFrame:
         """The assistant turn (`_asst`) and the bytes of its row id (`_hin`) of each trace polars
@@ -795,16 +635,32 @@ def _curate(cfg: dict[str, Any], *, seed: int, out: Path, inputs: dict[str, list
     src_of: dict[str, int] = {}
     pid_of: dict[str, str | None] = {}
     if meta.height:
-        meta, drops = select_traces(meta, cfg)
-        kept = meta.filter(pl.col("drop").is_null())
+        if two_pass:
+            from factory.curate.textpass import read_text
+
+            meta, kept_text = read_text(sources, select_traces(meta, cfg, before_text=True)[0], cfg, columns=render_cols,
+                                        seed=seed, derive=rendered)
+            drops = drop_counts(meta)
+            if kept_text is not None and kept_text.height:
+                early = stack.enter_context(Retained(sources, kept_text))
+        else:
+            meta, drops = select_traces(meta, cfg)
+        # (what the pick, the funnel and the mix read: a 1M-row frame's other columns are not copied)
+        kept = meta.select("id", "problem_id", "src", "domain", "source", "teacher", "level", "difficulty_label",
+                           "n_tokens").filter(meta["drop"].is_null())
         pp = cfg["per_problem"]
         chosen = per_problem(kept, pp["policy"], pp.get("k", 1), seed=seed)
-        # the candidates' text is read from here on, in a worker thread, while the funnel, the
-        # journey and the mix are worked out on the main thread (1M traces: ~0.3 s of the fetch
-        # off the critical path). Every candidate is read: the mix takes most of them, and each
-        # shard's pages are decompressed either way. When the candidates outnumber the mix more
-        # than 2:1, only the mix's rows are read, after it.
-        if chosen.height and isinstance(mix_size, int) and chosen.height <= 2 * mix_size:
+        if early is not None and not (early.ids.len() == chosen.height and early.ids.sort().equals(chosen["id"].sort())):
+            # the policy chose exactly the traces the text pass kept, by construction; were it
+            # otherwise, the fetch below reads them
+            early.close()
+            early = None
+        # (no text kept) the candidates' text is read from here on, in a worker thread, while the
+        # funnel, the journey and the mix are worked out on the main thread (1M traces: ~0.3 s of
+        # the fetch off the critical path). Every candidate is read: the mix takes most of them,
+        # and each shard's pages are decompressed either way. When the candidates outnumber the
+        # mix more than 2:1, only the mix's rows are read, after it.
+        if early is None and chosen.height and isinstance(mix_size, int) and chosen.height <= 2 * mix_size:
             cand_by_src = {si: chosen.filter(pl.col("src") == si)["id"] for si in sorted(chosen["src"].unique().to_list())}
             early = stack.enter_context(ShardFetch(sources, cand_by_src, render_cols, derive=rendered, ahead=6))
         chosen_ids = chosen["id"].to_list()
@@ -866,7 +722,7 @@ def _curate(cfg: dict[str, Any], *, seed: int, out: Path, inputs: dict[str, list
         for tid, comp, r, a, user, dom, src, pid, lang, lic, teacher, assistant, hin in zip(
                 t["id"], t.get("completion") or none, t["reasoning"], t["answer"], t[user_col], t["domain"],
                 t["source"], t["problem_id"], t["language"], t["license"], t["teacher"], t.get("_asst") or none,
-                t.get("_hin") or none):
+                t.get("_hin") or t.get("_rid") or none):
             found.add(tid)
             if assistant is None:  # what polars does not render (render_stages), Python does
                 reasoning, answer = split_trace(comp or "", r, a)
@@ -920,13 +776,34 @@ def _curate(cfg: dict[str, Any], *, seed: int, out: Path, inputs: dict[str, list
     raw: dict[int, list[str]] = {}
     fetched = early or stack.enter_context(ShardFetch(sources, ids_by_src, render_cols, derive=rendered))
     mixed = pl.Series(list(wanted), dtype=pl.String).implode()
+    # a mix of shortcut rows only stays in columns to the end (ShortcutMix), as long as polars
+    # rendered every one of them; the first shard with a row it did not render sends them all
+    # through MixRows
+    columnar = bool(entries) and len(wanted) == len(entries) and (system is None or isinstance(system, str))
+    frames: list[pl.DataFrame] = []
     for si, df in fetched:
         if early is not None:  # the candidates the mix did not take
             df = df.filter(pl.col("id").is_in(mixed))
+        ids = "_rid" if "_rid" in df.columns else "_hin"  # (the row ids, or the bytes they are hashed from)
+        if columnar and ids in df.columns and not (df["_blank"].any() or df[ids].null_count()):
+            frames.append(df.drop("_blank"))
+            continue
+        if columnar:
+            columnar = False
+            for f in frames:
+                shortcuts({c: f[c].to_list() for c in f.columns})
+            frames = []
         if df["_blank"].any():  # only the raw completion holds these traces' text: read it for them alone
             raw.setdefault(si, []).extend(df.filter(pl.col("_blank"))["id"].to_list())
             df = df.filter(~pl.col("_blank"))
         shortcuts({c: df[c].to_list() for c in df.columns if c != "_blank"})
+    if columnar:
+        from factory.curate.shortcut_mix import ShortcutMix
+
+        got = pl.concat(frames, how="diagonal_relaxed") if frames else None
+        if got is not None:
+            found = set(got["id"].to_list())
+            mix = ShortcutMix(selected.select("key", "difficulty", "repeat"), got, user=user_col, system=system)
     if raw:
         rows_raw = fetch(sources, raw, TEXT_COLS)
         shortcuts({c: [r.get(c) for r in rows_raw.values()] for c in TEXT_COLS})

@@ -92,9 +92,7 @@ class CurateOptions:
 
     def cross_checks(self) -> list[tuple[str, str]]:
         from factory.recipes.curate_spec import validate_curate
-        from factory.schemas.errors import FactoryError
-
-        from factory.schemas.errors import RecipeError
+        from factory.schemas.errors import FactoryError, RecipeError
 
         try:
             spec = self.spec()

@@ -497,8 +497,8 @@ class MixRows:
             msgs = sys_msgs + (("user", user), ("assistant", assistant))
             if last is not None and last[0] is user and last[1] is assistant:
                 rid = last[2]  # an up-sampled copy of the row before: same messages, same digest
-            elif id_bytes is not None and hashed:
-                rid = "s_" + sha256(id_bytes).hexdigest()[:16]
+            elif id_bytes is not None and hashed:  # (a str: the digest taken already, ids_from_bytes)
+                rid = id_bytes if isinstance(id_bytes, str) else "s_" + sha256(id_bytes).hexdigest()[:16]
             elif fast:
                 rid = "s_" + sha256(f'{head}[{_ROLES["user"]}, {uj}], [{_ROLES["assistant"]}, {aj}]]'.encode()
                                     + tail).hexdigest()[:16]
@@ -569,6 +569,12 @@ class MixRows:
         arrays = {c: _arrow([self.cols[c][i] for i in idx], SFT_SCHEMA.field(c).type) for c in _ROW_COLS}
         arrays["messages"] = messages
         return pa.Table.from_arrays([arrays[f.name] for f in SFT_SCHEMA], schema=SFT_SCHEMA)
+
+
+def ids_from_bytes(values: list[bytes | None]) -> list[str | None]:
+    """The sft ids of rows from the bytes `id_bytes_expr` built for them (None stays None)."""
+    sha = hashlib.sha256
+    return [None if b is None else "s_" + sha(b).hexdigest()[:16] for b in values]
 
 
 def _arrow(values: list[Any], type: Any):
