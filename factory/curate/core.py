@@ -79,6 +79,11 @@ META_COLS = ["id", "problem_id", "teacher", "domain", "source", "level", "diffic
 # categorical ~4 MB (u32 codes)
 CATEGORICAL = ("teacher", "domain", "source", "difficulty", "finish_reason")
 SYSTEM_ALIASES = {"@sky-t1": SKY_T1_SYSTEM_PROMPT}
+# the two ways of a run that give the same shards faster (tests turn them off to compare):
+# the text read once for one-trace-per-problem policies (factory.curate.textpass), and a mix
+# of shortcut rows kept in columns to the end (factory.curate.shortcut_mix)
+TEXT_PASS = True
+COLUMNAR = True
 
 
 # ---------------------------------------------------------------------------------------------
@@ -584,7 +589,7 @@ def _curate(cfg: dict[str, Any], *, seed: int, out: Path, inputs: dict[str, list
     threading.Thread(target=importlib.import_module, args=("pyarrow.compute",), daemon=True).start()
     # one trace per problem, from folders on this machine: the text is read once, after the
     # checks that need none (factory.curate.textpass); the journey reads every trace's facts
-    two_pass = (cfg["per_problem"]["policy"] in ("shortest-correct", "longest-correct") and not cfg.get("journey")
+    two_pass = (TEXT_PASS and cfg["per_problem"]["policy"] in ("shortest-correct", "longest-correct") and not cfg.get("journey")
                 and not any(is_store_url(s["path"]) for s in sources if s["kind"] == "traces"))
     meta, scan_info = scan_traces(sources, cfg, text=not two_pass)
     funnel: dict[str, Any] = {"traces_in": scan_info["traces_in"], "duplicate_trace_ids": scan_info.get("duplicate_trace_ids", 0)}
@@ -779,18 +784,22 @@ def _curate(cfg: dict[str, Any], *, seed: int, out: Path, inputs: dict[str, list
     # a mix of shortcut rows only stays in columns to the end (ShortcutMix), as long as polars
     # rendered every one of them; the first shard with a row it did not render sends them all
     # through MixRows
-    columnar = bool(entries) and len(wanted) == len(entries) and (system is None or isinstance(system, str))
+    columnar = (COLUMNAR and bool(entries) and sum(map(len, wanted.values())) == len(entries)
+                and (system is None or isinstance(system, str)))
     frames: list[pl.DataFrame] = []
     for si, df in fetched:
         if early is not None:  # the candidates the mix did not take
             df = df.filter(pl.col("id").is_in(mixed))
-        ids = "_rid" if "_rid" in df.columns else "_hin"  # (the row ids, or the bytes they are hashed from)
-        if columnar and ids in df.columns and not (df["_blank"].any() or df[ids].null_count()):
-            frames.append(df.drop("_blank"))
-            continue
+        if columnar and not df["_blank"].any():
+            from factory.curate.shortcut_mix import with_ids
+
+            done = with_ids(df.drop("_blank"), user=user_col, system=system, fmt=fmt)
+            if done is not None:
+                frames.append(done)
+                continue
         if columnar:
             columnar = False
-            for f in frames:
+            for f in frames:  # (their ids are taken: `_rid`)
                 shortcuts({c: f[c].to_list() for c in f.columns})
             frames = []
         if df["_blank"].any():  # only the raw completion holds these traces' text: read it for them alone

@@ -4,8 +4,10 @@ no Python object per row. polars joins the mix's entries to the rendered traces 
 the messages; what is left in Python is a sha256 per row (the `sft_id`, over the bytes
 `id_bytes_expr` built, when the text pass has not taken it already) and the report's counts.
 
-`factory.curate.core` uses it when every row of the mix is a shortcut whose assistant turn and
-id bytes polars rendered (`render_stages`; rows that need Python's rules go through `MixRows`).
+`factory.curate.core` uses it when every row of the mix is a shortcut (and its text is in the
+thought and answer columns; traces whose text is only in the raw completion go through
+`MixRows`). The few rows polars does not render (`render_stages`) are rendered by Python's rules
+here (`with_ids`).
 tests/test_curate.py checks both give the same shards and report.
 
 Exercise: `python bench/curate_scale.py`.
@@ -29,14 +31,39 @@ from factory.curate.sft import (
 KIND = "shortcut"
 
 
+def with_ids(df: pl.DataFrame, *, user: str, system: str | None, fmt: Any) -> pl.DataFrame | None:
+    """A fetched frame of traces with every assistant turn (`_asst`) and row id (`_rid`) filled:
+    the ids of the rows polars rendered from their bytes (`_hin`, unless hashed already), the
+    rows it left to Python (a tag, U+001C-U+001F, a cue-only answer: `render_stages`) rendered
+    and hashed by the same rules as `MixRows`. None when a row has no user turn (MixRows then)."""
+    from factory.curate.sft import _pairs_id, render_assistant, split_trace
+    from factory.schemas.errors import DatasetError
+
+    if df[user].null_count():
+        return None
+    if "_rid" not in df.columns:
+        df = df.with_columns(pl.Series("_rid", ids_from_bytes(df["_hin"].to_list()), dtype=pl.String)).drop("_hin")
+    todo = df.select(pl.arg_where(pl.col("_asst").is_null())).to_series()
+    if not todo.len():
+        return df
+    asst, rids = [], []
+    sys_msgs = (("system", system),) if system else ()
+    for tid, u, r, a in df.select("id", user, "reasoning", "answer")[todo].iter_rows():
+        reasoning, answer = split_trace("", r, a)
+        if answer is None:  # the scan's vectorised rule and split_trace disagree: a bug, never a silent drop
+            raise DatasetError(f"trace {tid}: the scan found a final answer that split_trace cannot find",
+                               hint="report this trace; it can be excluded with --set budget.min_tokens=N")
+        asst.append(render_assistant(reasoning, answer, fmt=fmt))
+        rids.append(_pairs_id(sys_msgs + (("user", u), ("assistant", asst[-1])), KIND))
+    return df.with_columns(df["_asst"].scatter(todo, asst), df["_rid"].scatter(todo, rids))
+
+
 class ShortcutMix:
     """The mix's rows (in mix order) from `entries` (key = trace id, difficulty, repeat) and the
-    rendered traces (`rendered`: id, problem_id, `user`, _asst, _hin, domain, source, language,
-    license, teacher)."""
+    rendered traces (`rendered`: id, problem_id, `user`, _asst, _rid, domain, source, language,
+    license, teacher; `with_ids` fills _asst and _rid)."""
 
     def __init__(self, entries: pl.DataFrame, rendered: pl.DataFrame, *, user: str, system: str | None):
-        if "_rid" not in rendered.columns:
-            rendered = rendered.with_columns(pl.Series("_rid", ids_from_bytes(rendered["_hin"].to_list()), dtype=pl.String))
         cols = ["id", "problem_id", user, "_asst", "_rid", "domain", "source", "language", "license", "teacher"]
         df = entries.join(rendered.select(cols), left_on="key", right_on="id", how="left", maintain_order="left")
         # the meta JSON once per (teacher, difficulty), as put_many writes it
