@@ -2,10 +2,14 @@
 following a recipe's `curate:` section, written as `OUT/train/` and `OUT/validation/` dataset
 folders in the `sft` contract.
 
-The pipeline, with bounded memory (text is read twice, streamed, never all at once):
+The pipeline, with bounded memory (text is streamed, never all at once):
 1. scan: stream every trace folder batch by batch, keeping only small columns (ids, domain,
    source, teacher, level, verdict/score columns the recipe names) and two derived facts per
    trace — whether it has a final answer, and its token count. 1M traces ≈ 100 MB of metadata.
+   For one trace per problem (shortest-/longest-correct, no journey, folders on this machine)
+   the text is read once instead (factory.curate.textpass): the small columns first, then only
+   the text of traces that pass the checks needing none, for their facts and each problem's
+   best trace, which renders the mix without step 6's second read.
 2. select: per-domain rules (`select:`) name why each trace is dropped (first failed check:
    not_correct, where:verdict_language, level_out_of_bounds, over_token_budget, ...); pass
    rates per problem (`difficulty.from: pass_rate`) come from the same correctness rule.
@@ -15,7 +19,8 @@ The pipeline, with bounded memory (text is read twice, streamed, never all at on
 6. fetch: read the full rows of the chosen traces only (polars scan filtered by id, shard by
    shard in a worker thread, started right after step 3 so that it runs beside steps 4-5), render
    the assistant turn (in the fetch query by polars where it gives the same bytes, else by
-   `split_trace` in Python), split train/validation by problem, write, report.
+   `split_trace` in Python), split train/validation by problem, write, report. A mix of
+   shortcut rows only stays in columns to the end (factory.curate.shortcut_mix).
 
 Same recipe + seed + inputs -> byte-identical shards (no clocks or set orders in rows).
 

@@ -248,8 +248,9 @@ def select_traces(meta: pl.DataFrame, cfg: dict[str, Any], *, before_text: bool 
 
 def drop_counts(meta: pl.DataFrame) -> dict[str, int]:
     """How many traces each check dropped (the funnel's `dropped`)."""
-    counts = meta.filter(pl.col("drop").is_not_null()).select(pl.col("drop").cast(pl.String)).group_by("drop").len().sort("drop")
-    return {k: int(v) for k, v in zip(counts["drop"].to_list(), counts["len"].to_list())}
+    # (the categorical column's own counts: 1M traces 0.01 s, not 0.03-0.08 s through a filter and
+    # string keys; sorted by name as before: code point order is UTF-8 byte order)
+    return dict(sorted((str(k), int(n)) for k, n in meta["drop"].value_counts().iter_rows() if k is not None))
 
 
 def _hash_col(frame: pl.DataFrame, *parts: Any, col: str = "id") -> pl.Series:
