@@ -15,7 +15,8 @@ per-problem pass rate, levels 1-5.
     python bench/curate_scale.py --dir /tmp/curate_traces --keep   # make the input once, reuse it
 
 Target (issue 16 item 6): 1M traces in no more than the eager polars script's time, at 1 GB or
-less of peak memory. Measured on the 2-core dev box, 1M traces -> 50,000 rows:
+less of peak memory: MET since 1e72824 (median 0.79x of polars' time, 0.21x its memory; the last
+entry below). Measured on the 2-core dev box, 1M traces -> 50,000 rows:
 - before (a08f14c, quiet box, --repeat 1): factory 3.96 s (CPU 5.79 s), peak RSS 711 MB;
   polars 3.19 s (CPU 5.42 s), 3835 MB: time 1.24x, CPU 1.07x, memory 0.19x.
 - after (63d816b), box shared with other helpers' tests and benchmarks (load average 4-7 on 2
@@ -76,7 +77,27 @@ less of peak memory. Measured on the 2-core dev box, 1M traces -> 50,000 rows:
   per shard (worse), `tests` nullness read by pyarrow beside the scan (no gain), cheaper forms of
   the scan's regexes (worse).
 
-Where the time goes now (49198e7, fast phase, per-phase timers): imports 0.3-0.45 s (one core;
+- 1e72824..(this session, issue 16 item 6): the text read ONCE for shortest-/longest-correct
+  (`factory.curate.textpass`): the scan reads the small columns only (0.35 s), the checks that
+  need no text are decided (`select_traces(..., before_text=True)`), then the text of the ~28%
+  of traces still in the running is read shard by shard, two shards at a time, for their facts
+  (the text checks) and each problem's best trace, which is kept (compacted, rendered by polars,
+  its sft id hashed) and renders the mix: the fetch after the mix, a second decode of the whole
+  `answer` column, is gone (an over-budget text, `RETAIN_BYTES` from the shards' footers, falls
+  back to it). And a mix of shortcut rows only stays in columns to the end
+  (`factory.curate.shortcut_mix.ShortcutMix`: the messages, ids and meta built by polars/Arrow, no
+  Python object per row; the rows polars does not render, tags and U+001C-1F, rendered by Python's
+  rules in place). Shards and report byte-identical to the old tree on the 1M data and, in
+  tests/test_curate_textpass.py, to the plain run on real + edge traces in 3 recipes.
+  Old tree (f465beb), new tree and polars alternated 4 rounds (slow phase, polars 3.8-4.4 s):
+  new 3.48-3.62 s (CPU 5.4-5.6 s, 806-829 MB), old 3.79-4.70 s (CPU 6.3-7.9 s), polars CPU
+  6.5-7.4 s: per round new/polars 0.80-0.94, new/old 0.75-0.92.
+  This script, `--repeat 5`, load 1.0-1.5: factory 2.84 s best (CPU 4.39 s, 790 MB), polars
+  3.26 s (5.52 s, 3835 MB): time 0.87x best-vs-best, per-round 0.75, 0.79, 0.79, 0.87, 0.97
+  (median 0.79x), CPU median 0.74x, memory 0.21x. The target is MET: under polars' time in every
+  round, at 0.8 GB.
+
+Where the time went before this session's change (49198e7, fast phase, per-phase timers): imports 0.3-0.45 s (one core;
 pyarrow's 0.12 s is pulled in by factory.schemas), scan 0.9-1.1 s wall / 1.6-2.0 s CPU, select and
 per-problem 0.25 s, funnel + mix 0.3 s (the fetch running beside them), fetch loop 0.6-0.7 s in
 which the main thread waits 0.1-0.35 s on the worker (decoding `answer` a second time, ~0.8 CPU s,

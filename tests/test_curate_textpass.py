@@ -172,3 +172,20 @@ def test_a_kept_set_that_disagrees_with_the_policy_is_fetched_instead(folders, m
     monkeypatch.setattr(core, "ShardFetch", counting)
     assert _run(section, inputs, tmp_path / "fast", text_pass=True, columnar=True, monkeypatch=monkeypatch) == plain
     assert fetches
+
+
+def test_a_folder_changed_between_the_scan_and_the_text_pass_is_an_error(tmp_path):
+    import pyarrow.parquet as pq
+    from factory.schemas.errors import DatasetError
+
+    folder = write_traces(tmp_path / "t", trace_rows("bo8", limit=40))
+    cfg = curate_config(SECTIONS["shortest"])
+    sources = core.resolve_sources(cfg, base=tmp_path, inputs={"traces": [folder]})
+    meta, _ = core.scan_traces(sources, cfg, text=False)
+    pre = core.select_traces(meta, cfg, before_text=True)[0]
+    assert pre.filter(pre["drop"].is_null()).height > 10
+    shard = sorted(folder.glob("*.parquet"))[0]
+    pq.write_table(pq.read_table(shard).slice(0, 5), shard)  # someone rewrote the folder meanwhile
+    with pytest.raises(DatasetError, match="not there any more") as e:
+        textpass.read_text(sources, pre, cfg, columns=["id", "problem_id", "problem", "reasoning", "answer"], seed=0)
+    assert "re-run curate" in str(e.value.hint)

@@ -8,15 +8,17 @@ and at the same time
 - derives the facts the remaining checks need (`has_final`, token counts:
   `factory.curate.sft.trace_facts_staged`), which go back into the metadata frame, so the
   selection that follows is the usual one, over the same facts;
-- keeps each problem's best trace so far among those that pass the text checks too (the
+- keeps, of the traces that pass the text checks too, each shard's best trace per problem (the
   policy's own order, `per_problem`: tokens, then the smallest id), with the columns the
-  render reads. After the selection, these are exactly the traces the policy chose (checked
-  there, id for id), and the mix's rows are rendered from them: no second read of the text
-  columns, which at 1M traces cost as much CPU as the whole first read.
+  render reads, rendered (`derive`) and its row id hashed while the other shard decodes; the
+  best of those per problem at the end. After the selection, these are exactly the traces the
+  policy chose (checked there, id for id), and the mix's rows are rendered from them: no second
+  read of the text columns, which at 1M traces cost as much CPU as the whole first read.
 
-What is kept is at most one trace per problem; it is kept only when the shards' footers put it
-under RETAIN_BYTES (with one shard's survivors at a time beside it), else only the facts are
-derived and the chosen rows are fetched after the mix, as for the other policies.
+What is kept is at most one trace per problem and shard; it is kept only when the shards'
+footers put it, with two shards' survivors beside it (the shards being read), under
+RETAIN_BYTES, else only the facts are derived and the chosen rows are fetched after the mix, as
+for the other policies.
 
 Exercise: `python bench/curate_scale.py` (1M traces, shortest-correct).
 """
@@ -35,11 +37,11 @@ import pyarrow.parquet as pq
 from factory.curate.select import FACTS, n_tokens, per_problem, raw_facts, text_drop
 from factory.curate.sft import ids_from_bytes, trace_facts_staged
 from factory.io.dataset import read_manifest
+from factory.schemas.errors import DatasetError
 
-# the most text (UTF-8 bytes of the columns the render reads) held for the kept traces, and for
-# one shard's survivors while they are reduced to their problems' best
+# the most text (UTF-8 bytes of the columns the render reads) held for the kept traces and the
+# survivors of the two shards being read (1M bench traces: ~60 MB)
 RETAIN_BYTES = 256 << 20
-POLICIES = ("shortest-correct", "longest-correct")
 
 
 def _text_bytes_per_row(shards: list[Path], columns: list[str]) -> float:
@@ -95,7 +97,7 @@ def read_text(sources: list[dict[str, Any]], pre: pl.DataFrame, cfg: dict[str, A
         held += mine.select(pl.struct(pl.Series(shard_of), "problem_id").n_unique()).item() * per_row
         widest = max(widest, int(np.diff(cuts).max(initial=0)) * per_row)
         plans.append((si, shards, names, surv, offsets, cuts))
-    retain = held + widest <= RETAIN_BYTES
+    retain = held + 2 * widest <= RETAIN_BYTES
 
     derived = [*(facts[f].alias(f) for f in FACTS), facts["needs_completion"].alias("_needs")]
 
@@ -109,6 +111,9 @@ def read_text(sources: list[dict[str, Any]], pre: pl.DataFrame, cfg: dict[str, A
               .select("_pos", *derived, *keep_cols).collect(engine="streaming"))
         if "completion" in names and df["_needs"].any():
             df = raw_facts(df, lf, df.with_row_index("_at").filter(pl.col("_needs"))["_at"])
+        if df.height != want.height:  # the shard is not the one the scan read
+            raise DatasetError(f"{shard}: {want.height - df.height} trace(s) the scan saw are not there any more",
+                               hint="an input folder changed during the run; re-run curate")
         # the same rows in the same order (both by _pos): the carried columns side by side
         df = (df.hstack(want.drop("_pos")) if df["_pos"].equals(want["_pos"])
               else df.join(want, on="_pos", how="left", maintain_order="left"))
