@@ -83,6 +83,11 @@ SECTIONS = {
         "difficulty": {"from": "level"}, "per_problem": {"policy": "longest-correct"},
         "budget": {"min_tokens": 20, "count": "completion_tokens"}, "mix": {"size": 40, "buckets": BUCKETS, "allow_short": True},
         "output": {"format": "sky-t1", "system_prompt": "@sky-t1", "user": "prompt", "validation_fraction": 0.2}},
+    "k_per_problem": {
+        "select": RULES, "difficulty": {"from": "pass_rate", "min_samples": 2},
+        "per_problem": {"policy": "k-per-problem", "k": 2}, "budget": {"max_tokens": 8192, "count": "chars"},
+        "mix": {"size": 80, "buckets": BUCKETS, "allow_short": True},
+        "output": {"format": "think", "validation_fraction": 0.05}},
     "long_cot_upsampled": {
         "select": {"math": {**RULES["math"], "min_reasoning_tokens": 64, "min_solution_tokens": 8}},
         "per_problem": {"policy": "shortest-correct"}, "budget": {"max_tokens": 16384, "count": "chars"},
@@ -123,7 +128,8 @@ def test_text_pass_and_columns_give_the_plain_runs_shards(name, folders, monkeyp
     assert fetched == plain
 
 
-def test_the_kept_text_is_what_renders_the_mix(folders, monkeypatch, tmp_path):
+@pytest.mark.parametrize("name", ["shortest", "k_per_problem"])
+def test_the_kept_text_is_what_renders_the_mix(name, folders, monkeypatch, tmp_path):
     """No second read of the trace folders, and no row-by-row render, on the usual run."""
     def no_fetch(*a, **k):
         raise AssertionError("the chosen traces were read a second time")
@@ -131,7 +137,7 @@ def test_the_kept_text_is_what_renders_the_mix(folders, monkeypatch, tmp_path):
     def no_rows(*a, **k):
         raise AssertionError("the shortcut rows went through MixRows")
 
-    section = {**SECTIONS["shortest"], "budget": {"max_tokens": 4096, "count": "chars"}}
+    section = SECTIONS[name]
     inputs = {"traces": [folders["math"], folders["code"]]}
     plain = _run(section, inputs, tmp_path / "plain", text_pass=False, columnar=False, monkeypatch=monkeypatch)
     monkeypatch.setattr(core, "ShardFetch", no_fetch)

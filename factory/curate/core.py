@@ -551,6 +551,12 @@ def _as_frame(cands: list[dict]) -> pl.DataFrame:
                 "level": pl.Int32, "difficulty": pl.String, "n_tokens": pl.Int64})
 
 
+def textpass_policies() -> tuple[str, ...]:
+    from factory.curate.textpass import POLICIES
+
+    return POLICIES
+
+
 def curate(
     cfg: dict[str, Any],
     *,
@@ -592,9 +598,10 @@ def _curate(cfg: dict[str, Any], *, seed: int, out: Path, inputs: dict[str, list
     # the one module the run imports later (pyarrow.compute: the writer's checks, 40 ms), imported
     # in a thread while polars scans with the GIL released, not on the main thread's path at the end
     threading.Thread(target=importlib.import_module, args=("pyarrow.compute",), daemon=True).start()
-    # one trace per problem, from folders on this machine: the text is read once, after the
-    # checks that need none (factory.curate.textpass); the journey reads every trace's facts
-    two_pass = (TEXT_PASS and cfg["per_problem"]["policy"] in ("shortest-correct", "longest-correct") and not cfg.get("journey")
+    # a few traces per problem in an order of their own (the best of a union is the best of its
+    # parts' best), from folders on this machine: the text is read once, after the checks that
+    # need none (factory.curate.textpass); the journey reads every trace's facts
+    two_pass = (TEXT_PASS and cfg["per_problem"]["policy"] in textpass_policies() and not cfg.get("journey")
                 and not any(is_store_url(s["path"]) for s in sources if s["kind"] == "traces"))
     meta, scan_info = scan_traces(sources, cfg, text=not two_pass)
     funnel: dict[str, Any] = {"traces_in": scan_info["traces_in"], "duplicate_trace_ids": scan_info.get("duplicate_trace_ids", 0)}

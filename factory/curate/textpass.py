@@ -1,5 +1,6 @@
-"""The text pass of `factory curate` for the one-trace-per-problem policies (shortest-correct,
-longest-correct): the text of each trace is read and decompressed once, not twice.
+"""The text pass of `factory curate` for the policies that keep a few traces per problem in an
+order of their own (shortest-correct, longest-correct, k-per-problem): the text of each trace is
+read and decompressed once, not twice.
 
 The scan before it (`scan_traces(..., text=False)`) reads the small columns only, and
 `select_traces(..., before_text=True)` decides every check that does not read text: only the
@@ -8,14 +9,14 @@ and at the same time
 - derives the facts the remaining checks need (`has_final`, token counts:
   `factory.curate.sft.trace_facts_staged`), which go back into the metadata frame, so the
   selection that follows is the usual one, over the same facts;
-- keeps, of the traces that pass the text checks too, each shard's best trace per problem (the
-  policy's own order, `per_problem`: tokens, then the smallest id), with the columns the
-  render reads, rendered (`derive`) and its row id hashed while the other shard decodes; the
-  best of those per problem at the end. After the selection, these are exactly the traces the
+- keeps, of the traces that pass the text checks too, each shard's best trace(s) per problem
+  (the policy's own order, `per_problem`: tokens then the smallest id, or a seeded hash of the
+  id) with the columns the render reads, rendered (`derive`) and its row id hashed while the
+  other shard decodes; the best of those per problem at the end. After the selection, these are exactly the traces the
   policy chose (checked there, id for id), and the mix's rows are rendered from them: no second
   read of the text columns, which at 1M traces cost as much CPU as the whole first read.
 
-What is kept is at most one trace per problem and shard; it is kept only when the shards'
+What is kept is at most k traces per problem and shard; it is kept only when the shards'
 footers put it, with two shards' survivors beside it (the shards being read), under
 RETAIN_BYTES, else only the facts are derived and the chosen rows are fetched after the mix, as
 for the other policies.
@@ -42,6 +43,9 @@ from factory.schemas.errors import DatasetError
 # the most text (UTF-8 bytes of the columns the render reads) held for the kept traces and the
 # survivors of the two shards being read (1M bench traces: ~60 MB)
 RETAIN_BYTES = 256 << 20
+# the per-problem policies whose pick over a union of traces is the pick over the parts' picks:
+# the first k of an order of the traces of a problem (length then id; a seeded hash of the id)
+POLICIES = ("shortest-correct", "longest-correct", "k-per-problem")
 
 
 def _text_bytes_per_row(shards: list[Path], columns: list[str]) -> float:
@@ -74,7 +78,8 @@ def read_text(sources: list[dict[str, Any]], pre: pl.DataFrame, cfg: dict[str, A
     the first failed check; FACTS only decide the drop, they are not kept). `columns`: what the
     render reads (the kept frame has them, with src and n_tokens, and `derive`'s columns, the id
     bytes `_hin` hashed into the row ids `_rid`)."""
-    policy = cfg["per_problem"]["policy"]
+    policy, k = cfg["per_problem"]["policy"], cfg["per_problem"].get("k", 1)
+    k = k if policy == "k-per-problem" else 1
     count_mode = cfg["budget"]["count"]
     fact_parts, facts = trace_facts_staged()
     alive = pre.filter(pl.col("drop").is_null())
@@ -94,7 +99,7 @@ def read_text(sources: list[dict[str, Any]], pre: pl.DataFrame, cfg: dict[str, A
         offsets = np.cumsum([0] + [sh.rows for sh in m.shards])
         cuts = np.searchsorted(surv["_pos"].to_numpy(), offsets)
         shard_of = np.searchsorted(offsets, mine["_pos"].to_numpy(), side="right")
-        held += mine.select(pl.struct(pl.Series(shard_of), "problem_id").n_unique()).item() * per_row
+        held += mine.select(pl.struct(pl.Series(shard_of), "problem_id").n_unique()).item() * k * per_row
         widest = max(widest, int(np.diff(cuts).max(initial=0)) * per_row)
         plans.append((si, shards, names, surv, offsets, cuts))
     retain = held + 2 * widest <= RETAIN_BYTES
@@ -124,7 +129,7 @@ def read_text(sources: list[dict[str, Any]], pre: pl.DataFrame, cfg: dict[str, A
         cand = df.filter(pl.col("_tdrop").is_null()).select(pl.lit(si, dtype=pl.Int32).alias("src"), "n_tokens", *keep_cols)
         if not cand.height:
             return got, None
-        best = per_problem(cand, policy, 1, seed=seed)
+        best = per_problem(cand, policy, k, seed=seed)
         if derive is not None:
             best = derive(best.lazy()).collect()
             if "_hin" in best.columns:  # the rows' ids now, beside the other shard's decoding
@@ -152,7 +157,7 @@ def read_text(sources: list[dict[str, Any]], pre: pl.DataFrame, cfg: dict[str, A
         return meta, pl.DataFrame()
     # the policy's best over the shards' best (its order is total: the best of a union is the
     # best of its parts' best)
-    return meta, per_problem(pl.concat(bests, how="diagonal_relaxed"), policy, 1, seed=seed)
+    return meta, per_problem(pl.concat(bests, how="diagonal_relaxed"), policy, k, seed=seed)
 
 
 def _put(pre: pl.DataFrame, got: pl.DataFrame) -> pl.DataFrame:
