@@ -21,6 +21,7 @@ from typing import Any
 import polars as pl
 
 from factory.curate.sft import (
+    Format,
     _group,
     fast_meta_json,
     ids_from_bytes,
@@ -31,7 +32,7 @@ from factory.curate.sft import (
 KIND = "shortcut"
 
 
-def with_ids(df: pl.DataFrame, *, user: str, system: str | None, fmt: Any) -> pl.DataFrame | None:
+def with_ids(df: pl.DataFrame, *, user: str, system: str | None, fmt: Format) -> pl.DataFrame | None:
     """A fetched frame of traces with every assistant turn (`_asst`) and row id (`_rid`) filled:
     the ids of the rows polars rendered from their bytes (`_hin`, unless hashed already), the
     rows it left to Python (a tag, U+001C-U+001F, a cue-only answer: `render_stages`) rendered
@@ -70,8 +71,7 @@ class ShortcutMix:
         pairs = df.select("teacher", "difficulty").unique(maintain_order=True)
         metas = pairs.with_columns(pl.Series("meta", [fast_meta_json({"teacher": t, "difficulty": d})
                                                       for t, d in pairs.iter_rows()], dtype=pl.String))
-        df = df.join(metas, on=["teacher", "difficulty"], how="left", nulls_equal=True,
-                                                      maintain_order="left")
+        df = df.join(metas, on=["teacher", "difficulty"], how="left", nulls_equal=True, maintain_order="left")
         rep = pl.col("repeat")
         self.system = system
         self.frame = df.select(
