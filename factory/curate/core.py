@@ -269,7 +269,28 @@ def fetch_traces(sources: list[dict[str, Any]], ids_by_src: dict[int, list[str]]
     return rows
 
 
-class ShardFetch:
+class _Rows:
+    """What ShardFetch and Retained share: one worker thread, the ids the caller narrows the
+    rows to, closing."""
+
+    pool: ThreadPoolExecutor
+    keep: pl.Expr | None = None
+
+    def narrow(self, ids: list[str]) -> None:
+        """Only these of the ids from now on (rows already read are the caller's to filter)."""
+        self.keep = pl.col("id").is_in(pl.Series(ids, dtype=pl.String).implode())
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class ShardFetch(_Rows):
     """`fetch`, shard by shard, as (source index, rows of that shard) when iterated: the shards'
     queries run in a worker thread, `ahead` of the rows the caller works on (polars releases the
     GIL, so reading and decompressing overlap with Python rendering). The first `ahead` start at
@@ -318,20 +339,6 @@ class ShardFetch:
                 self.next += 1
             yield si, _source_overrides(self.sources[si], df)
 
-    def narrow(self, ids: list[str]) -> None:
-        """Read only these of the ids from now on (a query already started reads all of its own;
-        the caller filters those rows)."""
-        self.keep = pl.col("id").is_in(pl.Series(ids, dtype=pl.String).implode())
-
-    def close(self) -> None:
-        self.pool.shutdown(wait=True, cancel_futures=True)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
 
 def _source_overrides(s: dict[str, Any], df: pl.DataFrame) -> pl.DataFrame:
     """A source's name, domain and default license over its fetched rows."""
@@ -342,7 +349,7 @@ def _source_overrides(s: dict[str, Any], df: pl.DataFrame) -> pl.DataFrame:
     return df.with_columns(over) if over else df
 
 
-class Retained:
+class Retained(_Rows):
     """ShardFetch's rows, from the traces the text pass kept (`factory.curate.textpass`): no
     read. `derive` runs at once, in a worker thread (polars' threads do the work), while the
     caller picks and mixes; `close` to stop waiting for it."""
@@ -361,18 +368,6 @@ class Retained:
             df = df.filter(self.keep)
         for si in sorted(df["src"].unique().to_list()):
             yield si, _source_overrides(self.sources[si], df.filter(pl.col("src") == si).drop("src"))
-
-    def narrow(self, ids: list[str]) -> None:
-        self.keep = pl.col("id").is_in(pl.Series(ids, dtype=pl.String).implode())
-
-    def close(self) -> None:
-        self.pool.shutdown(wait=True, cancel_futures=True)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -428,6 +428,20 @@ def split_by_problem(rows: list[dict[str, Any]], *, fraction: float, seed: int) 
     return train, val
 
 
+def split_positions(pids: list[str | None], ids: list[str], *, fraction: float, seed: int,
+                    known: tuple[set[str], set[str]] | None = None) -> tuple[list[int], list[int]]:
+    """Positions of the train and validation rows among rows with these problem ids and row
+    ids (`split_by_problem`'s rule: a row's group is its problem, else its own id). `known`:
+    (groups, their validation groups) worked out before, used when the rows' groups are those."""
+    keys = [_group(p, i) for p, i in zip(pids, ids)]
+    groups = set(keys)
+    val_groups = (known[1] if known is not None and known[0] == groups
+                  else validation_groups(groups, fraction=fraction, seed=seed))
+    train = [k for k, g in enumerate(keys) if g not in val_groups]
+    val = [k for k, g in enumerate(keys) if g in val_groups]
+    return train, val
+
+
 _ROW_COLS = ("id", "trace_ids", "problem_id", "kind", "domain", "source", "language", "license", "meta")
 
 
@@ -520,14 +534,7 @@ class MixRows:
               known: tuple[set[str], set[str]] | None = None) -> tuple[list[int], list[int]]:
         """Row positions of train and validation (`split_by_problem`'s rule). `known`: (groups,
         their validation groups) worked out before, used when the rows' groups are those."""
-        ids, pids = self.cols["id"], self.cols["problem_id"]
-        keys = [_group(p, i) for p, i in zip(pids, ids)]
-        groups = set(keys)
-        val_groups = (known[1] if known is not None and known[0] == groups
-                      else validation_groups(groups, fraction=fraction, seed=seed))
-        train = [k for k, g in enumerate(keys) if g not in val_groups]
-        val = [k for k, g in enumerate(keys) if g in val_groups]
-        return train, val
+        return split_positions(self.cols["problem_id"], self.cols["id"], fraction=fraction, seed=seed, known=known)
 
     def report(self, idx: list[int]) -> dict[str, Any]:
         """`mix_report` of the rows at `idx`."""

@@ -22,11 +22,10 @@ import polars as pl
 
 from factory.curate.sft import (
     Format,
-    _group,
     fast_meta_json,
     ids_from_bytes,
     percentiles,
-    validation_groups,
+    split_positions,
 )
 
 KIND = "shortcut"
@@ -86,13 +85,8 @@ class ShortcutMix:
     def split(self, *, fraction: float, seed: int,
               known: tuple[set[str], set[str]] | None = None) -> tuple[list[int], list[int]]:
         """`MixRows.split`: row positions of train and validation, whole problems on one side."""
-        keys = [_group(p, i) for p, i in zip(self.frame["problem_id"].to_list(), self.frame["_rid"].to_list())]
-        groups = set(keys)
-        val_groups = (known[1] if known is not None and known[0] == groups
-                      else validation_groups(groups, fraction=fraction, seed=seed))
-        train = [k for k, g in enumerate(keys) if g not in val_groups]
-        val = [k for k, g in enumerate(keys) if g in val_groups]
-        return train, val
+        return split_positions(self.frame["problem_id"].to_list(), self.frame["_rid"].to_list(), fraction=fraction,
+                               seed=seed, known=known)
 
     def report(self, idx: list[int]) -> dict[str, Any]:
         """`MixRows.report` of the rows at `idx`."""
