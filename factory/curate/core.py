@@ -6,10 +6,10 @@ The pipeline, with bounded memory (text is streamed, never all at once):
 1. scan: stream every trace folder batch by batch, keeping only small columns (ids, domain,
    source, teacher, level, verdict/score columns the recipe names) and two derived facts per
    trace — whether it has a final answer, and its token count. 1M traces ≈ 100 MB of metadata.
-   For one trace per problem (shortest-/longest-correct, no journey, folders on this machine)
-   the text is read once instead (factory.curate.textpass): the small columns first, then only
-   the text of traces that pass the checks needing none, for their facts and each problem's
-   best trace, which renders the mix without step 6's second read.
+   For shortest-/longest-correct and k-per-problem (no journey, folders on this machine) the
+   text is read once instead (factory.curate.textpass): the small columns first, then only the
+   text of traces that pass the checks needing none, for their facts and each problem's best
+   trace(s), which render the mix without step 6's second read.
 2. select: per-domain rules (`select:`) name why each trace is dropped (first failed check:
    not_correct, where:verdict_language, level_out_of_bounds, over_token_budget, ...); pass
    rates per problem (`difficulty.from: pass_rate`) come from the same correctness rule.
@@ -45,6 +45,7 @@ import pyarrow.parquet as pq
 
 from factory.curate.select import (  # (select_traces and per_problem are imported from here too)
     FACTS,
+    ORDERED_POLICIES,
     _criterion,
     _hash_col,
     _rule_for_domain,
@@ -85,7 +86,7 @@ META_COLS = ["id", "problem_id", "teacher", "domain", "source", "level", "diffic
 CATEGORICAL = ("teacher", "domain", "source", "difficulty", "finish_reason")
 SYSTEM_ALIASES = {"@sky-t1": SKY_T1_SYSTEM_PROMPT}
 # the two ways of a run that give the same shards faster (tests turn them off to compare):
-# the text read once for one-trace-per-problem policies (factory.curate.textpass), and a mix
+# the text read once for the policies that allow it (factory.curate.textpass), and a mix
 # of shortcut rows kept in columns to the end (factory.curate.shortcut_mix)
 TEXT_PASS = True
 COLUMNAR = True
@@ -546,12 +547,6 @@ def _as_frame(cands: list[dict]) -> pl.DataFrame:
                 "level": pl.Int32, "difficulty": pl.String, "n_tokens": pl.Int64})
 
 
-def textpass_policies() -> tuple[str, ...]:
-    from factory.curate.textpass import POLICIES
-
-    return POLICIES
-
-
 def curate(
     cfg: dict[str, Any],
     *,
@@ -596,7 +591,7 @@ def _curate(cfg: dict[str, Any], *, seed: int, out: Path, inputs: dict[str, list
     # a few traces per problem in an order of their own (the best of a union is the best of its
     # parts' best), from folders on this machine: the text is read once, after the checks that
     # need none (factory.curate.textpass); the journey reads every trace's facts
-    two_pass = (TEXT_PASS and cfg["per_problem"]["policy"] in textpass_policies() and not cfg.get("journey")
+    two_pass = (TEXT_PASS and cfg["per_problem"]["policy"] in ORDERED_POLICIES and not cfg.get("journey")
                 and not any(is_store_url(s["path"]) for s in sources if s["kind"] == "traces"))
     meta, scan_info = scan_traces(sources, cfg, text=not two_pass)
     funnel: dict[str, Any] = {"traces_in": scan_info["traces_in"], "duplicate_trace_ids": scan_info.get("duplicate_trace_ids", 0)}
@@ -788,8 +783,8 @@ def _curate(cfg: dict[str, Any], *, seed: int, out: Path, inputs: dict[str, list
     raw: dict[int, list[str]] = {}
     fetched = early or stack.enter_context(ShardFetch(sources, ids_by_src, render_cols, derive=rendered))
     mixed = pl.Series(list(wanted), dtype=pl.String).implode()
-    # a mix of shortcut rows only stays in columns to the end (ShortcutMix), as long as polars
-    # rendered every one of them; the first shard with a row it did not render sends them all
+    # a mix of shortcut rows only stays in columns to the end (ShortcutMix); the first shard with
+    # a trace whose text is only in the raw completion (or without a user turn) sends them all
     # through MixRows
     columnar = (COLUMNAR and bool(entries) and sum(map(len, wanted.values())) == len(entries)
                 and (system is None or isinstance(system, str)))

@@ -17,6 +17,10 @@ from factory.curate.sft import seeded_hashes, trace_facts
 
 # what the scan derives from a trace's text (factory.curate.sft.trace_facts_staged)
 FACTS = ("has_final", "est_tokens", "reasoning_tokens", "solution_tokens")
+# the per-problem policies whose pick over a union of traces is the pick over the parts' picks
+# (the first k of an order of a problem's traces: length then id, or a seeded hash of the id):
+# factory.curate.textpass keeps each shard's pick while it reads the text once
+ORDERED_POLICIES = ("shortest-correct", "longest-correct", "k-per-problem")
 DEFAULT_PASS_BINS = [
     {"name": "hard", "pass_rate": {"le": 0.25}},
     {"name": "medium", "pass_rate": {"lt": 0.75}},

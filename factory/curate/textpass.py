@@ -43,9 +43,6 @@ from factory.schemas.errors import DatasetError
 # the most text (UTF-8 bytes of the columns the render reads) held for the kept traces and the
 # survivors of the two shards being read (1M bench traces: ~60 MB)
 RETAIN_BYTES = 256 << 20
-# the per-problem policies whose pick over a union of traces is the pick over the parts' picks:
-# the first k of an order of the traces of a problem (length then id; a seeded hash of the id)
-POLICIES = ("shortest-correct", "longest-correct", "k-per-problem")
 
 
 def _text_bytes_per_row(shards: list[Path], columns: list[str]) -> float:
