@@ -133,8 +133,8 @@ def read_text(sources: list[dict[str, Any]], pre: pl.DataFrame, cfg: dict[str, A
                 best = best.with_columns(pl.Series("_rid", ids_from_bytes(best["_hin"].to_list()), dtype=pl.String)).drop("_hin")
         return got, _compact(best)
 
-    jobs = [(si, shard, names, surv.slice(int(cuts[k]), int(cuts[k + 1] - cuts[k])), int(offsets[k]))
-            for si, shards, names, surv, offsets, cuts in plans for k, shard in enumerate(shards) if cuts[k + 1] > cuts[k]]
+    jobs = [(si, shard, names, surv.slice(int(cuts[i]), int(cuts[i + 1] - cuts[i])), int(offsets[i]))
+            for si, shards, names, surv, offsets, cuts in plans for i, shard in enumerate(shards) if cuts[i + 1] > cuts[i]]
     # two shards at a time: one's Python steps (a few polars calls) run while the other decodes
     with ThreadPoolExecutor(max_workers=2) as pool:
         done = list(pool.map(one_shard, jobs))
