@@ -77,7 +77,7 @@ entry below). Measured on the 2-core dev box, 1M traces -> 50,000 rows:
   per shard (worse), `tests` nullness read by pyarrow beside the scan (no gain), cheaper forms of
   the scan's regexes (worse).
 
-- 1e72824..(this session, issue 16 item 6): the text read ONCE for shortest-/longest-correct
+- 1e72824..054e333 (issue 16 item 6): the text read ONCE for shortest-/longest-correct and k-per-problem
   (`factory.curate.textpass`): the scan reads the small columns only (0.35 s), the checks that
   need no text are decided (`select_traces(..., before_text=True)`), then the text of the ~28%
   of traces still in the running is read shard by shard, two shards at a time, for their facts
@@ -94,8 +94,10 @@ entry below). Measured on the 2-core dev box, 1M traces -> 50,000 rows:
   6.5-7.4 s: per round new/polars 0.80-0.94, new/old 0.75-0.92.
   This script, `--repeat 5`, load 1.0-1.5: factory 2.84 s best (CPU 4.39 s, 790 MB), polars
   3.26 s (5.52 s, 3835 MB): time 0.87x best-vs-best, per-round 0.75, 0.79, 0.79, 0.87, 0.97
-  (median 0.79x), CPU median 0.74x, memory 0.21x. The target is MET: under polars' time in every
-  round, at 0.8 GB.
+  (median 0.79x), CPU median 0.74x, memory 0.21x. Again after the last commits (k-per-problem
+  on the text pass too, shared helpers), load 0.9, a slower phase (polars 3.67-4.51 s): factory
+  3.12 s best (CPU 4.75 s, 775 MB), time 0.85x best-vs-best, per-round 0.76-0.91 (median 0.87x),
+  CPU 0.77x, memory 0.20x. The target is MET: under polars' time in every round, at 0.8 GB.
 
 Where the time went before this session's change (49198e7, fast phase, per-phase timers): imports 0.3-0.45 s (one core;
 pyarrow's 0.12 s is pulled in by factory.schemas), scan 0.9-1.1 s wall / 1.6-2.0 s CPU, select and
