@@ -271,10 +271,10 @@ def fetch_traces(sources: list[dict[str, Any]], ids_by_src: dict[int, list[str]]
 
 
 class _Rows:
-    """What ShardFetch and Retained share: one worker thread, the ids the caller narrows the
-    rows to, closing."""
+    """What ShardFetch and Retained share: the ids the caller narrows the rows to, and closing
+    (the worker thread, where there is one)."""
 
-    pool: ThreadPoolExecutor
+    pool: ThreadPoolExecutor | None = None
     keep: pl.Expr | None = None
 
     def narrow(self, ids: list[str]) -> None:
@@ -282,7 +282,8 @@ class _Rows:
         self.keep = pl.col("id").is_in(pl.Series(ids, dtype=pl.String).implode())
 
     def close(self) -> None:
-        self.pool.shutdown(wait=True, cancel_futures=True)
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
 
     def __enter__(self) -> Self:
         return self
@@ -351,22 +352,14 @@ def _source_overrides(s: dict[str, Any], df: pl.DataFrame) -> pl.DataFrame:
 
 
 class Retained(_Rows):
-    """ShardFetch's rows, from the traces the text pass kept (`factory.curate.textpass`): no
-    read. `derive` runs at once, in a worker thread (polars' threads do the work), while the
-    caller picks and mixes; `close` to stop waiting for it."""
+    """ShardFetch's rows, from the traces the text pass kept, already rendered
+    (`factory.curate.textpass`): nothing is read."""
 
-    def __init__(self, sources: list[dict[str, Any]], rows: pl.DataFrame, *,
-                 derive: Callable[[pl.LazyFrame], pl.LazyFrame] | None = None):
-        self.sources, self.ids = sources, rows["id"]
-        lf = rows.lazy().drop("n_tokens")
-        self.keep: pl.Expr | None = None
-        self.pool = ThreadPoolExecutor(max_workers=1)
-        self.done = self.pool.submit((derive(lf) if derive is not None else lf).collect)
+    def __init__(self, sources: list[dict[str, Any]], rows: pl.DataFrame):
+        self.sources, self.ids, self.rows = sources, rows["id"], rows.drop("n_tokens")
 
     def __iter__(self) -> Iterator[tuple[int, pl.DataFrame]]:
-        df = self.done.result()
-        if self.keep is not None:
-            df = df.filter(self.keep)
+        df = self.rows if self.keep is None else self.rows.filter(self.keep)
         for si in sorted(df["src"].unique().to_list()):
             yield si, _source_overrides(self.sources[si], df.filter(pl.col("src") == si).drop("src"))
 
@@ -789,12 +782,12 @@ def _curate(cfg: dict[str, Any], *, seed: int, out: Path, inputs: dict[str, list
     columnar = (COLUMNAR and bool(entries) and sum(map(len, wanted.values())) == len(entries)
                 and (system is None or isinstance(system, str)))
     frames: list[pl.DataFrame] = []
+    if columnar:
+        from factory.curate.shortcut_mix import ShortcutMix, with_ids
     for si, df in fetched:
         if early is not None:  # the candidates the mix did not take
             df = df.filter(pl.col("id").is_in(mixed))
         if columnar and not df["_blank"].any():
-            from factory.curate.shortcut_mix import with_ids
-
             done = with_ids(df.drop("_blank"), user=user_col, system=system, fmt=fmt)
             if done is not None:
                 frames.append(done)
@@ -809,8 +802,6 @@ def _curate(cfg: dict[str, Any], *, seed: int, out: Path, inputs: dict[str, list
             df = df.filter(~pl.col("_blank"))
         shortcuts({c: df[c].to_list() for c in df.columns if c != "_blank"})
     if columnar:
-        from factory.curate.shortcut_mix import ShortcutMix
-
         got = pl.concat(frames, how="diagonal_relaxed") if frames else None
         if got is not None:
             found = set(got["id"].to_list())
