@@ -486,7 +486,8 @@ class MixRows:
         shortcut path. Same columns as `put`, with the per-row work cut down (50K rows: ~0.9 -> ~0.4 s):
         the system turn's JSON and the kind's bytes once, the meta JSON once per (teacher, difficulty),
         no keyword call per row. `id_bytes` (or None) is what `_pairs_id` would hash for the row,
-        built by polars (`id_bytes_expr`): then only the sha256 is left to do here."""
+        built by polars (`id_bytes_expr`): then only the sha256 is left to do here; or, as a str,
+        the row id itself (the text pass hashed it already: `ids_from_bytes`)."""
         c = self.cols
         ids, tids, pids, kinds, doms, srcs = c["id"], c["trace_ids"], c["problem_id"], c["kind"], c["domain"], c["source"]
         langs, lics, metas, msgs_c, diffs = c["language"], c["license"], c["meta"], self.msgs, self.difficulty
@@ -511,7 +512,7 @@ class MixRows:
             msgs = sys_msgs + (("user", user), ("assistant", assistant))
             if last is not None and last[0] is user and last[1] is assistant:
                 rid = last[2]  # an up-sampled copy of the row before: same messages, same digest
-            elif id_bytes is not None and hashed:  # (a str: the digest taken already, ids_from_bytes)
+            elif id_bytes is not None and hashed:
                 rid = id_bytes if isinstance(id_bytes, str) else "s_" + sha256(id_bytes).hexdigest()[:16]
             elif fast:
                 rid = "s_" + sha256(f'{head}[{_ROLES["user"]}, {uj}], [{_ROLES["assistant"]}, {aj}]]'.encode()
