@@ -90,6 +90,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 # both child scripts report their own peak the same way
 _PEAK_MB = """
@@ -144,6 +145,27 @@ ds.to_parquet(sys.argv[2])
 """
 )
 
+# the contract's floor (`floor` below), in its own process like the others
+_FLOOR = (
+    """
+import time
+t0 = time.time()
+import json, resource, sys
+import numpy, pandas, pyarrow.compute, pyarrow.json, pyarrow.parquet
+sys.path.insert(0, sys.argv[4])
+import factory.ingest.core, factory.ingest.fast
+from ingest_throughput import floor
+t, c = time.time(), time.process_time()
+parts = floor(sys.argv[1], sys.argv[3], sys.argv[2])
+secs, cpu = time.time() - t, time.process_time() - c
+print("PARTS " + json.dumps(parts))
+rows = pyarrow.parquet.ParquetFile(sys.argv[2]).metadata.num_rows
+"""
+    + _PEAK_MB
+    + """print(cpu, t - t0, rows, secs, peak_mb())
+"""
+)
+
 DATA = Path(__file__).resolve().parents[1] / "factory" / "data"
 
 
@@ -185,6 +207,7 @@ INPUTS = {
 
 
 PLANS: dict[str, str] = {}  # label -> how ours prepared batches
+FLOOR_PARTS: dict[str, list[dict[str, float]]] = {}  # label -> the floor's parts, per run
 
 
 def _run(code: str, *args: str, label: str = "") -> tuple[int, float, float, float, float]:
@@ -196,6 +219,8 @@ def _run(code: str, *args: str, label: str = "") -> tuple[int, float, float, flo
     for line in out.stdout.splitlines():
         if line.startswith("PLAN "):
             PLANS[label] = line[5:]
+        if line.startswith("PARTS "):
+            FLOOR_PARTS.setdefault(label, []).append(json.loads(line[6:]))
     cpu, imports, rows, secs, rss = out.stdout.split()[-5:]
     return int(rows), float(secs), float(rss), float(imports), float(cpu)
 
@@ -203,6 +228,142 @@ def _run(code: str, *args: str, label: str = "") -> tuple[int, float, float, flo
 def _median(runs: list[tuple[int, float, float, float, float]]) -> tuple[int, float, float, float, float]:
     """The run with the median wall time (rows, secs, rss, imports, cpu)."""
     return sorted(runs, key=lambda r: r[1])[len(runs) // 2]
+
+
+# ---------------------------------------------------------------------------------------------
+# the contract's floor: the least work any ingest of these inputs must do
+# ---------------------------------------------------------------------------------------------
+
+
+def floor(path: str, preset: str, out: str, *, domain: str = "math") -> dict[str, float]:
+    """The work the data contracts themselves ask of an ingest of `path`, and nothing else, each
+    part timed in CPU seconds in this one thread: parse the JSON (Arrow's reader, as `datasets`
+    uses), derive what a row must hold (GSM8K's final answer; a trace's reasoning and answer
+    split from its completion; the samples numbered per problem), the sha256 ids, the columns,
+    and the zstd Parquet write (DESIGN.md: the `problem`/`trace` schema, zstd). No checks, no
+    fallbacks, no meta, no lineage: every value is assumed plain, with `domain` given (no
+    inference). Each part is done the fastest way this project knows (its own vectorised
+    functions); tests/test_ingest_floor.py checks that the rows come out equal to ingest's.
+
+    Two cores could at best split this CPU time in half: `floor seconds / cores` is the least
+    wall time any implementation of the contract can take on this machine."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.json as pj
+    import pyarrow.parquet as pq
+    from factory.schemas.contracts import PROBLEM_SCHEMA, TRACE_SCHEMA
+
+    from factory.ingest.core import ROW_GROUP_ROWS
+    from factory.ingest.fast import _GSM8K_FINAL, problem_ids, trace_ids
+    from factory.ingest.readers import JSONL_BATCH_BYTES
+    from factory.ingest.split_cols import (
+        PY_WHITESPACE,
+        split_skyt1_column,
+        split_think_column,
+    )
+
+    kind = "problem" if preset == "gsm8k" else "trace"
+    schema = PROBLEM_SCHEMA if kind == "problem" else TRACE_SCHEMA
+    parts: dict[str, float] = {}
+
+    def timed(part: str, fn: Any, *a: Any, **kw: Any) -> Any:
+        c = time.process_time()
+        r = fn(*a, **kw)
+        parts[part] = parts.get(part, 0.0) + time.process_time() - c
+        return r
+
+    def column(v: Any, f: Any, n: int) -> Any:
+        if v is None:  # a null struct's children are null too
+            return pa.array([None] * n, f.type) if pa.types.is_nested(f.type) else pa.nulls(n, f.type)
+        if isinstance(v, (str, int)):
+            return pa.repeat(pa.scalar(v, f.type), n)
+        if isinstance(v, (pa.Array, pa.ChunkedArray)):
+            return v if v.type == f.type else v.cast(f.type)
+        return pa.array(v, f.type)
+
+    counters: dict[str, int] = {}
+    row = 0
+    writer = pq.ParquetWriter(out, schema, compression="zstd", write_statistics=True, use_dictionary=True)
+    with open(path, "rb") as f:
+        while True:
+            data = timed("read", f.read, JSONL_BATCH_BYTES)
+            if not data:
+                break
+            if not data.endswith(b"\n"):
+                data += f.readline()
+            table = timed("parse JSON", pj.read_json, pa.py_buffer(data),
+                          read_options=pj.ReadOptions(block_size=len(data) + 1, use_threads=False))
+            n = table.num_rows
+            if kind == "problem":
+                worked = table.column("answer")
+                answers = timed("final answer", lambda: pc.replace_substring(
+                    pc.struct_field(pc.extract_regex(worked, _GSM8K_FINAL), [0]), ",", ""))
+                pids = timed("problem ids", problem_ids, domain, table.column("question"), answers)
+                source_ids = pc.cast(pa.array(np.arange(row, row + n)), pa.string())
+                cols = {"id": pids, "source": preset, "source_id": source_ids, "domain": domain,
+                        "problem": table.column("question"), "reference_answer": answers,
+                        "reference_solution": worked, "language": "en", "license": "MIT"}
+            else:
+                if preset == "skyt1-traces":  # code: a list of samples per problem
+                    code = table.column("code").combine_chunks()
+                    comp = code.flatten()
+                    parent = pc.list_parent_indices(code)
+                    starts = np.asarray(code.offsets)[:-1]
+                    index = np.arange(len(comp)) - starts[parent.to_numpy()]
+                    problem = table.column("question")
+                    answer = pc.utf8_trim(table.column("answer"), characters=PY_WHITESPACE)
+                    split = timed("split reasoning", split_skyt1_column, comp)
+                    pids = timed("problem ids", problem_ids, domain, problem, answer)
+                    take = parent
+                else:  # think: one sample per row, numbered per problem in file order
+                    comp = table.column("completion").combine_chunks()
+                    problem, answer = table.column("problem"), None
+                    split = timed("split reasoning", split_think_column, comp)
+                    pids = timed("problem ids", problem_ids, domain, problem, pa.nulls(n, pa.string()))
+                    take = None
+                tpids = pids if take is None else [pids[i] for i in take.to_numpy()]
+                if preset != "skyt1-traces":
+                    def number(ps: list[str]) -> list[int]:
+                        out = []
+                        for p in ps:
+                            k = counters.get(p, 0)
+                            counters[p] = k + 1
+                            out.append(k)
+                        return out
+                    index = timed("number samples", number, tpids)
+                teachers = table.column("model") if take is None else table.column("model").take(take)
+                ids = timed("trace ids", trace_ids, tpids, index, teachers, comp)
+                m = len(comp)
+                by = (lambda c: c) if take is None else (lambda c: c.take(take))
+                cols = {"id": ids, "problem_id": tpids, "sample_index": pa.array(index, pa.int32()), "teacher": teachers,
+                        "backend": "replay", "prompt": by(problem), "completion": comp, "reasoning": split.reasoning,
+                        "reasoning_finished": split.finished, "answer": split.answer, "finish_reason": split.finish_reason,
+                        "domain": domain, "source": "floor", "problem": by(problem),
+                        "reference_answer": None if answer is None else by(answer), "language": "en",
+                        "meta": [f'{{"format":"{x}"}}' for x in split.form]}
+                n = m
+            out_table = timed("columns", lambda: pa.Table.from_arrays([column(cols.get(f.name), f, n) for f in schema], schema=schema))
+            timed("zstd Parquet write", writer.write_table, out_table, row_group_size=ROW_GROUP_ROWS[kind])
+            row += table.num_rows
+    timed("zstd Parquet write", writer.close)
+    return parts
+
+
+def _print_floor(runs: list[dict[str, float]], theirs: tuple[int, float, float, float, float]) -> None:
+    """The floor's parts (median CPU seconds over the runs) and the best ratio to datasets that
+    any implementation of the contract could reach on this machine's cores."""
+    import statistics
+
+    from factory.ingest.core import _cores
+
+    parts = {k: statistics.median(r.get(k, 0.0) for r in runs) for k in runs[0]}
+    total = sum(parts.values())
+    cores = _cores()
+    best = total / cores  # every part split perfectly over every core, nothing else running
+    print("  contract floor, CPU s: " + ", ".join(f"{k} {v:.2f}" for k, v in parts.items()) + f" = {total:.2f} s")
+    print(f"  least wall time on {cores} cores: {best:.2f} s (the floor's CPU / {cores}); datasets {theirs[1]:.2f} s:"
+          f" no implementation of the contract can pass {theirs[1] / best:.2f}x datasets here (target 1.5x)")
 
 
 def main() -> None:
@@ -214,6 +375,8 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=1, help="runs of each side, alternating; the median is shown")
     ap.add_argument("--workers", nargs="*", default=["auto"],
                     help="ingest(workers=) values to run: auto, 0 (none), N>1 (worker processes)")
+    ap.add_argument("--no-floor", action="store_true",
+                    help="skip the contract's floor (the least work any ingest must do, see `floor`)")
     args = ap.parse_args()
     t0 = time.time()
     with tempfile.TemporaryDirectory() as tmp:
@@ -230,6 +393,12 @@ def main() -> None:
                         out = Path(tmp) / f"ours-{name}-{engine}-{w}-{k}"
                         runs.setdefault(label, []).append(_run(_OURS, str(src), str(out), preset, engine, w, label=label))
                         shutil.rmtree(out)
+                if not args.no_floor:
+                    out = Path(tmp) / f"floor-{name}-{k}.parquet"
+                    runs.setdefault("contract floor (1 thread)", []).append(
+                        _run(_FLOOR, str(src), str(out), preset, str(Path(__file__).resolve().parent),
+                             label="contract floor (1 thread)"))
+                    out.unlink()
                 out = Path(tmp) / f"theirs-{name}-{k}.parquet"
                 theirs_label = "datasets json->parquet" + (f" (num_proc={args.datasets_num_proc})" if args.datasets_num_proc else "")
                 runs.setdefault(theirs_label, []).append(
@@ -244,8 +413,12 @@ def main() -> None:
                 print(f"  {label:26s} {rows:>9d} rows  {secs:7.2f} s  {rows / secs:9.0f} rows/s  CPU {cpu:6.2f} s"
                       f"  peak RSS {rss:6.0f} MB  (+{imports:.1f} s imports){plan}")
             for label, (rows, secs, rss, _, cpu) in results[:-1]:
+                if label in FLOOR_PARTS:
+                    continue
                 print(f"  throughput ratio {label} / datasets: {(rows / secs) / (theirs[0] / theirs[1]):.2f}"
                       f"  (CPU seconds ratio datasets / ours: {theirs[4] / cpu:.2f}; peak RSS ours / datasets: {rss / theirs[2]:.2f})")
+            if FLOOR_PARTS.get("contract floor (1 thread)"):
+                _print_floor(FLOOR_PARTS.pop("contract floor (1 thread)"), theirs)
             src.unlink()
     print(f"\nwall time {time.time() - t0:.1f} s")
 
