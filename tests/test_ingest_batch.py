@@ -10,6 +10,7 @@ import json
 import random
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from factory.schemas.errors import InputError
 from factory.schemas.ids import problem_id, trace_id
@@ -166,6 +167,51 @@ def test_floats_ints_nulls_and_candidates_in_trace_rows(tmp_path, monkeypatch, c
         rows.append(r)
     _same_think_shards(tmp_path, rows)
     assert count_batches["batch"] >= 1
+
+
+@pytest.mark.parametrize("teacher", [None, "given-teacher"])
+def test_prompts_systems_and_teachers_of_every_shape_in_trace_rows(tmp_path, monkeypatch, count_batches, teacher):
+    """The prompt (`prompt or problem`), system prompt (`or None`) and teacher (`--teacher or
+    model or "unknown"`) columns, which stay Arrow columns where they can: present, absent,
+    null, empty, whitespace, numbers, in many batches: the same shards as the row path."""
+    monkeypatch.setattr(ingest_readers, "JSONL_BATCH_BYTES", 900)
+    rows = []
+    for i in range(160):
+        r = {"problem": f"P{i % 30}", "completion": f"<think>t{i}</think> answer {i}"}
+        if i % 40 < 20:  # whole batches with each column, others without
+            r["prompt"] = ["full prompt %d" % i, "", None, " ", "\u3000"][i % 5]
+        if i % 48 < 24:
+            r["system_prompt"] = ["be brief", "", None][i % 3]
+        if i >= 150:
+            r["model"] = 7  # a number (as_text's str(7)): these rows' batch goes per row
+        elif i % 64 < 40:
+            r["model"] = ["m-%d" % (i % 3), "", None][i % 3] if i % 64 >= 16 else "m"
+        rows.append(r)
+    src = tmp_path / "think.jsonl"
+    src.write_bytes(_lines(rows))
+    res = _both(tmp_path, [str(src)], preset="think-traces", teacher=teacher)
+    assert res["batch"] == res["rows"] and res["batch"][1] == len(rows)
+    assert count_batches["batch"] >= 10
+
+
+def test_blank_texts_are_found_past_their_first_byte():
+    """`_any_blank` sends only the values whose first byte may start a space to the regex: a
+    value made of any of `str.isspace()`'s characters is still blank, one that only starts with
+    them is not."""
+    import sys
+
+    spaces = [chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace()]
+    assert {s.encode()[0] for s in spaces} == {b for b in range(256) if ingest_fast._blank_lead()[b]}
+    for sp in spaces:
+        assert ingest_fast._any_blank(pa.chunked_array([["a", "b"], ["c", sp * 3]])), repr(sp)
+        assert not ingest_fast._any_blank(pa.chunked_array([["a", sp + "x"], [sp * 2 + "y"]])), repr(sp)
+    assert ingest_fast._any_blank(pa.array(["a", ""]))
+    assert ingest_fast._any_blank(pa.array(["a", None, " "]))
+    assert not ingest_fast._any_blank(pa.array(["a", None, "b"]))
+    assert not ingest_fast._any_blank(pa.array(["x" * 5000, "\u00b0 degrees"]))  # 0xC2 lead, not a space
+    assert ingest_fast._any_blank(pa.array(["ok", " "], pa.large_string()))
+    assert not ingest_fast._any_blank(pa.array([" ", "ok"]).slice(1))  # an offset into the buffers
+    assert ingest_fast._any_blank(pa.array(["ok", "x", " "]).slice(1))
 
 
 def test_whole_number_floats_in_meta_keep_their_json_form(tmp_path, count_batches):

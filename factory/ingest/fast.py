@@ -30,6 +30,7 @@ Exercise: `python bench/ingest_throughput.py --rows 50000 --only gsm8k`.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections import Counter
@@ -304,10 +305,43 @@ def _is_text(t: pa.DataType) -> bool:
     return t == pa.string() or t == pa.large_string()
 
 
-def _any_blank(arr: pa.ChunkedArray) -> bool:
-    """Whether any value is empty or whitespace only (what `as_text` refuses when required):
-    a regex that stops at the first other character, so long texts are not copied or read."""
-    return bool(pc.any(pc.match_substring_regex(arr, "^" + _PY_WS_CLASS + "*$")).as_py())
+def _any_blank(arr: pa.ChunkedArray | pa.Array) -> bool:
+    """Whether any value is empty or whitespace only (what `as_text` refuses when required).
+    A blank value is empty or starts with a whitespace character, so only the values whose
+    first byte can start one (numpy, over the offsets) go to the regex, which then stops at
+    their first other character: long texts are not copied or read."""
+    import numpy as np
+
+    suspects = []
+    for ch in arr.chunks if isinstance(arr, pa.ChunkedArray) else [arr]:
+        if not len(ch):
+            continue
+        if ch.null_count or not _is_text(ch.type) or ch.buffers()[2] is None:
+            suspects.append(ch)  # (nulls, or all values empty): the regex decides
+            continue
+        width = np.int64 if pa.types.is_large_string(ch.type) else np.int32
+        offsets = np.frombuffer(ch.buffers()[1], dtype=width)[ch.offset: ch.offset + len(ch) + 1]
+        starts = offsets[:-1]
+        if bool((offsets[1:] == starts).any()):
+            return True  # an empty value
+        a = np.frombuffer(ch.buffers()[2], dtype=np.uint8)
+        lead = np.flatnonzero(_blank_lead()[a[starts]])
+        if len(lead):
+            suspects.append(ch.take(pa.array(lead, type=pa.int64())))
+    return any(bool(pc.any(pc.match_substring_regex(s, "^" + _PY_WS_CLASS + "*$")).as_py()) for s in suspects)
+
+
+@functools.cache
+def _blank_lead() -> Any:
+    """Per byte value, whether a string starting with that byte may start with a character
+    `str.isspace()` accepts: the ASCII ones, and the UTF-8 lead bytes of U+0085 and U+00A0
+    (0xC2), U+1680 (0xE1), U+2000-U+205F (0xE2) and U+3000 (0xE3)."""
+    import numpy as np
+
+    table = np.zeros(256, dtype=np.bool_)
+    table[[c for c in range(128) if chr(c).isspace()]] = True
+    table[[0xC2, 0xE1, 0xE2, 0xE3]] = True
+    return table
 
 
 def py(values: Any) -> list[Any]:
@@ -680,13 +714,12 @@ def think_trace_cols(c: Cols, part: Part) -> Part:
     reasoning = py(c.text(("reasoning", "reasoning_content"), required=False, nonempty=False))
     correct = c.raw(("correct", "is_correct", "label"))
     index = py(c.integer("sample_index"))
-    prompt = py(c.text("prompt", required=False))
-    system = py(c.text(("system_prompt", "system"), required=False, nonempty=False))
-    teacher = py(c.text(("teacher", "model"), required=False))
+    prompt = c.text("prompt", required=False)
+    system = c.text(("system_prompt", "system"), required=False, nonempty=False)
+    teacher = c.text(("teacher", "model"), required=False)
     _, finish = c.get(("finish_reason", "stop_reason"), required=False)
     if finish is not None and any(f is not None and f not in ("stop", "length", "error", "unknown") for f in finish):
         raise Fallback("finish_reason")
-    problems = py(part["problem"])
     # whole columns unless a row carries its own reasoning field (or Sky-T1 tags): then per row
     split = None
     if isinstance(texts, (pa.Array, pa.ChunkedArray)) and all(rf is None or not rf.strip() for rf in reasoning):
@@ -701,12 +734,36 @@ def think_trace_cols(c: Cols, part: Part) -> Part:
         "row": list(range(c.n)),
         "sample_index": [i if i is not None else -1 for i in index],
         "teacher": teacher,
-        "system_prompt": [s or None for s in system],
-        "prompt": [p or q for p, q in zip(prompt, problems)],
+        "system_prompt": system if isinstance(system, Same) and system.value is None else [s or None for s in py(system)],
+        "prompt": _or(prompt, part["problem"]),
         "completion": texts,
         "split": split,
         "meta": [{"label_correct": x} if isinstance(x, bool) else {} for x in correct],
     }
+
+
+def _or(first: Any, then: Any) -> Any:
+    """`a or b` row by row (a null or empty `a` gives `b`): an absent column gives `then` as it
+    is, two Arrow columns give one."""
+    if isinstance(first, Same) and first.value is None:
+        return then
+    if isinstance(first, (pa.Array, pa.ChunkedArray)) and isinstance(then, (pa.Array, pa.ChunkedArray)):
+        keep = pc.fill_null(pc.greater(pc.binary_length(first), 0), False)
+        return pc.if_else(keep, first, then.cast(first.type))
+    return [a or b for a, b in zip(py(first), py(then))]
+
+
+def _teachers(given: str | None, values: Any) -> Any:
+    """`given or x or "unknown"` row by row: one name for every row, or an Arrow column of
+    names kept as it is when none is null or empty."""
+    if given:
+        return Same(given, len(values))
+    if isinstance(values, Same):
+        return Same(values.value or "unknown", len(values))
+    if isinstance(values, (pa.Array, pa.ChunkedArray)) and not values.null_count and \
+            not pc.any(pc.equal(pc.binary_length(values), 0)).as_py():
+        return values
+    return [x or "unknown" for x in py(values)]
 
 
 PROBLEM_COLS: dict[str, Callable[[Cols], Part]] = {
@@ -743,7 +800,7 @@ class Prepared:
     problem_ids: list[str]  # problems: each row's id, for the run's dedup
     open_rows: list[int]  # trace rows whose sample_index the run's counters give
     open_pids: list[str]
-    open_teachers: list[str]
+    open_teachers: Any  # a list, an Arrow column or Same
     open_completions: Any  # their texts: an Arrow column (or a list on the row path)
     extras: Counter = field(default_factory=Counter)  # extra-column counts (factory.ingest.report)
 
@@ -832,7 +889,7 @@ def prepare_cols(batch: LineBatch | TableBatch, preset: Preset, kind: str, const
     t = TRACE_COLS[preset.name](c, part)
     extras = c.extras(part["meta"], ignored_columns(preset, "trace"), consts.extra_columns)
     rows = t["row"]
-    teachers = [consts.teacher or x or "unknown" for x in t["teacher"]]
+    teachers = _teachers(consts.teacher, t["teacher"])
     splits: SplitCols = t["split"]
     finish_reasons = splits.finish_reason
     if any(f not in FINISH_REASONS for f in finish_reasons):
@@ -840,10 +897,17 @@ def prepare_cols(batch: LineBatch | TableBatch, preset: Preset, kind: str, const
     source_ids = py(part["source_id"])
     metas = []
     pmetas = part["meta"]
+    by_form: dict[str, str | None] = {}  # the meta of a row that holds nothing but its format
     for r, form, m in zip(rows, splits.form, t["meta"]):
         pm, sid = pmetas[r], source_ids[r]
         if not pm and sid is None:  # the usual think/replay row: its format and the sample's own facts
-            metas.append(_meta_json({"format": form, **m}))
+            if m:
+                metas.append(_meta_json({"format": form, **m}))
+            else:
+                text = by_form.get(form, _MISSING)
+                if text is _MISSING:
+                    text = by_form[form] = _meta_json({"format": form})
+                metas.append(text)
             continue
         tm = {k: v for k, v in pm.items() if k not in PROBLEM_ONLY_META}
         tm["format"] = form
@@ -852,7 +916,7 @@ def prepare_cols(batch: LineBatch | TableBatch, preset: Preset, kind: str, const
             tm.setdefault("source_id", sid)
         metas.append(_meta_json(tm))
     indexes = t["sample_index"]
-    tpids = [pids[r] for r in rows]
+    tpids = by_rows(pids, rows)
     open_rows = [k for k, i in enumerate(indexes) if i < 0]
     completions = t["completion"]
     if open_rows:  # their ids wait for their sample numbers (finish); the texts stay in Arrow
@@ -861,7 +925,7 @@ def prepare_cols(batch: LineBatch | TableBatch, preset: Preset, kind: str, const
         closed = [k for k, i in enumerate(indexes) if i >= 0]
         if closed:
             for k, tid in zip(closed, trace_ids([tpids[k] for k in closed], [indexes[k] for k in closed],
-                                                [teachers[k] for k in closed], texts.take(pa.array(closed, pa.int64())))):
+                                                by_rows(teachers, closed), texts.take(pa.array(closed, pa.int64())))):
                 ids[k] = tid
         open_completions = texts if len(open_rows) == len(rows) else texts.take(pa.array(open_rows, pa.int64()))
     else:
@@ -880,7 +944,7 @@ def prepare_cols(batch: LineBatch | TableBatch, preset: Preset, kind: str, const
         "language": Same(language, m), "license": Same(license_, m), "meta": metas,
     }
     return Prepared(_table(cols, TRACE_SCHEMA), rows, c.n, [], open_rows, [tpids[k] for k in open_rows],
-                    [teachers[k] for k in open_rows], open_completions, extras)
+                    by_rows(teachers, open_rows), open_completions, extras)
 
 
 def prepare_or_none(batch: LineBatch | TableBatch, preset_name: str, kind: str, consts: Any) -> Prepared | None:
