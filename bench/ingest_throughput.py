@@ -94,9 +94,11 @@ any of them can reach here. `--repeat 3`, 200K rows, this 2-core box, two runs a
     (1.02x); ours 0.62x (0.66x), CPU 5.74 s.
 So on two cores 1.5x is out of reach on `<think>` traces for any implementation of the contract
 with these libraries, and on Sky-T1 it needs one within a few % of the floor's CPU at perfect
-two-core efficiency; only GSM8K leaves room (ours sits at ~0.55-0.75x of its bound, the rest
-being the row-path checks: valid UTF-8, nesting depth, blank texts, the `#### N` rules, meta,
-validation). Storing the completion once (reasoning and answer as ranges of it) would cut the
+two-core efficiency; only GSM8K leaves room, and ours reaches about half of its bound: 1.75-1.85 s
+CPU against the floor's 1.37-1.41 s in the same process, a gap no single check explains
+(switching off the nesting guard, the blank checks, the `#### N` rule and the schema validation
+together moved CPU by less than the run-to-run noise of 0.1 s; it is spread over the per-batch
+glue, copies and thread hand-offs), with 1.5-1.6 cores busy. Storing the completion once (reasoning and answer as ranges of it) would cut the
 think floor by ~10% (3.43 -> 3.07 s CPU, measured): not enough either. With 4 cores the same
 floors bound think at ~1.9x, Sky-T1 at ~3x (unmeasured: no such machine was lent).
 """
