@@ -323,13 +323,30 @@ def floor(path: str, preset: str, out: str, *, domain: str = "math") -> dict[str
             writer.write_table(table.slice(0, whole), row_group_size=group)
         pending[:] = [table.slice(whole)] if table.num_rows > whole else []
 
+    def read(f: Any) -> bytes:
+        data = f.read(JSONL_BATCH_BYTES)
+        return data + f.readline() if data and not data.endswith(b"\n") else data
+
+    def samples(code: Any) -> tuple[Any, Any, Any]:
+        """Sky-T1's `code` lists flattened: (completions, their rows, their place in the list)."""
+        code = code.combine_chunks()
+        parent = pc.list_parent_indices(code)
+        return code.flatten(), parent, np.arange(len(parent)) - np.asarray(code.offsets)[:-1][parent.to_numpy()]
+
+    def number(pids: list[str]) -> list[int]:
+        """Each sample's index among its problem's samples, in file order (the run's counters)."""
+        out = []
+        for p in pids:
+            k = counters.get(p, 0)
+            counters[p] = k + 1
+            out.append(k)
+        return out
+
     with open(path, "rb") as f:
         while True:
-            data = timed("read", f.read, JSONL_BATCH_BYTES)
+            data = timed("read", read, f)
             if not data:
                 break
-            if not data.endswith(b"\n"):
-                data += f.readline()
             table = timed("parse JSON", pj.read_json, pa.py_buffer(data),
                           read_options=pj.ReadOptions(block_size=len(data) + 1, use_threads=False))
             n = table.num_rows
@@ -343,37 +360,23 @@ def floor(path: str, preset: str, out: str, *, domain: str = "math") -> dict[str
                         "problem": table.column("question"), "reference_answer": answers,
                         "reference_solution": worked, "language": "en", "license": "MIT"}
             else:
-                if preset == "skyt1-traces":  # code: a list of samples per problem
-                    code = table.column("code").combine_chunks()
-                    comp = code.flatten()
-                    parent = pc.list_parent_indices(code)
-                    starts = np.asarray(code.offsets)[:-1]
-                    index = np.arange(len(comp)) - starts[parent.to_numpy()]
+                if preset == "skyt1-traces":  # code: a list of samples per problem, numbered by their place
+                    comp, take, index = timed("samples", samples, table.column("code"))
                     problem = table.column("question")
-                    answer = pc.utf8_trim(table.column("answer"), characters=PY_WHITESPACE)
+                    answer = timed("final answer", pc.utf8_trim, table.column("answer"), characters=PY_WHITESPACE)
                     split = timed("split reasoning", split_skyt1_column, comp)
                     pids = timed("problem ids", problem_ids, domain, problem, answer)
-                    take = parent
+                    tpids = timed("samples", lambda: [pids[i] for i in take.to_numpy()])
                 else:  # think: one sample per row, numbered per problem in file order
                     comp = table.column("completion").combine_chunks()
-                    problem, answer = table.column("problem"), None
+                    problem, answer, take = table.column("problem"), None, None
                     split = timed("split reasoning", split_think_column, comp)
-                    pids = timed("problem ids", problem_ids, domain, problem, pa.nulls(n, pa.string()))
-                    take = None
-                tpids = pids if take is None else [pids[i] for i in take.to_numpy()]
-                if preset != "skyt1-traces":
-                    def number(ps: list[str]) -> list[int]:
-                        out = []
-                        for p in ps:
-                            k = counters.get(p, 0)
-                            counters[p] = k + 1
-                            out.append(k)
-                        return out
+                    tpids = pids = timed("problem ids", problem_ids, domain, problem, pa.nulls(n, pa.string()))
                     index = timed("number samples", number, tpids)
-                teachers = table.column("model") if take is None else table.column("model").take(take)
+                by = (lambda c: c) if take is None else (lambda c: c.take(take))
+                teachers = timed("columns", by, table.column("model"))
                 ids = timed("trace ids", trace_ids, tpids, index, teachers, comp)
                 m = len(comp)
-                by = (lambda c: c) if take is None else (lambda c: c.take(take))
                 cols = {"id": ids, "problem_id": tpids, "sample_index": pa.array(index, pa.int32()), "teacher": teachers,
                         "backend": "replay", "prompt": by(problem), "completion": comp, "reasoning": split.reasoning,
                         "reasoning_finished": split.finished, "answer": split.answer, "finish_reason": split.finish_reason,
