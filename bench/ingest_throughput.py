@@ -84,22 +84,23 @@ Parquet write in ingest's row groups), no checks or meta, each part timed in one
 fastest code this project has; tests/test_ingest_floor.py checks its rows equal ingest's. No
 implementation of the contract with these libraries can take less wall time than the floor's
 CPU split perfectly over the cores, so `datasets wall / (floor CPU / cores)` bounds the ratio
-any of them can reach here. `--repeat 3`, 200K rows, this 2-core box, two runs an hour apart
-(the second with the floor writing whole row groups, as printed now):
-  gsm8k: floor 1.38 s CPU (parse 0.45, answer 0.07, ids 0.35, columns 0.04, zstd write 0.43):
-    bound 1.84x (2.04x in the first run); ours 1.05x (0.86x); ours CPU 1.85 s.
-  skyt1: floor 20.0 s CPU (parse 5.15, split 1.54, ids 1.76, zstd write 10.95): bound 1.54x;
-    ours 0.99x (1.21x in the first run, on a faster box), CPU 28.2 s.
-  think: floor 4.39 s CPU (parse 0.99, split 0.56, ids 0.95, zstd write 1.59): bound 0.96x
-    (1.02x); ours 0.62x (0.66x), CPU 5.74 s.
+any of them can reach here. `--repeat 3`, 200K rows, this 2-core box, three runs within an hour
+(the box's speed moves the bound as much as the code does; the last run as printed now):
+  gsm8k: floor 1.49 s CPU (parse 0.46, answer 0.08, ids 0.37, columns 0.05, zstd write 0.44):
+    bound 1.45x (1.84x and 2.04x in the earlier runs); ours 0.88x (1.05x, 0.86x), CPU 1.88 s.
+  skyt1: floor 24.0 s CPU (parse 5.96, split 1.77, ids 1.99, zstd write 12.58): bound 1.27x
+    (1.54x, 1.23x); ours 1.00x (0.99x, 1.21x), CPU 27.6 s.
+  think: floor 4.41 s CPU (parse 0.96, split 0.57, ids 0.93, zstd write 1.59): bound 0.93x
+    (0.96x, 1.02x); ours 0.65x (0.62x, 0.66x), CPU 5.38 s.
 So on two cores 1.5x is out of reach on `<think>` traces for any implementation of the contract
-with these libraries, and on Sky-T1 it needs one within a few % of the floor's CPU at perfect
-two-core efficiency; only GSM8K leaves room, and ours reaches about half of its bound: 1.75-1.85 s
-CPU against the floor's 1.37-1.41 s in the same process, a gap no single check explains
-(switching off the nesting guard, the blank checks, the `#### N` rule and the schema validation
-together moved CPU by less than the run-to-run noise of 0.1 s; it is spread over the per-batch
-glue, copies and thread hand-offs), with 1.5-1.6 cores busy. Storing the completion once (reasoning and answer as ranges of it) would cut the
-think floor by ~10% (3.43 -> 3.07 s CPU, measured): not enough either. With 4 cores the same
+with these libraries; on Sky-T1 too in two runs of three (in the third only at the floor's CPU
+with perfect two-core efficiency). Only GSM8K leaves room (not in the slowest run), and ours
+reaches about half of its bound: 1.75-1.85 s CPU against the floor's 1.37-1.41 s in the same
+process, a gap no single check explains (switching off the nesting guard, the blank checks, the
+`#### N` rule and the schema validation together moved CPU by less than the run-to-run noise of
+0.1 s; it is spread over the per-batch glue, copies and thread hand-offs), with 1.5-1.6 cores
+busy. Storing the completion once (reasoning and answer as ranges of it) would cut the think
+floor by ~10% (3.43 -> 3.07 s CPU, measured): not enough either. With 4 cores the same
 floors bound think at ~1.9x, Sky-T1 at ~3x (unmeasured: no such machine was lent).
 """
 
