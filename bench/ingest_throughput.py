@@ -85,7 +85,9 @@ fastest code this project has; tests/test_ingest_floor.py checks its rows equal 
 implementation of the contract with these libraries can take less wall time than the floor's
 CPU split perfectly over the cores, so `datasets wall / (floor CPU / cores)` bounds the ratio
 any of them can reach here. `--repeat 3`, 200K rows, this 2-core box, three runs within an hour
-(the box's speed moves the bound as much as the code does; the last run as printed now):
+(the box's speed moves the bound as much as the code does; the last run as printed now; the
+first used a floor that still wrote each batch as its own row group, whose Sky-T1 write cost
+~25% more: its skyt1 bound of 1.23x would be ~1.4x with whole row groups):
   gsm8k: floor 1.49 s CPU (parse 0.46, answer 0.08, ids 0.37, columns 0.05, zstd write 0.44):
     bound 1.45x (1.84x and 2.04x in the earlier runs); ours 0.88x (1.05x, 0.86x), CPU 1.88 s.
   skyt1: floor 24.0 s CPU (parse 5.96, split 1.77, ids 1.99, zstd write 12.58): bound 1.27x
