@@ -235,6 +235,7 @@ INPUTS = {
 
 
 PLANS: dict[str, str] = {}  # label -> how ours prepared batches
+FLOOR = "contract floor (1 thread)"  # the floor's label
 FLOOR_PARTS: dict[str, list[dict[str, float]]] = {}  # label -> the floor's parts, per run
 
 
@@ -283,7 +284,14 @@ def floor(path: str, preset: str, out: str, *, domain: str = "math") -> dict[str
     from factory.schemas.contracts import PROBLEM_SCHEMA, TRACE_SCHEMA
 
     from factory.ingest.core import ROW_GROUP_ROWS
-    from factory.ingest.fast import _GSM8K_FINAL, problem_ids, trace_ids
+    from factory.ingest.fast import (
+        _GSM8K_FINAL,
+        Same,
+        _table,
+        number_samples,
+        problem_ids,
+        trace_ids,
+    )
     from factory.ingest.readers import JSONL_BATCH_BYTES
     from factory.ingest.split_cols import (
         PY_WHITESPACE,
@@ -300,15 +308,6 @@ def floor(path: str, preset: str, out: str, *, domain: str = "math") -> dict[str
         r = fn(*a, **kw)
         parts[part] = parts.get(part, 0.0) + time.process_time() - c
         return r
-
-    def column(v: Any, f: Any, n: int) -> Any:
-        if v is None:  # a null struct's children are null too
-            return pa.array([None] * n, f.type) if pa.types.is_nested(f.type) else pa.nulls(n, f.type)
-        if isinstance(v, (str, int)):
-            return pa.repeat(pa.scalar(v, f.type), n)
-        if isinstance(v, (pa.Array, pa.ChunkedArray)):
-            return v if v.type == f.type else v.cast(f.type)
-        return pa.array(v, f.type)
 
     counters: dict[str, int] = {}
     row = 0
@@ -335,15 +334,6 @@ def floor(path: str, preset: str, out: str, *, domain: str = "math") -> dict[str
         code = code.combine_chunks()
         parent = pc.list_parent_indices(code)
         return code.flatten(), parent, np.arange(len(parent)) - np.asarray(code.offsets)[:-1][parent.to_numpy()]
-
-    def number(pids: list[str]) -> list[int]:
-        """Each sample's index among its problem's samples, in file order (the run's counters)."""
-        out = []
-        for p in pids:
-            k = counters.get(p, 0)
-            counters[p] = k + 1
-            out.append(k)
-        return out
 
     with open(path, "rb") as f:
         while True:
@@ -375,7 +365,7 @@ def floor(path: str, preset: str, out: str, *, domain: str = "math") -> dict[str
                     problem, answer, take = table.column("problem"), None, None
                     split = timed("split reasoning", split_think_column, comp)
                     tpids = pids = timed("problem ids", problem_ids, domain, problem, pa.nulls(n, pa.string()))
-                    index = timed("number samples", number, tpids)
+                    index = timed("number samples", number_samples, tpids, counters)
                 by = (lambda c: c) if take is None else (lambda c: c.take(take))
                 teachers = timed("columns", by, table.column("model"))
                 ids = timed("trace ids", trace_ids, tpids, index, teachers, comp)
@@ -387,8 +377,9 @@ def floor(path: str, preset: str, out: str, *, domain: str = "math") -> dict[str
                         "reference_answer": None if answer is None else by(answer), "language": "en",
                         "meta": [f'{{"format":"{x}"}}' for x in split.form]}
                 n = m
-            pending.append(timed("columns", lambda: pa.Table.from_arrays([column(cols.get(f.name), f, n) for f in schema],
-                                                                        schema=schema)))
+            # ingest's own column builder; a constant (or an absent column) is one value for every row
+            pending.append(timed("columns", lambda: _table({f.name: Same(v, n) if v is None or isinstance(v, str) else v
+                                                            for f in schema for v in [cols.get(f.name)]}, schema)))
             timed("zstd Parquet write", write, False)
             row += table.num_rows
     timed("zstd Parquet write", write, True)
@@ -441,9 +432,9 @@ def main() -> None:
                         shutil.rmtree(out)
                 if not args.no_floor:
                     out = Path(tmp) / f"floor-{name}-{k}.parquet"
-                    runs.setdefault("contract floor (1 thread)", []).append(
+                    runs.setdefault(FLOOR, []).append(
                         _run(_FLOOR, str(src), str(out), preset, str(Path(__file__).resolve().parent),
-                             label="contract floor (1 thread)"))
+                             label=FLOOR))
                     out.unlink()
                 out = Path(tmp) / f"theirs-{name}-{k}.parquet"
                 theirs_label = "datasets json->parquet" + (f" (num_proc={args.datasets_num_proc})" if args.datasets_num_proc else "")
@@ -459,12 +450,12 @@ def main() -> None:
                 print(f"  {label:26s} {rows:>9d} rows  {secs:7.2f} s  {rows / secs:9.0f} rows/s  CPU {cpu:6.2f} s"
                       f"  peak RSS {rss:6.0f} MB  (+{imports:.1f} s imports){plan}")
             for label, (rows, secs, rss, _, cpu) in results[:-1]:
-                if label in FLOOR_PARTS:
+                if label == FLOOR:
                     continue
                 print(f"  throughput ratio {label} / datasets: {(rows / secs) / (theirs[0] / theirs[1]):.2f}"
                       f"  (CPU seconds ratio datasets / ours: {theirs[4] / cpu:.2f}; peak RSS ours / datasets: {rss / theirs[2]:.2f})")
-            if FLOOR_PARTS.get("contract floor (1 thread)"):
-                _print_floor(FLOOR_PARTS.pop("contract floor (1 thread)"), theirs)
+            if FLOOR_PARTS.get(FLOOR):
+                _print_floor(FLOOR_PARTS.pop(FLOOR), theirs)
             src.unlink()
     print(f"\nwall time {time.time() - t0:.1f} s")
 

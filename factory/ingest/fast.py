@@ -983,11 +983,7 @@ def finish(p: Prepared, counters: dict[str, int], seen: set[str] | None) -> tupl
                 table = table.take(pa.array(keep, type=pa.int64()))
                 rows = [rows[k] for k in keep]
     elif p.open_rows:
-        indexes = []
-        for pid in p.open_pids:  # one sample per row: number the samples of each problem in order
-            i = counters.get(pid, 0)
-            counters[pid] = i + 1
-            indexes.append(i)
+        indexes = number_samples(p.open_pids, counters)
         new_ids = trace_ids(p.open_pids, indexes, p.open_teachers, p.open_completions)
         if len(p.open_rows) == table.num_rows:  # no row numbered its samples (the usual case)
             index_col, id_col = indexes, new_ids
@@ -1005,6 +1001,17 @@ def finish(p: Prepared, counters: dict[str, int], seen: set[str] | None) -> tupl
     for r in rows:
         counts[r] += 1
     return table, counts, dups
+
+
+def number_samples(pids: list[str], counters: dict[str, int]) -> list[int]:
+    """One sample per row: each row's index among its problem's samples, in order, continuing
+    the run's `counters` (next index per problem id), which it advances."""
+    indexes = []
+    for pid in pids:
+        i = counters.get(pid, 0)
+        counters[pid] = i + 1
+        indexes.append(i)
+    return indexes
 
 
 def _meta_column(metas: list[dict[str, Any]]) -> Any:
@@ -1064,5 +1071,5 @@ def _table(cols: dict[str, Any], schema: pa.Schema) -> pa.Table:
     return pa.Table.from_arrays([_column(cols[f.name], f) for f in schema], schema=schema)
 
 
-__all__ = ["Fallback", "Prepared", "convert", "finish", "parse", "prepare", "prepare_cols", "prepare_or_none",
-           "prepare_rows", "problem_ids", "supports", "trace_ids"]
+__all__ = ["Fallback", "Prepared", "convert", "finish", "number_samples", "parse", "prepare", "prepare_cols",
+           "prepare_or_none", "prepare_rows", "problem_ids", "supports", "trace_ids"]
